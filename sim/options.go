@@ -1,0 +1,39 @@
+package sim
+
+import (
+	"time"
+)
+
+// Options configure one simulated run. The zero value of every field but
+// Seed means "the default".
+type Options struct {
+	Seed     uint64
+	Duration time.Duration // simulated time of the fault phase; default 20s
+	Clients  int           // concurrent simulated clients; default 5
+	Faults   FaultSet      // default: all
+	Canary   string        // a name from Canaries, or ""
+	HTMLPath string        // where to write porcupine's visualization on a violation; "" = none
+}
+
+// Result is what one run observed. Trace is a hex hash over every delivered
+// event (virtual time, from, to, message bytes): same seed and code, same
+// trace.
+type Result struct {
+	Seed         uint64         `json:"seed"`
+	Ops          int            `json:"ops"`
+	AckedWrites  int            `json:"acked_writes"`
+	Faults       map[string]int `json:"faults"`
+	Linearizable bool           `json:"linearizable"`
+	Durable      bool           `json:"durable"`
+	Live         bool           `json:"live"`
+	Trace        string         `json:"trace"`
+	SimSeconds   float64        `json:"sim_seconds"`
+	WallSeconds  float64        `json:"wall_seconds"`
+	// Violation says in words what failed; "" when every check passed.
+	Violation string `json:"violation,omitempty"`
+	// HTML is the path the visualization was written to, if any.
+	HTML string `json:"html,omitempty"`
+}
+
+// OK reports whether every check passed.
+func (r *Result) OK() bool { return r.Linearizable && r.Durable && r.Live }
