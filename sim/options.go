@@ -33,6 +33,9 @@ type Result struct {
 	Violation string `json:"violation,omitempty"`
 	// HTML is the path the visualization was written to, if any.
 	HTML string `json:"html,omitempty"`
+	// Trail is the last lines the roles and the simulator logged, stamped
+	// with virtual time: what the cluster did before a failure.
+	Trail []string `json:"-"`
 }
 
 // OK reports whether every check passed.

@@ -1,12 +1,314 @@
 package sim
 
-import "errors"
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
 
-// Canaries are the deliberate defects a run can switch on; each must be
-// caught by a seed sweep.
-var Canaries = []string{"ack-before-persist", "commit-on-majority", "ignore-lease", "read-secondary"}
+	"castkv/actors"
+	"castkv/actors/api"
+	"castkv/actors/data"
+	"castkv/actors/meta"
+	"castkv/checker"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Canaries are the deliberate defects a run can switch on; a seed sweep
+// must catch each one.
+var Canaries = []string{
+	data.CanaryAckBeforePersist,
+	data.CanaryCommitOnMajority,
+	data.CanaryIgnoreLease,
+	data.CanaryReadSecondary,
+}
+
+// Timing of a run, in virtual time.
+const (
+	defaultDuration = 20 * time.Second
+	defaultClients  = 5
+	// liveBound: after the last restart, requests must succeed again
+	// within this (Guarantee 3: "within a few seconds").
+	liveBound = 10 * time.Second
+	// checkTimeout bounds porcupine; hitting it fails the run.
+	checkTimeout = 60 * time.Second
+	// restartSpread: after the final power loss, servers come back over
+	// this span, so a secondary may be promoted before the primary returns.
+	restartSpread = 4 * time.Second
+	dataServers   = 3
+	apiServers    = 2
+)
+
+// runner is one simulation run: the world plus the roles, clients and
+// history.
+type runner struct {
+	opts Options
+	w    *world
+
+	meta    *machine
+	data    []*machine
+	apis    []*machine
+	clients []*client
+
+	workload    *workload
+	keys        []string
+	thinkMax    time.Duration
+	history     []checker.Op
+	ackedWrites int
+	nextPorcID  int
+	finalPhase  bool
+	done        int
+	restartedAt time.Duration
+}
 
 // Run executes one seeded simulation and checks its history.
 func Run(opts Options) (*Result, error) {
-	return nil, errors.New("sim.Run: not built yet")
+	if opts.Duration == 0 {
+		opts.Duration = defaultDuration
+	}
+	if opts.Clients == 0 {
+		opts.Clients = defaultClients
+	}
+	if opts.Faults == nil {
+		opts.Faults, _ = ParseFaults("all")
+	}
+	if opts.Canary != "" && !knownCanary(opts.Canary) {
+		return nil, fmt.Errorf("unknown canary %q (known: %s)", opts.Canary, strings.Join(Canaries, ", "))
+	}
+	wallStart := time.Now()
+	r := newRunner(opts)
+	r.run()
+	res := r.check()
+	res.WallSeconds = time.Since(wallStart).Seconds()
+	return res, nil
+}
+
+func knownCanary(name string) bool {
+	for _, c := range Canaries {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+func newRunner(opts Options) *runner {
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
+	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
+	w.net = newNetwork(w)
+	r := &runner{opts: opts, w: w}
+
+	// Per-run parameters, all from the seed.
+	w.net.latency = time.Duration(200+rng.IntN(1800)) * time.Microsecond
+	w.net.jitter = time.Duration(100+rng.IntN(2000)) * time.Microsecond
+	if opts.Faults[FaultLoss] {
+		w.net.loss = rng.Float64() * 0.05
+	}
+	if opts.Faults[FaultDuplicate] {
+		w.net.dup = rng.Float64() * 0.03
+	}
+	if opts.Faults[FaultDelay] {
+		w.net.slowP = rng.Float64() * 0.02
+		w.net.slowMax = time.Second
+	}
+	r.thinkMax = time.Duration(1+rng.IntN(20)) * time.Millisecond
+	nKeys := 2 + rng.IntN(6)
+	for i := 0; i < nKeys; i++ {
+		r.keys = append(r.keys, fmt.Sprintf("k%d", i))
+	}
+	inline := []int{64, 1024, 16 << 10}[rng.IntN(3)]
+	r.workload = &workload{rng: rng, keys: r.keys, global: rng.IntN(3) == 0, bigValueP: 0.2, bigValue: 100 + rng.IntN(1000)}
+
+	metaCfg := meta.Config{}
+	for i := 1; i <= dataServers; i++ {
+		metaCfg.DataServers = append(metaCfg.DataServers, actors.Addr(fmt.Sprintf("data%d", i)))
+	}
+	r.meta = r.add("meta", "meta", func() actors.Node { return meta.New(metaCfg) })
+	for _, a := range metaCfg.DataServers {
+		r.data = append(r.data, r.add(a, "data", func() actors.Node {
+			return data.New(data.Config{Meta: "meta", Canary: opts.Canary})
+		}))
+	}
+	for i := 1; i <= apiServers; i++ {
+		r.apis = append(r.apis, r.add(actors.Addr(fmt.Sprintf("api%d", i)), "api", func() actors.Node {
+			return api.New(api.Config{Meta: "meta", InlineValueBytes: inline, Canary: opts.Canary})
+		}))
+	}
+	for i := 1; i <= opts.Clients; i++ {
+		c := &client{r: r, idx: i, porcID: r.newPorcID()}
+		r.clients = append(r.clients, c)
+		r.add(actors.Addr(fmt.Sprintf("client%d", i)), "client", func() actors.Node { return c })
+	}
+	// Clock drift within the bound the lease protocol assumes.
+	rho := meta.Config{}.DriftBound
+	if rho == 0 {
+		rho = 0.01
+	}
+	for _, m := range w.machines {
+		m.offset = time.Duration(rng.Int64N(int64(time.Hour)))
+		if opts.Faults[FaultDrift] && m.kind != "client" {
+			m.rate = 1 + (rng.Float64()*2-1)*rho*0.99
+			w.faults[FaultDrift]++
+		}
+	}
+	return r
+}
+
+func (r *runner) add(addr actors.Addr, kind string, mk func() actors.Node) *machine {
+	w := r.w
+	m := &machine{w: w, addr: addr, kind: kind, make: mk, rate: 1,
+		rng: rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))}
+	if kind != "client" {
+		m.fs = vfs.NewCrashableMem()
+	}
+	m.log = slog.New(w.logs.handler(w, addr))
+	w.machines = append(w.machines, m)
+	w.byAddr[addr] = m
+	return m
+}
+
+func (r *runner) newPorcID() int {
+	r.nextPorcID++
+	return r.nextPorcID
+}
+
+// servers are the machines the chaos may hit: everything but clients.
+func (r *runner) servers() []*machine {
+	out := []*machine{r.meta}
+	out = append(out, r.data...)
+	return append(out, r.apis...)
+}
+
+func (r *runner) run() {
+	w := r.w
+	for _, m := range w.machines {
+		m := m
+		w.at(time.Duration(w.rng.Int64N(int64(50*time.Millisecond))), m.start)
+	}
+	end := r.opts.Duration
+	ch := &chaos{w: w, r: r, faults: r.opts.Faults}
+	w.at(time.Second, func() { ch.schedule(end) })
+	w.runUntil(end)
+
+	// Heal: every fault ends, every crashed machine restarts.
+	w.logf("heal: ending every fault")
+	w.net.heal()
+	for _, m := range r.servers() {
+		m.pausedUntil = 0
+		if !m.up {
+			m.start()
+		}
+	}
+	w.runUntil(end + time.Second)
+
+	// Then every server loses power at once and restarts in random order:
+	// only synced data survives anywhere.
+	w.logf("restart: every server crashes and restarts")
+	for _, m := range r.servers() {
+		r.crash(m)
+	}
+	r.restartedAt = w.now
+	for _, m := range r.servers() {
+		w.at(w.now+time.Duration(w.rng.Int64N(int64(restartSpread))), m.start)
+	}
+	// Clients keep going past the liveness bound, then read every key.
+	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
+	w.runUntil(r.restartedAt + 3*liveBound)
+}
+
+func (r *runner) clientDone(*client) { r.done++ }
+
+// crash takes a machine down; clients waiting on an API server that
+// crashed see their connection reset: an unknown outcome, at once.
+func (r *runner) crash(m *machine) {
+	m.crash()
+	if m.kind != "api" {
+		return
+	}
+	for _, c := range r.clients {
+		if c.pending != nil && c.pending.api == m.addr {
+			c.env.Cancel(c.pending.timer)
+			c.complete(checker.Output{}, true)
+		}
+	}
+}
+
+// primary is the data server meta currently names primary, if known.
+func (r *runner) primary() *machine {
+	mm, ok := r.meta.node.(*meta.Meta)
+	if !ok || mm == nil {
+		return nil
+	}
+	if c := mm.Config(0); c != nil {
+		return r.w.byAddr[actors.Addr(c.Primary)]
+	}
+	return nil
+}
+
+func (r *runner) check() *Result {
+	w := r.w
+	res := &Result{
+		Seed: r.opts.Seed, Ops: len(r.history), AckedWrites: r.ackedWrites,
+		Faults: w.faults, Trace: fmt.Sprintf("%016x", w.trace.Sum64()),
+		SimSeconds: w.now.Seconds(),
+	}
+	var why []string
+	if len(w.panics) > 0 {
+		why = append(why, "a role panicked (invariant broken): "+strings.Join(w.panics, "; "))
+	}
+
+	// Liveness: every client read every key back within the bound, and
+	// nothing failed once the bound had passed.
+	res.Live = r.done == len(r.clients)
+	if !res.Live {
+		why = append(why, fmt.Sprintf("liveness: %d of %d clients could not read every key back within %v after the restart", len(r.clients)-r.done, len(r.clients), 3*liveBound))
+	}
+	if ok, msg := checker.CheckLiveness(r.history, int64(r.restartedAt), int64(liveBound)); !ok {
+		res.Live = false
+		why = append(why, "liveness: "+msg)
+	}
+
+	// One linearizability check covers consistency and durability: the
+	// final reads are part of the history. To tell which failed, check the
+	// history without them when the whole fails.
+	full := checker.Check(r.history, checkTimeout)
+	res.Linearizable, res.Durable = full.Linearizable && !full.TimedOut, full.Linearizable && !full.TimedOut
+	if !res.Linearizable {
+		before := checker.Check(r.beforeRestart(), checkTimeout)
+		res.Linearizable = before.Linearizable && !before.TimedOut
+		switch {
+		case full.TimedOut:
+			why = append(why, "linearizability check timed out (porcupine could not decide)")
+		case res.Linearizable:
+			why = append(why, "durability: reads after the restart contradict acknowledged writes")
+		default:
+			why = append(why, "linearizability: "+full.String())
+		}
+		if r.opts.HTMLPath != "" {
+			if err := full.WriteHTML(r.opts.HTMLPath); err == nil {
+				res.HTML = r.opts.HTMLPath
+			}
+		}
+	}
+	if len(w.panics) > 0 {
+		res.Linearizable = false
+	}
+	res.Violation = strings.Join(why, "\n")
+	if res.Violation != "" {
+		res.Trail = w.logs.Lines()
+	}
+	return res
+}
+
+func (r *runner) beforeRestart() []checker.Op {
+	var out []checker.Op
+	for _, op := range r.history {
+		if op.Call < int64(r.restartedAt) {
+			out = append(out, op)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Call < out[j].Call })
+	return out
 }

@@ -1,0 +1,354 @@
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/command"
+	"castkv/actors/wire"
+)
+
+// Config is the API role's static configuration.
+type Config struct {
+	Meta actors.Addr
+	// InlineValueBytes: a write whose values all fit rides inside Commit;
+	// larger ones are staged at every replica first.
+	InlineValueBytes int
+	// AttemptTimeout bounds one try; RequestTimeout the whole request.
+	AttemptTimeout time.Duration
+	RequestTimeout time.Duration
+	// RetryBackoff is the pause before retrying a refused request.
+	RetryBackoff time.Duration
+	// MaxInflight bounds requests held; beyond it clients get -TRYAGAIN.
+	MaxInflight int
+	Canary      string
+}
+
+func (c Config) withDefaults() Config {
+	if c.InlineValueBytes == 0 {
+		c.InlineValueBytes = 16 << 10
+	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = 500 * time.Millisecond
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 8 * time.Second
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 20 * time.Millisecond
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 10000
+	}
+	return c
+}
+
+// CanaryReadSecondary sends reads to a secondary.
+const CanaryReadSecondary = "read-secondary"
+
+// Timer kinds, in wire.Tick.Kind; Tick.Id names the request.
+const (
+	timerAttempt  = wire.Tick_CHECK  // one try timed out
+	timerDeadline = wire.Tick_EXPIRE // the request's deadline passed
+	timerRetry    = wire.Tick_RETRY  // backoff over: try again
+)
+
+// API is the API server role.
+type API struct {
+	cfg Config
+
+	incarnation uint64
+	nextOp      uint64
+	nextReq     uint64
+	config      *wire.Config // shard 0; more shards come with the slot map
+	configAsked time.Time
+
+	reqs  map[uint64]*request // by request id
+	byOp  map[uint64]uint64   // op counter -> request id
+	opLog opWatermark
+}
+
+type request struct {
+	id       uint64
+	client   actors.Addr
+	clientID uint64
+	cmd      *command.Command
+	write    bool
+
+	op          *wire.OpID
+	inline      bool // send values inside Commit
+	stageAcked  bool
+	commitSent  bool
+	attempt     actors.TimerID
+	deadline    actors.TimerID
+	hasAttempt  bool
+	lastRefusal string
+}
+
+// New returns an API role.
+func New(cfg Config) *API { return &API{cfg: cfg.withDefaults()} }
+
+// Start picks a fresh incarnation, so op ids never repeat across restarts.
+func (a *API) Start(env actors.Env) {
+	a.incarnation = env.Rand().Uint64()
+	a.nextOp, a.nextReq = 0, 0
+	a.config = nil
+	a.configAsked = time.Time{}
+	a.reqs = map[uint64]*request{}
+	a.byOp = map[uint64]uint64{}
+	a.opLog = opWatermark{done: map[uint64]bool{}}
+	a.askConfig(env)
+}
+
+// Handle processes one message.
+func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
+	switch x := m.(type) {
+	case *wire.ClientRequest:
+		a.clientRequest(env, from, x)
+	case *wire.ConfigUpdate:
+		for _, c := range x.Configs {
+			a.adopt(c)
+		}
+	case *wire.StageAck:
+		if r := a.reqByOp(x.Op); r != nil && a.config != nil && from == actors.Addr(a.config.Primary) && !r.stageAcked {
+			r.stageAcked = true
+			a.sendCommit(env, r)
+		}
+	case *wire.CommitReply:
+		if r := a.reqByOp(x.Op); r != nil {
+			a.answer(env, r, x.Status, x.Reply, x.Config)
+		}
+	case *wire.ReadReply:
+		if r := a.reqs[x.Id]; r != nil && !r.write {
+			a.answer(env, r, x.Status, x.Reply, x.Config)
+		}
+	case *wire.Tick:
+		a.tick(env, x)
+	default:
+		env.Log().Warn("api: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", m))
+	}
+}
+
+func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequest) {
+	cmd, bad := command.Parse(m.Args)
+	if bad != nil {
+		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: bad})
+		return
+	}
+	if len(a.reqs) >= a.cfg.MaxInflight {
+		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: command.Error(fmt.Sprintf(
+			"TRYAGAIN this API server holds %d requests, its limit; retry", len(a.reqs)))})
+		return
+	}
+	a.nextReq++
+	r := &request{id: a.nextReq, client: from, clientID: m.Id, cmd: cmd, write: cmd.IsWrite()}
+	a.reqs[r.id] = r
+	r.deadline = env.After(a.cfg.RequestTimeout, &wire.Tick{Kind: timerDeadline, Id: r.id})
+	if r.write {
+		a.nextOp++
+		r.op = &wire.OpID{Incarnation: a.incarnation, Counter: a.nextOp}
+		a.byOp[a.nextOp] = r.id
+		a.opLog.add(a.nextOp)
+		r.inline = a.fitsInline(cmd)
+	}
+	a.try(env, r)
+}
+
+func (a *API) fitsInline(cmd *command.Command) bool {
+	for _, v := range cmd.Values {
+		if len(v) > a.cfg.InlineValueBytes {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *API) reqByOp(op *wire.OpID) *request {
+	if op == nil || op.Incarnation != a.incarnation {
+		return nil
+	}
+	return a.reqs[a.byOp[op.Counter]]
+}
+
+// try sends one attempt of r.
+func (a *API) try(env actors.Env, r *request) {
+	a.cancelAttempt(env, r)
+	if a.config == nil || a.config.Primary == "" {
+		r.lastRefusal = "no config for shard 0 yet"
+		a.askConfig(env)
+		a.retryLater(env, r)
+		return
+	}
+	r.attempt = env.After(a.cfg.AttemptTimeout, &wire.Tick{Kind: timerAttempt, Id: r.id})
+	r.hasAttempt = true
+	c := a.config
+	switch {
+	case !r.write:
+		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Args: r.cmd.Args})
+	case r.inline || r.stageAcked:
+		a.sendCommit(env, r)
+	default:
+		// Data flow apart from control flow: every replica gets the
+		// values from us, the primary only orders.
+		vals := make([][]byte, 0, len(r.cmd.ValuePositions()))
+		for _, p := range r.cmd.ValuePositions() {
+			vals = append(vals, r.cmd.Args[p])
+		}
+		for _, to := range members(c) {
+			env.Send(actors.Addr(to), &wire.Stage{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Values: vals})
+		}
+	}
+}
+
+func (a *API) readTarget(env actors.Env) actors.Addr {
+	c := a.config
+	if a.cfg.Canary == CanaryReadSecondary && len(c.Secondaries) > 0 {
+		return actors.Addr(c.Secondaries[env.Rand().IntN(len(c.Secondaries))])
+	}
+	return actors.Addr(c.Primary)
+}
+
+func (a *API) sendCommit(env actors.Env, r *request) {
+	c := a.config
+	m := &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Watermark: a.opLog.watermark(a.nextOp)}
+	if r.inline {
+		m.Args = r.cmd.Args
+	} else {
+		m.Staged = true
+		m.Args = make([][]byte, len(r.cmd.Args))
+		copy(m.Args, r.cmd.Args)
+		for _, p := range r.cmd.ValuePositions() {
+			m.ValuePositions = append(m.ValuePositions, uint32(p))
+			m.ValueDigests = append(m.ValueDigests, wire.Digest(r.cmd.Args[p]))
+			m.Args[p] = nil
+		}
+	}
+	r.commitSent = true
+	env.Send(actors.Addr(c.Primary), m)
+}
+
+// answer handles a data server's reply to an attempt.
+func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply, c *wire.Config) {
+	if c != nil {
+		a.adopt(c)
+	}
+	switch st {
+	case wire.Status_OK:
+		a.finish(env, r, rep)
+		return
+	case wire.Status_UNKNOWN_OUTCOME:
+		a.finish(env, r, command.Error("UNCERTAIN the write is older than the shard's exactly-once window; it may or may not have been applied"))
+		return
+	case wire.Status_NEED_VALUES:
+		r.inline = true
+		a.try(env, r)
+		return
+	case wire.Status_STALE_CONFIG, wire.Status_NOT_PRIMARY:
+		if c == nil || c.Primary == "" {
+			a.askConfig(env)
+		}
+	}
+	r.lastRefusal = st.String()
+	a.cancelAttempt(env, r)
+	a.retryLater(env, r)
+}
+
+func (a *API) retryLater(env actors.Env, r *request) {
+	r.attempt = env.After(a.cfg.RetryBackoff, &wire.Tick{Kind: timerRetry, Id: r.id})
+	r.hasAttempt = true
+}
+
+func (a *API) cancelAttempt(env actors.Env, r *request) {
+	if r.hasAttempt {
+		env.Cancel(r.attempt)
+		r.hasAttempt = false
+	}
+}
+
+func (a *API) tick(env actors.Env, t *wire.Tick) {
+	r := a.reqs[t.Id]
+	if r == nil {
+		return
+	}
+	switch t.Kind {
+	case timerRetry:
+		r.hasAttempt = false
+		a.try(env, r)
+	case timerAttempt:
+		r.hasAttempt = false
+		r.lastRefusal = "no answer within the attempt timeout"
+		a.askConfig(env) // the primary may have moved
+		a.try(env, r)
+	case timerDeadline:
+		a.cancelAttempt(env, r)
+		msg := fmt.Sprintf("shard 0 did not answer within %v (last: %s)", a.cfg.RequestTimeout, r.lastRefusal)
+		if r.commitSent {
+			a.finishQuiet(env, r, command.Error("UNCERTAIN the write may or may not have been applied: "+msg))
+		} else {
+			a.finishQuiet(env, r, command.Error("TRYAGAIN "+msg))
+		}
+	}
+}
+
+func (a *API) finish(env actors.Env, r *request, rep *wire.Reply) {
+	a.cancelAttempt(env, r)
+	env.Cancel(r.deadline)
+	a.finishQuiet(env, r, rep)
+}
+
+func (a *API) finishQuiet(env actors.Env, r *request, rep *wire.Reply) {
+	a.cancelAttempt(env, r)
+	delete(a.reqs, r.id)
+	if r.op != nil {
+		delete(a.byOp, r.op.Counter)
+		a.opLog.finish(r.op.Counter)
+	}
+	env.Send(r.client, &wire.ClientReply{Id: r.clientID, Reply: rep})
+}
+
+func (a *API) adopt(c *wire.Config) {
+	if c != nil && c.Shard == 0 && (a.config == nil || c.Version > a.config.Version) {
+		a.config = c
+	}
+}
+
+// askConfig asks meta for the current config, at most once per backoff.
+func (a *API) askConfig(env actors.Env) {
+	now := env.Now()
+	if !a.configAsked.IsZero() && now.Sub(a.configAsked) < a.cfg.RetryBackoff {
+		return
+	}
+	a.configAsked = now
+	env.Send(a.cfg.Meta, &wire.GetConfig{})
+}
+
+func members(c *wire.Config) []string {
+	out := []string{c.Primary}
+	out = append(out, c.Secondaries...)
+	return append(out, c.Learners...)
+}
+
+// opWatermark tracks the lowest op counter not yet answered: every op below
+// it is done, so the primary may drop its exactly-once record.
+type opWatermark struct {
+	pending []uint64 // increasing
+	done    map[uint64]bool
+}
+
+func (w *opWatermark) add(c uint64) { w.pending = append(w.pending, c) }
+
+func (w *opWatermark) finish(c uint64) {
+	w.done[c] = true
+	for len(w.pending) > 0 && w.done[w.pending[0]] {
+		delete(w.done, w.pending[0])
+		w.pending = w.pending[1:]
+	}
+}
+
+func (w *opWatermark) watermark(next uint64) uint64 {
+	if len(w.pending) > 0 {
+		return w.pending[0]
+	}
+	return next + 1
+}

@@ -1,0 +1,94 @@
+package command
+
+import "strconv"
+
+// Kind is what a command does. FLUSHDB and FLUSHALL share FlushAll: castkv
+// has one database, so they mean the same thing.
+type Kind uint8
+
+// The zero Kind is no command; Parse never returns it.
+const (
+	Get Kind = iota + 1
+	Set
+	SetNX
+	SetXX
+	GetSet
+	MGet
+	MSet
+	Exists
+	Del
+	DBSize
+	FlushAll
+)
+
+var kindNames = [...]string{
+	Get:      "Get",
+	Set:      "Set",
+	SetNX:    "SetNX",
+	SetXX:    "SetXX",
+	GetSet:   "GetSet",
+	MGet:     "MGet",
+	MSet:     "MSet",
+	Exists:   "Exists",
+	Del:      "Del",
+	DBSize:   "DBSize",
+	FlushAll: "FlushAll",
+}
+
+func (k Kind) String() string {
+	if k == 0 || int(k) >= len(kindNames) {
+		return "Kind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return kindNames[k]
+}
+
+// Command is one parsed, validated client command. Its slices alias the
+// arguments given to Parse.
+type Command struct {
+	Kind Kind
+	// Name is the command's lowercase name as the client typed it:
+	// "flushdb" and "flushall" are both FlushAll.
+	Name string
+	// Keys are the keys the command reads or writes, in argument order,
+	// repeats included. DBSIZE and FLUSHALL have none (see AllKeys).
+	Keys [][]byte
+	// Values holds the value to write for each key of MSET, and the one
+	// value of SET, SETNX, SETXX and GETSET.
+	Values [][]byte
+	// NX, XX and Get are SET's options.
+	NX, XX, Get bool
+	// Args is the argument vector as given to Parse, name first.
+	Args [][]byte
+}
+
+// IsWrite reports whether the command may change the keyspace.
+func (c *Command) IsWrite() bool {
+	switch c.Kind {
+	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll:
+		return true
+	}
+	return false
+}
+
+// AllKeys reports whether the command touches the whole keyspace rather
+// than the keys it names, so it spans every shard.
+func (c *Command) AllKeys() bool {
+	return c.Kind == DBSize || c.Kind == FlushAll
+}
+
+// ValuePositions gives the indexes into Args that hold values to write, in
+// order, so that large values can be staged apart from the command. They
+// line up with Values.
+func (c *Command) ValuePositions() []int {
+	switch c.Kind {
+	case Set, SetNX, SetXX, GetSet:
+		return []int{2}
+	case MSet:
+		positions := make([]int, 0, len(c.Values))
+		for i := range c.Values {
+			positions = append(positions, 2+2*i)
+		}
+		return positions
+	}
+	return nil
+}

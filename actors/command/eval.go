@@ -1,0 +1,153 @@
+package command
+
+import (
+	"fmt"
+
+	"castkv/actors/wire"
+)
+
+// Reader reads committed values, one key at a time. ok is false for an
+// absent key.
+type Reader interface {
+	Get(key []byte) (value []byte, ok bool, err error)
+}
+
+// Write is one key's effect: set Key to Value, or delete Key.
+type Write struct {
+	Key, Value []byte
+	Delete     bool
+}
+
+// Eval evaluates c against r with Redis semantics and returns the client's
+// reply and the writes that make the command's effect, in order, one per
+// effect: applying them in order to the state r read gives the state after
+// the command. Reading is Eval's only use of r. An error means r failed;
+// the command then has no effect and no reply. c must come from Parse.
+//
+// DBSIZE and FLUSHALL span every shard, so their caller evaluates them;
+// Eval returns an error for them.
+func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
+	if c.AllKeys() {
+		return nil, nil, fmt.Errorf("command: eval %s: it spans the whole keyspace; the caller evaluates it", c.Name)
+	}
+	get := func(key []byte) ([]byte, bool, error) {
+		value, ok, err := r.Get(key)
+		if err != nil {
+			return nil, false, fmt.Errorf("command: eval %s: read key %q: %w", c.Name, key, err)
+		}
+		return value, ok, nil
+	}
+	switch c.Kind {
+	case Get:
+		old, found, err := get(c.Keys[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		return bulkOrNil(old, found), nil, nil
+
+	case Set:
+		// Redis 7's setGenericCommand: with GET the reply is the old value
+		// whether or not NX/XX let the write happen.
+		key, value := c.Keys[0], c.Values[0]
+		old, found, err := get(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		met := !(c.NX && found) && !(c.XX && !found)
+		var writes []Write
+		if met {
+			writes = []Write{{Key: key, Value: value}}
+		}
+		switch {
+		case c.Get:
+			return bulkOrNil(old, found), writes, nil
+		case met:
+			return OK(), writes, nil
+		default:
+			return Nil(), nil, nil
+		}
+
+	case SetNX, SetXX:
+		key, value := c.Keys[0], c.Values[0]
+		_, found, err := get(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if found != (c.Kind == SetXX) {
+			return Int(0), nil, nil
+		}
+		return Int(1), []Write{{Key: key, Value: value}}, nil
+
+	case GetSet:
+		key, value := c.Keys[0], c.Values[0]
+		old, found, err := get(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		return bulkOrNil(old, found), []Write{{Key: key, Value: value}}, nil
+
+	case MGet:
+		elems := make([]*wire.Reply, 0, len(c.Keys))
+		for _, key := range c.Keys {
+			value, found, err := get(key)
+			if err != nil {
+				return nil, nil, err
+			}
+			elems = append(elems, bulkOrNil(value, found))
+		}
+		return Array(elems...), nil, nil
+
+	case MSet:
+		// A key named twice is written twice; the later value wins when
+		// the writes are applied in order, as in Redis.
+		writes := make([]Write, 0, len(c.Keys))
+		for i, key := range c.Keys {
+			writes = append(writes, Write{Key: key, Value: c.Values[i]})
+		}
+		return OK(), writes, nil
+
+	case Exists:
+		// A key named twice counts twice, as in Redis.
+		var n int64
+		for _, key := range c.Keys {
+			_, found, err := get(key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if found {
+				n++
+			}
+		}
+		return Int(n), nil, nil
+
+	case Del:
+		// A key named twice is deleted, and counted, once: Redis deletes
+		// in argument order, so the second naming finds it gone.
+		var n int64
+		var writes []Write
+		seen := make(map[string]bool, len(c.Keys))
+		for _, key := range c.Keys {
+			if seen[string(key)] {
+				continue
+			}
+			seen[string(key)] = true
+			_, found, err := get(key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if found {
+				n++
+				writes = append(writes, Write{Key: key, Delete: true})
+			}
+		}
+		return Int(n), writes, nil
+	}
+	return nil, nil, fmt.Errorf("command: eval %q: unknown kind %v", c.Name, c.Kind)
+}
+
+func bulkOrNil(value []byte, found bool) *wire.Reply {
+	if !found {
+		return Nil()
+	}
+	return Bulk(value)
+}

@@ -1,0 +1,248 @@
+package command
+
+import (
+	"bytes"
+
+	"castkv/actors/wire"
+)
+
+// Error texts shared with Redis 7, and castkv's own.
+const (
+	syntaxError    = "ERR syntax error"
+	emptyCommand   = "ERR empty command"
+	ttlUnsupported = "ERR TTL options (EX, PX, EXAT, PXAT, KEEPTTL) are not supported yet"
+)
+
+// unknownArgsBytes is Redis's budget for echoing an unknown command: its
+// name is cut to this many bytes, and arguments are quoted until the
+// quoted list reaches it (server.c, commandCheckExistence).
+const unknownArgsBytes = 128
+
+// spec is one row of the command table. arity counts arguments as Redis
+// does, the name included: n means exactly n, -n means at least n.
+type spec struct {
+	kind  Kind
+	arity int
+}
+
+// lookup finds a command by its lowercase name.
+func lookup(name string) (spec, bool) {
+	switch name {
+	case "get":
+		return spec{Get, 2}, true
+	case "set":
+		return spec{Set, -3}, true
+	case "setnx":
+		return spec{SetNX, 3}, true
+	case "setxx":
+		return spec{SetXX, 3}, true
+	case "getset":
+		return spec{GetSet, 3}, true
+	case "mget":
+		return spec{MGet, -2}, true
+	case "mset":
+		return spec{MSet, -3}, true
+	case "exists":
+		return spec{Exists, -2}, true
+	case "del":
+		return spec{Del, -2}, true
+	case "dbsize":
+		return spec{DBSize, 1}, true
+	case "flushall", "flushdb":
+		return spec{FlushAll, -1}, true
+	}
+	return spec{}, false
+}
+
+func (s spec) accepts(argc int) bool {
+	if s.arity >= 0 {
+		return argc == s.arity
+	}
+	return argc >= -s.arity
+}
+
+// Name is the lowercase first argument, the name a front door dispatches
+// on; "" for no arguments. Only ASCII letters are lowered, as Redis's
+// strcasecmp does.
+func Name(args [][]byte) string {
+	if len(args) == 0 {
+		return ""
+	}
+	name := args[0]
+	lower := make([]byte, len(name))
+	for i, b := range name {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		lower[i] = b
+	}
+	return string(lower)
+}
+
+// Parse validates a client's argument vector, name first. It returns the
+// command, or the error reply Redis 7 would give for the same arguments
+// (castkv's own for what Redis has no error for). Connection commands
+// (PING, HELLO, ...) are unknown here; the front door answers them.
+func Parse(args [][]byte) (*Command, *wire.Reply) {
+	if len(args) == 0 {
+		return nil, Error(emptyCommand)
+	}
+	name := Name(args)
+	s, ok := lookup(name)
+	if !ok {
+		return nil, unknownCommand(args)
+	}
+	if !s.accepts(len(args)) {
+		return nil, wrongArity(name)
+	}
+	c := &Command{Kind: s.kind, Name: name, Args: args}
+	// Full slice expressions keep an append to Keys or Values from
+	// writing into Args.
+	switch s.kind {
+	case Get:
+		c.Keys = args[1:2:2]
+	case Set:
+		c.Keys, c.Values = args[1:2:2], args[2:3:3]
+		if reply := parseSetOptions(c, args[3:]); reply != nil {
+			return nil, reply
+		}
+	case SetNX, SetXX, GetSet:
+		c.Keys, c.Values = args[1:2:2], args[2:3:3]
+	case MGet, Exists, Del:
+		c.Keys = args[1:len(args):len(args)]
+	case MSet:
+		// Redis checks MSET's pairing after its arity, with the same text.
+		if len(args)%2 == 0 {
+			return nil, wrongArity(name)
+		}
+		n := (len(args) - 1) / 2
+		c.Keys = make([][]byte, 0, n)
+		c.Values = make([][]byte, 0, n)
+		for i := 1; i < len(args); i += 2 {
+			c.Keys = append(c.Keys, args[i])
+			c.Values = append(c.Values, args[i+1])
+		}
+	case DBSize:
+	case FlushAll:
+		// Redis's getFlushCommandFlags: one optional SYNC or ASYNC. Both
+		// mean the same to castkv, whose flush is one log entry.
+		if len(args) == 2 && (equalFold(args[1], "sync") || equalFold(args[1], "async")) {
+			break
+		}
+		if len(args) != 1 {
+			return nil, Error(syntaxError)
+		}
+	}
+	return c, nil
+}
+
+// parseSetOptions reads SET's options as Redis 7's
+// parseExtendedStringArgumentsOrReply does: any order, repeats allowed, NX
+// and XX exclusive, the TTL options mutually exclusive and EX/PX/EXAT/PXAT
+// followed by their argument. The first option that fails these rules is a
+// syntax error; TTL options that pass them are refused afterwards, as
+// Redis refuses a bad expire time only after parsing every option.
+func parseSetOptions(c *Command, opts [][]byte) *wire.Reply {
+	const (
+		ex = 1 << iota
+		px
+		exat
+		pxat
+		keepTTL
+	)
+	ttl := 0
+	for i := 0; i < len(opts); i++ {
+		opt := opts[i]
+		hasNext := i+1 < len(opts)
+		switch {
+		case equalFold(opt, "nx") && !c.XX:
+			c.NX = true
+		case equalFold(opt, "xx") && !c.NX:
+			c.XX = true
+		case equalFold(opt, "get"):
+			c.Get = true
+		case equalFold(opt, "keepttl") && ttl&^keepTTL == 0:
+			ttl |= keepTTL
+		case equalFold(opt, "ex") && ttl&^ex == 0 && hasNext:
+			ttl |= ex
+			i++
+		case equalFold(opt, "px") && ttl&^px == 0 && hasNext:
+			ttl |= px
+			i++
+		case equalFold(opt, "exat") && ttl&^exat == 0 && hasNext:
+			ttl |= exat
+			i++
+		case equalFold(opt, "pxat") && ttl&^pxat == 0 && hasNext:
+			ttl |= pxat
+			i++
+		default:
+			return Error(syntaxError)
+		}
+	}
+	if ttl != 0 {
+		return Error(ttlUnsupported)
+	}
+	return nil
+}
+
+// equalFold reports whether b is lower, ignoring ASCII case. lower must be
+// lowercase ASCII.
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// wrongArity is Redis's arity error; name is lowercase, as Redis prints a
+// command's table name rather than what was typed.
+func wrongArity(name string) *wire.Reply {
+	return Error("ERR wrong number of arguments for '" + name + "' command")
+}
+
+// unknownCommand is Redis 7's text for an unknown command (server.c,
+// commandCheckExistence): the name as typed, cut to 128 bytes, then the
+// arguments each quoted and followed by a space until the list reaches 128
+// bytes, the last one cut to fit. Redis formats with C's %s, which stops at
+// a NUL byte, so these do too.
+func unknownCommand(args [][]byte) *wire.Reply {
+	var b bytes.Buffer
+	b.WriteString("ERR unknown command '")
+	b.Write(truncate(cString(args[0]), unknownArgsBytes))
+	b.WriteString("', with args beginning with: ")
+	start := b.Len()
+	for _, arg := range args[1:] {
+		used := b.Len() - start
+		if used >= unknownArgsBytes {
+			break
+		}
+		b.WriteByte('\'')
+		b.Write(truncate(cString(arg), unknownArgsBytes-used))
+		b.WriteString("' ")
+	}
+	return Error(b.String())
+}
+
+// cString is b as C's %s sees it: up to its first NUL byte.
+func cString(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}

@@ -1,0 +1,96 @@
+package data
+
+import (
+	"castkv/actors/wire"
+)
+
+// dedup is the exactly-once table: op id -> the log entry that executed it.
+// It is rebuilt from the log on recovery (the record travels inside the
+// entry) and pruned by each API session's watermark.
+type dedup struct {
+	sessions map[uint64]*session // by API incarnation
+}
+
+type session struct {
+	watermark uint64 // ops below it have been answered; their records are gone
+	lastSeq   uint64 // newest entry of this session, for evicting idle sessions
+	ops       map[uint64]opRecord
+}
+
+type opRecord struct {
+	seq    uint64
+	result *wire.Reply
+}
+
+// maxSessions bounds the API incarnations remembered; the idlest is dropped.
+const maxSessions = 1024
+
+func newDedup() *dedup { return &dedup{sessions: map[uint64]*session{}} }
+
+func (d *dedup) record(e *wire.Entry) {
+	if e.Op == nil || e.Kind == wire.Entry_BARRIER {
+		return
+	}
+	s := d.sessions[e.Op.Incarnation]
+	if s == nil {
+		if len(d.sessions) >= maxSessions {
+			d.evictIdlest()
+		}
+		s = &session{ops: map[uint64]opRecord{}}
+		d.sessions[e.Op.Incarnation] = s
+	}
+	s.lastSeq = max(s.lastSeq, e.Seq)
+	if e.Watermark > s.watermark {
+		s.watermark = e.Watermark
+		// order-independent: deletes every record below the watermark
+		for c := range s.ops {
+			if c < s.watermark {
+				delete(s.ops, c)
+			}
+		}
+	}
+	if e.Op.Counter >= s.watermark {
+		s.ops[e.Op.Counter] = opRecord{seq: e.Seq, result: e.Result}
+	}
+}
+
+// lookup finds op's record. expired reports an op older than its session's
+// watermark, whose record is gone: its outcome can no longer be told.
+func (d *dedup) lookup(op *wire.OpID) (rec opRecord, found, expired bool) {
+	s := d.sessions[op.Incarnation]
+	if s == nil {
+		return opRecord{}, false, false
+	}
+	if op.Counter < s.watermark {
+		return opRecord{}, false, true
+	}
+	rec, found = s.ops[op.Counter]
+	return rec, found, false
+}
+
+// truncate forgets records of entries at or after seq (a conflicting
+// suffix being replaced).
+func (d *dedup) truncate(seq uint64) {
+	// order-independent: deletes every matching record
+	for _, s := range d.sessions {
+		// order-independent: deletes every matching record
+		for c, rec := range s.ops {
+			if rec.seq >= seq {
+				delete(s.ops, c)
+			}
+		}
+	}
+}
+
+func (d *dedup) evictIdlest() {
+	var idlest uint64
+	var found bool
+	var least uint64
+	// order-independent: a minimum over distinct lastSeq values
+	for inc, s := range d.sessions {
+		if !found || s.lastSeq < least || (s.lastSeq == least && inc < idlest) {
+			idlest, least, found = inc, s.lastSeq, true
+		}
+	}
+	delete(d.sessions, idlest)
+}

@@ -1,0 +1,398 @@
+package data
+
+import (
+	"slices"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/command"
+	"castkv/actors/wire"
+)
+
+// primaryState is what a replica keeps while primary of its config version.
+type primaryState struct {
+	barrierSeq uint64
+	peers      []*peer // secondaries then learners, in config order
+	waiters    map[uint64][]actors.Addr
+	// overlay is the sequenced state: each key's effect in the newest
+	// uncommitted entry (rule sequenced-eval). flushSeq is the newest
+	// uncommitted FLUSH (0 = none); keys not in the overlay are absent then.
+	overlay  map[string]overlayValue
+	flushSeq uint64
+}
+
+type overlayValue struct {
+	seq     uint64
+	value   []byte
+	deleted bool
+}
+
+type peer struct {
+	addr       actors.Addr
+	learner    bool
+	promoting  bool // counted for commit from the moment we ask meta
+	next       uint64
+	match      uint64
+	sentCommit uint64
+	// inlineThrough: entries up to here go with their values inline (the
+	// peer lacked a staged copy).
+	inlineThrough uint64
+	lastProgress  time.Time
+	lastAsked     time.Time // last RemoveReplica / PromoteLearner sent
+}
+
+// becomePrimary starts serving the current config version: rule barrier.
+func (r *replica) becomePrimary(env actors.Env) {
+	now := env.Now()
+	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{}}
+	if r.primary != nil {
+		ps.waiters = r.primary.waiters // same log, same pending ops
+	}
+	for _, a := range r.config.Secondaries {
+		ps.peers = append(ps.peers, &peer{addr: actors.Addr(a), next: r.lastSeq + 1, lastProgress: now})
+	}
+	for _, a := range r.config.Learners {
+		ps.peers = append(ps.peers, &peer{addr: actors.Addr(a), learner: true, next: r.lastSeq + 1, lastProgress: now})
+	}
+	r.primary = ps
+	// Entries after the commit point may come from an earlier primary; they
+	// are part of the sequenced state too.
+	r.forEntry(r.commitSeq+1, r.lastSeq, ps.sequence)
+	barrier := &wire.Entry{Seq: r.lastSeq + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: r.lastSeq + 1}
+	ps.barrierSeq = barrier.Seq
+	r.append(env, barrier)
+	env.Log().Info("primary: appended barrier", "shard", r.shard, "version", r.config.Version, "seq", barrier.Seq)
+}
+
+// stepDown hands pending ops back to their API servers, which retry with
+// the same op ids at the new primary (exactly-once makes that safe).
+func (r *replica) stepDown(env actors.Env) {
+	for _, seq := range sortedKeys(r.primary.waiters) {
+		for _, to := range r.primary.waiters[seq] {
+			rec := r.entryOp(seq)
+			env.Send(to, &wire.CommitReply{Shard: r.shard, Op: rec, Status: wire.Status_STALE_CONFIG, Config: r.config})
+		}
+	}
+	r.primary = nil
+	r.leaseUntil = time.Time{}
+}
+
+func (r *replica) entryOp(seq uint64) *wire.OpID {
+	e, err := r.s.st.Entry(r.shard, seq)
+	r.s.must(err, "read log entry")
+	if e == nil {
+		return nil
+	}
+	return e.Op
+}
+
+// ready: the barrier committed, so every entry of earlier primaries that
+// could have been acknowledged is committed here too.
+func (ps *primaryState) ready(r *replica) bool { return r.commitSeq >= ps.barrierSeq }
+
+// sequence adds an entry's effects to the overlay.
+func (ps *primaryState) sequence(e *wire.Entry) {
+	switch e.Kind {
+	case wire.Entry_FLUSH:
+		clear(ps.overlay)
+		ps.flushSeq = e.Seq
+	case wire.Entry_WRITE:
+		for _, w := range e.Writes {
+			ps.overlay[string(w.Key)] = overlayValue{seq: e.Seq, value: w.Value, deleted: w.Delete}
+		}
+	}
+}
+
+// sequencedState is what a new command is evaluated against.
+type sequencedState struct{ r *replica }
+
+func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
+	ps := s.r.primary
+	if ov, ok := ps.overlay[string(key)]; ok {
+		return ov.value, !ov.deleted, nil
+	}
+	if ps.flushSeq != 0 {
+		return nil, false, nil
+	}
+	return committedState(s).Get(key)
+}
+
+// commit orders one write command.
+func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
+	reply := func(st wire.Status, rep *wire.Reply) {
+		out := &wire.CommitReply{Shard: r.shard, Op: m.Op, Status: st, Reply: rep}
+		if st != wire.Status_OK {
+			out.Config = r.config
+		}
+		env.Send(from, out)
+	}
+	ps := r.primary
+	switch {
+	case m.Op == nil:
+		reply(wire.Status_OK, command.Error("ERR commit without an op id"))
+		return
+	case ps == nil:
+		reply(wire.Status_NOT_PRIMARY, nil)
+		return
+	case !ps.ready(r) || !r.leaseValid(env.Now()):
+		reply(wire.Status_NOT_READY, nil)
+		return
+	}
+	// Rule exactly-once.
+	rec, found, expired := r.dedup.lookup(m.Op)
+	switch {
+	case found && rec.seq <= r.commitSeq:
+		reply(wire.Status_OK, rec.result)
+		return
+	case found:
+		if !slices.Contains(ps.waiters[rec.seq], from) {
+			ps.waiters[rec.seq] = append(ps.waiters[rec.seq], from)
+		}
+		return
+	case expired:
+		reply(wire.Status_UNKNOWN_OUTCOME, nil)
+		return
+	case r.lastSeq-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
+		reply(wire.Status_BUSY, nil)
+		return
+	}
+	args, staged, ok := r.unstage(m)
+	if !ok {
+		reply(wire.Status_NEED_VALUES, nil)
+		return
+	}
+	cmd, bad := command.Parse(args)
+	if bad == nil && !cmd.IsWrite() {
+		bad = command.Error("ERR " + cmd.Name + " is not a write")
+	}
+	if bad != nil {
+		reply(wire.Status_OK, bad)
+		return
+	}
+	e := &wire.Entry{Seq: r.lastSeq + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
+	e.CommitTs = e.Seq
+	if cmd.Kind == command.FlushAll {
+		e.Kind = wire.Entry_FLUSH
+		e.Result = command.OK()
+	} else {
+		result, writes, err := command.Eval(cmd, sequencedState{r})
+		r.s.must(err, "evaluate "+cmd.Name)
+		e.Result = result
+		for _, w := range writes {
+			d := wire.Digest(w.Value)
+			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d]})
+		}
+	}
+	ps.sequence(e)
+	ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
+	r.append(env, e)
+}
+
+// unstage puts staged values back into a Commit's args, checking digests.
+func (r *replica) unstage(m *wire.Commit) (args [][]byte, staged map[uint64]bool, ok bool) {
+	if !m.Staged {
+		return m.Args, nil, true
+	}
+	if len(m.ValuePositions) != len(m.ValueDigests) {
+		return nil, nil, false
+	}
+	args = slices.Clone(m.Args)
+	staged = map[uint64]bool{}
+	for i, pos := range m.ValuePositions {
+		v, found := r.s.staged.find(m.Op, m.ValueDigests[i])
+		if !found || int(pos) >= len(args) {
+			return nil, nil, false
+		}
+		args[pos] = v
+		staged[m.ValueDigests[i]] = true
+	}
+	return args, staged, true
+}
+
+// sendPrepares sends every peer the synced entries it has not been sent.
+func (r *replica) sendPrepares(env actors.Env) {
+	for _, p := range r.primary.peers {
+		r.sendPrepare(env, p, false)
+	}
+}
+
+// sendPrepare sends p the next synced entries (rule persist-before-prepare:
+// only synced entries leave). With force, an empty Prepare still carries the
+// commit point and the log-matching check.
+func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
+	if p.next > r.syncedSeq+1 {
+		p.next = r.syncedSeq + 1
+	}
+	var entries []*wire.Entry
+	if p.next <= r.syncedSeq {
+		es, err := r.s.st.Entries(r.shard, p.next, r.syncedSeq, r.s.cfg.MaxPrepareBytes)
+		r.s.must(err, "read entries to prepare")
+		for _, e := range es {
+			if e.Seq > p.inlineThrough {
+				e = stripStaged(e)
+			}
+			entries = append(entries, e)
+		}
+	}
+	if len(entries) == 0 && !force {
+		return
+	}
+	prev := p.next - 1
+	env.Send(p.addr, &wire.Prepare{
+		Config: r.config, PrevSeq: prev, PrevVersion: r.versionAt(prev),
+		CommitSeq: r.commitSeq, Entries: entries,
+	})
+	p.sentCommit = r.commitSeq
+	if len(entries) > 0 {
+		p.next = entries[len(entries)-1].Seq + 1
+	}
+}
+
+// stripStaged drops values the peer already holds staged.
+func stripStaged(e *wire.Entry) *wire.Entry {
+	for _, w := range e.Writes {
+		if w.Staged {
+			w.Value = nil
+		}
+	}
+	return e
+}
+
+func (r *replica) peer(a actors.Addr) *peer {
+	if r.primary == nil {
+		return nil
+	}
+	for _, p := range r.primary.peers {
+		if p.addr == a {
+			return p
+		}
+	}
+	return nil
+}
+
+func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAck) {
+	if a.Config != nil && a.Config.Version > r.config.Version {
+		r.s.acceptConfig(env, a.Config)
+		return
+	}
+	p := r.peer(from)
+	if p == nil || a.ConfigVersion != r.config.Version {
+		return
+	}
+	if !a.Ok {
+		// Log mismatch or missing staged values: resend from where the
+		// peer's log is known to match.
+		p.next = a.MatchSeq + 1
+		if a.NeedValuesSeq > p.inlineThrough {
+			p.inlineThrough = a.NeedValuesSeq
+		}
+		r.sendPrepare(env, p, true)
+		return
+	}
+	if a.MatchSeq > p.match {
+		p.match = a.MatchSeq
+		p.lastProgress = env.Now()
+		if p.next <= p.match {
+			p.next = p.match + 1
+		}
+		r.tryCommit(env)
+	}
+}
+
+// tryCommit applies rule commit-all: the commit point is the smallest
+// prefix every counted replica (and we) have durably.
+func (r *replica) tryCommit(env actors.Env) {
+	ps := r.primary
+	if ps == nil {
+		return
+	}
+	to := r.syncedSeq
+	if r.s.cfg.Canary == CanaryCommitOnMajority {
+		acked := []uint64{r.syncedSeq}
+		for _, p := range ps.peers {
+			if !p.learner {
+				acked = append(acked, p.match)
+			}
+		}
+		slices.Sort(acked)
+		to = acked[(len(acked)-1)/2]
+	} else {
+		for _, p := range ps.peers {
+			if !p.learner || p.promoting {
+				to = min(to, p.match)
+			}
+		}
+	}
+	r.advanceCommit(env, to)
+}
+
+// committed answers the ops of entries (from, to] and prunes the overlay.
+func (ps *primaryState) committed(env actors.Env, r *replica, from, to uint64) {
+	for seq := from + 1; seq <= to; seq++ {
+		waiters, ok := ps.waiters[seq]
+		if !ok {
+			continue
+		}
+		delete(ps.waiters, seq)
+		e, err := r.s.st.Entry(r.shard, seq)
+		r.s.must(err, "read committed entry")
+		for _, w := range waiters {
+			env.Send(w, &wire.CommitReply{Shard: r.shard, Op: e.Op, Status: wire.Status_OK, Reply: e.Result})
+		}
+	}
+	// order-independent: deletes every committed key
+	for k, ov := range ps.overlay {
+		if ov.seq <= to {
+			delete(ps.overlay, k)
+		}
+	}
+	if ps.flushSeq <= to {
+		ps.flushSeq = 0
+	}
+}
+
+// retry resends lagging Prepares (the network may have lost them),
+// piggybacks the commit point, and asks meta to remove a replica that made
+// no progress for RemoveAfter or to promote a caught-up learner.
+func (r *replica) retry(env actors.Env) {
+	ps := r.primary
+	if ps == nil {
+		return
+	}
+	now := env.Now()
+	for _, p := range ps.peers {
+		switch {
+		case p.match < r.syncedSeq:
+			p.next = p.match + 1
+			r.sendPrepare(env, p, true)
+		case p.sentCommit < r.commitSeq:
+			r.sendPrepare(env, p, true)
+		}
+		if p.match >= r.syncedSeq {
+			p.lastProgress = now
+		}
+		counted := !p.learner || p.promoting
+		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+			p.lastAsked = now
+			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "synced", r.syncedSeq)
+			env.Send(r.s.cfg.Meta, &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
+		}
+		if p.learner && ps.ready(r) && p.match >= r.lastSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+			// Count it from now on, so nothing commits without it before
+			// meta makes it a secondary.
+			p.promoting = true
+			p.lastAsked = now
+			env.Send(r.s.cfg.Meta, &wire.PromoteLearner{Shard: r.shard, ConfigVersion: r.config.Version, Learner: string(p.addr)})
+		}
+	}
+}
+
+func sortedKeys[V any](m map[uint64]V) []uint64 {
+	keys := make([]uint64, 0, len(m))
+	// order-independent: sorted below
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,233 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/command"
+	"castkv/actors/wire"
+)
+
+// replica is this server's copy of one shard.
+type replica struct {
+	s      *Server
+	shard  uint32
+	config *wire.Config // newest accepted, persisted
+
+	lastSeq, lastVersion     uint64 // last entry in the log, maybe unsynced
+	syncedSeq, syncedVersion uint64 // the log is durable through here
+	commitSeq                uint64
+	appliedSeq               uint64
+
+	// matchedSeq: our log matches the current config's primary through
+	// here. Acks never exceed min(matchedSeq, syncedSeq).
+	matchedSeq uint64
+
+	dedup *dedup
+
+	leaseUntil time.Time
+	primary    *primaryState // nil unless primary of config
+}
+
+// recoverReplica rebuilds a replica from pebble after boot or on first
+// hearing of a shard.
+func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
+	r := &replica{s: s, shard: c.Shard, config: c, dedup: newDedup()}
+	last, err := s.st.LastEntry(c.Shard)
+	s.must(err, "load last log entry")
+	if last != nil {
+		r.lastSeq, r.lastVersion = last.Seq, last.Version
+	}
+	// Everything in pebble after a restart was synced.
+	r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
+	r.appliedSeq, err = s.st.Applied(c.Shard)
+	s.must(err, "load applied seq")
+	r.commitSeq = r.appliedSeq
+	r.matchedSeq = r.commitSeq
+	r.forEntry(1, r.lastSeq, func(e *wire.Entry) { r.dedup.record(e) })
+	return r
+}
+
+func (r *replica) isPrimaryIn(c *wire.Config) bool { return c.Primary == string(r.s.self) }
+
+func (r *replica) status() *wire.ReplicaStatus {
+	return &wire.ReplicaStatus{
+		Shard: r.shard, ConfigVersion: r.config.Version,
+		LastSeq: r.syncedSeq, LastVersion: r.syncedVersion, CommitSeq: r.commitSeq,
+	}
+}
+
+// setConfig acts on a newer, already persisted config.
+func (r *replica) setConfig(env actors.Env, c *wire.Config) {
+	wasPrimary := r.primary != nil
+	r.config = c
+	// The committed prefix matches any primary's log; the rest is
+	// re-established by the new version's Prepares.
+	r.matchedSeq = r.commitSeq
+	if r.isPrimaryIn(c) {
+		r.becomePrimary(env)
+		return
+	}
+	if wasPrimary {
+		r.stepDown(env)
+	}
+}
+
+func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Time) {
+	if r.primary == nil || g.ConfigVersion != r.config.Version {
+		return
+	}
+	// Rule lease: measured from when we sent the heartbeat, on our clock.
+	until := sentAt.Add(time.Duration(g.LeaseNanos))
+	if until.After(r.leaseUntil) {
+		r.leaseUntil = until
+	}
+}
+
+func (r *replica) leaseValid(now time.Time) bool {
+	return r.s.cfg.Canary == CanaryIgnoreLease || now.Before(r.leaseUntil)
+}
+
+// versionAt is the config version of the log entry at seq (0 if none).
+func (r *replica) versionAt(seq uint64) uint64 {
+	switch {
+	case seq == 0:
+		return 0
+	case seq == r.lastSeq:
+		return r.lastVersion
+	case seq > r.lastSeq:
+		return 0
+	}
+	e, err := r.s.st.Entry(r.shard, seq)
+	r.s.must(err, fmt.Sprintf("shard %d: read log entry %d", r.shard, seq))
+	if e == nil {
+		return 0
+	}
+	return e.Version
+}
+
+// forEntry calls fn for each log entry in [from, to], in order.
+func (r *replica) forEntry(from, to uint64, fn func(*wire.Entry)) {
+	for from <= to {
+		es, err := r.s.st.Entries(r.shard, from, to, 4<<20)
+		r.s.must(err, fmt.Sprintf("shard %d: read log [%d, %d]", r.shard, from, to))
+		if len(es) == 0 {
+			return
+		}
+		for _, e := range es {
+			fn(e)
+		}
+		from = es[len(es)-1].Seq + 1
+	}
+}
+
+// append adds an entry to the log, unsynced; the group sync follows.
+func (r *replica) append(env actors.Env, e *wire.Entry) {
+	b := r.s.st.NewBatch()
+	b.AppendEntry(r.shard, e)
+	r.s.must(b.Commit(false), "append log entry")
+	r.lastSeq, r.lastVersion = e.Seq, e.Version
+	r.dedup.record(e)
+	r.s.scheduleSync(env)
+}
+
+// synced runs after a Sync made the whole log durable.
+func (r *replica) synced(env actors.Env) {
+	if r.syncedSeq == r.lastSeq && r.syncedVersion == r.lastVersion {
+		return
+	}
+	r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
+	if r.primary != nil {
+		r.sendPrepares(env)
+		r.tryCommit(env)
+		return
+	}
+	r.ack(env)
+}
+
+// advanceCommit applies committed entries to the versioned data.
+func (r *replica) advanceCommit(env actors.Env, to uint64) {
+	if to <= r.commitSeq {
+		return
+	}
+	from := r.commitSeq
+	r.commitSeq = to
+	r.apply()
+	if r.primary != nil {
+		r.primary.committed(env, r, from, to)
+	}
+}
+
+func (r *replica) apply() {
+	if r.appliedSeq >= r.commitSeq {
+		return
+	}
+	b := r.s.st.NewBatch()
+	r.forEntry(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
+		switch e.Kind {
+		case wire.Entry_WRITE:
+			for _, w := range e.Writes {
+				if w.Delete {
+					b.PutTombstone(r.shard, w.Key, e.CommitTs)
+				} else {
+					b.PutVersion(r.shard, w.Key, e.CommitTs, w.Value)
+				}
+			}
+		case wire.Entry_FLUSH:
+			b.SetFlush(r.shard, e.CommitTs)
+		}
+	})
+	b.SetApplied(r.shard, r.commitSeq)
+	// Unsynced is fine: the log holds every applied entry durably, and
+	// recovery re-applies from the persisted applied seq.
+	r.s.must(b.Commit(false), "apply committed entries")
+	r.appliedSeq = r.commitSeq
+}
+
+// committedState reads the applied (committed) data.
+type committedState struct{ r *replica }
+
+func (c committedState) Get(key []byte) ([]byte, bool, error) {
+	return c.r.s.st.Get(c.r.shard, key, math.MaxUint64)
+}
+
+// read serves a read-only command (rule lease-read).
+func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
+	reply := func(st wire.Status, rep *wire.Reply) {
+		out := &wire.ReadReply{Shard: r.shard, Id: m.Id, Status: st, Reply: rep}
+		if st != wire.Status_OK {
+			out.Config = r.config
+		}
+		env.Send(from, out)
+	}
+	if r.s.cfg.Canary != CanaryReadSecondary {
+		if r.primary == nil {
+			reply(wire.Status_NOT_PRIMARY, nil)
+			return
+		}
+		if !r.primary.ready(r) || !r.leaseValid(env.Now()) {
+			reply(wire.Status_NOT_READY, nil)
+			return
+		}
+	}
+	cmd, bad := command.Parse(m.Args)
+	if bad != nil {
+		reply(wire.Status_OK, bad)
+		return
+	}
+	if cmd.Kind == command.DBSize {
+		n, err := r.s.st.Count(r.shard, math.MaxUint64)
+		r.s.must(err, "count keys")
+		reply(wire.Status_OK, command.Int(int64(n)))
+		return
+	}
+	if cmd.IsWrite() {
+		reply(wire.Status_OK, command.Error("ERR "+cmd.Name+" is a write; send it as a Commit"))
+		return
+	}
+	rep, _, err := command.Eval(cmd, committedState{r})
+	r.s.must(err, "evaluate read")
+	reply(wire.Status_OK, rep)
+}

@@ -1,0 +1,283 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"castkv/actors/wire"
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrCorrupt marks a stored record that does not decode or contradicts its
+// key. Callers should stop the node rather than serve from such a store.
+var ErrCorrupt = errors.New("corrupt record")
+
+// Store reads and writes castkv's records in one pebble DB. Writes go through
+// a Batch; reads see everything committed so far.
+type Store struct {
+	db *pebble.DB
+}
+
+// New returns a Store over db. The caller opened db and closes it.
+func New(db *pebble.DB) *Store {
+	return &Store{db: db}
+}
+
+// DB returns the pebble DB the store reads and writes.
+func (s *Store) DB() *pebble.DB {
+	return s.db
+}
+
+// Sync makes every write committed before it durable, including those of
+// batches committed with Commit(false). Many batches can share one Sync.
+func (s *Store) Sync() error {
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
+}
+
+// get returns a copy of key's value, nil when absent. A present empty value
+// is a non-nil empty slice.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append(make([]byte, 0, len(v)), v...)
+	return out, closer.Close()
+}
+
+func (s *Store) getUint64(key []byte) (uint64, bool, error) {
+	v, err := s.get(key)
+	if err != nil || v == nil {
+		return 0, false, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: %d bytes, want 8", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// iter opens an iterator over [lower, upper).
+func (s *Store) iter(lower, upper []byte) (*pebble.Iterator, error) {
+	return s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+}
+
+// closeIter closes it and returns the first of err and its errors.
+func closeIter(it *pebble.Iterator, err error) error {
+	return errors.Join(err, it.Close())
+}
+
+// Config returns the newest config the shard accepted, nil when there is none.
+func (s *Store) Config(shard uint32) (*wire.Config, error) {
+	v, err := s.get(shardKey(tagConfig, shard))
+	if err != nil || v == nil {
+		return nil, wrap(err, "store: shard %d: config", shard)
+	}
+	c := &wire.Config{}
+	if err := proto.Unmarshal(v, c); err != nil {
+		return nil, fmt.Errorf("store: shard %d: config: %w: %v", shard, ErrCorrupt, err)
+	}
+	if c.Shard != shard {
+		return nil, fmt.Errorf("store: shard %d: config: %w: it names shard %d", shard, ErrCorrupt, c.Shard)
+	}
+	return c, nil
+}
+
+// Entry returns the shard's log entry seq, nil when there is none.
+func (s *Store) Entry(shard uint32, seq uint64) (*wire.Entry, error) {
+	v, err := s.get(logKey(shard, seq))
+	if err != nil || v == nil {
+		return nil, wrap(err, "store: shard %d: log entry %d", shard, seq)
+	}
+	return decodeEntry(shard, seq, v)
+}
+
+func decodeEntry(shard uint32, seq uint64, v []byte) (*wire.Entry, error) {
+	e := &wire.Entry{}
+	if err := proto.Unmarshal(v, e); err != nil {
+		return nil, fmt.Errorf("store: shard %d: log entry %d: %w: %v", shard, seq, ErrCorrupt, err)
+	}
+	if e.Seq != seq {
+		return nil, fmt.Errorf("store: shard %d: log entry %d: %w: it says seq %d", shard, seq, ErrCorrupt, e.Seq)
+	}
+	return e, nil
+}
+
+func logKeySeq(k []byte) uint64 {
+	return binary.BigEndian.Uint64(k[shardPrefixLen:])
+}
+
+// LastEntry returns the shard's log entry with the highest seq, nil when the
+// log is empty.
+func (s *Store) LastEntry(shard uint32) (e *wire.Entry, err error) {
+	prefix := shardKey(tagLog, shard)
+	it, err := s.iter(prefix, prefixEnd(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: shard %d: last log entry: %w", shard, err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	if !it.Last() {
+		return nil, wrap(it.Error(), "store: shard %d: last log entry", shard)
+	}
+	if len(it.Key()) != shardPrefixLen+seqLen {
+		return nil, fmt.Errorf("store: shard %d: last log entry: %w: key %x", shard, ErrCorrupt, it.Key())
+	}
+	return decodeEntry(shard, logKeySeq(it.Key()), it.Value())
+}
+
+// Entries returns the shard's log entries with seq in [from, to], in seq
+// order. Their encoded size stays within maxBytes, except that the first
+// entry is returned whatever its size (as raft's limitSize does), so a
+// caller always makes progress.
+func (s *Store) Entries(shard uint32, from, to uint64, maxBytes int) (out []*wire.Entry, err error) {
+	if from > to {
+		return nil, nil
+	}
+	it, err := s.iter(logKey(shard, from), logUpper(shard, to))
+	if err != nil {
+		return nil, fmt.Errorf("store: shard %d: log entries [%d, %d]: %w", shard, from, to, err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	total := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != shardPrefixLen+seqLen {
+			return nil, fmt.Errorf("store: shard %d: log entries: %w: key %x", shard, ErrCorrupt, k)
+		}
+		if total += len(v); len(out) > 0 && total > maxBytes {
+			break
+		}
+		e, err := decodeEntry(shard, logKeySeq(k), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, wrap(it.Error(), "store: shard %d: log entries [%d, %d]", shard, from, to)
+}
+
+// Applied returns the shard's applied seq, 0 when none was recorded.
+func (s *Store) Applied(shard uint32) (uint64, error) {
+	seq, _, err := s.getUint64(shardKey(tagApplied, shard))
+	return seq, wrap(err, "store: shard %d: applied seq", shard)
+}
+
+// Flushed returns the shard's flush marker: every version with a timestamp
+// at or below it is gone. 0 when the shard was never flushed.
+func (s *Store) Flushed(shard uint32) (uint64, error) {
+	ts, _, err := s.getUint64(shardKey(tagFlush, shard))
+	return ts, wrap(err, "store: shard %d: flush marker", shard)
+}
+
+// decodeVersion splits a data record's value into the user value and whether
+// it is a tombstone.
+func decodeVersion(v []byte) (value []byte, tombstone bool, err error) {
+	switch {
+	case len(v) >= 1 && v[0] == kindValue:
+		return v[1:], false, nil
+	case len(v) == 1 && v[0] == kindTombstone:
+		return nil, true, nil
+	}
+	return nil, false, fmt.Errorf("%w: data record value %x", ErrCorrupt, v)
+}
+
+// Get returns key's value at readTS: its newest version at or below readTS,
+// absent when that is a tombstone, at or below the flush marker, or missing.
+func (s *Store) Get(shard uint32, key []byte, readTS uint64) (value []byte, ok bool, err error) {
+	flushed, err := s.Flushed(shard)
+	if err != nil || readTS <= flushed {
+		return nil, false, err
+	}
+	prefix := keyedPrefix(tagData, shard, key)
+	it, err := s.iter(appendTS(bytes.Clone(prefix), readTS), prefixEnd(prefix))
+	if err != nil {
+		return nil, false, fmt.Errorf("store: shard %d: get %q at %d: %w", shard, key, readTS, err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	if !it.First() {
+		return nil, false, wrap(it.Error(), "store: shard %d: get %q at %d", shard, key, readTS)
+	}
+	k := it.Key()
+	if len(k) != len(prefix)+tsLen {
+		return nil, false, fmt.Errorf("store: shard %d: get %q: %w: key %x", shard, key, ErrCorrupt, k)
+	}
+	v, tombstone, err := decodeVersion(it.Value())
+	if err != nil {
+		return nil, false, fmt.Errorf("store: shard %d: get %q: %w", shard, key, err)
+	}
+	if tombstone || dataKeyTS(k) <= flushed {
+		return nil, false, nil
+	}
+	return append(make([]byte, 0, len(v)), v...), true, nil
+}
+
+// Count returns how many keys of the shard are live at readTS (DBSIZE). It
+// visits every key of the shard once, skipping their older versions.
+func (s *Store) Count(shard uint32, readTS uint64) (n int, err error) {
+	flushed, err := s.Flushed(shard)
+	if err != nil || readTS <= flushed {
+		return 0, err
+	}
+	lower := shardKey(tagData, shard)
+	it, err := s.iter(lower, prefixEnd(lower))
+	if err != nil {
+		return 0, fmt.Errorf("store: shard %d: count at %d: %w", shard, readTS, err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	var prefix, seek []byte
+	ok := it.First()
+	for ok {
+		// it is at the first remaining version of some key: find that
+		// key's newest version at or below readTS.
+		k := it.Key()
+		if len(k) < shardPrefixLen+2+tsLen {
+			return 0, fmt.Errorf("store: shard %d: count: %w: key %x", shard, ErrCorrupt, k)
+		}
+		prefix = append(prefix[:0], k[:len(k)-tsLen]...)
+		seek = appendTS(append(seek[:0], prefix...), readTS)
+		if ok = it.SeekGE(seek); !ok || !bytes.HasPrefix(it.Key(), prefix) {
+			continue // no version at or below readTS; it is at the next key
+		}
+		_, tombstone, err := decodeVersion(it.Value())
+		if err != nil {
+			return 0, fmt.Errorf("store: shard %d: count: key %x: %w", shard, prefix, err)
+		}
+		if !tombstone && dataKeyTS(it.Key()) > flushed {
+			n++
+		}
+		// Skip this key's older versions: usually there are none.
+		if ok = it.Next(); ok && bytes.HasPrefix(it.Key(), prefix) {
+			ok = it.Next()
+		}
+	}
+	return n, wrap(it.Error(), "store: shard %d: count at %d", shard, readTS)
+}
+
+// Lock returns the lock record of key, nil when there is none.
+func (s *Store) Lock(shard uint32, key []byte) ([]byte, error) {
+	v, err := s.get(keyedPrefix(tagLock, shard, key))
+	return v, wrap(err, "store: shard %d: lock %q", shard, key)
+}
+
+// Meta returns the meta record name, nil when there is none (a present
+// empty record is a non-nil empty slice).
+func (s *Store) Meta(name string) ([]byte, error) {
+	v, err := s.get(metaKey(name))
+	return v, wrap(err, "store: meta %q", name)
+}
+
+// wrap prefixes a non-nil err with what failed; nil stays nil.
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

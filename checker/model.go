@@ -1,0 +1,371 @@
+package checker
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// cmd is a command as the model knows it.
+type cmd uint8
+
+const (
+	cmdGet cmd = iota
+	cmdSet
+	cmdSetNX
+	cmdSetXX
+	cmdGetSet
+	cmdMGet
+	cmdMSet
+	cmdExists
+	cmdDel
+	cmdDBSize
+	cmdFlush // flushall and flushdb: castkv has one database
+)
+
+var commands = map[string]cmd{
+	"get":      cmdGet,
+	"set":      cmdSet,
+	"setnx":    cmdSetNX,
+	"setxx":    cmdSetXX,
+	"getset":   cmdGetSet,
+	"mget":     cmdMGet,
+	"mset":     cmdMSet,
+	"exists":   cmdExists,
+	"del":      cmdDel,
+	"dbsize":   cmdDBSize,
+	"flushall": cmdFlush,
+	"flushdb":  cmdFlush,
+}
+
+// global reports whether a command touches every key.
+func (c cmd) global() bool { return c == cmdDBSize || c == cmdFlush }
+
+// readOnly reports whether a command never changes the store.
+func (c cmd) readOnly() bool {
+	return c == cmdGet || c == cmdMGet || c == cmdExists || c == cmdDBSize
+}
+
+// absent is the value id of a key that does not exist.
+const absent int32 = 0
+
+// names turns a component's key indices and the history's value ids back
+// into text for descriptions. It is read-only once Check has compiled the
+// history.
+type names struct {
+	keys   []string  // by key index within the component
+	values *[]string // by value id, shared by the whole history; [absent] unused
+}
+
+// call is the porcupine input: an Op compiled for its component. Keys are
+// indices into the component's key table, values are ids (never absent).
+type call struct {
+	op      Op  // as recorded, for descriptions
+	index   int // position in the history given to Check
+	comp    int // component, for partitioning
+	names   *names
+	cmd     cmd
+	keys    []int32
+	vals    []int32
+	width   int // 1 + the largest key index, so a written state is long enough
+	nx, xx  bool
+	get     bool
+	unknown bool
+	boundBy int   // see prepared.boundBy
+	ret     int64 // the return time checked with
+}
+
+// reply is the porcupine output: the recorded Output with values interned.
+// A bulk value is a non-zero id and nil is absent, so "value or nil" is one
+// comparison.
+type reply struct {
+	kind OutputKind
+	n    int64
+	val  int32
+	vals []int32
+}
+
+// isValue reports whether the reply is the bulk-or-nil reply for value id v.
+func (r *reply) isValue(v int32) bool {
+	return (r.kind == OutBulk || r.kind == OutNil) && r.val == v
+}
+
+func (r *reply) isInt(n int64) bool { return r.kind == OutInt && r.n == n }
+
+// state is the store within one component: vals[k] is key k's value id.
+// Keys past the end are absent, so the initial state is empty. A state is
+// never modified once a step has returned it. hash and size are kept up to
+// date by put, so Hash and DBSIZE cost O(1) rather than O(keys): porcupine
+// hashes every state it reaches.
+type state struct {
+	names *names // nil until the first write; only for descriptions
+	vals  []int32
+	hash  uint64 // XOR of entryHash over present keys
+	size  int64  // present keys
+}
+
+func (s *state) value(k int32) int32 {
+	if int(k) < len(s.vals) {
+		return s.vals[k]
+	}
+	return absent
+}
+
+// copyFor returns a copy of s that the call may put into.
+func (s *state) copyFor(c *call) *state {
+	n := &state{names: c.names, vals: make([]int32, max(len(s.vals), c.width)), hash: s.hash, size: s.size}
+	copy(n.vals, s.vals)
+	return n
+}
+
+// put sets key k to value id v (absent deletes) in a state fresh from
+// copyFor.
+func (s *state) put(k, v int32) {
+	old := s.vals[k]
+	if old == v {
+		return
+	}
+	if old != absent {
+		s.hash ^= entryHash(k, old)
+		s.size--
+	}
+	if v != absent {
+		s.hash ^= entryHash(k, v)
+		s.size++
+	}
+	s.vals[k] = v
+}
+
+// entryHash is splitmix64's finalizer over the key and value ids.
+func entryHash(k, v int32) uint64 {
+	x := uint64(uint32(k))<<32 | uint64(uint32(v))
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// step is the sequential specification: whether the call could have
+// replied r in state s, and the state after it. An unknown call accepts any
+// reply and always takes its effect here; not taking effect is covered by
+// linearizing it last, which its infinite return time allows.
+func step(s *state, c *call, r *reply) (bool, *state) {
+	switch c.cmd {
+	case cmdGet:
+		return c.unknown || r.isValue(s.value(c.keys[0])), s
+
+	case cmdSet, cmdSetNX, cmdSetXX:
+		k, v := c.keys[0], c.vals[0]
+		old := s.value(k)
+		nx := c.nx || c.cmd == cmdSetNX
+		xx := c.xx || c.cmd == cmdSetXX
+		write := !(nx && old != absent) && !(xx && old == absent)
+		if !c.unknown {
+			var ok bool
+			switch {
+			case c.cmd != cmdSet:
+				ok = r.isInt(boolInt(write))
+			case c.get:
+				ok = r.isValue(old)
+			case write:
+				ok = r.kind == OutOK
+			default:
+				ok = r.kind == OutNil
+			}
+			if !ok {
+				return false, s
+			}
+		}
+		if !write || old == v {
+			return true, s
+		}
+		n := s.copyFor(c)
+		n.put(k, v)
+		return true, n
+
+	case cmdGetSet:
+		k, v := c.keys[0], c.vals[0]
+		old := s.value(k)
+		if !c.unknown && !r.isValue(old) {
+			return false, s
+		}
+		if old == v {
+			return true, s
+		}
+		n := s.copyFor(c)
+		n.put(k, v)
+		return true, n
+
+	case cmdMGet:
+		if c.unknown {
+			return true, s
+		}
+		if r.kind != OutArray || len(r.vals) != len(c.keys) {
+			return false, s
+		}
+		for i, k := range c.keys {
+			if r.vals[i] != s.value(k) {
+				return false, s
+			}
+		}
+		return true, s
+
+	case cmdMSet:
+		if !c.unknown && r.kind != OutOK {
+			return false, s
+		}
+		n := s.copyFor(c)
+		for i, k := range c.keys {
+			n.put(k, c.vals[i]) // a key named twice keeps its last value
+		}
+		return true, n
+
+	case cmdExists:
+		if c.unknown {
+			return true, s
+		}
+		var count int64
+		for _, k := range c.keys {
+			if s.value(k) != absent {
+				count++ // a key named twice counts twice, as in Redis
+			}
+		}
+		return r.isInt(count), s
+
+	case cmdDel:
+		var n *state
+		var count int64
+		for _, k := range c.keys {
+			if s.value(k) == absent {
+				continue
+			}
+			if n == nil {
+				n = s.copyFor(c)
+			}
+			if n.vals[k] != absent { // a key named twice is deleted once
+				n.put(k, absent)
+				count++
+			}
+		}
+		if !c.unknown && !r.isInt(count) {
+			return false, s
+		}
+		if n == nil {
+			return true, s
+		}
+		return true, n
+
+	case cmdDBSize:
+		return c.unknown || r.isInt(s.size), s
+
+	case cmdFlush:
+		if !c.unknown && r.kind != OutOK {
+			return false, s
+		}
+		if s.size == 0 {
+			return true, s
+		}
+		return true, &state{names: c.names}
+	}
+	panic(fmt.Sprintf("checker: step: command %d has no model", c.cmd))
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// equalStates compares contents; a missing tail equals a tail of absent keys.
+func equalStates(a, b *state) bool {
+	if a.hash != b.hash || a.size != b.size {
+		return false
+	}
+	x, y := a.vals, b.vals
+	if len(x) > len(y) {
+		x, y = y, x
+	}
+	if !slices.Equal(x, y[:len(x)]) {
+		return false
+	}
+	for _, v := range y[len(x):] {
+		if v != absent {
+			return false
+		}
+	}
+	return true
+}
+
+// describeState prints the present keys in key order: {a: "1", b: "2"}.
+func describeState(s *state) string {
+	if s.names == nil {
+		return "{}"
+	}
+	type kv struct{ k, v string }
+	var present []kv
+	for k, v := range s.vals {
+		if v != absent {
+			present = append(present, kv{s.names.keys[k], (*s.names.values)[v]})
+		}
+	}
+	slices.SortFunc(present, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	parts := make([]string, len(present))
+	for i, p := range present {
+		parts[i] = describeKey(p.k) + ": " + describeValue(p.v)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// partitionByComponent groups operations by the component Check assigned
+// them, in order of first appearance.
+func partitionByComponent(history []porcupine.Operation) [][]porcupine.Operation {
+	index := map[int]int{}
+	var parts [][]porcupine.Operation
+	for _, op := range history {
+		c := op.Input.(*call).comp
+		i, ok := index[c]
+		if !ok {
+			i = len(parts)
+			index[c] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], op)
+	}
+	return parts
+}
+
+// model is castkv's sequential specification for porcupine. Its Init and
+// Step are per component.
+var model = porcupine.Model{
+	Partition: partitionByComponent,
+	Init:      func() interface{} { return &state{} },
+	Step: func(s, in, out interface{}) (bool, interface{}) {
+		return step(s.(*state), in.(*call), out.(*reply))
+	},
+	Equal: func(a, b interface{}) bool { return equalStates(a.(*state), b.(*state)) },
+	Hash:  func(s interface{}) uint64 { return s.(*state).hash },
+	DescribeOperation: func(in, _ interface{}) string {
+		return in.(*call).op.String()
+	},
+	DescribeState: func(s interface{}) string { return describeState(s.(*state)) },
+	DescribeOperationMetadata: func(meta interface{}) string {
+		c := meta.(*call)
+		return fmt.Sprintf("op #%d, client %d, %s .. %s", c.index, c.op.Client,
+			describeTime(c.op.Call), describeReturn(c))
+	},
+}
+
+func describeReturn(c *call) string {
+	if c.boundBy >= 0 {
+		return fmt.Sprintf("%s (unknown outcome; op #%d read its value)", describeTime(c.ret), c.boundBy)
+	}
+	if c.unknown {
+		return "never (unknown outcome)"
+	}
+	return describeTime(c.op.Return)
+}

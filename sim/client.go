@@ -1,0 +1,195 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/wire"
+	"castkv/checker"
+)
+
+// client is a simulated Redis client: one request at a time, each with a
+// timeout, recorded as a porcupine operation in virtual time. It is a role
+// like any other, but it lives here: it reads the world's clock to record
+// the history.
+type client struct {
+	r   *runner
+	idx int
+	env actors.Env
+
+	porcID   int // retired after an unknown outcome
+	nextReq  uint64
+	pending  *pendingOp
+	written  int
+	final    []string // keys still to read back in the final phase
+	finished bool
+}
+
+type pendingOp struct {
+	id    uint64
+	api   actors.Addr
+	op    checker.Op
+	timer actors.TimerID
+}
+
+const (
+	clientTimeout = 12 * time.Second // beyond the API's own request deadline
+	tickNext      = 1
+	tickTimeout   = 2
+)
+
+func (c *client) Start(env actors.Env) {
+	c.env = env
+	c.think()
+}
+
+func (c *client) think() {
+	d := time.Duration(c.r.w.rng.Int64N(int64(c.r.thinkMax) + 1))
+	c.env.After(d, &wire.Tick{Kind: wire.Tick_RETRY, Id: tickNext})
+}
+
+func (c *client) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
+	switch x := m.(type) {
+	case *wire.Tick:
+		switch {
+		case x.Id == tickNext:
+			c.issue()
+		case x.Kind == wire.Tick_EXPIRE && c.pending != nil && x.Id == c.pending.id:
+			c.complete(checker.Output{}, true)
+		}
+	case *wire.ClientReply:
+		if c.pending != nil && x.Id == c.pending.id {
+			env.Cancel(c.pending.timer)
+			out, unknown := toOutput(x.Reply)
+			c.complete(out, unknown)
+		}
+	}
+}
+
+// issue sends the next command: the workload while the run goes on, then
+// a read of every key once the cluster was healed and restarted.
+func (c *client) issue() {
+	r := c.r
+	if c.finished {
+		return
+	}
+	var in checker.Input
+	switch {
+	case r.finalPhase && c.final == nil && !c.finished:
+		c.final = append([]string(nil), r.keys...)
+		fallthrough
+	case r.finalPhase:
+		in = checker.Input{Cmd: "get", Keys: []string{c.final[0]}}
+	default:
+		in = r.workload.next(c)
+	}
+	// A crashed API server refuses the connection: nothing is sent, so
+	// nothing is recorded; the client tries again after thinking.
+	m := r.apis[r.w.rng.IntN(len(r.apis))]
+	if !m.up {
+		c.think()
+		return
+	}
+	api := m.addr
+	c.nextReq++
+	c.pending = &pendingOp{id: c.nextReq, api: api, op: checker.Op{Client: c.porcID, Call: int64(r.w.now), Input: in}}
+	c.pending.timer = c.env.After(clientTimeout, &wire.Tick{Kind: wire.Tick_EXPIRE, Id: c.nextReq})
+	c.env.Send(api, &wire.ClientRequest{Id: c.nextReq, Args: toArgs(in)})
+}
+
+func (c *client) complete(out checker.Output, unknown bool) {
+	r := c.r
+	p := c.pending
+	c.pending = nil
+	op := p.op
+	op.Return = int64(r.w.now)
+	op.Output = out
+	op.Unknown = unknown
+	r.history = append(r.history, op)
+	if unknown {
+		c.porcID = r.newPorcID()
+	} else if out.Kind != checker.OutErr && isWrite(op.Input.Cmd) {
+		r.ackedWrites++
+	}
+	if c.final != nil && !unknown && out.Kind != checker.OutErr {
+		c.final = c.final[1:]
+		if len(c.final) == 0 {
+			c.finished = true
+			r.clientDone(c)
+			return
+		}
+	}
+	c.think()
+}
+
+func isWrite(cmd string) bool {
+	switch cmd {
+	case "get", "mget", "exists", "dbsize":
+		return false
+	}
+	return true
+}
+
+// toArgs renders an input as the RESP arguments a client would send.
+func toArgs(in checker.Input) [][]byte {
+	args := [][]byte{[]byte(strings.ToUpper(in.Cmd))}
+	switch in.Cmd {
+	case "mset":
+		for i, k := range in.Keys {
+			args = append(args, []byte(k), []byte(in.Values[i]))
+		}
+	case "set":
+		args = append(args, []byte(in.Keys[0]), []byte(in.Values[0]))
+		if in.NX {
+			args = append(args, []byte("NX"))
+		}
+		if in.XX {
+			args = append(args, []byte("XX"))
+		}
+		if in.Get {
+			args = append(args, []byte("GET"))
+		}
+	case "setnx", "setxx", "getset":
+		args = append(args, []byte(in.Keys[0]), []byte(in.Values[0]))
+	default:
+		for _, k := range in.Keys {
+			args = append(args, []byte(k))
+		}
+	}
+	return args
+}
+
+// toOutput turns a reply into a history output. Errors that say the
+// request was refused before it could take effect (TRYAGAIN, CLUSTERDOWN)
+// are definite; any other error is an unknown outcome.
+func toOutput(rep *wire.Reply) (checker.Output, bool) {
+	switch rep.GetKind() {
+	case wire.Reply_STATUS:
+		return checker.Output{Kind: checker.OutOK}, false
+	case wire.Reply_NIL:
+		return checker.Output{Kind: checker.OutNil}, false
+	case wire.Reply_INT:
+		return checker.Output{Kind: checker.OutInt, Int: rep.Int}, false
+	case wire.Reply_BULK:
+		return checker.Output{Kind: checker.OutBulk, Str: string(rep.Bulk)}, false
+	case wire.Reply_ARRAY:
+		out := checker.Output{Kind: checker.OutArray}
+		for _, e := range rep.Array {
+			if e.Kind == wire.Reply_NIL {
+				out.Strs = append(out.Strs, nil)
+			} else {
+				s := string(e.Bulk)
+				out.Strs = append(out.Strs, &s)
+			}
+		}
+		return out, false
+	case wire.Reply_ERROR:
+		if strings.HasPrefix(rep.Str, "TRYAGAIN") || strings.HasPrefix(rep.Str, "CLUSTERDOWN") {
+			return checker.Output{Kind: checker.OutErr, Err: rep.Str}, false
+		}
+		return checker.Output{Kind: checker.OutErr, Err: rep.Str}, true
+	}
+	panic(fmt.Sprintf("sim: unexpected reply kind %v", rep.GetKind()))
+}
