@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,13 +21,14 @@ type Result struct {
 	TimedOut bool
 	// Components is the number of key-connected components checked.
 	Components int
-	// Ops is the number of ops checked; Dropped the number left out (definite
-	// errors and unknown reads, see the package doc).
+	// Ops is the number of ops checked; Dropped the number left out, as
+	// carrying no constraint (see the package doc).
 	Ops, Dropped int
-	// Failed lists, in order, the components that were illegal, or, when
-	// none was, the ones that timed out. Indices are those of components.
-	Failed []int
+	// Failed holds the sorted keys of each component that is not
+	// linearizable or, when none is, of each that timed out.
+	Failed [][]string
 
+	failed     []int // components behind Failed
 	components [][]porcupine.Operation
 	timeout    time.Duration
 }
@@ -86,32 +88,69 @@ func Check(ops []Op, timeout time.Duration) Result {
 	for i, v := range verdicts {
 		switch v {
 		case porcupine.Illegal:
-			res.Failed = append(res.Failed, i)
+			res.failed = append(res.failed, i)
 		case porcupine.Unknown:
 			unknown = append(unknown, i)
 		}
 	}
 	switch {
-	case len(res.Failed) > 0:
+	case len(res.failed) > 0:
 	case len(unknown) > 0:
 		res.TimedOut = true
-		res.Failed = unknown
+		res.failed = unknown
 	default:
 		res.Linearizable = true
+	}
+	for _, i := range res.failed {
+		keys := slices.Clone(comps[i][0].Input.(*call).names.keys)
+		slices.Sort(keys)
+		res.Failed = append(res.Failed, keys)
 	}
 	return res
 }
 
-// String summarizes the verdict in one line.
+// String summarizes the verdict in one line, naming the keys of up to
+// maxDescribedComponents failed components.
 func (r Result) String() string {
 	verdict := "linearizable"
 	switch {
 	case r.TimedOut:
-		verdict = fmt.Sprintf("undecided (timeout %s) in %d components", r.timeout, len(r.Failed))
+		verdict = fmt.Sprintf("undecided within %s on keys %s", r.timeout, describeKeySets(r.Failed))
 	case !r.Linearizable:
-		verdict = fmt.Sprintf("NOT linearizable in %d components", len(r.Failed))
+		verdict = "NOT linearizable on keys " + describeKeySets(r.Failed)
 	}
-	return fmt.Sprintf("%s: %d ops (%d dropped) in %d components", verdict, r.Ops, r.Dropped, r.Components)
+	return fmt.Sprintf("%s: %d ops in %d components (%d dropped)", verdict, r.Ops, r.Components, r.Dropped)
+}
+
+const (
+	maxDescribedComponents = 4
+	maxDescribedKeys       = 8
+)
+
+func describeKeySets(sets [][]string) string {
+	var b strings.Builder
+	for i, keys := range sets {
+		if i == maxDescribedComponents {
+			fmt.Fprintf(&b, " and %d more", len(sets)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("{")
+		for j, k := range keys {
+			if j == maxDescribedKeys {
+				fmt.Fprintf(&b, " …(%d keys)", len(keys))
+				break
+			}
+			if j > 0 {
+				b.WriteString(" ")
+			}
+			b.WriteString(describeKey(k))
+		}
+		b.WriteString("}")
+	}
+	return b.String()
 }
 
 // WriteHTML writes porcupine's visualization of the failed components, or of
@@ -121,8 +160,8 @@ func (r Result) String() string {
 // needed for the picture.
 func (r Result) WriteHTML(path string) error {
 	var history []porcupine.Operation
-	if len(r.Failed) > 0 {
-		for _, i := range r.Failed {
+	if len(r.failed) > 0 {
+		for _, i := range r.failed {
 			history = append(history, r.components[i]...)
 		}
 	} else {

@@ -1,37 +1,57 @@
 // Package checker decides whether a recorded client history of castkv is
-// linearizable, and whether the cluster recovered in time (liveness).
+// linearizable, and whether service came back in time after faults
+// (liveness).
 //
 // It knows histories, not roles: a history is a list of Op, each a client
 // command with its virtual call and return times and the reply the client
 // saw. Check runs porcupine (github.com/anishathalye/porcupine) against a
-// sequential model of castkv's commands with Redis semantics; WriteHTML draws
-// porcupine's picture of the history and its longest linearizations.
+// sequential model of castkv's commands with Redis semantics; WriteHTML
+// draws porcupine's picture of the failed part of the history with its
+// longest linearizations. CheckLiveness checks that every op invoked a
+// bound after the faults stopped succeeded.
 //
-// # How a history is prepared
+// # Preparing a history
 //
 //   - An op with a definite error (Output.Kind == OutErr, Unknown false) was
-//     refused before it could take effect. It is a no-op that could be
-//     linearized anywhere, so Check drops it.
-//   - An op with an unknown outcome (Unknown true: a timeout, or an error
-//     after which the command may have committed) returns at +infinity and
-//     accepts any output: it may take effect at any point after its call, or
-//     never (linearized last). Its client must be retired by the caller, since
-//     porcupine assumes a client issues one op at a time. An unknown read
-//     (get, mget, exists, dbsize) has no effect and no constraint, so Check
-//     drops it too.
-//   - The history is split into connected components of keys touched together
-//     (union-find over each op's keys), and each component is checked on its
-//     own. dbsize, flushall and flushdb touch every key, so one of them joins
-//     the whole history into one component: use them sparingly in long runs.
+//     refused before it could take effect: a no-op, which could linearize
+//     anywhere, so Check drops it. The caller records an error as definite
+//     only when the request was refused before taking effect.
+//   - An op with an unknown outcome (Unknown: a timeout, or an error after
+//     which the command may have committed) returns at +infinity and accepts
+//     any output: it may take effect at any point after its call, or never
+//     (it is then linearized last). Its client must be retired by the
+//     caller, since porcupine assumes one op at a time per client. An
+//     unknown read constrains nothing and is dropped.
+//   - Unknown writes are what make the search slow (each stays pending to
+//     the end), so two sound rules shrink them, detailed in prepare.go: an
+//     unknown write whose value was read by nobody, and whose key no later op
+//     could see present without reading it, is dropped; one whose unique
+//     value a definite reply holds took effect before that reply returned,
+//     and gets that return time.
+//   - The history is split into connected components of keys touched
+//     together (union-find over each op's keys), each checked on its own.
+//     dbsize, flushall and flushdb touch every key, so one of them joins
+//     the whole history into one component.
+//
+// Porcupine's search grows with the concurrency within a component and with
+// the unknown writes in it: a write that never took effect is tried at each
+// point until a read rules it out. Workloads stay checkable when multi-key
+// commands keep to small groups of keys (as {hash tags} would), and Check
+// takes a timeout; a timeout is reported as TimedOut, which callers count
+// as a failure.
 //
 // # The model
 //
-// Within a component, keys are numbered densely and values are interned to
-// small integers (0 means absent), so a state is a short []int32, copied on
-// write. Redis semantics as implemented: SET ... NX|XX writes only when the
-// condition holds and replies OK or nil; with GET it replies the old value
-// (Redis 7, NX GET included) and still writes when the condition holds;
-// SETNX and SETXX reply 1/0; EXISTS counts a key named twice twice; DEL
-// counts distinct keys that existed; MSET and DEL are one atomic step; FLUSHALL
-// and FLUSHDB empty the store.
+// Within a component, keys are numbered densely and values interned to
+// small integers (0 is absent); a state is chunks of value ids, copied on
+// write one chunk at a time, with its hash and size kept as it changes.
+// Semantics, as in Redis 7: SET ... NX|XX writes only when the condition
+// holds and replies OK or nil; with GET it replies the old value (bulk or
+// nil; NX GET included) and still writes when the condition holds; SETNX
+// and SETXX (a castkv extension: SET ... XX) reply 1/0; GETSET replies the
+// old value; MGET and MSET are one atomic step over all their keys, and an
+// MSET naming a key twice keeps the last value; EXISTS counts a key named
+// twice twice; DEL counts the distinct keys that existed and deletes them
+// atomically; DBSIZE counts present keys; FLUSHALL and FLUSHDB delete every
+// key. A reply of the wrong shape is a violation.
 package checker

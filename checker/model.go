@@ -94,36 +94,48 @@ func (r *reply) isValue(v int32) bool {
 
 func (r *reply) isInt(n int64) bool { return r.kind == OutInt && r.n == n }
 
-// state is the store within one component: vals[k] is key k's value id.
-// Keys past the end are absent, so the initial state is empty. A state is
-// never modified once a step has returned it. hash and size are kept up to
-// date by put, so Hash and DBSIZE cost O(1) rather than O(keys): porcupine
+// state is the store within one component, keys numbered densely. Values
+// sit in chunks of chunkLen keys: a write copies the chunk pointers and one
+// chunk, not every key, and states that share a chunk compare it by pointer.
+// A nil chunk, or one past the end, holds absent keys only, so the initial
+// state is empty. A state is never modified once a step has returned it.
+// hash and size are kept by put, so Hash and DBSIZE cost O(1): porcupine
 // hashes every state it reaches.
 type state struct {
-	names *names // nil until the first write; only for descriptions
-	vals  []int32
-	hash  uint64 // XOR of entryHash over present keys
-	size  int64  // present keys
+	names  *names // nil until the first write; only for descriptions
+	chunks []*chunk
+	hash   uint64 // XOR of entryHash over present keys
+	size   int64  // present keys
 }
 
+const chunkLen = 16
+
+type chunk [chunkLen]int32
+
 func (s *state) value(k int32) int32 {
-	if int(k) < len(s.vals) {
-		return s.vals[k]
+	if i := int(k / chunkLen); i < len(s.chunks) && s.chunks[i] != nil {
+		return s.chunks[i][k%chunkLen]
 	}
 	return absent
 }
 
 // copyFor returns a copy of s that the call may put into.
 func (s *state) copyFor(c *call) *state {
-	n := &state{names: c.names, vals: make([]int32, max(len(s.vals), c.width)), hash: s.hash, size: s.size}
-	copy(n.vals, s.vals)
+	n := &state{
+		names:  c.names,
+		chunks: make([]*chunk, max(len(s.chunks), (c.width+chunkLen-1)/chunkLen)),
+		hash:   s.hash,
+		size:   s.size,
+	}
+	copy(n.chunks, s.chunks)
 	return n
 }
 
 // put sets key k to value id v (absent deletes) in a state fresh from
-// copyFor.
+// copyFor. It copies the key's chunk, which may be shared, on every change;
+// a call puts at most a few keys.
 func (s *state) put(k, v int32) {
-	old := s.vals[k]
+	old := s.value(k)
 	if old == v {
 		return
 	}
@@ -135,7 +147,13 @@ func (s *state) put(k, v int32) {
 		s.hash ^= entryHash(k, v)
 		s.size++
 	}
-	s.vals[k] = v
+	i := k / chunkLen
+	ch := new(chunk)
+	if s.chunks[i] != nil {
+		*ch = *s.chunks[i]
+	}
+	ch[k%chunkLen] = v
+	s.chunks[i] = ch
 }
 
 // entryHash is splitmix64's finalizer over the key and value ids.
@@ -246,7 +264,7 @@ func step(s *state, c *call, r *reply) (bool, *state) {
 			if n == nil {
 				n = s.copyFor(c)
 			}
-			if n.vals[k] != absent { // a key named twice is deleted once
+			if n.value(k) != absent { // a key named twice is deleted once
 				n.put(k, absent)
 				count++
 			}
@@ -281,20 +299,30 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-// equalStates compares contents; a missing tail equals a tail of absent keys.
+// equalStates compares contents; a missing chunk equals one of absent keys.
 func equalStates(a, b *state) bool {
 	if a.hash != b.hash || a.size != b.size {
 		return false
 	}
-	x, y := a.vals, b.vals
-	if len(x) > len(y) {
-		x, y = y, x
-	}
-	if !slices.Equal(x, y[:len(x)]) {
-		return false
-	}
-	for _, v := range y[len(x):] {
-		if v != absent {
+	for i := range max(len(a.chunks), len(b.chunks)) {
+		var x, y *chunk
+		if i < len(a.chunks) {
+			x = a.chunks[i]
+		}
+		if i < len(b.chunks) {
+			y = b.chunks[i]
+		}
+		switch {
+		case x == y:
+		case x == nil:
+			if *y != (chunk{}) {
+				return false
+			}
+		case y == nil:
+			if *x != (chunk{}) {
+				return false
+			}
+		case *x != *y:
 			return false
 		}
 	}
@@ -308,9 +336,14 @@ func describeState(s *state) string {
 	}
 	type kv struct{ k, v string }
 	var present []kv
-	for k, v := range s.vals {
-		if v != absent {
-			present = append(present, kv{s.names.keys[k], (*s.names.values)[v]})
+	for i, ch := range s.chunks {
+		if ch == nil {
+			continue
+		}
+		for j, v := range ch {
+			if v != absent {
+				present = append(present, kv{s.names.keys[i*chunkLen+j], (*s.names.values)[v]})
+			}
 		}
 	}
 	slices.SortFunc(present, func(a, b kv) int { return strings.Compare(a.k, b.k) })

@@ -6,22 +6,26 @@ import (
 )
 
 // An unknown outcome is what makes porcupine slow: the op stays pending to
-// the end of the history, and each point where the search tries it and fails
-// costs a search of everything up to the read that contradicts it. prepare
-// removes what carries no constraint and bounds what it soundly can; every
-// rule keeps a history linearizable exactly when the original was.
+// the end of the history, the search tries it as early as it can, and each
+// wrong place costs a search of every interleaving up to the reply that
+// contradicts it. prepare removes what carries no constraint and bounds what
+// it soundly can. Every rule keeps a history linearizable exactly when the
+// original was.
 //
 //  1. A definite error was refused before taking effect: a no-op, which can
 //     be linearized anywhere. Dropped.
 //  2. An unknown read has no effect and accepts any output. Dropped.
-//  3. An unknown write none of whose values any definite reply contains, and
-//     after whose call no op on its keys observes existence (exists, definite
-//     del, setnx, setxx, set NX|XX) and no dbsize returns, is dropped. In any
-//     linearization that places it, the first later op on each of its keys
-//     cannot read its value, since no reply holds it, and does not look at
-//     existence, so it overwrites the key blindly (set, mset, getset or del
-//     of unknown outcome, flush): removing the write changes no reply.
-//     Placing it last, as its infinite return allows, shows the converse.
+//  3. An unknown write W whose values no definite reply contains is dropped
+//     unless an op that may see W's key present without reading its value
+//     could come after W: a definite dbsize, exists or del with a non-zero
+//     count, setnx 0, setxx 1, set NX answered nil, set XX answered OK, or a
+//     conditional write of unknown outcome. Why: take a linearization that
+//     places W, and the first later op touching one of W's keys. It cannot
+//     read the value (no reply holds it), nor see the key absent (it is
+//     not), nor see it present (ruled out above); so it overwrites the key
+//     regardless of what was there (set, mset, flush, or a getset or del of
+//     unknown outcome), or there is none. Removing W changes no reply.
+//     Conversely W can always be placed last, as its infinite return allows.
 //  4. An unknown write whose value a definite reply contains, when no other
 //     op in the history writes that value, took effect before that reply's
 //     return: its return is bounded by the earliest such reply.
@@ -33,7 +37,7 @@ type prepared struct {
 
 func prepare(ops []Op) prepared {
 	p := prepared{ret: make([]int64, len(ops)), boundBy: make([]int, len(ops))}
-	var candidates []int // unknown writes
+	var unknownWrites []int
 	for i := range ops {
 		op := &ops[i]
 		p.boundBy[i] = -1
@@ -42,7 +46,7 @@ func prepare(ops []Op) prepared {
 			p.ret[i] = math.MaxInt64
 		}
 		if !op.Unknown && op.Output.Kind == OutErr {
-			continue // rule 1; may be malformed: the server refused it
+			continue // rule 1; it may be malformed: the server refused it
 		}
 		if err := op.validate(); err != nil {
 			panic(fmt.Sprintf("checker: op #%d (client %d, %s): %v", i, op.Client, op.Input, err))
@@ -52,11 +56,11 @@ func prepare(ops []Op) prepared {
 			continue // rule 2
 		}
 		if op.Unknown && len(op.Input.Values) > 0 {
-			candidates = append(candidates, i)
+			unknownWrites = append(unknownWrites, i)
 		}
 		p.keep = append(p.keep, i)
 	}
-	if len(candidates) == 0 {
+	if len(unknownWrites) == 0 {
 		return p
 	}
 
@@ -71,18 +75,16 @@ func prepare(ops []Op) prepared {
 			}
 		}
 	}
-	reader := map[string]int{}      // value -> the kept definite op returning it earliest
-	sensitive := map[string][]int{} // key -> kept ops whose reply or effect depends on existence
-	var dbsizes []int               // kept definite dbsize ops
+	reader := map[string]int{} // value -> the kept definite op returning it earliest
 	read := func(i int, v string) {
 		if r, ok := reader[v]; !ok || ops[i].Return < ops[r].Return {
 			reader[v] = i
 		}
 	}
+	seesPresent := map[string][]int{} // key -> kept ops of rule 3
+	var seesAnyPresent []int          // kept definite dbsize ops of rule 3
 	for _, i := range p.keep {
 		op := &ops[i]
-		in := &op.Input
-		c := commands[in.Cmd]
 		if !op.Unknown {
 			switch op.Output.Kind {
 			case OutBulk:
@@ -95,45 +97,45 @@ func prepare(ops []Op) prepared {
 				}
 			}
 		}
-		conditional := c == cmdSetNX || c == cmdSetXX || in.NX || in.XX
-		if conditional || (!op.Unknown && (c == cmdExists || c == cmdDel)) {
-			for _, k := range in.Keys {
-				sensitive[k] = append(sensitive[k], i)
+		if commands[op.Input.Cmd] == cmdDBSize {
+			if !op.Output.isInt(0) {
+				seesAnyPresent = append(seesAnyPresent, i)
 			}
-		}
-		if c == cmdDBSize {
-			dbsizes = append(dbsizes, i)
+		} else if mayObservePresence(op) {
+			for _, k := range op.Input.Keys {
+				seesPresent[k] = append(seesPresent[k], i)
+			}
 		}
 	}
 
-	// Rule 4 first, so rule 3 sees the bounded returns: both rules keep the
+	// Rule 4 first, so rule 3 sees the bounded returns; both rules keep the
 	// history equivalent, so either order is sound.
-	unseen := candidates[:0:0]
-	for _, w := range candidates {
+	var unread []int
+	for _, w := range unknownWrites {
 		op := &ops[w]
-		bound, boundBy, seen := int64(math.MaxInt64), -1, false
+		bound, boundBy, read := int64(math.MaxInt64), -1, false
 		for _, v := range op.Input.Values {
 			r, ok := reader[v]
 			if !ok {
 				continue
 			}
-			seen = true
+			read = true
 			if writer[v] == w && ops[r].Return < bound {
 				bound, boundBy = ops[r].Return, r
 			}
 		}
-		if !seen {
-			unseen = append(unseen, w)
+		if !read {
+			unread = append(unread, w)
 		}
-		// A reader returning before the write was even invoked is a
-		// violation porcupine will report; leave the write unbounded.
+		// A reply before the write was even invoked is a violation
+		// porcupine will report; leave the write unbounded.
 		if boundBy >= 0 && bound >= op.Call {
 			p.ret[w], p.boundBy[w] = bound, boundBy
 		}
 	}
 	drop := map[int]bool{}
-	for _, w := range unseen {
-		if !observable(ops, p.ret, w, dbsizes, sensitive) {
+	for _, w := range unread {
+		if !mayFollow(ops, p.ret, w, seesAnyPresent, seesPresent) {
 			drop[w] = true // rule 3
 		}
 	}
@@ -149,17 +151,46 @@ func prepare(ops []Op) prepared {
 	return p
 }
 
-// observable reports whether an op other than w that depends on existence
-// could be linearized after w's call (rule 3).
-func observable(ops []Op, ret []int64, w int, dbsizes []int, sensitive map[string][]int) bool {
+// mayObservePresence reports whether a keyed op may see one of its keys
+// present without reading its value (rule 3). Definite replies that show
+// every key absent do not; a reply of an unexpected shape may.
+func mayObservePresence(op *Op) bool {
+	in, out := &op.Input, &op.Output
+	c := commands[in.Cmd]
+	conditional := c == cmdSetNX || c == cmdSetXX || in.NX || in.XX
+	if op.Unknown {
+		return conditional // its effect depends on existence
+	}
+	switch {
+	case c == cmdSetNX:
+		return !out.isInt(1)
+	case c == cmdSetXX:
+		return !out.isInt(0)
+	case c == cmdSet && in.Get:
+		return false // reads the value: it shows a present key's value
+	case c == cmdSet && in.NX:
+		return out.Kind != OutOK
+	case c == cmdSet && in.XX:
+		return out.Kind != OutNil
+	case c == cmdExists, c == cmdDel:
+		return !out.isInt(0)
+	}
+	return false
+}
+
+func (out *Output) isInt(n int64) bool { return out.Kind == OutInt && out.Int == n }
+
+// mayFollow reports whether an op of rule 3, other than w, could be
+// linearized after w's call.
+func mayFollow(ops []Op, ret []int64, w int, seesAnyPresent []int, seesPresent map[string][]int) bool {
 	call := ops[w].Call
-	for _, j := range dbsizes {
+	for _, j := range seesAnyPresent {
 		if ret[j] >= call {
 			return true
 		}
 	}
 	for _, k := range ops[w].Input.Keys {
-		for _, j := range sensitive[k] {
+		for _, j := range seesPresent[k] {
 			if j != w && ret[j] >= call {
 				return true
 			}

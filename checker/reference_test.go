@@ -94,10 +94,27 @@ func (s refStore) lookup(k string) Output {
 // PRNG in benchmarks.
 type picker func(n int) int
 
-// genInput draws one command over keys k0..k(nkeys-1). value supplies the
-// written values. Global commands (dbsize, flush*) only when globals.
-func genInput(pick picker, nkeys int, globals bool, value func() string) Input {
-	key := func() string { return fmt.Sprintf("k%d", pick(nkeys)) }
+// workload describes generated histories.
+type workload struct {
+	clients, ops int
+	keys         int  // k0..k(keys-1)
+	group        int  // keys per group: a multi-key op stays in one, like a {hash tag}; 0: none
+	globals      bool // dbsize, flushall, flushdb too (they join all keys in one component)
+	unknownPct   int  // ops with an unknown outcome
+	errPct       int  // ops refused with a definite error
+}
+
+// input draws one command. value supplies the written values.
+func (w workload) input(pick picker, value func() string) Input {
+	first := pick(w.keys)
+	key := func() string {
+		k := pick(w.keys)
+		if w.group > 0 {
+			g := first / w.group * w.group
+			k = g + pick(min(w.group, w.keys-g))
+		}
+		return fmt.Sprintf("k%d", k)
+	}
 	keys := func() []string {
 		ks := make([]string, 1+pick(3))
 		for i := range ks {
@@ -105,18 +122,16 @@ func genInput(pick picker, nkeys int, globals bool, value func() string) Input {
 		}
 		return ks
 	}
-	weights := []struct {
+	type weighted struct {
 		cmd string
 		w   int
-	}{
+	}
+	weights := []weighted{
 		{"get", 4}, {"set", 5}, {"setnx", 1}, {"setxx", 1}, {"getset", 1},
 		{"mget", 2}, {"mset", 2}, {"exists", 1}, {"del", 2},
 	}
-	if globals {
-		weights = append(weights, []struct {
-			cmd string
-			w   int
-		}{{"dbsize", 1}, {"flushall", 1}, {"flushdb", 1}}...)
+	if w.globals {
+		weights = append(weights, weighted{"dbsize", 1}, weighted{"flushall", 1}, weighted{"flushdb", 1})
 	}
 	total := 0
 	for _, w := range weights {
@@ -157,13 +172,13 @@ func genInput(pick picker, nkeys int, globals bool, value func() string) Input {
 	return in
 }
 
-// genConcurrent simulates clients against the reference: each op takes
-// effect at a random point inside its interval, so the history is
-// linearizable by construction. With probability unknownPct/100 an op's
-// outcome is unknown (it takes effect at its point or never, its output is
-// garbage, its client is retired), and with errPct/100 it is refused
-// (a definite error, no effect). A final read of every key closes it.
-func genConcurrent(pick picker, clients, n, nkeys int, globals bool, unknownPct, errPct int) []Op {
+// concurrent simulates clients against the reference: each op takes effect
+// at a random point inside its interval, so the history is linearizable by
+// construction. An op with an unknown outcome takes effect at its point or
+// never, gets a garbage output, and retires its client; a refused op has no
+// effect. Every written value is unique, as in the simulator, and a final
+// read of every key, after everything else returned, closes the history.
+func (w workload) concurrent(pick picker) []Op {
 	seq := 0
 	value := func() string { seq++; return fmt.Sprintf("v%d", seq) }
 	type timed struct {
@@ -171,27 +186,27 @@ func genConcurrent(pick picker, clients, n, nkeys int, globals bool, unknownPct,
 		at     int64 // linearization point
 		effect bool
 	}
-	free := make([]int64, clients) // when each client's previous op returned
-	id := make([]int, clients)     // current porcupine id of each client
+	free := make([]int64, w.clients) // when each client's previous op returned
+	id := make([]int, w.clients)     // current porcupine id of each client
 	for c := range id {
 		id[c] = c
 	}
-	nextID := clients
-	all := make([]timed, 0, n)
-	for range n {
-		c := pick(clients)
+	nextID := w.clients
+	all := make([]timed, 0, w.ops)
+	for range w.ops {
+		c := pick(w.clients)
 		call := free[c] + 1 + int64(pick(20))
 		at := call + int64(pick(40))
 		ret := at + int64(pick(40))
 		free[c] = ret
-		t := timed{op: Op{Client: id[c], Call: call, Return: ret, Input: genInput(pick, nkeys, globals, value)}, at: at, effect: true}
+		t := timed{op: Op{Client: id[c], Call: call, Return: ret, Input: w.input(pick, value)}, at: at, effect: true}
 		switch r := pick(100); {
-		case r < unknownPct:
+		case r < w.unknownPct:
 			t.op.Unknown = true
 			t.effect = pick(2) == 0
 			id[c] = nextID // retired
 			nextID++
-		case r < unknownPct+errPct:
+		case r < w.unknownPct+w.errPct:
 			t.op.Output = Output{Kind: OutErr, Err: "TRYAGAIN shard moving"}
 			t.effect = false
 		}
@@ -220,10 +235,8 @@ func genConcurrent(pick picker, clients, n, nkeys int, globals bool, unknownPct,
 			ops[i].Output = Output{Kind: OutErr, Err: "UNCERTAIN timeout"}
 		}
 	}
-	// Final reads, as the simulator does after healing: a fresh client reads
-	// every key once after everything else returned.
 	end := slices.Max(free)
-	for k := range nkeys {
+	for k := range w.keys {
 		in := Input{Cmd: "get", Keys: []string{fmt.Sprintf("k%d", k)}}
 		end++
 		ops = append(ops, Op{Client: nextID, Call: end, Return: end, Input: in, Output: ref.apply(in)})

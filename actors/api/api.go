@@ -248,6 +248,10 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		if c == nil || c.Primary == "" {
 			a.askConfig(env)
 		}
+	case wire.Status_NOT_READY:
+		// A primary without a lease may have been replaced without
+		// knowing it yet: meta knows.
+		a.askConfig(env)
 	}
 	r.lastRefusal = st.String()
 	a.cancelAttempt(env, r)

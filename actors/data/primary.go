@@ -281,10 +281,11 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 	}
 	if !a.Ok {
 		// Log mismatch or missing staged values: resend from where the
-		// peer's log is known to match.
+		// peer's log is known to match. A peer that lacks one staged value
+		// is catching up and lacks the rest too: inline everything we have.
 		p.next = a.MatchSeq + 1
-		if a.NeedValuesSeq > p.inlineThrough {
-			p.inlineThrough = a.NeedValuesSeq
+		if a.NeedValuesSeq != 0 {
+			p.inlineThrough = max(p.inlineThrough, r.lastSeq)
 		}
 		r.sendPrepare(env, p, true)
 		return
@@ -296,6 +297,8 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 			p.next = p.match + 1
 		}
 		r.tryCommit(env)
+		// A catching-up peer gets its next batch as soon as one lands.
+		r.sendPrepare(env, p, false)
 	}
 }
 
@@ -362,14 +365,16 @@ func (r *replica) retry(env actors.Env) {
 	now := env.Now()
 	for _, p := range ps.peers {
 		switch {
-		case p.match < r.syncedSeq:
+		case p.match >= r.syncedSeq:
+			p.lastProgress = now
+			if p.sentCommit < r.commitSeq {
+				r.sendPrepare(env, p, true)
+			}
+		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery:
+			// No ack moved us on for a retry period: the Prepare or its
+			// ack was lost. Resend from what the peer has.
 			p.next = p.match + 1
 			r.sendPrepare(env, p, true)
-		case p.sentCommit < r.commitSeq:
-			r.sendPrepare(env, p, true)
-		}
-		if p.match >= r.syncedSeq {
-			p.lastProgress = now
 		}
 		counted := !p.learner || p.promoting
 		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {

@@ -166,6 +166,13 @@ func TestLogMatchesModel(t *testing.T) {
 				from := seqGen(t, shard, "from")
 				to := seqGen(t, shard, "to")
 				maxBytes := rapid.IntRange(0, 400).Draw(t, "maxBytes")
+				if all := models[shard].entries(from, to, math.MaxInt); len(all) > 0 && rapid.Bool().Draw(t, "exact") {
+					// Right at the limit: the size of the first k entries.
+					maxBytes = 0
+					for _, e := range all[:rapid.IntRange(1, len(all)).Draw(t, "k")] {
+						maxBytes += proto.Size(e)
+					}
+				}
 				got, err := s.Entries(shards[shard], from, to, maxBytes)
 				if err != nil {
 					t.Fatalf("entries: %v", err)

@@ -255,7 +255,7 @@ func (s *Store) Count(shard uint32, readTS uint64) (n int, err error) {
 		}
 		// Skip this key's older versions: usually there are none.
 		if ok = it.Next(); ok && bytes.HasPrefix(it.Key(), prefix) {
-			ok = it.Next()
+			ok = it.SeekGE(prefixEnd(prefix))
 		}
 	}
 	return n, wrap(it.Error(), "store: shard %d: count at %d", shard, readTS)

@@ -1,0 +1,452 @@
+package checker
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Builders for hand-written histories.
+
+func get(k string) Input          { return Input{Cmd: "get", Keys: []string{k}} }
+func set(k, v string) Input       { return Input{Cmd: "set", Keys: []string{k}, Values: []string{v}} }
+func mget(ks ...string) Input     { return Input{Cmd: "mget", Keys: ks} }
+func exists(ks ...string) Input   { return Input{Cmd: "exists", Keys: ks} }
+func del(ks ...string) Input      { return Input{Cmd: "del", Keys: ks} }
+func global(name string) Input    { return Input{Cmd: name} }
+func withNX(in Input) Input       { in.NX = true; return in }
+func withXX(in Input) Input       { in.XX = true; return in }
+func withGet(in Input) Input      { in.Get = true; return in }
+func one(name, k, v string) Input { return Input{Cmd: name, Keys: []string{k}, Values: []string{v}} }
+func mset(kvs ...string) (in Input) {
+	in.Cmd = "mset"
+	for i := 0; i < len(kvs); i += 2 {
+		in.Keys, in.Values = append(in.Keys, kvs[i]), append(in.Values, kvs[i+1])
+	}
+	return in
+}
+
+var (
+	replyOK  = Output{Kind: OutOK}
+	replyNil = Output{Kind: OutNil}
+)
+
+func bulk(v string) Output    { return Output{Kind: OutBulk, Str: v} }
+func integer(n int64) Output  { return Output{Kind: OutInt, Int: n} }
+func refused(e string) Output { return Output{Kind: OutErr, Err: e} }
+
+// arr builds an MGET reply; "<nil>" stands for a nil entry.
+func arr(vs ...string) Output {
+	out := Output{Kind: OutArray}
+	for _, v := range vs {
+		if v == "<nil>" {
+			out.Strs = append(out.Strs, nil)
+		} else {
+			out.Strs = append(out.Strs, &v)
+		}
+	}
+	return out
+}
+
+func op(client int, call, ret int64, in Input, out Output) Op {
+	return Op{Client: client, Call: call, Return: ret, Input: in, Output: out}
+}
+
+// unknown is an op whose outcome the client never learned.
+func unknown(client int, call int64, in Input) Op {
+	return Op{Client: client, Call: call, Return: call + 1000, Input: in, Output: refused("UNCERTAIN timeout"), Unknown: true}
+}
+
+func TestCases(t *testing.T) {
+	cases := []struct {
+		name string
+		ops  []Op
+		want bool // linearizable
+	}{
+		{"stale read after acknowledged write", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 20, 30, get("x"), replyNil),
+		}, false},
+		{"read of an overwritten value", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, set("x", "2"), replyOK),
+			op(1, 40, 50, get("x"), bulk("1")),
+		}, false},
+		{"read concurrent with write sees old value", []Op{
+			op(0, 0, 100, set("x", "1"), replyOK),
+			op(1, 10, 20, get("x"), replyNil),
+		}, true},
+		{"read concurrent with write sees new value", []Op{
+			op(0, 0, 100, set("x", "1"), replyOK),
+			op(1, 10, 20, get("x"), bulk("1")),
+		}, true},
+		{"reads concurrent with write see new then old", []Op{
+			op(0, 0, 100, set("x", "1"), replyOK),
+			op(1, 10, 20, get("x"), bulk("1")),
+			op(1, 30, 40, get("x"), replyNil),
+		}, false},
+		{"concurrent writes, the first invoked wins", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 5, 10, set("x", "2"), replyOK),
+			op(1, 20, 30, get("x"), bulk("1")),
+		}, true},
+		{"concurrent writes, the last invoked wins", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 5, 10, set("x", "2"), replyOK),
+			op(1, 20, 30, get("x"), bulk("2")),
+		}, true},
+		{"concurrent writes, reads disagree on the winner", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 5, 10, set("x", "2"), replyOK),
+			op(1, 20, 30, get("x"), bulk("2")),
+			op(2, 20, 30, get("x"), bulk("1")),
+		}, false},
+		{"closed intervals: touching ops are concurrent", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 10, 20, get("x"), replyNil),
+		}, true},
+		{"unknown write becomes visible later", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, get("x"), replyNil),
+			op(2, 70, 80, get("x"), bulk("1")),
+		}, true},
+		{"unknown write never visible", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, get("x"), replyNil),
+			op(1, 5000, 5010, get("x"), replyNil),
+		}, true},
+		{"unknown write visible then gone", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, get("x"), bulk("1")),
+			op(1, 70, 80, get("x"), replyNil),
+		}, false},
+		{"unknown write read before it was invoked", []Op{
+			op(1, 0, 10, get("x"), bulk("1")),
+			unknown(0, 20, set("x", "1")),
+		}, false},
+		{"unknown write explains existence", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, exists("x"), integer(1)),
+			op(1, 70, 80, set("x", "2"), replyOK),
+			op(1, 90, 100, get("x"), bulk("2")),
+		}, true},
+		{"unknown write explains dbsize", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, global("dbsize"), integer(1)),
+			op(1, 70, 80, set("x", "2"), replyOK),
+			op(1, 90, 100, get("x"), bulk("2")),
+		}, true},
+		{"unknown write explains setnx 0", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, one("setnx", "x", "2"), integer(0)),
+			op(1, 70, 80, set("x", "3"), replyOK),
+			op(1, 90, 100, get("x"), bulk("3")),
+		}, true},
+		{"unknown write explains del 1", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, del("x", "x"), integer(1)),
+			op(1, 90, 100, get("x"), replyNil),
+		}, true},
+		{"unknown write cannot explain setnx 1", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 50, 60, one("setnx", "x", "2"), integer(1)),
+			op(1, 70, 80, one("setnx", "x", "3"), integer(1)),
+		}, false},
+		{"unknown write whose value another op also wrote", []Op{
+			unknown(0, 0, mset("x", "1", "y", "w")),
+			op(1, 10, 20, get("x"), replyNil),
+			op(1, 30, 40, set("x", "1"), replyOK),
+			op(1, 50, 60, get("x"), bulk("1")),
+			op(1, 1000, 1010, get("y"), replyNil),
+		}, true},
+		{"unknown write bounded by its reader", []Op{
+			unknown(0, 0, mset("x", "1", "y", "w")),
+			op(1, 50, 60, get("x"), bulk("1")),
+			op(1, 1000, 1010, get("y"), replyNil),
+		}, false},
+		{"unknown setnx loses to an acknowledged one", []Op{
+			unknown(0, 0, one("setnx", "x", "a")),
+			op(1, 5, 15, one("setnx", "x", "b"), integer(1)),
+			op(1, 20, 30, get("x"), bulk("b")),
+		}, true},
+		{"unknown del", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			unknown(1, 20, del("x")),
+			op(2, 30, 40, get("x"), bulk("1")),
+			op(2, 50, 60, get("x"), replyNil),
+		}, true},
+		{"refused write never takes effect", []Op{
+			op(0, 0, 10, set("x", "1"), refused("TRYAGAIN shard 3 moving")),
+			op(1, 20, 30, get("x"), bulk("1")),
+		}, false},
+		{"refused write, nothing read", []Op{
+			op(0, 0, 10, set("x", "1"), refused("TRYAGAIN shard 3 moving")),
+			op(1, 20, 30, get("x"), replyNil),
+		}, true},
+		{"lost acknowledged write seen by a final read", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 5, 15, set("y", "2"), replyOK),
+			unknown(2, 20, set("x", "3")),
+			op(3, 10000, 10010, get("x"), replyNil),
+			op(3, 10020, 10030, get("y"), bulk("2")),
+		}, false},
+		{"final read after an unknown overwrite", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			unknown(2, 20, set("x", "3")),
+			op(3, 10000, 10010, get("x"), bulk("3")),
+		}, true},
+
+		// MSET and MGET are one atomic step across keys.
+		{"fractured mget during mset", []Op{
+			op(0, 0, 10, mset("x", "0", "y", "0"), replyOK),
+			op(0, 20, 100, mset("x", "1", "y", "1"), replyOK),
+			op(1, 30, 40, mget("x", "y"), arr("1", "0")),
+		}, false},
+		{"mget during mset sees before", []Op{
+			op(0, 0, 10, mset("x", "0", "y", "0"), replyOK),
+			op(0, 20, 100, mset("x", "1", "y", "1"), replyOK),
+			op(1, 30, 40, mget("x", "y"), arr("0", "0")),
+		}, true},
+		{"mget during mset sees after", []Op{
+			op(0, 0, 10, mset("x", "0", "y", "0"), replyOK),
+			op(0, 20, 100, mset("x", "1", "y", "1"), replyOK),
+			op(1, 30, 40, mget("x", "y"), arr("1", "1")),
+		}, true},
+		{"partial mset seen by single-key reads", []Op{
+			op(0, 0, 100, mset("x", "1", "y", "1"), replyOK),
+			op(1, 10, 20, get("x"), bulk("1")),
+			op(1, 30, 40, get("y"), replyNil),
+		}, false},
+		{"mset names a key twice: last value wins", []Op{
+			op(0, 0, 10, mset("x", "1", "x", "2"), replyOK),
+			op(1, 20, 30, get("x"), bulk("2")),
+		}, true},
+		{"mget of absent and repeated keys", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(1, 20, 30, mget("x", "z", "x"), arr("1", "<nil>", "1")),
+		}, true},
+
+		// DEL counts distinct keys that existed; EXISTS counts every name.
+		{"del counts distinct existing keys", []Op{
+			op(0, 0, 10, mset("a", "1", "b", "2"), replyOK),
+			op(0, 20, 30, del("a", "b", "a", "c"), integer(2)),
+			op(0, 40, 50, exists("a", "b"), integer(0)),
+		}, true},
+		{"del counting a repeated key twice", []Op{
+			op(0, 0, 10, mset("a", "1", "b", "2"), replyOK),
+			op(0, 20, 30, del("a", "b", "a", "c"), integer(3)),
+		}, false},
+		{"del is atomic", []Op{
+			op(0, 0, 10, mset("a", "1", "b", "2"), replyOK),
+			op(0, 20, 100, del("a", "b"), integer(2)),
+			op(1, 30, 40, mget("a", "b"), arr("<nil>", "2")),
+		}, false},
+		{"exists counts a repeated key twice", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(0, 20, 30, exists("a", "a", "b"), integer(2)),
+		}, true},
+		{"exists counting distinct keys", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(0, 20, 30, exists("a", "a", "b"), integer(1)),
+		}, false},
+
+		// DBSIZE and FLUSHALL span every key.
+		{"dbsize across keys", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(1, 0, 10, set("b", "1"), replyOK),
+			op(0, 20, 30, mset("c", "1", "d", "2"), replyOK),
+			op(1, 40, 50, global("dbsize"), integer(4)),
+		}, true},
+		{"dbsize missing a key", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(1, 0, 10, set("b", "1"), replyOK),
+			op(0, 20, 30, mset("c", "1", "d", "2"), replyOK),
+			op(1, 40, 50, global("dbsize"), integer(3)),
+		}, false},
+		{"dbsize concurrent with a write, either count", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(0, 20, 100, set("b", "1"), replyOK),
+			op(1, 30, 40, global("dbsize"), integer(1)),
+			op(1, 50, 60, global("dbsize"), integer(2)),
+		}, true},
+		{"dbsize counts down during a write", []Op{
+			op(0, 0, 10, set("a", "1"), replyOK),
+			op(0, 20, 100, set("b", "1"), replyOK),
+			op(1, 30, 40, global("dbsize"), integer(2)),
+			op(1, 50, 60, global("dbsize"), integer(1)),
+		}, false},
+		{"flushall empties every key", []Op{
+			op(0, 0, 10, mset("a", "1", "b", "2"), replyOK),
+			op(0, 20, 30, global("flushall"), replyOK),
+			op(1, 40, 50, global("dbsize"), integer(0)),
+			op(1, 60, 70, get("a"), replyNil),
+			op(1, 60, 70, one("setnx", "b", "3"), integer(1)),
+		}, true},
+		{"flushdb leaves a key behind", []Op{
+			op(0, 0, 10, mset("a", "1", "b", "2"), replyOK),
+			op(0, 20, 30, global("flushdb"), replyOK),
+			op(1, 40, 50, get("b"), bulk("2")),
+		}, false},
+
+		// SET options, SETNX, SETXX and GETSET.
+		{"set NX GET on an absent key writes and returns nil", []Op{
+			op(0, 0, 10, withGet(withNX(set("x", "1"))), replyNil),
+			op(0, 20, 30, get("x"), bulk("1")),
+		}, true},
+		{"set NX GET on a present key returns it and does not write", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, withGet(withNX(set("x", "2"))), bulk("1")),
+			op(0, 40, 50, get("x"), bulk("1")),
+		}, true},
+		{"set NX that did not write", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, withNX(set("x", "2")), replyOK),
+		}, false},
+		{"set XX on an absent key", []Op{
+			op(0, 0, 10, withXX(set("x", "1")), replyNil),
+			op(0, 20, 30, withXX(withGet(set("x", "2"))), replyNil),
+			op(0, 40, 50, get("x"), replyNil),
+		}, true},
+		{"set XX GET on a present key", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, withXX(withGet(set("x", "2"))), bulk("1")),
+			op(0, 40, 50, get("x"), bulk("2")),
+		}, true},
+		{"set GET of the empty string is not nil", []Op{
+			op(0, 0, 10, set("x", ""), replyOK),
+			op(0, 20, 30, withGet(set("x", "2")), replyNil),
+		}, false},
+		{"setnx and setxx", []Op{
+			op(0, 0, 10, one("setxx", "x", "0"), integer(0)),
+			op(0, 20, 30, one("setnx", "x", "1"), integer(1)),
+			op(0, 40, 50, one("setnx", "x", "2"), integer(0)),
+			op(0, 60, 70, one("setxx", "x", "3"), integer(1)),
+			op(0, 80, 90, one("getset", "x", "4"), bulk("3")),
+			op(0, 100, 110, get("x"), bulk("4")),
+		}, true},
+		{"two setnx both win", []Op{
+			op(0, 0, 10, one("setnx", "x", "1"), integer(1)),
+			op(1, 5, 15, one("setnx", "x", "2"), integer(1)),
+		}, false},
+		{"getset on an absent key", []Op{
+			op(0, 0, 10, one("getset", "x", "1"), replyNil),
+			op(0, 20, 30, one("getset", "x", "2"), bulk("1")),
+		}, true},
+		{"reply of the wrong shape", []Op{
+			op(0, 0, 10, get("x"), integer(0)),
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(tc.ops, 0)
+			if res.Linearizable != tc.want || res.TimedOut {
+				t.Errorf("got %s, want linearizable=%v%s", res, tc.want, describeHistory(tc.ops))
+			}
+		})
+	}
+}
+
+func TestComponents(t *testing.T) {
+	ops := []Op{
+		op(0, 0, 10, set("a", "1"), replyOK),
+		op(0, 20, 30, set("b", "1"), replyOK),
+		op(0, 40, 50, mset("a", "2", "c", "3"), replyOK),
+		op(1, 0, 10, mget("d", "e"), arr("<nil>", "<nil>")),
+		op(1, 20, 30, get("f"), refused("TRYAGAIN")),                                                  // dropped: no component for f
+		unknown(2, 0, get("g")),                                                                       // dropped
+		op(3, 0, 10, Input{Cmd: "mget"}, refused("ERR wrong number of arguments for 'mget' command")), // dropped, never validated
+	}
+	res := Check(ops, 0)
+	// {a c}, {b}, {d e}
+	if !res.Linearizable || res.Components != 3 || res.Ops != 4 || res.Dropped != 3 {
+		t.Errorf("got %s, want linearizable: 4 ops (3 dropped) in 3 components", res)
+	}
+	ops = append(ops, op(4, 60, 70, global("dbsize"), integer(3)))
+	if res := Check(ops, 0); !res.Linearizable || res.Components != 1 {
+		t.Errorf("with dbsize: got %s, want linearizable in 1 component", res)
+	}
+}
+
+func TestCheckPanicsOnMalformedOp(t *testing.T) {
+	for name, o := range map[string]Op{
+		"unknown command":     op(0, 0, 10, Input{Cmd: "incr", Keys: []string{"x"}}, integer(1)),
+		"mset values":         op(0, 0, 10, Input{Cmd: "mset", Keys: []string{"x", "y"}, Values: []string{"1"}}, replyOK),
+		"option on get":       op(0, 0, 10, withNX(get("x")), replyNil),
+		"NX and XX":           op(0, 0, 10, withXX(withNX(set("x", "1"))), replyOK),
+		"return before call":  op(0, 10, 0, get("x"), replyNil),
+		"output kind not set": op(0, 0, 10, get("x"), Output{}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("Check accepted %s", o)
+				}
+			}()
+			Check([]Op{o}, 0)
+		})
+	}
+}
+
+func TestWriteHTML(t *testing.T) {
+	dir := t.TempDir()
+	bad := []Op{
+		op(0, 0, 10, withNX(set("x", "v")), replyOK),
+		op(1, 20, 30, get("x"), replyNil),
+		op(2, 0, 10, set("other", "1"), replyOK),
+	}
+	res := Check(bad, 0)
+	if res.Linearizable || !slices.EqualFunc(res.Failed, [][]string{{"x"}}, slices.Equal) {
+		t.Fatalf("got %s, failed %q; want a violation on x", res, res.Failed)
+	}
+	if want := "NOT linearizable on keys {x}: 3 ops in 2 components (0 dropped)"; res.String() != want {
+		t.Errorf("got %s, want %s", res, want)
+	}
+	path := filepath.Join(dir, "violation.html")
+	if err := res.WriteHTML(path); err != nil {
+		t.Fatal(err)
+	}
+	html, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Descriptions sit JSON-encoded in the page: quotes escaped, '>' as \u003e.
+	for _, want := range []string{`set x \"v\" NX -\u003e OK`, `get x -\u003e nil`, `{x: \"v\"}`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("visualization lacks %s", want)
+		}
+	}
+	if strings.Contains(string(html), "set other") {
+		t.Errorf("visualization shows a component that did not fail")
+	}
+
+	good := Check(bad[2:], 0)
+	path = filepath.Join(dir, "ok.html")
+	if err := good.WriteHTML(path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("visualization of a linearizable history: %v, %v", fi, err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		op   Op
+		want string
+	}{
+		{op(0, 0, 1, withNX(set("k1", "v")), replyOK), `set k1 "v" NX -> OK`},
+		{op(0, 0, 1, withGet(withXX(set("k1", "v"))), replyNil), `set k1 "v" XX GET -> nil`},
+		{op(0, 0, 1, mset("a", "1", "b", "2"), replyOK), `mset a "1" b "2" -> OK`},
+		{op(0, 0, 1, mget("a", "b"), arr("1", "<nil>")), `mget a b -> ["1" nil]`},
+		{op(0, 0, 1, del("a", "b"), integer(2)), `del a b -> 2`},
+		{op(0, 0, 1, get("a key"), refused("TRYAGAIN moving")), `get "a key" -> (error) TRYAGAIN moving`},
+		{unknown(0, 0, set("a", "1")), `set a "1" -> ? (unknown: UNCERTAIN timeout)`},
+		{op(0, 0, 1, one("getset", "a", strings.Repeat("x", 50)), replyNil), `getset a "` + strings.Repeat("x", 40) + `"…(50 bytes) -> nil`},
+	} {
+		if got := tc.op.String(); got != tc.want {
+			t.Errorf("got %s, want %s", got, tc.want)
+		}
+	}
+}

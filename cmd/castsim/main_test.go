@@ -1,0 +1,186 @@
+package main
+
+// These tests build castsim once and run it as a real process, the way a
+// user or CI does: exit status, stdout's last JSON line, stderr's usage.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// castsimBin is the binary TestMain built.
+var castsimBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "castsim-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	castsimBin = filepath.Join(dir, "castsim")
+	// go test puts its own go first on PATH.
+	if out, err := exec.Command("go", "build", "-o", castsimBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building castsim: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// outcome is one finished castsim process.
+type outcome struct {
+	exit           int
+	stdout, stderr string
+}
+
+// castsim runs the binary with args in a fresh directory, so the files a
+// failing seed leaves stay out of the source tree.
+func castsim(t *testing.T, args ...string) outcome {
+	t.Helper()
+	cmd := exec.Command(castsimBin, args...)
+	cmd.Dir = t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	o := outcome{stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		o.exit = exitErr.ExitCode()
+	default:
+		t.Fatalf("castsim %s: %v", strings.Join(args, " "), err)
+	}
+	return o
+}
+
+// lastJSON decodes the last line of stdout.
+func (o outcome) lastJSON(t *testing.T) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(o.stdout, "\n"), "\n")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &v); err != nil {
+		t.Fatalf("last line of stdout is not a JSON object: %v\nstdout:\n%s", err, o.stdout)
+	}
+	return v
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", o.exit, o.stdout, o.stderr)
+}
+
+func TestBadUsageExits2(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"run"},
+		{"run", "--seed", "x"},
+		{"run", "--seed", "1", "extra"},
+		{"run", "--seed", "1", "--no-such-flag"},
+		{"run", "--seed", "1", "--canary", "no-such-canary"},
+		{"run", "--seed", "1", "--faults", "loss,no-such-fault"},
+		{"run", "--seed", "1", "--duration", "soon"},
+		{"run", "--seed", "1", "--clients", "0"},
+		{"sweep"},
+		{"sweep", "--seeds", "5-1"},
+		{"sweep", "--seeds", "a-b"},
+		{"sweep", "--seeds", "1-3", "--parallel", "0"},
+		{"canaries", "extra"},
+	} {
+		o := castsim(t, args...)
+		if o.exit != exitUsage || !strings.Contains(o.stderr, "usage:") {
+			t.Errorf("castsim %s: want exit %d and a usage message on stderr, got %v", strings.Join(args, " "), exitUsage, o)
+		}
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "run"}, {"help", "sweep"}} {
+		if o := castsim(t, args...); o.exit != exitOK || !strings.Contains(o.stdout, "usage:") {
+			t.Errorf("castsim %s: want exit 0 and usage on stdout, got %v", strings.Join(args, " "), o)
+		}
+	}
+}
+
+func TestCanariesListsEveryCanary(t *testing.T) {
+	o := castsim(t, "canaries")
+	want := []string{"ack-before-persist", "commit-on-majority", "ignore-lease", "read-secondary"}
+	got := strings.Fields(o.stdout)
+	if o.exit != exitOK || !slices.Equal(got, want) {
+		t.Fatalf("castsim canaries: want exit 0 and %q, got %v", want, o)
+	}
+}
+
+// runFaultFree runs one short, fault-free seed and returns its JSON line.
+func runFaultFree(t *testing.T, seed string) map[string]any {
+	t.Helper()
+	o := castsim(t, "run", "--seed", seed, "--duration", "2s", "--faults", "none", "--json")
+	if o.exit != exitOK {
+		t.Fatalf("castsim run --seed %s: want exit 0, got %v", seed, o)
+	}
+	return o.lastJSON(t)
+}
+
+func TestRunJSON(t *testing.T) {
+	v := runFaultFree(t, "1")
+	for _, key := range []string{"seed", "ops", "acked_writes", "sim_seconds", "wall_seconds"} {
+		if _, ok := v[key].(float64); !ok {
+			t.Errorf("key %q: want a number, got %#v", key, v[key])
+		}
+	}
+	for _, key := range []string{"linearizable", "durable", "live"} {
+		if b, ok := v[key].(bool); !ok || !b {
+			t.Errorf("key %q: want true, got %#v", key, v[key])
+		}
+	}
+	if _, ok := v["faults"].(map[string]any); !ok {
+		t.Errorf("key \"faults\": want an object, got %#v", v["faults"])
+	}
+	if tr, ok := v["trace"].(string); !ok || tr == "" || strings.Trim(tr, "0123456789abcdef") != "" {
+		t.Errorf("key \"trace\": want a hex string, got %#v", v["trace"])
+	}
+	if v["seed"] != 1.0 {
+		t.Errorf("key \"seed\": want 1, got %#v", v["seed"])
+	}
+}
+
+func TestRunIsDeterministic(t *testing.T) {
+	first, again, other := runFaultFree(t, "1")["trace"], runFaultFree(t, "1")["trace"], runFaultFree(t, "2")["trace"]
+	if first != again {
+		t.Errorf("seed 1 twice: traces %v and %v differ", first, again)
+	}
+	if first == other {
+		t.Errorf("seeds 1 and 2: same trace %v", first)
+	}
+}
+
+func TestSweepJSON(t *testing.T) {
+	o := castsim(t, "sweep", "--seeds", "1-3", "--duration", "2s", "--json")
+	if o.exit != exitOK {
+		t.Fatalf("castsim sweep --seeds 1-3: want exit 0, got %v", o)
+	}
+	v := o.lastJSON(t)
+	if v["seeds"] != 3.0 {
+		t.Errorf("key \"seeds\": want 3, got %#v", v["seeds"])
+	}
+	if failed, ok := v["failed"].([]any); !ok || len(failed) != 0 {
+		t.Errorf("key \"failed\": want [], got %#v", v["failed"])
+	}
+	for _, key := range []string{"ops", "sim_seconds", "wall_seconds"} {
+		if _, ok := v[key].(float64); !ok {
+			t.Errorf("key %q: want a number, got %#v", key, v[key])
+		}
+	}
+}
