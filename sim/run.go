@@ -286,16 +286,18 @@ func (r *runner) check() *Result {
 		default:
 			why = append(why, "linearizability: "+full.String())
 		}
-		if r.opts.HTMLPath != "" {
-			if err := full.WriteHTML(r.opts.HTMLPath); err == nil {
-				res.HTML = r.opts.HTMLPath
-			}
-		}
 	}
 	if len(w.panics) > 0 {
 		res.Linearizable = false
 	}
 	res.Violation = strings.Join(why, "\n")
+	// Every failing run leaves a picture: the failed components, or the
+	// whole history when the failure was liveness or a broken invariant.
+	if res.Violation != "" && r.opts.HTMLPath != "" {
+		if err := full.WriteHTML(r.opts.HTMLPath); err == nil {
+			res.HTML = r.opts.HTMLPath
+		}
+	}
 	if res.Violation != "" {
 		res.Trail = w.logs.Lines()
 	}
