@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"castkv/actors"
@@ -22,7 +23,10 @@ type Config struct {
 	RetryBackoff time.Duration
 	// MaxInflight bounds requests held; beyond it clients get -TRYAGAIN.
 	MaxInflight int
-	Canary      string
+	// DisableFlush refuses FLUSHALL and FLUSHDB, as operators expect of a
+	// production store.
+	DisableFlush bool
+	Canary       string
 }
 
 func (c Config) withDefaults() Config {
@@ -134,6 +138,11 @@ func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequ
 	cmd, bad := command.Parse(m.Args)
 	if bad != nil {
 		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: bad})
+		return
+	}
+	if cmd.Kind == command.FlushAll && a.cfg.DisableFlush {
+		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: command.Error(
+			"ERR " + strings.ToUpper(cmd.Name) + " is disabled on this cluster; start castd api with --enable-flush to allow it")})
 		return
 	}
 	if len(a.reqs) >= a.cfg.MaxInflight {

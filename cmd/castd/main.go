@@ -1,0 +1,379 @@
+// Command castd runs castkv's daemons: one role per subcommand.
+//
+//	castd meta --peer ADDR --data-dir DIR --data-servers A,B,C
+//	castd data --peer ADDR --data-dir DIR --meta ADDR
+//	castd api  --peer ADDR --data-dir DIR --meta ADDR --listen ADDR
+//	castd dev  [--listen ADDR] [--data-dir DIR]
+//
+// dev runs a whole cluster (meta, three data servers, an API server) in one
+// process on loopback and prints the client address.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/api"
+	"castkv/actors/data"
+	"castkv/actors/meta"
+	"castkv/actors/store"
+	"castkv/actors/wire"
+	cnet "castkv/net"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+const usage = `castd runs castkv's daemons, one role per subcommand.
+
+usage:
+  castd dev  [--listen ADDR] [--data-dir DIR] [--peer-base PORT]
+        a whole cluster in one process on loopback (meta, 3 data, api)
+  castd meta --peer ADDR --data-dir DIR --data-servers ADDR,ADDR,ADDR
+  castd data --peer ADDR --data-dir DIR --meta ADDR
+  castd api  --peer ADDR --data-dir DIR --meta ADDR --listen ADDR
+
+Run 'castd SUBCOMMAND -h' for every flag of a subcommand.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "meta":
+		err = runMeta(args[1:], stderr)
+	case "data":
+		err = runData(args[1:], stderr)
+	case "api":
+		err = runAPI(args[1:], stderr)
+	case "dev":
+		err = runDev(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "castd: unknown subcommand %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "castd %s: %v\n", args[0], err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "castd %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+// common are the flags every role has.
+type common struct {
+	peer, dataDir       string
+	logLevel, logFormat string
+	fs                  *flag.FlagSet
+}
+
+func newFlags(name string, stderr io.Writer) *common {
+	c := &common{fs: flag.NewFlagSet("castd "+name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.fs.StringVar(&c.peer, "peer", "", "cluster address host:port this role listens on; also its identity, so keep it stable across restarts")
+	c.fs.StringVar(&c.dataDir, "data-dir", "", "directory for this role's state")
+	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	return c
+}
+
+func (c *common) parse(args []string, required ...string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if c.fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", c.fs.Args())}
+	}
+	for _, name := range required {
+		if f := c.fs.Lookup(name); f == nil || f.Value.String() == "" {
+			return usageError{fmt.Errorf("--%s is required", name)}
+		}
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
+	}
+	return nil
+}
+
+func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %v", err)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(stderr, opts)), nil
+}
+
+func openStore(dir string) (*pebble.DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := pebble.Open(dir, store.Options(vfs.Default, store.ProductionMemTableBytes, nil))
+	if err != nil {
+		return nil, fmt.Errorf("open pebble store in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport + "/" + role) }
+
+// waitForSignal blocks until SIGINT or SIGTERM.
+func waitForSignal(log *slog.Logger) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	s := <-ch
+	log.Info("shutting down", "signal", s.String())
+}
+
+// metaConfig, dataConfig, apiConfig hold the tunables shared by dev and
+// the separate roles.
+func metaConfig(dataServers []actors.Addr, lease time.Duration) meta.Config {
+	return meta.Config{DataServers: dataServers, LeaseTimeout: lease}
+}
+
+func runMeta(args []string, stderr io.Writer) error {
+	c := newFlags("meta", stderr)
+	servers := c.fs.String("data-servers", "", "comma-separated cluster addresses (host:port) of the data servers; the first is the first primary")
+	lease := c.fs.Duration("lease", 2*time.Second, "primary lease length")
+	if err := c.parse(args, "peer", "data-dir", "data-servers"); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	var ds []actors.Addr
+	for _, s := range strings.Split(*servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			ds = append(ds, roleAddr(s, "data"))
+		}
+	}
+	return serve(c, log, func(p *cnet.Process, db *pebble.DB) (func(), error) {
+		p.Spawn("meta", meta.New(metaConfig(ds, *lease)), db)
+		log.Info("meta started", "peer", p.Addr(), "data_servers", *servers)
+		return nil, nil
+	})
+}
+
+func runData(args []string, stderr io.Writer) error {
+	c := newFlags("data", stderr)
+	metaAddr := c.fs.String("meta", "", "cluster address (host:port) of the meta server")
+	if err := c.parse(args, "peer", "data-dir", "meta"); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return serve(c, log, func(p *cnet.Process, db *pebble.DB) (func(), error) {
+		p.Spawn("data", data.New(data.Config{Meta: roleAddr(*metaAddr, "meta")}), db)
+		log.Info("data server started", "peer", p.Addr(), "meta", *metaAddr)
+		return nil, nil
+	})
+}
+
+// apiFlags are the API server's client-port flags.
+type apiFlags struct {
+	listen, requirePass       string
+	maxValueBytes, maxClients int
+	idleTimeout               time.Duration
+	enableFlush               bool
+}
+
+func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) {
+	fs.StringVar(&a.listen, "listen", defaultListen, "client (RESP) address host:port")
+	fs.StringVar(&a.requirePass, "requirepass", "", "password clients must AUTH with; empty: none")
+	fs.IntVar(&a.maxValueBytes, "max-value-bytes", 64<<20, "largest bulk string a client may send")
+	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
+	fs.DurationVar(&a.idleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never, as Redis)")
+	fs.BoolVar(&a.enableFlush, "enable-flush", flush, "allow FLUSHALL and FLUSHDB")
+}
+
+// startAPI spawns the API role and its client port.
+func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
+	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, DisableFlush: !a.enableFlush}), nil)
+	gw := p.Gateway("resp", apiAddr)
+	return cnet.ListenRESP(cnet.RESPConfig{
+		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
+		IdleTimeout: a.idleTimeout, RequirePass: a.requirePass, Gateway: gw, Logger: log,
+		Stats: func() map[string]string { return keyspace(gw) },
+	})
+}
+
+// keyspace is INFO's keyspace section, from DBSIZE.
+func keyspace(gw cnet.Gateway) map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r, err := gw.Do(ctx, [][]byte{[]byte("DBSIZE")})
+	if err != nil || r.Kind != wire.Reply_INT {
+		return nil
+	}
+	return map[string]string{"db0": fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", r.Int)}
+}
+
+func runAPI(args []string, stderr io.Writer) error {
+	c := newFlags("api", stderr)
+	metaAddr := c.fs.String("meta", "", "cluster address (host:port) of the meta server")
+	var a apiFlags
+	a.register(c.fs, "", false)
+	if err := c.parse(args, "peer", "data-dir", "meta", "listen"); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return serve(c, log, func(p *cnet.Process, _ *pebble.DB) (func(), error) {
+		srv, err := startAPI(p, roleAddr(*metaAddr, "meta"), &a, log)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("api started", "peer", p.Addr(), "listen", srv.Addr(), "meta", *metaAddr)
+		return func() { srv.Close() }, nil
+	})
+}
+
+// serve runs one role until a signal, then shuts down cleanly: client port
+// first, then the actors, then the store.
+func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (func(), error)) error {
+	db, err := openStore(c.dataDir)
+	if err != nil {
+		return err
+	}
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	stop, err := start(p, db)
+	if err != nil {
+		p.Stop()
+		db.Close()
+		return err
+	}
+	waitForSignal(log)
+	if stop != nil {
+		stop()
+	}
+	p.Stop()
+	return db.Close()
+}
+
+func runDev(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("dev", stderr)
+	c.peer = "127.0.0.1"
+	base := c.fs.Int("peer-base", 17380, "first of five loopback cluster ports (meta, data1-3, api)")
+	var a apiFlags
+	a.register(c.fs, "127.0.0.1:7379", true)
+	c.fs.Lookup("data-dir").DefValue = "./castkv-data"
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	if c.dataDir == "" {
+		c.dataDir = "./castkv-data"
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	host := "127.0.0.1"
+	addr := func(i int) string { return fmt.Sprintf("%s:%d", host, *base+i) }
+	var dataAddrs []actors.Addr
+	for i := 1; i <= 3; i++ {
+		dataAddrs = append(dataAddrs, roleAddr(addr(i), "data"))
+	}
+	// Five processes' worth of roles, each on its own cluster port, so
+	// every message crosses the real transport as in a deployment.
+	var procs []*cnet.Process
+	var dbs []*pebble.DB
+	cleanup := func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].Stop()
+		}
+		for _, db := range dbs {
+			db.Close()
+		}
+	}
+	spawn := func(i int, role, dir string, node actors.Node) error {
+		db, err := openStore(filepath.Join(c.dataDir, dir))
+		if err != nil {
+			return err
+		}
+		dbs = append(dbs, db)
+		p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(i), Logger: log.With("node", dir)})
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		p.Spawn(role, node, db)
+		return nil
+	}
+	if err := spawn(0, "meta", "meta", meta.New(metaConfig(dataAddrs, 2*time.Second))); err != nil {
+		cleanup()
+		return err
+	}
+	for i := 1; i <= 3; i++ {
+		if err := spawn(i, "data", fmt.Sprintf("data%d", i), data.New(data.Config{Meta: roleAddr(addr(0), "meta")})); err != nil {
+			cleanup()
+			return err
+		}
+	}
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(4), Logger: log.With("node", "api")})
+	if err != nil {
+		cleanup()
+		return err
+	}
+	procs = append(procs, p)
+	srv, err := startAPI(p, roleAddr(addr(0), "meta"), &a, log)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	fmt.Fprintf(stdout, "castkv dev cluster ready: redis-cli -p %s (data in %s)\n", portOf(srv.Addr()), c.dataDir)
+	log.Info("dev cluster started", "listen", srv.Addr(), "data_dir", c.dataDir)
+	waitForSignal(log)
+	srv.Close()
+	cleanup()
+	return nil
+}
+
+func portOf(hostport string) string {
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		return hostport[i+1:]
+	}
+	return hostport
+}
