@@ -113,14 +113,16 @@ func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Add
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	r.env.rng = mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	// hollywood names the actor kind/id; knowing its PID before it starts
+	// lets Start arm timers and lets messages arrive at once.
+	r.env.pid = actor.NewPID(p.engine.Address(), role+"/main")
 	p.mu.Lock()
 	p.roles[role] = r
+	p.pids = append(p.pids, r.env.pid)
 	p.mu.Unlock()
-	pid := p.engine.Spawn(func() actor.Receiver { return r }, role, actor.WithID("main"), actor.WithInboxSize(1024))
-	r.env.pid = pid
-	p.mu.Lock()
-	p.pids = append(p.pids, pid)
-	p.mu.Unlock()
+	if pid := p.engine.Spawn(func() actor.Receiver { return r }, role, actor.WithID("main"), actor.WithInboxSize(1024)); !pid.Equals(r.env.pid) {
+		panic(fmt.Sprintf("net: hollywood named role %s %v, expected %v", role, pid, r.env.pid))
+	}
 	return r.env.self
 }
 
