@@ -295,8 +295,22 @@ func (s *RESPServer) closed(c redcon.Conn, err error) {
 		id = cl.id
 	}
 	s.connected.Add(-1)
-	s.log.Debug("resp: client disconnected", "remote", c.RemoteAddr(), "id", id, "err", err)
+	s.logDisconnect(c.RemoteAddr(), id, err)
 	s.conns.Done()
+}
+
+// logDisconnect logs a connection's end at Debug, except for a client
+// dropped because it stopped reading its replies (WriteTimeout), which an
+// operator should see, as Redis warns when it drops a client over its
+// output buffer limit.
+func (s *RESPServer) logDisconnect(remote string, id uint64, err error) {
+	var op *gonet.OpError
+	if errors.As(err, &op) && op.Op == "write" && op.Timeout() {
+		s.log.Warn("resp: client stopped reading its replies; closing connection",
+			"remote", remote, "id", id, "write_timeout", s.cfg.WriteTimeout)
+		return
+	}
+	s.log.Debug("resp: client disconnected", "remote", remote, "id", id, "err", err)
 }
 
 // protocolError is the framer's report of a connection it is closing.
@@ -406,7 +420,7 @@ func (s *RESPServer) reply(c redcon.Conn, cl *respClient, r *wire.Reply) {
 			_, err = cl.conn.Write(buf)
 		}
 		if err != nil {
-			s.log.Debug("resp: write failed, closing connection", "remote", c.RemoteAddr(), "id", cl.id, "err", err)
+			s.logDisconnect(c.RemoteAddr(), cl.id, err)
 			cl.closing = true
 			c.Close()
 		}

@@ -89,9 +89,9 @@ func (l *respTestLog) String() string {
 	return l.buf.String()
 }
 
-// startRESP serves cfg on a free port with a respTestStore as the Gateway
+// respStart serves cfg on a free port with a respTestStore as the Gateway
 // unless cfg has one, and closes it when the test ends.
-func startRESP(t *testing.T, cfg RESPConfig) (*RESPServer, *respTestStore, *respTestLog) {
+func respStart(t *testing.T, cfg RESPConfig) (*RESPServer, *respTestStore, *respTestLog) {
 	t.Helper()
 	store := newRESPTestStore()
 	if cfg.Gateway == nil {
@@ -115,24 +115,24 @@ func startRESP(t *testing.T, cfg RESPConfig) (*RESPServer, *respTestStore, *resp
 	return s, store, logs
 }
 
-// rawClient speaks RESP by hand, to see the exact bytes.
-type rawClient struct {
+// respRawClient speaks RESP by hand, to see the exact bytes.
+type respRawClient struct {
 	t    *testing.T
 	conn gonet.Conn
 	rd   *bufio.Reader
 }
 
-func dialRaw(t *testing.T, addr string) *rawClient {
+func respDial(t *testing.T, addr string) *respRawClient {
 	t.Helper()
 	conn, err := gonet.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &rawClient{t: t, conn: conn, rd: bufio.NewReader(conn)}
+	return &respRawClient{t: t, conn: conn, rd: bufio.NewReader(conn)}
 }
 
-func (c *rawClient) send(s string) {
+func (c *respRawClient) send(s string) {
 	c.t.Helper()
 	if err := c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		c.t.Fatal(err)
@@ -143,19 +143,19 @@ func (c *rawClient) send(s string) {
 }
 
 // reply reads one whole RESP reply and returns its bytes.
-func (c *rawClient) reply() string {
+func (c *respRawClient) reply() string {
 	c.t.Helper()
 	if err := c.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		c.t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := readRawReply(c.rd, &b); err != nil {
+	if err := respReadRawReply(c.rd, &b); err != nil {
 		c.t.Fatalf("reading a reply (after %q): %v", b.String(), err)
 	}
 	return b.String()
 }
 
-func readRawReply(rd *bufio.Reader, b *strings.Builder) error {
+func respReadRawReply(rd *bufio.Reader, b *strings.Builder) error {
 	line, err := rd.ReadString('\n')
 	b.WriteString(line)
 	if err != nil {
@@ -178,7 +178,7 @@ func readRawReply(rd *bufio.Reader, b *strings.Builder) error {
 		return err
 	case '*':
 		for range max(n, 0) {
-			if err := readRawReply(rd, b); err != nil {
+			if err := respReadRawReply(rd, b); err != nil {
 				return err
 			}
 		}
@@ -188,13 +188,13 @@ func readRawReply(rd *bufio.Reader, b *strings.Builder) error {
 }
 
 // roundTrip sends a command and returns its reply.
-func (c *rawClient) roundTrip(s string) string {
+func (c *respRawClient) roundTrip(s string) string {
 	c.t.Helper()
 	c.send(s)
 	return c.reply()
 }
 
-func (c *rawClient) expect(send, want string) {
+func (c *respRawClient) expect(send, want string) {
 	c.t.Helper()
 	if got := c.roundTrip(send); got != want {
 		c.t.Errorf("%q: got %q, want %q", send, got, want)
@@ -202,7 +202,7 @@ func (c *rawClient) expect(send, want string) {
 }
 
 // expectClosed reads until the server closes the connection.
-func (c *rawClient) expectClosed() {
+func (c *respRawClient) expectClosed() {
 	c.t.Helper()
 	if err := c.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		c.t.Fatal(err)
@@ -216,8 +216,8 @@ func (c *rawClient) expectClosed() {
 	}
 }
 
-// resp encodes args as a RESP array, as clients send commands.
-func resp(args ...string) string {
+// respArray encodes args as a RESP array, as clients send commands.
+func respArray(args ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -226,9 +226,9 @@ func resp(args ...string) string {
 	return b.String()
 }
 
-func bulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
+func respBulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
 
-func newGoRedis(t *testing.T, addr string, opt *redis.Options) *redis.Client {
+func respGoRedis(t *testing.T, addr string, opt *redis.Options) *redis.Client {
 	t.Helper()
 	if opt == nil {
 		opt = &redis.Options{}
@@ -241,13 +241,13 @@ func newGoRedis(t *testing.T, addr string, opt *redis.Options) *redis.Client {
 }
 
 func TestRESPGoRedisRoundTrips(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{})
+	s, _, _ := respStart(t, RESPConfig{})
 	ctx := context.Background()
 	// go-redis v9 opens with HELLO 3; the port answers -NOPROTO and the
 	// client stays on RESP2. Protocol 2 opens with HELLO 2, which succeeds.
 	for _, proto := range []int{3, 2} {
 		t.Run(fmt.Sprintf("protocol%d", proto), func(t *testing.T) {
-			c := newGoRedis(t, s.Addr(), &redis.Options{Protocol: proto})
+			c := respGoRedis(t, s.Addr(), &redis.Options{Protocol: proto})
 			if err := c.FlushAll(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +323,7 @@ func TestRESPGoRedisRoundTrips(t *testing.T) {
 		})
 	}
 	t.Run("hello", func(t *testing.T) {
-		conn := newGoRedis(t, s.Addr(), &redis.Options{Protocol: 2}).Conn()
+		conn := respGoRedis(t, s.Addr(), &redis.Options{Protocol: 2}).Conn()
 		defer conn.Close()
 		err := conn.Hello(ctx, 3, "", "", "").Err()
 		if err == nil || err.Error() != "NOPROTO unsupported protocol version" {
@@ -337,8 +337,8 @@ func TestRESPGoRedisRoundTrips(t *testing.T) {
 }
 
 func TestRESPLargeValue(t *testing.T) {
-	s, store, _ := startRESP(t, RESPConfig{})
-	c := newGoRedis(t, s.Addr(), nil)
+	s, store, _ := respStart(t, RESPConfig{})
+	c := respGoRedis(t, s.Addr(), nil)
 	ctx := context.Background()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
 	if err := c.Set(ctx, "big", big, 0).Err(); err != nil {
@@ -383,20 +383,25 @@ func TestRESPPipelineInOrder(t *testing.T) {
 		time.Sleep(d)
 		return store.Do(ctx, args)
 	})
-	s, _, _ := startRESP(t, RESPConfig{Gateway: slow})
+	s, _, _ := respStart(t, RESPConfig{Gateway: slow})
 
 	t.Run("raw", func(t *testing.T) {
-		c := dialRaw(t, s.Addr())
+		c := respDial(t, s.Addr())
 		var req strings.Builder
 		var want strings.Builder
 		for i := range n {
 			k, v := fmt.Sprint("key", i), fmt.Sprint("value", i)
-			req.WriteString(resp("SET", k, v))
-			req.WriteString(resp("GET", k))
+			req.WriteString(respArray("SET", k, v))
+			req.WriteString(respArray("GET", k))
 			req.WriteString("PING\r\n") // inline, answered locally, between Gateway commands
-			want.WriteString("+OK\r\n" + bulk(v) + "+PONG\r\n")
+			want.WriteString("+OK\r\n" + respBulk(v) + "+PONG\r\n")
 		}
-		go c.send(req.String())
+		go func() {
+			// Not c.send: it may not t.Fatal off the test's goroutine.
+			if _, err := io.WriteString(c.conn, req.String()); err != nil {
+				t.Errorf("sending the pipeline: %v", err)
+			}
+		}()
 		var got strings.Builder
 		for range 3 * n {
 			got.WriteString(c.reply())
@@ -406,7 +411,7 @@ func TestRESPPipelineInOrder(t *testing.T) {
 		}
 	})
 	t.Run("go-redis", func(t *testing.T) {
-		c := newGoRedis(t, s.Addr(), nil)
+		c := respGoRedis(t, s.Addr(), nil)
 		ctx := context.Background()
 		pipe := c.Pipeline()
 		var cmds []*redis.StringCmd
@@ -426,17 +431,17 @@ func TestRESPPipelineInOrder(t *testing.T) {
 }
 
 func TestRESPInline(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{})
-	c := dialRaw(t, s.Addr())
+	s, _, _ := respStart(t, RESPConfig{})
+	c := respDial(t, s.Addr())
 	c.expect("PING\r\n", "+PONG\r\n")
 	c.expect("ping\n", "+PONG\r\n") // LF alone ends an inline line too
 	c.expect("SET greeting \"hello world\"\r\n", "+OK\r\n")
-	c.expect("GET greeting\r\n", bulk("hello world"))
+	c.expect("GET greeting\r\n", respBulk("hello world"))
 	// Empty lines and empty or negative arrays are skipped, as Redis does.
 	c.expect("\r\n\n*0\r\n*-1\r\n   \r\nECHO a b\r\n", "-ERR wrong number of arguments for 'echo' command\r\n")
-	c.expect("ECHO \"\\x41\\n\\\"\"\r\n", bulk("A\n\""))
-	c.expect("ECHO 'it\\'s'\r\n", bulk("it's"))
-	c.expect("MGET greeting nope\r\n", "*2\r\n"+bulk("hello world")+"$-1\r\n")
+	c.expect("ECHO \"\\x41\\n\\\"\"\r\n", respBulk("A\n\""))
+	c.expect("ECHO 'it\\'s'\r\n", respBulk("it's"))
+	c.expect("MGET greeting nope\r\n", "*2\r\n"+respBulk("hello world")+"$-1\r\n")
 }
 
 func TestRESPSplitArgs(t *testing.T) {
@@ -478,9 +483,9 @@ func TestRESPSplitArgs(t *testing.T) {
 }
 
 func TestRESPProtocolErrors(t *testing.T) {
-	s, _, logs := startRESP(t, RESPConfig{MaxValueBytes: 1024, MaxArgs: 16, MaxCommandBytes: 2048})
-	other := dialRaw(t, s.Addr())
-	other.expect(resp("SET", "k", "v"), "+OK\r\n")
+	s, _, logs := respStart(t, RESPConfig{MaxValueBytes: 1024, MaxArgs: 16, MaxCommandBytes: 2048})
+	other := respDial(t, s.Addr())
+	other.expect(respArray("SET", "k", "v"), "+OK\r\n")
 	long := strings.Repeat("x", 1024)
 	for _, tc := range []struct {
 		name, send, want string
@@ -501,10 +506,10 @@ func TestRESPProtocolErrors(t *testing.T) {
 		{"array header too long", "*" + strings.Repeat("1", 70<<10), "-ERR Protocol error: too big mbulk count string\r\n"},
 		{"bulk header too long", "*1\r\n$" + strings.Repeat("1", 70<<10), "-ERR Protocol error: too big bulk count string\r\n"},
 		// Commands before the bad bytes are answered first, in order.
-		{"good commands first", "PING\r\n" + resp("ECHO", long) + "*x\r\n", "+PONG\r\n" + bulk(long) + "-ERR Protocol error: invalid multibulk length\r\n"},
+		{"good commands first", "PING\r\n" + respArray("ECHO", long) + "*x\r\n", "+PONG\r\n" + respBulk(long) + "-ERR Protocol error: invalid multibulk length\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dialRaw(t, s.Addr())
+			c := respDial(t, s.Addr())
 			c.send(tc.send)
 			var got strings.Builder
 			for got.Len() < len(tc.want) {
@@ -515,17 +520,17 @@ func TestRESPProtocolErrors(t *testing.T) {
 			}
 			c.expectClosed()
 			// Other clients are unaffected.
-			other.expect(resp("GET", "k"), bulk("v"))
+			other.expect(respArray("GET", "k"), respBulk("v"))
 		})
 	}
 	// The limits themselves are allowed.
-	c := dialRaw(t, s.Addr())
-	c.expect(resp("SET", "max", long), "+OK\r\n")
+	c := respDial(t, s.Addr())
+	c.expect(respArray("SET", "max", long), "+OK\r\n")
 	args := []string{"EXISTS"}
 	for range 15 {
 		args = append(args, "max")
 	}
-	c.expect(resp(args...), ":15\r\n")
+	c.expect(respArray(args...), ":15\r\n")
 	if !strings.Contains(logs.String(), "level=WARN msg=\"resp: protocol error, closing connection\" remote=127.0.0.1:") {
 		t.Errorf("no Warn with the remote address in the log:\n%s", logs)
 	}
@@ -543,22 +548,22 @@ func TestRESPIdleTimeout(t *testing.T) {
 		}
 		return store.Do(ctx, args)
 	})
-	s, _, _ := startRESP(t, RESPConfig{IdleTimeout: idle, Gateway: gw})
+	s, _, _ := respStart(t, RESPConfig{IdleTimeout: idle, Gateway: gw})
 
-	half := dialRaw(t, s.Addr())
+	half := respDial(t, s.Addr())
 	half.send("*2\r\n$3\r\nGET\r\n$5\r\nab") // half a command, then silence
-	other := dialRaw(t, s.Addr())
+	other := respDial(t, s.Addr())
 	other.expect("PING\r\n", "+PONG\r\n") // not blocked by the stalled client
 	half.expectClosed()
 
-	slow := dialRaw(t, s.Addr())
-	slow.expect(resp("GET", "k"), "$-1\r\n")
-	quiet := dialRaw(t, s.Addr())
+	slow := respDial(t, s.Addr())
+	slow.expect(respArray("GET", "k"), "$-1\r\n")
+	quiet := respDial(t, s.Addr())
 	quiet.expectClosed() // idle without sending anything
 
 	// Without IdleTimeout a stalled client keeps its connection.
-	s2, _, _ := startRESP(t, RESPConfig{})
-	stalled := dialRaw(t, s2.Addr())
+	s2, _, _ := respStart(t, RESPConfig{})
+	stalled := respDial(t, s2.Addr())
 	stalled.send("*1\r\n$4\r\nPI")
 	time.Sleep(3 * idle)
 	stalled.send("NG\r\n")
@@ -569,71 +574,71 @@ func TestRESPIdleTimeout(t *testing.T) {
 
 func TestRESPAuth(t *testing.T) {
 	const pass = "s3cret"
-	s, _, _ := startRESP(t, RESPConfig{RequirePass: pass})
+	s, _, _ := respStart(t, RESPConfig{RequirePass: pass})
 	ctx := context.Background()
 
-	c := dialRaw(t, s.Addr())
+	c := respDial(t, s.Addr())
 	noauth := "-NOAUTH Authentication required.\r\n"
 	wrongpass := "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-	c.expect(resp("GET", "a"), noauth)
+	c.expect(respArray("GET", "a"), noauth)
 	c.expect("PING\r\n", noauth)
-	c.expect(resp("CLIENT", "ID"), noauth)
-	c.expect(resp("NOSUCH"), noauth)
-	c.expect(resp("AUTH", "wrong"), wrongpass)
-	c.expect(resp("AUTH", "default", "wrong"), wrongpass)
-	c.expect(resp("AUTH", "other", pass), wrongpass)
-	c.expect(resp("AUTH", "a", "b", "c"), "-ERR syntax error\r\n")
-	c.expect(resp("AUTH"), "-ERR wrong number of arguments for 'auth' command\r\n")
-	c.expect(resp("HELLO", "2"), "-NOAUTH HELLO must be called with the client already authenticated, otherwise the "+
+	c.expect(respArray("CLIENT", "ID"), noauth)
+	c.expect(respArray("NOSUCH"), noauth)
+	c.expect(respArray("AUTH", "wrong"), wrongpass)
+	c.expect(respArray("AUTH", "default", "wrong"), wrongpass)
+	c.expect(respArray("AUTH", "other", pass), wrongpass)
+	c.expect(respArray("AUTH", "a", "b", "c"), "-ERR syntax error\r\n")
+	c.expect(respArray("AUTH"), "-ERR wrong number of arguments for 'auth' command\r\n")
+	c.expect(respArray("HELLO", "2"), "-NOAUTH HELLO must be called with the client already authenticated, otherwise the "+
 		"HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "+
 		"version at the same time\r\n")
-	c.expect(resp("HELLO", "2", "AUTH", "default", "wrong"), wrongpass)
-	hello := c.roundTrip(resp("HELLO", "2", "AUTH", "default", pass, "SETNAME", "me"))
+	c.expect(respArray("HELLO", "2", "AUTH", "default", "wrong"), wrongpass)
+	hello := c.roundTrip(respArray("HELLO", "2", "AUTH", "default", pass, "SETNAME", "me"))
 	if !strings.HasPrefix(hello, "*14\r\n$6\r\nserver\r\n$6\r\ncastkv\r\n") {
 		t.Errorf("HELLO 2 AUTH: %q", hello)
 	}
-	c.expect(resp("CLIENT", "GETNAME"), bulk("me"))
-	c.expect(resp("SET", "a", "1"), "+OK\r\n")
-	c.expect(resp("AUTH", "wrong"), wrongpass)
-	c.expect(resp("GET", "a"), bulk("1")) // a failed AUTH does not log out
+	c.expect(respArray("CLIENT", "GETNAME"), respBulk("me"))
+	c.expect(respArray("SET", "a", "1"), "+OK\r\n")
+	c.expect(respArray("AUTH", "wrong"), wrongpass)
+	c.expect(respArray("GET", "a"), respBulk("1")) // a failed AUTH does not log out
 
 	// Redis's tighter limits before authentication.
-	c2 := dialRaw(t, s.Addr())
+	c2 := respDial(t, s.Addr())
 	c2.send("*2\r\n$4\r\nAUTH\r\n$20000\r\n")
 	if got := c2.reply(); got != "-ERR Protocol error: unauthenticated bulk length\r\n" {
 		t.Errorf("big bulk before AUTH: %q", got)
 	}
 	c2.expectClosed()
-	c3 := dialRaw(t, s.Addr())
+	c3 := respDial(t, s.Addr())
 	c3.send("*11\r\n")
 	if got := c3.reply(); got != "-ERR Protocol error: unauthenticated multibulk length\r\n" {
 		t.Errorf("big array before AUTH: %q", got)
 	}
 	c3.expectClosed()
 	// A command pipelined right after AUTH gets the authenticated limits.
-	c4 := dialRaw(t, s.Addr())
+	c4 := respDial(t, s.Addr())
 	mset := []string{"MSET"}
 	for i := range 6 {
 		mset = append(mset, fmt.Sprint("k", i), strings.Repeat("v", 20000))
 	}
-	c4.send("AUTH " + pass + "\r\n" + resp(mset...) + resp("EXISTS", "k5"))
+	c4.send("AUTH " + pass + "\r\n" + respArray(mset...) + respArray("EXISTS", "k5"))
 	for _, want := range []string{"+OK\r\n", "+OK\r\n", ":1\r\n"} {
 		if got := c4.reply(); got != want {
 			t.Errorf("pipelined after AUTH: %q, want %q", got, want)
 		}
 	}
 	// QUIT needs no authentication.
-	c5 := dialRaw(t, s.Addr())
+	c5 := respDial(t, s.Addr())
 	c5.expect("QUIT\r\n", "+OK\r\n")
 	c5.expectClosed()
 
 	// go-redis: HELLO 3 AUTH gets -NOPROTO, then it falls back to AUTH.
 	for _, proto := range []int{3, 2} {
-		g := newGoRedis(t, s.Addr(), &redis.Options{Protocol: proto, Password: pass})
+		g := respGoRedis(t, s.Addr(), &redis.Options{Protocol: proto, Password: pass})
 		if err := g.Set(ctx, "g", "1", 0).Err(); err != nil {
 			t.Errorf("go-redis protocol %d with password: %v", proto, err)
 		}
-		bad := newGoRedis(t, s.Addr(), &redis.Options{Protocol: proto, Password: "nope"})
+		bad := respGoRedis(t, s.Addr(), &redis.Options{Protocol: proto, Password: "nope"})
 		if err := bad.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
 			t.Errorf("go-redis protocol %d with a wrong password: %v", proto, err)
 		}
@@ -641,19 +646,19 @@ func TestRESPAuth(t *testing.T) {
 
 	// Without a password, AUTH <password> is an error and the default user
 	// takes any password, as in Redis.
-	s2, _, _ := startRESP(t, RESPConfig{})
-	n := dialRaw(t, s2.Addr())
-	n.expect(resp("AUTH", "x"), "-ERR AUTH <password> called without any password configured for the default user. "+
+	s2, _, _ := respStart(t, RESPConfig{})
+	n := respDial(t, s2.Addr())
+	n.expect(respArray("AUTH", "x"), "-ERR AUTH <password> called without any password configured for the default user. "+
 		"Are you sure your configuration is correct?\r\n")
-	n.expect(resp("AUTH", "default", "x"), "+OK\r\n")
-	n.expect(resp("AUTH", "bob", "x"), wrongpass)
+	n.expect(respArray("AUTH", "default", "x"), "+OK\r\n")
+	n.expect(respArray("AUTH", "bob", "x"), wrongpass)
 }
 
 func TestRESPQuit(t *testing.T) {
-	s, store, _ := startRESP(t, RESPConfig{})
-	c := dialRaw(t, s.Addr())
+	s, store, _ := respStart(t, RESPConfig{})
+	c := respDial(t, s.Addr())
 	// QUIT answers +OK and closes; what was pipelined after it is dropped.
-	c.send(resp("SET", "a", "1") + resp("QUIT") + resp("SET", "a", "2"))
+	c.send(respArray("SET", "a", "1") + respArray("QUIT") + respArray("SET", "a", "2"))
 	for _, want := range []string{"+OK\r\n", "+OK\r\n"} {
 		if got := c.reply(); got != want {
 			t.Errorf("got %q, want %q", got, want)
@@ -666,73 +671,73 @@ func TestRESPQuit(t *testing.T) {
 }
 
 func TestRESPLocalCommands(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{MaxClients: 77})
-	c := dialRaw(t, s.Addr())
+	s, _, _ := respStart(t, RESPConfig{MaxClients: 77})
+	c := respDial(t, s.Addr())
 	for _, tc := range []struct{ send, want string }{
-		{resp("PING"), "+PONG\r\n"},
-		{resp("PING", "hi"), bulk("hi")},
-		{resp("PING", "a", "b"), "-ERR wrong number of arguments for 'ping' command\r\n"},
-		{resp("ECHO", ""), bulk("")},
-		{resp("ECHO"), "-ERR wrong number of arguments for 'echo' command\r\n"},
-		{resp("SELECT", "0"), "+OK\r\n"},
-		{resp("select", "1"), "-ERR DB index is out of range\r\n"},
-		{resp("SELECT", "x"), "-ERR value is not an integer or out of range\r\n"},
-		{resp("SELECT"), "-ERR wrong number of arguments for 'select' command\r\n"},
-		{resp("HELLO", "3"), "-NOPROTO unsupported protocol version\r\n"},
-		{resp("HELLO", "1"), "-NOPROTO unsupported protocol version\r\n"},
-		{resp("HELLO", "x"), "-ERR Protocol version is not an integer or out of range\r\n"},
-		{resp("HELLO", "2", "FOO"), "-ERR Syntax error in HELLO option 'FOO'\r\n"},
-		{resp("HELLO", "2", "SETNAME", "a b"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
-		{resp("CLIENT", "GETNAME"), "$-1\r\n"},
-		{resp("HELLO", "2", "setname", "n1"), "*14\r\n" + bulk("server") + bulk("castkv") + bulk("version") + bulk("7.2.0") +
-			bulk("proto") + ":2\r\n" + bulk("id") + ":1\r\n" + bulk("mode") + bulk("standalone") + bulk("role") + bulk("master") +
-			bulk("modules") + "*0\r\n"},
-		{resp("CLIENT", "GETNAME"), bulk("n1")},
-		{resp("CLIENT", "SETNAME", "n2"), "+OK\r\n"},
-		{resp("CLIENT", "GETNAME"), bulk("n2")},
-		{resp("CLIENT", "SETNAME", "bad\nname"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
-		{resp("CLIENT", "SETNAME"), "-ERR wrong number of arguments for 'client|setname' command\r\n"},
-		{resp("CLIENT", "SETINFO", "LIB-NAME", "go-redis(,go1.26)"), "+OK\r\n"},
-		{resp("CLIENT", "SETINFO", "lib-ver", "9.23.0"), "+OK\r\n"},
-		{resp("CLIENT", "SETINFO", "foo", "x"), "-ERR Unrecognized option 'foo'\r\n"},
-		{resp("CLIENT", "SETINFO", "lib-ver", "a b"), "-ERR lib-ver cannot contain spaces, newlines or special characters.\r\n"},
-		{resp("CLIENT", "ID"), ":1\r\n"},
-		{resp("CLIENT", "KILL", "x"), "-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"},
-		{resp("CLIENT"), "-ERR wrong number of arguments for 'client' command\r\n"},
-		{resp("CONFIG", "GET", "save"), "*2\r\n" + bulk("save") + bulk("")},
-		{resp("CONFIG", "GET", "appendonly", "MAXCLIENTS"), "*4\r\n" + bulk("appendonly") + bulk("no") + bulk("maxclients") + bulk("77")},
-		{resp("CONFIG", "GET", "nosuch*"), "*0\r\n"},
-		{resp("CONFIG", "GET"), "-ERR wrong number of arguments for 'config|get' command\r\n"},
-		{resp("CONFIG", "SET", "port", "1"), "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"},
-		{resp("CONFIG", "SET", "nosuch", "1"), "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"},
-		{resp("CONFIG", "SET", "port", "1", "save"), "-ERR wrong number of arguments for 'config|set' command\r\n"},
-		{resp("CONFIG", "REWRITE"), "-ERR unknown subcommand 'REWRITE'. Try CONFIG HELP.\r\n"},
-		{resp("FUNCTION", "FLUSH"), "+OK\r\n"},
-		{resp("FUNCTION", "FLUSH", "async"), "+OK\r\n"},
-		{resp("FUNCTION", "FLUSH", "x"), "-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n"},
-		{resp("FUNCTION", "LIST"), "-ERR unknown subcommand 'LIST'. Try FUNCTION HELP.\r\n"},
-		{resp("SCRIPT", "FLUSH", "SYNC"), "+OK\r\n"},
-		{resp("SCRIPT", "FLUSH", "x"), "-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n"},
-		{resp("COMMAND", "COUNT"), fmt.Sprintf(":%d\r\n", len(respCommands))},
-		{resp("COMMAND", "INFO", "nosuch"), "*1\r\n$-1\r\n"},
-		{resp("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"), "*2\r\n" + bulk("a") + bulk("b")},
-		{resp("COMMAND", "GETKEYS", "GET"), "-ERR Invalid number of arguments specified for command\r\n"},
-		{resp("COMMAND", "GETKEYS", "PING"), "-ERR The command has no key arguments\r\n"},
-		{resp("COMMAND", "GETKEYS", "NOSUCH", "a"), "-ERR Invalid command specified\r\n"},
-		{resp("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*3\r\n" + bulk("set") + bulk("setnx") + bulk("setxx")},
-		{resp("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"), "*2\r\n" + bulk("function|flush") + bulk("script|flush")},
-		{resp("COMMAND", "FOO"), "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n"},
-		{resp("CONFIG", "RESETSTAT"), "+OK\r\n"},
+		{respArray("PING"), "+PONG\r\n"},
+		{respArray("PING", "hi"), respBulk("hi")},
+		{respArray("PING", "a", "b"), "-ERR wrong number of arguments for 'ping' command\r\n"},
+		{respArray("ECHO", ""), respBulk("")},
+		{respArray("ECHO"), "-ERR wrong number of arguments for 'echo' command\r\n"},
+		{respArray("SELECT", "0"), "+OK\r\n"},
+		{respArray("select", "1"), "-ERR DB index is out of range\r\n"},
+		{respArray("SELECT", "x"), "-ERR value is not an integer or out of range\r\n"},
+		{respArray("SELECT"), "-ERR wrong number of arguments for 'select' command\r\n"},
+		{respArray("HELLO", "3"), "-NOPROTO unsupported protocol version\r\n"},
+		{respArray("HELLO", "1"), "-NOPROTO unsupported protocol version\r\n"},
+		{respArray("HELLO", "x"), "-ERR Protocol version is not an integer or out of range\r\n"},
+		{respArray("HELLO", "2", "FOO"), "-ERR Syntax error in HELLO option 'FOO'\r\n"},
+		{respArray("HELLO", "2", "SETNAME", "a b"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
+		{respArray("CLIENT", "GETNAME"), "$-1\r\n"},
+		{respArray("HELLO", "2", "setname", "n1"), "*14\r\n" + respBulk("server") + respBulk("castkv") + respBulk("version") + respBulk("7.2.0") +
+			respBulk("proto") + ":2\r\n" + respBulk("id") + ":1\r\n" + respBulk("mode") + respBulk("standalone") + respBulk("role") + respBulk("master") +
+			respBulk("modules") + "*0\r\n"},
+		{respArray("CLIENT", "GETNAME"), respBulk("n1")},
+		{respArray("CLIENT", "SETNAME", "n2"), "+OK\r\n"},
+		{respArray("CLIENT", "GETNAME"), respBulk("n2")},
+		{respArray("CLIENT", "SETNAME", "bad\nname"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
+		{respArray("CLIENT", "SETNAME"), "-ERR wrong number of arguments for 'client|setname' command\r\n"},
+		{respArray("CLIENT", "SETINFO", "LIB-NAME", "go-redis(,go1.26)"), "+OK\r\n"},
+		{respArray("CLIENT", "SETINFO", "lib-ver", "9.23.0"), "+OK\r\n"},
+		{respArray("CLIENT", "SETINFO", "foo", "x"), "-ERR Unrecognized option 'foo'\r\n"},
+		{respArray("CLIENT", "SETINFO", "lib-ver", "a b"), "-ERR lib-ver cannot contain spaces, newlines or special characters.\r\n"},
+		{respArray("CLIENT", "ID"), ":1\r\n"},
+		{respArray("CLIENT", "KILL", "x"), "-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"},
+		{respArray("CLIENT"), "-ERR wrong number of arguments for 'client' command\r\n"},
+		{respArray("CONFIG", "GET", "save"), "*2\r\n" + respBulk("save") + respBulk("")},
+		{respArray("CONFIG", "GET", "appendonly", "MAXCLIENTS"), "*4\r\n" + respBulk("appendonly") + respBulk("no") + respBulk("maxclients") + respBulk("77")},
+		{respArray("CONFIG", "GET", "nosuch*"), "*0\r\n"},
+		{respArray("CONFIG", "GET"), "-ERR wrong number of arguments for 'config|get' command\r\n"},
+		{respArray("CONFIG", "SET", "port", "1"), "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"},
+		{respArray("CONFIG", "SET", "nosuch", "1"), "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"},
+		{respArray("CONFIG", "SET", "port", "1", "save"), "-ERR wrong number of arguments for 'config|set' command\r\n"},
+		{respArray("CONFIG", "REWRITE"), "-ERR unknown subcommand 'REWRITE'. Try CONFIG HELP.\r\n"},
+		{respArray("FUNCTION", "FLUSH"), "+OK\r\n"},
+		{respArray("FUNCTION", "FLUSH", "async"), "+OK\r\n"},
+		{respArray("FUNCTION", "FLUSH", "x"), "-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n"},
+		{respArray("FUNCTION", "LIST"), "-ERR unknown subcommand 'LIST'. Try FUNCTION HELP.\r\n"},
+		{respArray("SCRIPT", "FLUSH", "SYNC"), "+OK\r\n"},
+		{respArray("SCRIPT", "FLUSH", "x"), "-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n"},
+		{respArray("COMMAND", "COUNT"), fmt.Sprintf(":%d\r\n", len(respCommands))},
+		{respArray("COMMAND", "INFO", "nosuch"), "*1\r\n$-1\r\n"},
+		{respArray("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"), "*2\r\n" + respBulk("a") + respBulk("b")},
+		{respArray("COMMAND", "GETKEYS", "GET"), "-ERR Invalid number of arguments specified for command\r\n"},
+		{respArray("COMMAND", "GETKEYS", "PING"), "-ERR The command has no key arguments\r\n"},
+		{respArray("COMMAND", "GETKEYS", "NOSUCH", "a"), "-ERR Invalid command specified\r\n"},
+		{respArray("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*3\r\n" + respBulk("set") + respBulk("setnx") + respBulk("setxx")},
+		{respArray("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"), "*2\r\n" + respBulk("function|flush") + respBulk("script|flush")},
+		{respArray("COMMAND", "FOO"), "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n"},
+		{respArray("CONFIG", "RESETSTAT"), "+OK\r\n"},
 	} {
 		c.expect(tc.send, tc.want)
 	}
-	info := c.roundTrip(resp("CLIENT", "INFO"))
+	info := c.roundTrip(respArray("CLIENT", "INFO"))
 	for _, want := range []string{"id=1 addr=127.0.0.1:", " name=n2 ", " flags=N db=0 ", " lib-name=go-redis(,go1.26) lib-ver=9.23.0\n"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("CLIENT INFO %q lacks %q", info, want)
 		}
 	}
-	help := c.roundTrip(resp("CLIENT", "HELP"))
+	help := c.roundTrip(respArray("CLIENT", "HELP"))
 	if !strings.HasPrefix(help, "*13\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n") {
 		t.Errorf("CLIENT HELP: %q", help)
 	}
@@ -742,8 +747,8 @@ func TestRESPLocalCommands(t *testing.T) {
 }
 
 func TestRESPCommandDocs(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{})
-	c := newGoRedis(t, s.Addr(), nil)
+	s, _, _ := respStart(t, RESPConfig{})
+	c := respGoRedis(t, s.Addr(), nil)
 	ctx := context.Background()
 	docs, err := c.Do(ctx, "COMMAND", "DOCS").Slice()
 	if err != nil || len(docs) != 2*len(respCommands) {
@@ -781,11 +786,11 @@ func TestRESPCommandDocs(t *testing.T) {
 }
 
 func TestRESPInfo(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{Stats: func() map[string]string {
+	s, _, _ := respStart(t, RESPConfig{Stats: func() map[string]string {
 		return map[string]string{"db0": "keys=1,expires=0,avg_ttl=0", "cluster.cluster_enabled": "0", "cluster.shards": "1\r\n2"}
 	}})
-	c := dialRaw(t, s.Addr())
-	reply := c.roundTrip(resp("INFO"))
+	c := respDial(t, s.Addr())
+	reply := c.roundTrip(respArray("INFO"))
 	header, text, _ := strings.Cut(reply, "\r\n")
 	if n, _ := strconv.Atoi(header[1:]); header[0] != '$' || n != len(text)-2 {
 		t.Fatalf("INFO is not one bulk string: %q", reply)
@@ -811,20 +816,20 @@ func TestRESPInfo(t *testing.T) {
 			t.Errorf("INFO line %q is not field:value", line)
 		}
 	}
-	c.expect(resp("INFO", "keyspace"), bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"))
-	c.expect(resp("INFO", "nosuch"), bulk(""))
-	if got := c.roundTrip(resp("INFO", "CLIENTS", "stats")); !strings.HasPrefix(got, "$") || !strings.Contains(got, "# Clients\r\n") ||
+	c.expect(respArray("INFO", "keyspace"), respBulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"))
+	c.expect(respArray("INFO", "nosuch"), respBulk(""))
+	if got := c.roundTrip(respArray("INFO", "CLIENTS", "stats")); !strings.HasPrefix(got, "$") || !strings.Contains(got, "# Clients\r\n") ||
 		!strings.Contains(got, "\r\n\r\n# Stats\r\n") || strings.Contains(got, "# Server") {
 		t.Errorf("INFO clients stats: %q", got)
 	}
 }
 
 func TestRESPMaxClients(t *testing.T) {
-	s, _, _ := startRESP(t, RESPConfig{MaxClients: 2})
-	a, b := dialRaw(t, s.Addr()), dialRaw(t, s.Addr())
+	s, _, _ := respStart(t, RESPConfig{MaxClients: 2})
+	a, b := respDial(t, s.Addr()), respDial(t, s.Addr())
 	a.expect("PING\r\n", "+PONG\r\n")
 	b.expect("PING\r\n", "+PONG\r\n")
-	over := dialRaw(t, s.Addr())
+	over := respDial(t, s.Addr())
 	if got := over.reply(); got != "-ERR max number of clients reached\r\n" {
 		t.Errorf("third client: %q", got)
 	}
@@ -833,12 +838,12 @@ func TestRESPMaxClients(t *testing.T) {
 		t.Errorf("Stats() = %+v", st)
 	}
 	a.conn.Close()
-	waitFor(t, "the closed client to be counted out", func() bool { return s.Stats().ConnectedClients == 1 })
-	dialRaw(t, s.Addr()).expect("PING\r\n", "+PONG\r\n")
+	respWaitFor(t, "the closed client to be counted out", func() bool { return s.Stats().ConnectedClients == 1 })
+	respDial(t, s.Addr()).expect("PING\r\n", "+PONG\r\n")
 }
 
-// waitFor polls cond: for state the server reaches on its own goroutines.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// respWaitFor polls cond: for state the server reaches on its own goroutines.
+func respWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -857,13 +862,13 @@ func TestRESPGatewayFailures(t *testing.T) {
 		<-ctx.Done() // the cluster never answers
 		return nil, ctx.Err()
 	})
-	s, _, logs := startRESP(t, RESPConfig{Gateway: gw, CommandTimeout: 50 * time.Millisecond})
-	c := dialRaw(t, s.Addr())
-	c.expect(resp("GET", "a"), "-TRYAGAIN timed out waiting for the cluster\r\n")
-	c.expect(resp("MGET", "a", "b"), "-TRYAGAIN timed out waiting for the cluster\r\n")
-	c.expect(resp("SET", "a", "1"), "-UNCERTAIN timed out waiting for the cluster; the write may or may not have been applied\r\n")
-	c.expect(resp("DEL", "a"), "-UNCERTAIN timed out waiting for the cluster; the write may or may not have been applied\r\n")
-	c.expect(resp("DBSIZE"), "-TRYAGAIN the cluster did not answer: boom  second line\r\n")
+	s, _, logs := respStart(t, RESPConfig{Gateway: gw, CommandTimeout: 50 * time.Millisecond})
+	c := respDial(t, s.Addr())
+	c.expect(respArray("GET", "a"), "-TRYAGAIN timed out waiting for the cluster\r\n")
+	c.expect(respArray("MGET", "a", "b"), "-TRYAGAIN timed out waiting for the cluster\r\n")
+	c.expect(respArray("SET", "a", "1"), "-UNCERTAIN timed out waiting for the cluster; the write may or may not have been applied\r\n")
+	c.expect(respArray("DEL", "a"), "-UNCERTAIN timed out waiting for the cluster; the write may or may not have been applied\r\n")
+	c.expect(respArray("DBSIZE"), "-TRYAGAIN the cluster did not answer: boom  second line\r\n")
 	if !strings.Contains(logs.String(), "resp: gateway failed") {
 		t.Errorf("gateway failures not logged:\n%s", logs)
 	}
@@ -883,9 +888,9 @@ func TestRESPCloseReleasesConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = store
-	blocked, idle := dialRaw(t, s.Addr()), dialRaw(t, s.Addr())
+	blocked, idle := respDial(t, s.Addr()), respDial(t, s.Addr())
 	idle.expect("PING\r\n", "+PONG\r\n")
-	blocked.send(resp("GET", "a"))
+	blocked.send(respArray("GET", "a"))
 	<-entered
 	done := make(chan error)
 	go func() { done <- s.Close() }()
@@ -916,13 +921,17 @@ func TestRESPCloseReleasesConnections(t *testing.T) {
 }
 
 func TestRESPSlowReaderClosed(t *testing.T) {
-	s, store, _ := startRESP(t, RESPConfig{WriteTimeout: 300 * time.Millisecond})
+	s, store, logs := respStart(t, RESPConfig{WriteTimeout: 300 * time.Millisecond})
 	store.m["big"] = bytes.Repeat([]byte("x"), 1<<20)
-	stuck := dialRaw(t, s.Addr())
+	stuck := respDial(t, s.Addr())
+	stuck.expect("PING\r\n", "+PONG\r\n") // accepted and counted
 	// Ask for far more than the socket buffers hold, and never read.
-	stuck.send(strings.Repeat(resp("GET", "big"), 200))
-	waitFor(t, "the server to drop the client that stopped reading", func() bool { return s.Stats().ConnectedClients == 0 })
-	dialRaw(t, s.Addr()).expect("PING\r\n", "+PONG\r\n")
+	stuck.send(strings.Repeat(respArray("GET", "big"), 200))
+	respWaitFor(t, "the server to drop the client that stopped reading", func() bool { return s.Stats().ConnectedClients == 0 })
+	respDial(t, s.Addr()).expect("PING\r\n", "+PONG\r\n")
+	if !strings.Contains(logs.String(), `level=WARN msg="resp: client stopped reading its replies; closing connection"`) {
+		t.Errorf("the drop was not logged at Warn:\n%s", logs)
+	}
 }
 
 func TestRESPConfigErrors(t *testing.T) {
