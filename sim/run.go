@@ -142,10 +142,7 @@ func newRunner(opts Options) *runner {
 		r.add(actors.Addr(fmt.Sprintf("client%d", i)), "client", func() actors.Node { return c })
 	}
 	// Clock drift within the bound the lease protocol assumes.
-	rho := meta.Config{}.DriftBound
-	if rho == 0 {
-		rho = 0.01
-	}
+	rho := meta.DefaultDriftBound
 	for _, m := range w.machines {
 		m.offset = time.Duration(rng.Int64N(int64(time.Hour)))
 		if opts.Faults[FaultDrift] && m.kind != "client" {

@@ -29,7 +29,10 @@ type Config struct {
 	CheckEvery time.Duration
 }
 
-// Defaults fills zero fields.
+// DefaultDriftBound is ρ when Config.DriftBound is zero: clocks may run
+// 1% fast or slow.
+const DefaultDriftBound = 0.01
+
 func (c Config) withDefaults() Config {
 	if c.Replicas == 0 {
 		c.Replicas = len(c.DataServers)
@@ -38,7 +41,7 @@ func (c Config) withDefaults() Config {
 		c.LeaseTimeout = 2 * time.Second
 	}
 	if c.DriftBound == 0 {
-		c.DriftBound = 0.01
+		c.DriftBound = DefaultDriftBound
 	}
 	if c.FailTimeout == 0 {
 		c.FailTimeout = time.Second

@@ -92,13 +92,16 @@ type usageError struct{ error }
 type common struct {
 	peer, dataDir       string
 	logLevel, logFormat string
+	stateless           bool // no pebble store (the API server)
 	fs                  *flag.FlagSet
 }
 
 func newFlags(name string, stderr io.Writer) *common {
 	c := &common{fs: flag.NewFlagSet("castd "+name, flag.ContinueOnError)}
 	c.fs.SetOutput(stderr)
-	c.fs.StringVar(&c.peer, "peer", "", "cluster address host:port this role listens on; also its identity, so keep it stable across restarts")
+	if name != "dev" {
+		c.fs.StringVar(&c.peer, "peer", "", "cluster address host:port this role listens on; also its identity, so keep it stable across restarts")
+	}
 	c.fs.StringVar(&c.dataDir, "data-dir", "", "directory for this role's state")
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -217,14 +220,21 @@ type apiFlags struct {
 func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) {
 	fs.StringVar(&a.listen, "listen", defaultListen, "client (RESP) address host:port")
 	fs.StringVar(&a.requirePass, "requirepass", "", "password clients must AUTH with; empty: none")
-	fs.IntVar(&a.maxValueBytes, "max-value-bytes", 64<<20, "largest bulk string a client may send")
+	fs.IntVar(&a.maxValueBytes, "max-value-bytes", maxValueBytes, "largest bulk string a client may send (at most 64 MiB, which the cluster's 80 MiB frames carry)")
 	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never, as Redis)")
 	fs.BoolVar(&a.enableFlush, "enable-flush", flush, "allow FLUSHALL and FLUSHDB")
 }
 
+// maxValueBytes is the largest value a client may send: the cluster
+// transport's frames (80 MiB by default) must carry it with its command.
+const maxValueBytes = 64 << 20
+
 // startAPI spawns the API role and its client port.
 func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
+	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
+		return nil, usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
+	}
 	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
 	return cnet.ListenRESP(cnet.RESPConfig{
@@ -257,6 +267,8 @@ func runAPI(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The API server keeps no state: --data-dir only has to exist.
+	c.stateless = true
 	return serve(c, log, func(p *cnet.Process, _ *pebble.DB) (func(), error) {
 		srv, err := startAPI(p, roleAddr(*metaAddr, "meta"), &a, log)
 		if err != nil {
@@ -270,19 +282,32 @@ func runAPI(args []string, stderr io.Writer) error {
 // serve runs one role until a signal, then shuts down cleanly: client port
 // first, then the actors, then the store.
 func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (func(), error)) error {
-	db, err := openStore(c.dataDir)
-	if err != nil {
-		return err
+	var db *pebble.DB
+	if c.stateless {
+		if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+	} else {
+		var err error
+		if db, err = openStore(c.dataDir); err != nil {
+			return err
+		}
+	}
+	closeDB := func() error {
+		if db == nil {
+			return nil
+		}
+		return db.Close()
 	}
 	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log})
 	if err != nil {
-		db.Close()
+		closeDB()
 		return err
 	}
 	stop, err := start(p, db)
 	if err != nil {
 		p.Stop()
-		db.Close()
+		closeDB()
 		return err
 	}
 	waitForSignal(log)
@@ -290,12 +315,11 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		stop()
 	}
 	p.Stop()
-	return db.Close()
+	return closeDB()
 }
 
 func runDev(args []string, stdout, stderr io.Writer) error {
 	c := newFlags("dev", stderr)
-	c.peer = "127.0.0.1"
 	base := c.fs.Int("peer-base", 17380, "first of five loopback cluster ports (meta, data1-3, api)")
 	var a apiFlags
 	a.register(c.fs, "127.0.0.1:7379", true)
