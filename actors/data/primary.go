@@ -39,7 +39,14 @@ type peer struct {
 	inlineThrough uint64
 	lastProgress  time.Time
 	lastAsked     time.Time // last RemoveReplica / PromoteLearner sent
+	// lastResend and resendAfter pace resends without progress: the wait
+	// doubles (up to maxResendAfter) so a large Prepare still in flight is
+	// not sent again and again.
+	lastResend  time.Time
+	resendAfter time.Duration
 }
+
+const maxResendAfter = 2 * time.Second
 
 // becomePrimary starts serving the current config version: rule barrier.
 func (r *replica) becomePrimary(env actors.Env) {
@@ -293,6 +300,7 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 	if a.MatchSeq > p.match {
 		p.match = a.MatchSeq
 		p.lastProgress = env.Now()
+		p.resendAfter = 0
 		if p.next <= p.match {
 			p.next = p.match + 1
 		}
@@ -370,11 +378,14 @@ func (r *replica) retry(env actors.Env) {
 			if p.sentCommit < r.commitSeq {
 				r.sendPrepare(env, p, true)
 			}
-		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery:
-			// No ack moved us on for a retry period: the Prepare or its
-			// ack was lost. Resend from what the peer has.
+		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery && now.Sub(p.lastResend) >= p.resendAfter:
+			// No ack moved us on: the Prepare or its ack was lost, or it is
+			// large and still on its way. Resend from what the peer has,
+			// waiting twice as long before the next resend.
 			p.next = p.match + 1
 			r.sendPrepare(env, p, true)
+			p.lastResend = now
+			p.resendAfter = min(max(2*p.resendAfter, r.s.cfg.RetryEvery), maxResendAfter)
 		}
 		counted := !p.learner || p.promoting
 		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
