@@ -157,14 +157,28 @@ func (p *Process) send(from, to actors.Addr, m actors.Msg) {
 	p.engine.SendWithSender(pid, delivery{from: from, msg: m}, nil)
 }
 
-// Stop stops every role (waiting for each to finish its current message)
-// and then the transport.
+// stopWait bounds how long Stop waits for a role to finish the message it
+// is handling; queued messages are not handled (the network may lose them).
+const stopWait = 5 * time.Second
+
+// Stop stops every role and then the transport.
 func (p *Process) Stop() {
 	p.mu.Lock()
 	pids := append([]*actor.PID(nil), p.pids...)
+	roles := make([]*receiver, 0, len(p.roles))
+	for _, r := range p.roles {
+		roles = append(roles, r)
+	}
 	p.mu.Unlock()
+	for _, r := range roles {
+		r.stopped.Store(true) // drop whatever arrives from now on
+	}
 	for _, pid := range pids {
-		<-p.engine.Poison(pid).Done()
+		select {
+		case <-p.engine.Stop(pid).Done():
+		case <-time.After(stopWait):
+			p.log.Warn("role did not stop in time; closing anyway", "role", pid.ID, "waited", stopWait)
+		}
 	}
 	p.transport.Close()
 }
@@ -202,6 +216,9 @@ func (r *receiver) Receive(c *actor.Context) {
 		r.node.Start(r.env)
 	case delivery:
 		r.pending.Add(-1)
+		if r.stopped.Load() {
+			return // stopping: queued messages are dropped, not handled
+		}
 		r.node.Handle(r.env, m.from, m.msg)
 	case timerFired:
 		if t, ok := r.env.timers[m.id]; ok { // not cancelled meanwhile

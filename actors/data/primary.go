@@ -52,14 +52,25 @@ const maxResendAfter = 2 * time.Second
 func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{}}
-	if r.primary != nil {
-		ps.waiters = r.primary.waiters // same log, same pending ops
+	newPeer := func(a string, learner bool) *peer {
+		p := &peer{addr: actors.Addr(a), learner: learner, next: r.lastSeq + 1, lastProgress: now}
+		if old := r.peer(p.addr); old != nil {
+			// Still primary, same log: what a peer matched still holds
+			// (log-matching), so a config change does not restart its
+			// catch-up, nor its removal clock.
+			p.match, p.next, p.lastProgress = old.match, old.next, old.lastProgress
+			p.inlineThrough = old.inlineThrough
+		}
+		return p
 	}
 	for _, a := range r.config.Secondaries {
-		ps.peers = append(ps.peers, &peer{addr: actors.Addr(a), next: r.lastSeq + 1, lastProgress: now})
+		ps.peers = append(ps.peers, newPeer(a, false))
 	}
 	for _, a := range r.config.Learners {
-		ps.peers = append(ps.peers, &peer{addr: actors.Addr(a), learner: true, next: r.lastSeq + 1, lastProgress: now})
+		ps.peers = append(ps.peers, newPeer(a, true))
+	}
+	if r.primary != nil {
+		ps.waiters = r.primary.waiters // same log, same pending ops
 	}
 	r.primary = ps
 	// Entries after the commit point may come from an earlier primary; they

@@ -30,6 +30,8 @@ func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
 func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	// Rule log-matching: the entry before the batch must be ours too.
 	if p.PrevSeq > r.lastSeq || r.versionAt(p.PrevSeq) != p.PrevVersion {
+		env.Log().Debug("prepare does not match our log; asking for entries after our commit point",
+			"shard", r.shard, "prev_seq", p.PrevSeq, "prev_version", p.PrevVersion, "last_seq", r.lastSeq, "commit_seq", r.commitSeq)
 		r.sendAck(env, false, r.commitSeq, 0)
 		return
 	}
@@ -38,6 +40,12 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	b := r.s.st.NewBatch()
 	wrote := false
 	for _, e := range p.Entries {
+		if e.Seq <= r.commitSeq {
+			// Committed entries are the same in every replica's log: no
+			// need to read ours back to compare.
+			matched = e.Seq
+			continue
+		}
 		if e.Seq <= r.lastSeq {
 			if r.versionAt(e.Seq) == e.Version {
 				matched = e.Seq // a duplicate: same primary, same version, same entry
