@@ -36,6 +36,7 @@ type pendingOp struct {
 
 const (
 	clientTimeout = 12 * time.Second // beyond the API's own request deadline
+	finalThinkMax = 10 * time.Millisecond
 	tickNext      = 1
 	tickTimeout   = 2
 )
@@ -46,7 +47,13 @@ func (c *client) Start(env actors.Env) {
 }
 
 func (c *client) think() {
-	d := time.Duration(c.r.w.rng.Int64N(int64(c.r.thinkMax) + 1))
+	most := c.r.thinkMax
+	if c.r.finalPhase {
+		// The final reads of every key must fit in the run: a client
+		// that thinks seconds between requests would not finish 50 keys.
+		most = min(most, finalThinkMax)
+	}
+	d := time.Duration(c.r.w.rng.Int64N(int64(most) + 1))
 	c.env.After(d, &wire.Tick{Kind: wire.Tick_RETRY, Id: tickNext})
 }
 

@@ -17,7 +17,8 @@ const (
 	FaultPause     = "pause"     // process pause; its clock keeps running
 	FaultDrift     = "drift"     // clock rate drift within the lease bound
 	// Messages wait in their sender's queue while the receiver is down and
-	// reach its next incarnation, as TCP with a sender-side queue can.
+	// reach its next incarnation, as TCP with a sender-side queue can;
+	// counted when one does.
 	FaultLate      = "late"
 	FaultAPICrash  = "api-crash"  // an API server crashes under load, sometimes in a loop
 	FaultSlowDisk  = "slow-disk"  // one node's fsync is slow; it is busy while it syncs
@@ -33,7 +34,6 @@ const (
 	CountCrashTwoData  = "crash-two-data"  // two data servers crashed at once
 	CountCrashAllData  = "crash-all-data"  // every data server crashed at once
 	CountAPICrashLoop  = "api-crash-loop"  // an API server crashed again soon after it restarted
-	CountLateDelivered = "late-delivered"  // a message reached a later incarnation than it was sent to
 	CountSlowSyncs     = "slow-syncs"      // fsyncs that kept a node busy
 	CountStall         = "stall"           // a long pause froze a handler's replies
 	CountMetaPromotion = "meta-promotion"  // meta restarted during a learner promotion

@@ -152,6 +152,11 @@ const (
 	maxOpsPerSecond = 300
 	// maxGlobalClients: DBSIZE and FLUSHALL only with this few clients.
 	maxGlobalClients = 6
+	// maxClientsPerGroup: clients per group of keys (see checkableKeys).
+	// The simulator's default before knobs were drawn, five clients on
+	// one group, was checked in milliseconds; twenty on one group of
+	// three keys timed out after a minute.
+	maxClientsPerGroup = 6
 	// maxValueBytes: "several MiB", well under the 64 MiB value limit so a
 	// run stays within its memory bound (2 GB with 40 clients).
 	maxValueBytes = 6 << 20
@@ -211,6 +216,7 @@ func drawKnobs(opts Options) Knobs {
 	wl.Clients = 1 + int(float64(maxDrawnClients-1)*math.Pow(rng.Float64(), 3)+0.5)
 	wl.Keys = d.logIntIn(minKeys, maxKeys)
 	wl.KeyGroup = 1 + rng.IntN(min(wl.Keys, 5))
+	wl.Keys, wl.KeyGroup = checkableKeys(wl.Clients, wl.Keys, wl.KeyGroup)
 	// The offered load, not the client count, sets how many ops a run
 	// records: the simulator's speed and porcupine's work follow it.
 	wl.OpsPerSecond = d.logIntIn(minOpsPerSecond, maxOpsPerSecond)
@@ -276,12 +282,33 @@ func drawKnobs(opts Options) Knobs {
 	if opts.Clients != 0 {
 		wl.Clients = opts.Clients
 		wl.Global = wl.Global && wl.Clients <= maxGlobalClients
+		wl.Keys, wl.KeyGroup = checkableKeys(wl.Clients, wl.Keys, wl.KeyGroup)
 	}
 	wl.ThinkMax = thinkMax(wl.Clients, wl.OpsPerSecond)
 	if opts.Faults != nil {
 		k.Faults.Enabled = opts.Faults
 	}
 	return k
+}
+
+// checkableKeys spreads clients over enough groups of keys that porcupine
+// can check the history: it checks each group on its own, and its search
+// grows steeply with the ops in flight at once in a group. At most
+// maxClientsPerGroup clients per group on average, more keys first (up to
+// maxKeys), then smaller groups.
+func checkableKeys(clients, keys, group int) (int, int) {
+	groups := func() int { return (keys + group - 1) / group }
+	for clients > maxClientsPerGroup*groups() {
+		switch {
+		case keys < maxKeys:
+			keys++
+		case group > 1:
+			group--
+		default:
+			return keys, group
+		}
+	}
+	return keys, group
 }
 
 // thinkMax is how long each of clients waits at most between requests so

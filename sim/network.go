@@ -30,10 +30,10 @@ type network struct {
 	// and hold one back: it returns extra delay for msg.
 	onSend func(from *machine, to actors.Addr, msg actors.Msg) time.Duration
 
-	// sentBytes counts what was sent, by message type and in total, for
-	// the storm check (runner.storm).
-	sentBytes map[protoreflect.FullName]int
-	sentTotal int
+	// Replication traffic between data servers, by message type and in
+	// total, for the storm check (runner.storm).
+	replBytes          map[protoreflect.FullName]int
+	replMsgs, replSent int
 
 	blocked map[link]bool                 // from -> to dropped
 	clogged map[actors.Addr]time.Duration // node -> virtual time its messages are held until
@@ -45,7 +45,7 @@ type link struct{ from, to actors.Addr }
 func newNetwork(w *world) *network {
 	return &network{
 		w: w, blocked: map[link]bool{}, clogged: map[actors.Addr]time.Duration{},
-		sentBytes: map[protoreflect.FullName]int{},
+		replBytes: map[protoreflect.FullName]int{},
 		marshal:   proto.MarshalOptions{Deterministic: true},
 	}
 }
@@ -84,8 +84,11 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 	// A handler that stalled or waited on a slow fsync sends late.
 	depart := w.now + from.busy() + extra
 	name := msg.ProtoReflect().Descriptor().FullName()
-	n.sentBytes[name] += copies * len(data)
-	n.sentTotal += copies * len(data)
+	if from.kind == "data" && target.kind == "data" {
+		n.replBytes[name] += copies * len(data)
+		n.replMsgs += copies
+		n.replSent += copies * len(data)
+	}
 	for i := 0; i < copies; i++ {
 		delay := n.latency + time.Duration(w.rng.Int64N(int64(n.jitter)+1))
 		if !clientLink && n.slowP > 0 && w.rng.Float64() < n.slowP {
@@ -145,6 +148,6 @@ func (n *network) redeliver(e *event, m *machine) bool {
 		w.schedule(&e2)
 		return false
 	}
-	w.faults[CountLateDelivered]++
+	w.faults[FaultLate]++
 	return true
 }
