@@ -5,7 +5,8 @@
 //	castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C] [--faults ...] [--canary NAME] [--json]
 //	castsim canaries
 //
-// A failing seed is reported the way the simulator is meant to be used: the
+// Each seed draws the run's knobs (sim.Knobs); the flags override some of
+// them. A failing seed is reported the way the simulator is meant to be used: the
 // violation, the command line that replays it exactly, porcupine's picture
 // of the history, and the last lines the cluster logged before it.
 //

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,7 +168,7 @@ func TestRunIsDeterministic(t *testing.T) {
 }
 
 func TestSweepJSON(t *testing.T) {
-	o := castsim(t, "sweep", "--seeds", "1-3", "--duration", "2s", "--json")
+	o := castsim(t, "sweep", "--seeds", "1-3", "--duration", "2s", "--faults", "none", "--json")
 	if o.exit != exitOK {
 		t.Fatalf("castsim sweep --seeds 1-3: want exit 0, got %v", o)
 	}
@@ -181,6 +182,66 @@ func TestSweepJSON(t *testing.T) {
 	for _, key := range []string{"ops", "sim_seconds", "wall_seconds"} {
 		if _, ok := v[key].(float64); !ok {
 			t.Errorf("key %q: want a number, got %#v", key, v[key])
+		}
+	}
+	if _, ok := v["fault_runs"].(map[string]any); !ok {
+		t.Errorf("key \"fault_runs\": want an object, got %#v", v["fault_runs"])
+	}
+	if !strings.Contains(o.stdout, "runs that drew each fault: ") {
+		t.Errorf("the sweep does not say how many runs drew each fault:\n%s", o.stdout)
+	}
+}
+
+// A run prints the knobs its seed drew, in text and in JSON; the seed
+// alone replays it, and a flag set to the drawn value changes nothing.
+func TestRunPrintsKnobsAndReplays(t *testing.T) {
+	o := castsim(t, "run", "--seed", "4", "--duration", "2s", "--faults", "none", "--json")
+	if o.exit != exitOK {
+		t.Fatalf("castsim run --seed 4: want exit 0, got %v", o)
+	}
+	for _, want := range []string{"knobs:", "clients=", "lease=", "heartbeat=", "inline<="} {
+		if !strings.Contains(o.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, o.stdout)
+		}
+	}
+	v := o.lastJSON(t)
+	knobs, ok := v["knobs"].(map[string]any)
+	if !ok {
+		t.Fatalf("key \"knobs\": want an object, got %#v", v["knobs"])
+	}
+	clients := knobs["workload"].(map[string]any)["clients"].(float64)
+	if clients < 1 || knobs["meta"].(map[string]any)["lease_timeout_ns"].(float64) <= 0 {
+		t.Fatalf("knobs: %v", knobs)
+	}
+	again := castsim(t, "run", "--seed", "4", "--duration", "2s", "--faults", "none", "--clients", fmt.Sprint(clients), "--json").lastJSON(t)
+	if again["trace"] != v["trace"] {
+		t.Errorf("--clients %v, the drawn count, changed the trace: %v, then %v", clients, v["trace"], again["trace"])
+	}
+}
+
+// The replay command names the seed and only the flags that were set: the
+// seed draws the rest again.
+func TestReplayNamesOnlySetFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "go run ./cmd/castsim run --seed 9"},
+		{[]string{"--clients", "3"}, "go run ./cmd/castsim run --seed 9 --clients 3"},
+		{[]string{"--faults", "crash,loss", "--duration", "5s", "--canary", "ignore-lease"},
+			"go run ./cmd/castsim run --seed 9 --duration 5s --faults crash,loss --canary ignore-lease"},
+		{[]string{"--faults", "none"}, "go run ./cmd/castsim run --seed 9 --faults none"},
+	} {
+		fs, f := newRunFlags(io.Discard)
+		if err := fs.Parse(append([]string{"--seed", "9"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.settings.resolve(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.replay(9); got != tc.want {
+			t.Errorf("flags %q: replay %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }

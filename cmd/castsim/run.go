@@ -17,9 +17,12 @@ import (
 const runUsage = `usage: castsim run --seed N [--duration D] [--clients C] [--faults all|none|LIST]
                     [--canary NAME] [--html FILE] [--json]
 
-Runs one seed. On a violation it prints the violation, the command that
-replays it, and writes porcupine's picture of the history (--html, default
-castsim-seed-N.html) and the cluster's last log lines (the same name, .log).
+Runs one seed. The seed draws every knob of the run (the roles' timeouts
+and limits, the workload, the fault mix; --duration, --clients and
+--faults override theirs), and the run prints them. On a violation it
+prints the violation, the command that replays it, and writes porcupine's
+picture of the history (--html, default castsim-seed-N.html) and the
+cluster's last log lines (the same name, .log).
 
 flags:
 `
