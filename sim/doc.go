@@ -2,11 +2,18 @@
 // (castkv/actors/...) on one goroutine against virtual time: an event heap
 // ordered by (time, sequence), one PRNG seeded from the run's seed, every
 // message encoded and decoded on its way, pebble on a crashable in-memory
-// filesystem. It injects faults (loss, duplication, delay, partitions,
-// clogging, crashes, pauses, clock drift), drives simulated clients that
-// record a porcupine history, and at the end heals everything, restarts
-// every machine, reads every key back and checks the history (castkv/checker).
+// filesystem (memfs.go). Like FoundationDB's BUGGIFY, each run draws its
+// knobs from its seed (knobs.go): the roles' timeouts and limits within the
+// bounds the protocol needs, the workload (1-40 clients, 2-50 keys, empty
+// to multi-MiB values) and the fault mix. It injects faults (loss,
+// duplication, delay, partitions, clogging, crashes, pauses, clock drift,
+// messages reaching a receiver's next incarnation, API crash loops, slow
+// fsync, pauses longer than a lease, and faults timed to the protocol in
+// timed.go), drives simulated clients that record a porcupine history, and
+// at the end heals everything, restarts every machine, reads every key
+// back and checks the history (castkv/checker).
 //
 // Same seed, same code: same trace. Result.Trace hashes every delivered
-// event (virtual time, from, to, message bytes).
+// event (virtual time, from, to, message bytes); Result.Knobs is what the
+// seed drew.
 package sim

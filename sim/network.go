@@ -79,7 +79,9 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 			w.faults[FaultDuplicate]++
 			copies = 2
 		}
-		late = n.lateP > 0 && w.rng.Float64() < n.lateP
+		// A message held back on purpose is in flight, not in its
+		// sender's queue: it outlives its sender's restart.
+		late = n.lateP > 0 && w.rng.Float64() < n.lateP && extra == 0
 	}
 	// A handler that stalled or waited on a slow fsync sends late.
 	depart := w.now + from.busy() + extra
@@ -132,14 +134,14 @@ const lateRetry = 50 * time.Millisecond
 // redeliver decides the fate of a message whose receiver crashed since it
 // was sent (m is down, or up in a later incarnation). A late message sits
 // in its sender's queue: it waits while m is down and reaches m's next
-// incarnation, unless its sender restarted (the queue died with it) or it
+// incarnation, unless its sender crashed (the queue died with it) or it
 // waited past its hold. True means deliver it now.
 func (n *network) redeliver(e *event, m *machine) bool {
 	w := n.w
 	if !e.late || w.now > e.holdUntil {
 		return false
 	}
-	if from := w.byAddr[e.from]; from == nil || from.incarnation != e.fromIncarn {
+	if from := w.byAddr[e.from]; from == nil || !from.up || from.incarnation != e.fromIncarn {
 		return false
 	}
 	if !m.up {
