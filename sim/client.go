@@ -34,11 +34,8 @@ type pendingOp struct {
 	timer actors.TimerID
 }
 
-const (
-	clientTimeout = 12 * time.Second // beyond the API's own request deadline
-	tickNext      = 1
-	tickTimeout   = 2
-)
+// clientTimeout is beyond the API's own request deadline.
+const clientTimeout = 12 * time.Second
 
 func (c *client) Start(env actors.Env) {
 	c.env = env
@@ -47,14 +44,14 @@ func (c *client) Start(env actors.Env) {
 
 func (c *client) think() {
 	d := time.Duration(c.r.w.rng.Int64N(int64(c.r.thinkMax) + 1))
-	c.env.After(d, &wire.Tick{Kind: wire.Tick_RETRY, Id: tickNext})
+	c.env.After(d, &wire.Tick{Kind: wire.Tick_THINK})
 }
 
 func (c *client) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
 	case *wire.Tick:
 		switch {
-		case x.Id == tickNext:
+		case x.Kind == wire.Tick_THINK:
 			c.issue()
 		case x.Kind == wire.Tick_EXPIRE && c.pending != nil && x.Id == c.pending.id:
 			c.complete(checker.Output{}, true)

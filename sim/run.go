@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,11 +19,17 @@ import (
 
 // Canaries are the deliberate defects a run can switch on; a seed sweep
 // must catch each one.
-var Canaries = []string{
-	data.CanaryAckBeforePersist,
-	data.CanaryCommitOnMajority,
-	data.CanaryIgnoreLease,
-	data.CanaryReadSecondary,
+var Canaries = canaries()
+
+func canaries() []string {
+	out := slices.Clone(data.Canaries)
+	for _, c := range api.Canaries {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Timing of a run, in virtual time.
