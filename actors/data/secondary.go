@@ -62,7 +62,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 			// A conflicting suffix from a deposed primary: never
 			// committed, since the new primary lacks it.
 			r.truncate(b, e.Seq)
-			dirty = true
+			dirty = true // the truncation reaches pebble with this batch, whatever follows
 		}
 		if !r.fillStaged(e) {
 			needValues = e.Seq

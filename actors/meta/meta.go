@@ -420,7 +420,7 @@ func (m *Meta) change(env actors.Env, s *shard, next *wire.Config, why string) {
 func (m *Meta) persist(c *wire.Config) {
 	b := m.st.NewBatch()
 	b.PutConfig(c)
-	if err := b.Commit(true); err != nil {
+	if err := b.Commit(true); err != nil { // synced before anyone hears of it
 		panic(fmt.Sprintf("meta: persist config %s: %v", describe(c), err))
 	}
 }
