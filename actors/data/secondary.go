@@ -45,7 +45,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	// happens next, so what we changed in memory is what pebble holds: a
 	// truncation must never be dropped while later appends land, or a
 	// crash would bring back a stale tail behind them.
-	dirty := false
+	dirty, truncated := false, false
 	for _, e := range p.Entries {
 		if e.Seq <= r.lastSeq {
 			ours := r.versionAt(e.Seq)
@@ -62,6 +62,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 			// A conflicting suffix from a deposed primary: never
 			// committed, since the new primary lacks it.
 			r.truncate(b, e.Seq)
+			truncated = true
 			dirty = true // the truncation reaches pebble with this batch, whatever follows
 		}
 		if !r.fillStaged(e) {
@@ -76,6 +77,9 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	}
 	if dirty {
 		r.s.must(b.Commit(false), "append prepared entries")
+	}
+	if truncated {
+		r.assertLogEnd()
 	}
 	r.matchedSeq = max(r.matchedSeq, matched)
 	r.primaryCommitSeq = max(r.primaryCommitSeq, p.CommitSeq)
@@ -105,6 +109,20 @@ func (r *replica) truncate(b *store.Batch, seq uint64) {
 		r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
 	}
 	r.matchedSeq = min(r.matchedSeq, r.lastSeq)
+}
+
+// assertLogEnd checks, after a truncation, that pebble's log ends where
+// ours does: a stale tail left behind would come back at the next restart.
+func (r *replica) assertLogEnd() {
+	last, err := r.s.st.LastEntry(r.shard)
+	r.s.must(err, "read the log's last entry")
+	end := uint64(0)
+	if last != nil {
+		end = last.Seq
+	}
+	if end != r.lastSeq {
+		panic(fmt.Sprintf("data: shard %d: after a truncation pebble's log ends at %d, ours at %d", r.shard, end, r.lastSeq))
+	}
 }
 
 // fillStaged puts staged values back into e; false if one is missing. A
