@@ -106,6 +106,7 @@ func newRunner(opts Options) *runner {
 	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
 	w.net = newNetwork(w)
 	r := &runner{opts: opts, w: w}
+	w.oracle = newOracles(w, r)
 
 	// Per-run parameters, all from the seed.
 	w.net.latency = time.Duration(200+rng.IntN(1800)) * time.Microsecond
@@ -259,6 +260,7 @@ func (r *runner) check() *Result {
 		SimSeconds: w.now.Seconds(),
 	}
 	var why []string
+	why = append(why, w.oracle.finish(res)...)
 	if len(w.panics) > 0 {
 		why = append(why, "a role panicked (invariant broken): "+strings.Join(w.panics, "; "))
 	}
