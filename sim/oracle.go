@@ -201,7 +201,9 @@ func (o *oracles) checkData(m *machine) {
 			o.commitAll(m, v)
 		}
 		if v.Primary && v.LastSeq > wt.lastSeq && o.handlingCommit(m) {
-			o.singleLease(v.Shard, m.addr, fmt.Sprintf("%s sequenced a write at seq %d (%s)", m.addr, v.LastSeq, o.leaseOf(m, v.Shard)))
+			o.singleLease(v.Shard, m.addr, func() string {
+				return fmt.Sprintf("%s sequenced a write at seq %d (%s)", m.addr, v.LastSeq, o.leaseOf(m, v.Shard))
+			})
 		}
 		wt.lastSeq, wt.lastVersion = v.LastSeq, v.LastVersion
 		wt.commitSeq = v.CommitSeq
@@ -285,8 +287,13 @@ func (o *oracles) commitAll(p *machine, v data.ReplicaView) {
 		return // committed-prefix agreement already failed on the primary
 	}
 	want := rec[seq-1].id
-	why := fmt.Sprintf("primary %s (config version %d) advanced its commit point to %d", p.addr, v.Config.Version, seq)
-	o.holds(p, v.Shard, seq, want, why)
+	why := func() string {
+		return fmt.Sprintf("primary %s (config version %d) advanced its commit point to %d", p.addr, v.Config.Version, seq)
+	}
+	// The primary's own entry at seq was just compared with the record.
+	if v.SyncedSeq < seq {
+		o.violate(OracleCommitAll, "shard %d: %s, but has synced its own log only through %d", v.Shard, why(), v.SyncedSeq)
+	}
 	for _, peer := range v.Peers {
 		if peer.Counted() {
 			if m := o.w.byAddr[peer.Addr]; m != nil {
@@ -298,10 +305,10 @@ func (o *oracles) commitAll(p *machine, v data.ReplicaView) {
 
 // holds checks that machine m's disk (or what its memory knows to be
 // synced) holds the entry want at seq.
-func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why string) {
+func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why func() string) {
 	synced, st, where := o.durable(m, shard)
 	if synced < seq {
-		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, has synced its log only through %d (%s)", shard, why, m.addr, synced, where)
+		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, has synced its log only through %d (%s)", shard, why(), m.addr, synced, where)
 		return
 	}
 	e := o.entry(st, shard, seq)
@@ -310,7 +317,7 @@ func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why 
 		if e != nil {
 			got = fmt.Sprintf("version %d digest %016x", e.Version, identify(e).digest)
 		}
-		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, holds %s at %d, not version %d digest %016x (%s)", shard, why, m.addr, got, seq, want.version, want.digest, where)
+		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, holds %s at %d, not version %d digest %016x (%s)", shard, why(), m.addr, got, seq, want.version, want.digest, where)
 	}
 }
 
@@ -382,7 +389,9 @@ func (o *oracles) checkMeta() {
 	// every committed entry, before anyone else may commit without them.
 	if rec := o.committed[c.Shard]; len(rec) > 0 {
 		seq := uint64(len(rec))
-		why := fmt.Sprintf("meta installed config version %d (primary %s, secondaries %v) with %d entries committed", c.Version, c.Primary, c.Secondaries, seq)
+		why := func() string {
+			return fmt.Sprintf("meta installed config version %d (primary %s, secondaries %v) with %d entries committed", c.Version, c.Primary, c.Secondaries, seq)
+		}
 		for _, a := range append([]string{c.Primary}, c.Secondaries...) {
 			if m := o.w.byAddr[actors.Addr(a)]; m != nil {
 				o.holds(m, c.Shard, seq, rec[seq-1].id, why)
@@ -390,7 +399,9 @@ func (o *oracles) checkMeta() {
 		}
 	}
 	if c.Primary != old.Primary {
-		o.singleLease(c.Shard, actors.Addr(c.Primary), fmt.Sprintf("meta installed %s as primary (config version %d)", c.Primary, c.Version))
+		o.singleLease(c.Shard, actors.Addr(c.Primary), func() string {
+			return fmt.Sprintf("meta installed %s as primary (config version %d)", c.Primary, c.Version)
+		})
 	}
 }
 
@@ -402,11 +413,15 @@ func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
 	switch x := msg.(type) {
 	case *wire.ReadReply:
 		if x.Status == wire.Status_OK {
-			o.singleLease(x.Shard, from.addr, fmt.Sprintf("%s served a read to %s (%s)", from.addr, to, o.leaseOf(from, x.Shard)))
+			o.singleLease(x.Shard, from.addr, func() string {
+				return fmt.Sprintf("%s served a read to %s (%s)", from.addr, to, o.leaseOf(from, x.Shard))
+			})
 		}
 	case *wire.CommitReply:
 		if x.Status == wire.Status_OK && o.handlingCommit(from) {
-			o.singleLease(x.Shard, from.addr, fmt.Sprintf("%s answered a commit to %s (%s)", from.addr, to, o.leaseOf(from, x.Shard)))
+			o.singleLease(x.Shard, from.addr, func() string {
+				return fmt.Sprintf("%s answered a commit to %s (%s)", from.addr, to, o.leaseOf(from, x.Shard))
+			})
 		}
 	}
 }
@@ -444,7 +459,7 @@ func (o *oracles) leaseOf(m *machine, shard uint32) string {
 
 // singleLease: no replica of shard but self holds a lease valid now, in
 // true time. A crashed machine holds none; a paused one still does.
-func (o *oracles) singleLease(shard uint32, self actors.Addr, what string) {
+func (o *oracles) singleLease(shard uint32, self actors.Addr, what func() string) {
 	for _, m := range o.r.data {
 		s := server(m)
 		if m.addr == self || s == nil {
@@ -453,7 +468,7 @@ func (o *oracles) singleLease(shard uint32, self actors.Addr, what string) {
 		for _, v := range s.Inspect() {
 			if v.Shard == shard && m.clock().Before(v.LeaseUntil) {
 				o.violate(OracleSingleLease, "shard %d: %s while %s holds a lease valid until %v (true time; its clock reads %v)",
-					shard, what, m.addr, m.trueTime(v.LeaseUntil), m.clock().Sub(epoch))
+					shard, what(), m.addr, m.trueTime(v.LeaseUntil), m.clock().Sub(epoch))
 			}
 		}
 	}
