@@ -70,7 +70,7 @@ func (r *runner) check() *Result {
 	switch {
 	case full.Linearizable:
 	case full.TimedOut:
-		why = append(why, "linearizability: "+full.String()+"; an undecided check fails the run")
+		why = append(why, undecidedViolation(full))
 	case r.work.exhausted != "":
 		why = append(why, "linearizability: "+full.String())
 	default:
@@ -94,7 +94,7 @@ func (r *runner) check() *Result {
 		if err := full.WriteHTMLWithin(r.opts.HTMLPath, pictureBudget); err == nil {
 			res.HTML = r.opts.HTMLPath
 		} else {
-			why = append(why, "picture: "+err.Error())
+			why = append(why, pictureLine+err.Error())
 		}
 	}
 	res.Violation = strings.Join(why, "\n")
@@ -105,6 +105,31 @@ func (r *runner) check() *Result {
 		}
 	}
 	return res
+}
+
+// Violation lines that say no more than that the check ran out of time.
+const (
+	undecidedPrefix = "linearizability undecided: "
+	pictureLine     = "picture: "
+)
+
+func undecidedViolation(full checker.Result) string {
+	return undecidedPrefix + full.String() + "; an undecided check fails the run"
+}
+
+// Undecided reports whether the run failed only because porcupine could not
+// decide its history in time: a verdict that may differ on a faster or less
+// loaded machine.
+func (r *Result) Undecided() bool {
+	if r.Violation == "" {
+		return false
+	}
+	for _, line := range strings.Split(r.Violation, "\n") {
+		if !strings.HasPrefix(line, undecidedPrefix) && !strings.HasPrefix(line, pictureLine) {
+			return false
+		}
+	}
+	return true
 }
 
 // pendingOps are the requests clients were still waiting on, as unknown

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"castkv/checker"
 )
 
 // A run that exceeds its work budget stops there and fails, the same way
@@ -96,5 +98,26 @@ func TestCanaryPictureSmall(t *testing.T) {
 	}
 	if fi.Size() > 500<<10 {
 		t.Errorf("picture of %d KB for a history of %d ops", fi.Size()>>10, res.Ops)
+	}
+}
+
+// Undecided tells a run that failed only for want of time from one that
+// failed a check.
+func TestUndecided(t *testing.T) {
+	ops := []checker.Op{
+		{Client: 0, Call: 0, Return: 10, Input: checker.Input{Cmd: "set", Keys: []string{"x"}, Values: []string{"1"}}, Output: checker.Output{Kind: checker.OutOK}},
+		{Client: 1, Call: 20, Return: 30, Input: checker.Input{Cmd: "get", Keys: []string{"x"}}, Output: checker.Output{Kind: checker.OutBulk, Str: "1"}},
+	}
+	undecided := undecidedViolation(checker.Check(ops, time.Nanosecond))
+	for violation, want := range map[string]bool{
+		undecided:                              true,
+		undecided + "\n" + pictureLine + "big": true,
+		"":                                     false,
+		"linearizability: NOT linearizable":    false,
+		undecided + "\nliveness: op #3 failed": false,
+	} {
+		if got := (&Result{Violation: violation}).Undecided(); got != want {
+			t.Errorf("%q: undecided %t, want %t", violation, got, want)
+		}
 	}
 }
