@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -39,8 +38,6 @@ const (
 	// liveBound: after the last restart, requests must succeed again
 	// within this (Guarantee 3: "within a few seconds").
 	liveBound = 10 * time.Second
-	// checkTimeout bounds porcupine; hitting it fails the run.
-	checkTimeout = 60 * time.Second
 	// restartSpread: after the final power loss, servers come back over
 	// this span, so a secondary may be promoted before the primary returns.
 	restartSpread = 4 * time.Second
@@ -68,6 +65,7 @@ type runner struct {
 	finalPhase  bool
 	done        int
 	restartedAt time.Duration
+	work        work
 }
 
 // Run executes one seeded simulation and checks its history.
@@ -87,6 +85,7 @@ func Run(opts Options) (*Result, error) {
 	wallStart := time.Now()
 	r := newRunner(opts)
 	r.run()
+	r.release()
 	res := r.check()
 	res.WallSeconds = time.Since(wallStart).Seconds()
 	return res, nil
@@ -195,7 +194,7 @@ func (r *runner) run() {
 	end := r.opts.Duration
 	ch := &chaos{w: w, r: r, faults: r.opts.Faults}
 	w.at(time.Second, func() { ch.schedule(end) })
-	w.runUntil(end)
+	r.runUntil(end)
 
 	// Heal: every fault ends, every crashed machine restarts.
 	w.logf("heal: ending every fault")
@@ -206,7 +205,7 @@ func (r *runner) run() {
 			m.start()
 		}
 	}
-	w.runUntil(end + time.Second)
+	r.runUntil(end + time.Second)
 
 	// Then every server loses power at once and restarts in random order:
 	// only synced data survives anywhere.
@@ -220,7 +219,7 @@ func (r *runner) run() {
 	}
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
-	w.runUntil(r.restartedAt + 3*liveBound)
+	r.runUntil(r.restartedAt + 3*liveBound)
 }
 
 func (r *runner) clientDone(*client) { r.done++ }
@@ -250,73 +249,4 @@ func (r *runner) primary() *machine {
 		return r.w.byAddr[actors.Addr(c.Primary)]
 	}
 	return nil
-}
-
-func (r *runner) check() *Result {
-	w := r.w
-	res := &Result{
-		Seed: r.opts.Seed, Ops: len(r.history), AckedWrites: r.ackedWrites,
-		Faults: w.faults, Trace: fmt.Sprintf("%016x", w.trace.Sum64()),
-		SimSeconds: w.now.Seconds(),
-	}
-	var why []string
-	why = append(why, w.oracle.finish(res)...)
-	if len(w.panics) > 0 {
-		why = append(why, "a role panicked (invariant broken): "+strings.Join(w.panics, "; "))
-	}
-
-	// Liveness: every client read every key back within the bound, and
-	// nothing failed once the bound had passed.
-	res.Live = r.done == len(r.clients)
-	if !res.Live {
-		why = append(why, fmt.Sprintf("liveness: %d of %d clients could not read every key back within %v after the restart", len(r.clients)-r.done, len(r.clients), 3*liveBound))
-	}
-	if ok, msg := checker.CheckLiveness(r.history, int64(r.restartedAt), int64(liveBound)); !ok {
-		res.Live = false
-		why = append(why, "liveness: "+msg)
-	}
-
-	// One linearizability check covers consistency and durability: the
-	// final reads are part of the history. To tell which failed, check the
-	// history without them when the whole fails.
-	full := checker.Check(r.history, checkTimeout)
-	res.Linearizable, res.Durable = full.Linearizable && !full.TimedOut, full.Linearizable && !full.TimedOut
-	if !res.Linearizable {
-		before := checker.Check(r.beforeRestart(), checkTimeout)
-		res.Linearizable = before.Linearizable && !before.TimedOut
-		switch {
-		case full.TimedOut:
-			why = append(why, "linearizability check timed out (porcupine could not decide)")
-		case res.Linearizable:
-			why = append(why, "durability: reads after the restart contradict acknowledged writes")
-		default:
-			why = append(why, "linearizability: "+full.String())
-		}
-	}
-	if len(w.panics) > 0 {
-		res.Linearizable = false
-	}
-	res.Violation = strings.Join(why, "\n")
-	// Every failing run leaves a picture: the failed components, or the
-	// whole history when the failure was liveness or a broken invariant.
-	if res.Violation != "" && r.opts.HTMLPath != "" {
-		if err := full.WriteHTML(r.opts.HTMLPath); err == nil {
-			res.HTML = r.opts.HTMLPath
-		}
-	}
-	if res.Violation != "" {
-		res.Trail = w.logs.Lines()
-	}
-	return res
-}
-
-func (r *runner) beforeRestart() []checker.Op {
-	var out []checker.Op
-	for _, op := range r.history {
-		if op.Call < int64(r.restartedAt) {
-			out = append(out, op)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Call < out[j].Call })
-	return out
 }

@@ -107,7 +107,7 @@ func TestBadUsageExits2(t *testing.T) {
 }
 
 func TestHelpExits0(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "run"}, {"help", "sweep"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "run"}, {"help", "sweep"}, {"help", "seeds"}} {
 		if o := castsim(t, args...); o.exit != exitOK || !strings.Contains(o.stdout, "usage:") {
 			t.Errorf("castsim %s: want exit 0 and usage on stdout, got %v", strings.Join(args, " "), o)
 		}
@@ -182,5 +182,28 @@ func TestSweepJSON(t *testing.T) {
 		if _, ok := v[key].(float64); !ok {
 			t.Errorf("key %q: want a number, got %#v", key, v[key])
 		}
+	}
+}
+
+// castsim seeds rewrites one canary's catch lines and keeps every other
+// line as it was.
+func TestSeedsRegeneratesCatchLines(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "seeds.txt")
+	old := "# header\n9 20s pass a bug it found\n77 20s catch read-secondary stale credit\n5 20s catch ignore-lease kept as it is\n"
+	if err := os.WriteFile(file, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := castsim(t, "seeds", "--file", file, "--canary", "read-secondary", "--seeds", "1-4", "--first", "1", "--write")
+	if o.exit != exitOK {
+		t.Fatalf("castsim seeds: want exit 0, got %v", o)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(got), "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "# header" || lines[1] != "9 20s pass a bug it found" ||
+		lines[2] != "5 20s catch ignore-lease kept as it is" || !strings.HasPrefix(lines[3], "1 20s catch read-secondary ") {
+		t.Errorf("got\n%s\nwant the header, the pass line, the ignore-lease line, and seed 1 catching read-secondary", got)
 	}
 }
