@@ -19,12 +19,14 @@ func TestTimingFlagsMustBePositive(t *testing.T) {
 		{"data", "--peer", bad, "--data-dir", dir, "--meta", "127.0.0.1:2", "--remove-after", "0s"},
 		{"dev", "--listen", bad, "--peer-base", "1", "--data-dir", dir, "--remove-after", "-5s"},
 		{"dev", "--listen", bad, "--peer-base", "1", "--data-dir", dir, "--fail-timeout", "0s"},
+		{"dev", "--listen", bad, "--peer-base", "1", "--data-dir", dir, "--request-timeout", "0s"},
+		{"api", "--peer", bad, "--data-dir", dir, "--meta", "127.0.0.1:2", "--listen", bad, "--request-timeout", "26s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(args, &stdout, &stderr)
 		flag := args[len(args)-2]
 		if code != 2 || !strings.Contains(stderr.String(), flag+" must be positive") {
-			t.Errorf("castd %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(args, " "), code, stderr.String(), flag+" must be positive")
+			t.Errorf("castd %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(args, " "), code, stderr.String(), flag+" must be positive…")
 		}
 	}
 }

@@ -262,6 +262,7 @@ type apiFlags struct {
 	listen, requirePass       string
 	maxValueBytes, maxClients int
 	idleTimeout               time.Duration
+	requestTimeout            time.Duration
 	enableFlush               bool
 }
 
@@ -271,6 +272,7 @@ func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) 
 	fs.IntVar(&a.maxValueBytes, "max-value-bytes", maxValueBytes, "largest bulk string a client may send (at most 64 MiB, which the cluster's 80 MiB frames carry)")
 	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never, as Redis)")
+	fs.DurationVar(&a.requestTimeout, "request-timeout", 8*time.Second, fmt.Sprintf("how long the API server retries a command before it answers -TRYAGAIN (or -UNCERTAIN for a write); at most %v", maxRequestTimeout))
 	fs.BoolVar(&a.enableFlush, "enable-flush", flush, "allow FLUSHALL and FLUSHDB")
 }
 
@@ -278,12 +280,26 @@ func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) 
 // transport's frames (80 MiB by default) must carry it with its command.
 const maxValueBytes = 64 << 20
 
+// maxRequestTimeout keeps the API's own answer ahead of the client port's
+// 30 s command timeout (net.RESPConfig.CommandTimeout), which could only
+// say that the outcome is unknown.
+const maxRequestTimeout = 25 * time.Second
+
+// check refuses flag values the API role cannot run with, before anything
+// starts.
+func (a *apiFlags) check() error {
+	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
+		return usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
+	}
+	if a.requestTimeout <= 0 || a.requestTimeout > maxRequestTimeout {
+		return usageError{fmt.Errorf("--request-timeout must be positive and at most %v, not %v", maxRequestTimeout, a.requestTimeout)}
+	}
+	return nil
+}
+
 // startAPI spawns the API role and its client port.
 func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
-	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
-		return nil, usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
-	}
-	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, DisableFlush: !a.enableFlush}), nil)
+	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
 	return cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
@@ -309,6 +325,9 @@ func runAPI(args []string, stderr io.Writer) error {
 	var a apiFlags
 	a.register(c.fs, "", false)
 	if err := c.parse(args, "peer", "data-dir", "meta", "listen"); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
@@ -377,6 +396,9 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	dt.register(c.fs)
 	c.fs.Lookup("data-dir").DefValue = "./castkv-data"
 	if err := c.parse(args); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
 		return err
 	}
 	if c.dataDir == "" {
