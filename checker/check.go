@@ -25,9 +25,9 @@ type Result struct {
 	// carrying no constraint (see the package doc).
 	Ops, Dropped int
 	// Failed holds the sorted keys of each component that is not
-	// linearizable or, when none is, of each that timed out. When ByKey is
-	// set, each entry is one key whose projection (see project.go) is not
-	// linearizable on its own.
+	// linearizable or, when none is, of each that timed out, in key order.
+	// When ByKey is set, the violation was found on keys taken alone (see
+	// project.go): each entry is one key whose ops contradict each other.
 	Failed [][]string
 	ByKey  bool
 
@@ -38,26 +38,28 @@ type Result struct {
 
 // A unit is one porcupine search: a component, or one key's projection.
 type unit struct {
-	keys []string // sorted
-	ops  []porcupine.Operation
+	keys      []string // sorted
+	ops       []porcupine.Operation
+	projected bool // a key's projection out of a component of several
 }
 
-// projectionShare is the part of Check's timeout the key projections may
-// use before the components are searched whole.
+// projectionShare is the part of Check's timeout the search of each key
+// alone may use before the components of several keys are searched whole.
 const projectionShare = 4 // a quarter
 
 // Check decides whether ops, a history of castkv client commands, is
 // linearizable, within timeout (<= 0: as long as it takes).
 //
 // It searches small things first, since porcupine decides a violation only
-// by exhausting every ordering: first each key of a component of several
-// keys on its own (project.go), where a violation shows in a fraction of
-// the time, then, if none fails, each component whole. Both go smallest
-// first on GOMAXPROCS workers; the projections within a quarter of the
-// timeout, the components within what is left. Every unit of a phase is
-// searched even after a violation, so the verdict and Failed do not depend
-// on scheduling unless the timeout is hit. A unit that runs out of time is
-// undecided, never passed.
+// by exhausting every ordering. First each key alone: a component of one
+// key, or one key's projection out of a component of several (project.go),
+// where a violation shows in a fraction of the time; then, if none fails,
+// each component of several keys whole, and each single-key one not yet
+// decided. Both phases go smallest first on GOMAXPROCS workers, the first
+// within a quarter of the timeout, the second within what is left. Every
+// unit of a phase is searched even after a violation, so the verdict and
+// Failed do not depend on scheduling unless the timeout is hit. A unit that
+// runs out of time is undecided, never passed.
 //
 // Check panics on an op it cannot interpret (an unknown command, a wrong
 // number of keys or values, a missing output kind): that is a bug in the
@@ -71,14 +73,34 @@ func Check(ops []Op, timeout time.Duration) Result {
 		Dropped:    dropped,
 		timeout:    timeout,
 	}
+	var keyed []unit  // phase 1: every key alone
 	var wide []string // keys of components of several keys
 	for _, c := range comps {
 		u := unit{keys: slices.Clone(c[0].Input.(*call).names.keys), ops: c}
 		slices.Sort(u.keys)
 		res.all = append(res.all, u)
-		if len(u.keys) > 1 {
+		if len(u.keys) == 1 {
+			keyed = append(keyed, u)
+		} else {
 			wide = append(wide, u.keys...)
 		}
+	}
+	slices.Sort(wide)
+	parts, origin := projectKeys(ops, wide)
+	for i, p := range parts {
+		keyComps, _ := compile(p)
+		if len(keyComps) != 1 {
+			continue // every op on the key was dropped
+		}
+		for _, o := range keyComps[0] {
+			c := o.Input.(*call)
+			c.onKey = wide[i]
+			c.index = origin[i][c.index]
+			if c.boundBy >= 0 {
+				c.boundBy = origin[i][c.boundBy]
+			}
+		}
+		keyed = append(keyed, unit{keys: []string{wide[i]}, ops: keyComps[0], projected: true})
 	}
 	deadline := func(share int) time.Time {
 		if timeout <= 0 {
@@ -87,43 +109,40 @@ func Check(ops []Op, timeout time.Duration) Result {
 		return start.Add(timeout / time.Duration(share))
 	}
 
-	if len(wide) > 0 {
-		slices.Sort(wide)
-		var projections []unit
-		parts, origin := projectKeys(ops, wide)
-		for i, p := range parts {
-			keyComps, _ := compile(p)
-			if len(keyComps) != 1 {
-				continue // every op on the key was dropped
-			}
-			for _, o := range keyComps[0] {
-				c := o.Input.(*call)
-				c.onKey = wide[i]
-				c.index = origin[i][c.index]
-				if c.boundBy >= 0 {
-					c.boundBy = origin[i][c.boundBy]
-				}
-			}
-			projections = append(projections, unit{keys: wide[i : i+1], ops: keyComps[0]})
-		}
-		illegal, _ := search(projections, deadline(projectionShare))
-		if len(illegal) > 0 {
-			res.ByKey = true
-			res.failed = illegal
+	verdicts := search(keyed, deadline(projectionShare))
+	var whole []unit // phase 2
+	for i, u := range keyed {
+		switch {
+		case verdicts[i] == porcupine.Illegal:
+			res.failed = append(res.failed, u)
+			res.ByKey = res.ByKey || u.projected
+		case verdicts[i] == porcupine.Unknown && !u.projected:
+			whole = append(whole, u)
 		}
 	}
-	if !res.ByKey {
-		illegal, unknown := search(res.all, deadline(1))
-		switch {
-		case len(illegal) > 0:
-			res.failed = illegal
-		case len(unknown) > 0:
+	if len(res.failed) == 0 {
+		for _, u := range res.all {
+			if len(u.keys) > 1 {
+				whole = append(whole, u)
+			}
+		}
+		verdicts = search(whole, deadline(1))
+		var unknown []unit
+		for i, u := range whole {
+			switch verdicts[i] {
+			case porcupine.Illegal:
+				res.failed = append(res.failed, u)
+			case porcupine.Unknown:
+				unknown = append(unknown, u)
+			}
+		}
+		if len(res.failed) == 0 && len(unknown) > 0 {
 			res.TimedOut = true
 			res.failed = unknown
-		default:
-			res.Linearizable = true
 		}
+		res.Linearizable = len(res.failed) == 0
 	}
+	slices.SortStableFunc(res.failed, func(a, b unit) int { return slices.Compare(a.keys, b.keys) })
 	for _, u := range res.failed {
 		res.Failed = append(res.Failed, u.keys)
 	}
@@ -131,9 +150,8 @@ func Check(ops []Op, timeout time.Duration) Result {
 }
 
 // search runs porcupine on every unit, smallest first, until deadline (zero:
-// none), and returns the units found not linearizable and those not decided
-// in time, each in the order of units.
-func search(units []unit, deadline time.Time) (illegal, unknown []unit) {
+// none), and returns each unit's verdict.
+func search(units []unit, deadline time.Time) []porcupine.CheckResult {
 	order := make([]int, len(units))
 	for i := range order {
 		order[i] = i
@@ -164,16 +182,7 @@ func search(units []unit, deadline time.Time) (illegal, unknown []unit) {
 	}
 	close(jobs)
 	wg.Wait()
-
-	for i, v := range verdicts {
-		switch v {
-		case porcupine.Illegal:
-			illegal = append(illegal, units[i])
-		case porcupine.Unknown:
-			unknown = append(unknown, units[i])
-		}
-	}
-	return illegal, unknown
+	return verdicts
 }
 
 // String summarizes the verdict in one line, naming the keys of up to
