@@ -242,6 +242,9 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 				// promoted, so granting again is safe.
 				env.Log().Info("primary heartbeats again; granting leases again", "shard", c.Shard, "primary", from)
 				s.suspect = false
+				// Its lease ran out while we could not hear it; give our
+				// grants a failure timeout to reach it again.
+				s.leaseConfirmed = now
 			}
 			if !s.suspect {
 				reply.Leases = append(reply.Leases, &wire.LeaseGrant{
