@@ -21,7 +21,7 @@ func TestWorkBudgetStopsRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			run := func() *Result {
 				faults, _ := ParseFaults("all")
-				r := newRunner(Options{Seed: 3, Duration: 20 * time.Second, Clients: defaultClients, Faults: faults})
+				r := newRunner(Options{Seed: 3, Duration: 20 * time.Second, Faults: faults})
 				r.work.limit = limit
 				r.run()
 				r.release()

@@ -37,13 +37,22 @@ type pendingOp struct {
 // clientTimeout is beyond the API's own request deadline.
 const clientTimeout = 12 * time.Second
 
+// finalThinkMax bounds a client's pause between its final reads.
+const finalThinkMax = 20 * time.Millisecond
+
 func (c *client) Start(env actors.Env) {
 	c.env = env
 	c.think()
 }
 
 func (c *client) think() {
-	d := time.Duration(c.r.w.rng.Int64N(int64(c.r.thinkMax) + 1))
+	most := c.r.thinkMax
+	if c.r.finalPhase {
+		// Reading every key back is a check, not load: a client with a
+		// long think time and many keys must still finish in the bound.
+		most = min(most, finalThinkMax)
+	}
+	d := time.Duration(c.r.w.rng.Int64N(int64(most) + 1))
 	c.env.After(d, &wire.Tick{Kind: wire.Tick_THINK})
 }
 
@@ -135,10 +144,10 @@ func toArgs(in checker.Input) [][]byte {
 	switch in.Cmd {
 	case "mset":
 		for i, k := range in.Keys {
-			args = append(args, []byte(k), []byte(in.Values[i]))
+			args = append(args, []byte(k), []byte(expandValue(in.Values[i])))
 		}
 	case "set":
-		args = append(args, []byte(in.Keys[0]), []byte(in.Values[0]))
+		args = append(args, []byte(in.Keys[0]), []byte(expandValue(in.Values[0])))
 		if in.NX {
 			args = append(args, []byte("NX"))
 		}
@@ -149,7 +158,7 @@ func toArgs(in checker.Input) [][]byte {
 			args = append(args, []byte("GET"))
 		}
 	case "setnx", "setxx", "getset":
-		args = append(args, []byte(in.Keys[0]), []byte(in.Values[0]))
+		args = append(args, []byte(in.Keys[0]), []byte(expandValue(in.Values[0])))
 	default:
 		for _, k := range in.Keys {
 			args = append(args, []byte(k))
@@ -158,7 +167,8 @@ func toArgs(in checker.Input) [][]byte {
 	return args
 }
 
-// toOutput turns a reply into a history output. Errors that say the
+// toOutput turns a reply into a history output, values in their short
+// form (compactValue). Errors that say the
 // request was refused before it could take effect (TRYAGAIN, CLUSTERDOWN)
 // are definite; any other error is an unknown outcome.
 func toOutput(rep *wire.Reply) (checker.Output, bool) {
@@ -170,14 +180,14 @@ func toOutput(rep *wire.Reply) (checker.Output, bool) {
 	case wire.Reply_INT:
 		return checker.Output{Kind: checker.OutInt, Int: rep.Int}, false
 	case wire.Reply_BULK:
-		return checker.Output{Kind: checker.OutBulk, Str: string(rep.Bulk)}, false
+		return checker.Output{Kind: checker.OutBulk, Str: compactValue(string(rep.Bulk))}, false
 	case wire.Reply_ARRAY:
 		out := checker.Output{Kind: checker.OutArray}
 		for _, e := range rep.Array {
 			if e.Kind == wire.Reply_NIL {
 				out.Strs = append(out.Strs, nil)
 			} else {
-				s := string(e.Bulk)
+				s := compactValue(string(e.Bulk))
 				out.Strs = append(out.Strs, &s)
 			}
 		}

@@ -16,10 +16,36 @@ const (
 	FaultCrash     = "crash"     // machine crash (unsynced data lost) and restart
 	FaultPause     = "pause"     // process pause; its clock keeps running
 	FaultDrift     = "drift"     // clock rate drift within the lease bound
+	// Messages wait in their sender's queue while the receiver is down and
+	// reach its next incarnation, as TCP with a sender-side queue can.
+	FaultLate      = "late"
+	FaultAPICrash  = "api-crash"  // an API server crashes under load, sometimes in a loop
+	FaultSlowDisk  = "slow-disk"  // one node's fsync is slow; it is busy while it syncs
+	FaultLongPause = "long-pause" // a stop-the-world pause longer than a lease, mostly the primary's
+	// Faults timed to the protocol: at a learner promotion, a config
+	// change, a lease about to run out, a failover, crash or cut off the
+	// nodes that matter then.
+	FaultTimed = "timed"
+)
+
+// Counters in Result.Faults besides the kinds: what a fault kind did.
+const (
+	CountCrashTwoData  = "crash-two-data"  // two data servers crashed at once
+	CountCrashAllData  = "crash-all-data"  // every data server crashed at once
+	CountAPICrashLoop  = "api-crash-loop"  // an API server crashed again soon after it restarted
+	CountLateDelivered = "late-delivered"  // a message reached a later incarnation than it was sent to
+	CountSlowSyncs     = "slow-syncs"      // fsyncs that kept a node busy
+	CountStall         = "stall"           // a long pause froze a handler's replies
+	CountMetaPromotion = "meta-promotion"  // meta restarted during a learner promotion
+	CountMetaFailover  = "meta-failover"   // meta restarted during a failover
+	CountTimedPromote  = "timed-promotion" // acted when a primary asked to promote a learner
+	CountTimedConfig   = "timed-config"    // acted when a config version changed
+	CountTimedLease    = "timed-lease"     // acted when the primary's lease was about to run out
 )
 
 // AllFaults lists every fault kind, sorted.
-var AllFaults = []string{FaultClog, FaultCrash, FaultDelay, FaultDrift, FaultDuplicate, FaultLoss, FaultPartition, FaultPause}
+var AllFaults = []string{FaultAPICrash, FaultClog, FaultCrash, FaultDelay, FaultDrift, FaultDuplicate, FaultLate,
+	FaultLongPause, FaultLoss, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
 
 // FaultSet is the set of enabled fault kinds.
 type FaultSet map[string]bool

@@ -6,6 +6,7 @@ import (
 
 	"castkv/actors"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // network decides each message's fate: lost, delayed, duplicated, held by
@@ -19,6 +20,20 @@ type network struct {
 	loss, dup       float64 // probabilities while the fault phase runs
 	slowP           float64 // probability of a long delay (reordering)
 	slowMax         time.Duration
+	// lateP: probability that a message between servers waits in its
+	// sender's queue while the receiver is down (up to lateHold) and
+	// reaches the receiver's next incarnation.
+	lateP    float64
+	lateHold time.Duration
+
+	// onSend lets protocol-timed faults watch the messages servers send
+	// and hold one back: it returns extra delay for msg.
+	onSend func(from *machine, to actors.Addr, msg actors.Msg) time.Duration
+
+	// sentBytes counts what was sent, by message type and in total, for
+	// the storm check (runner.storm).
+	sentBytes map[protoreflect.FullName]int
+	sentTotal int
 
 	blocked map[link]bool                 // from -> to dropped
 	clogged map[actors.Addr]time.Duration // node -> virtual time its messages are held until
@@ -30,7 +45,8 @@ type link struct{ from, to actors.Addr }
 func newNetwork(w *world) *network {
 	return &network{
 		w: w, blocked: map[link]bool{}, clogged: map[actors.Addr]time.Duration{},
-		marshal: proto.MarshalOptions{Deterministic: true},
+		sentBytes: map[protoreflect.FullName]int{},
+		marshal:   proto.MarshalOptions{Deterministic: true},
 	}
 }
 
@@ -46,7 +62,12 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 	}
 	clientLink := from.kind == "client" || target.kind == "client"
 	copies := 1
+	var extra time.Duration
+	late := false
 	if !clientLink {
+		if n.onSend != nil {
+			extra = n.onSend(from, to, msg)
+		}
 		if n.blocked[link{from.addr, to}] {
 			return
 		}
@@ -58,19 +79,28 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 			w.faults[FaultDuplicate]++
 			copies = 2
 		}
+		late = n.lateP > 0 && w.rng.Float64() < n.lateP
 	}
+	// A handler that stalled or waited on a slow fsync sends late.
+	depart := w.now + from.busy() + extra
 	name := msg.ProtoReflect().Descriptor().FullName()
+	n.sentBytes[name] += copies * len(data)
+	n.sentTotal += copies * len(data)
 	for i := 0; i < copies; i++ {
 		delay := n.latency + time.Duration(w.rng.Int64N(int64(n.jitter)+1))
 		if !clientLink && n.slowP > 0 && w.rng.Float64() < n.slowP {
 			w.faults[FaultDelay]++
 			delay += time.Duration(w.rng.Int64N(int64(n.slowMax) + 1))
 		}
-		at := w.now + delay
+		at := depart + delay
 		if !clientLink {
 			at = max(at, n.clogEnd(from.addr)+delay, n.clogEnd(to)+delay)
 		}
-		w.schedule(&event{at: at, kind: evDeliver, from: from.addr, to: to, incarn: target.incarnation, msgName: name, data: data})
+		e := &event{at: at, kind: evDeliver, from: from.addr, to: to, incarn: target.incarnation, msgName: name, data: data}
+		if late {
+			e.late, e.fromIncarn, e.holdUntil = true, from.incarnation, at+n.lateHold
+		}
+		w.schedule(e)
 	}
 }
 
@@ -90,5 +120,31 @@ func (n *network) clogEnd(a actors.Addr) time.Duration {
 func (n *network) heal() {
 	clear(n.blocked)
 	clear(n.clogged)
-	n.loss, n.dup, n.slowP = 0, 0, 0
+	n.loss, n.dup, n.slowP, n.lateP = 0, 0, 0, 0
+}
+
+// lateRetry is how often a sender's queue tries a receiver that is down.
+const lateRetry = 50 * time.Millisecond
+
+// redeliver decides the fate of a message whose receiver crashed since it
+// was sent (m is down, or up in a later incarnation). A late message sits
+// in its sender's queue: it waits while m is down and reaches m's next
+// incarnation, unless its sender restarted (the queue died with it) or it
+// waited past its hold. True means deliver it now.
+func (n *network) redeliver(e *event, m *machine) bool {
+	w := n.w
+	if !e.late || w.now > e.holdUntil {
+		return false
+	}
+	if from := w.byAddr[e.from]; from == nil || from.incarnation != e.fromIncarn {
+		return false
+	}
+	if !m.up {
+		e2 := *e
+		e2.at = w.now + lateRetry
+		w.schedule(&e2)
+		return false
+	}
+	w.faults[CountLateDelivered]++
+	return true
 }

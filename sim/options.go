@@ -4,13 +4,14 @@ import (
 	"time"
 )
 
-// Options configure one simulated run. The zero value of every field but
-// Seed means "the default".
+// Options configure one simulated run. Duration, Clients and Faults
+// override what the run draws from its seed (see Knobs); their zero values
+// (0, 0, nil) keep the draw.
 type Options struct {
 	Seed     uint64
-	Duration time.Duration // simulated time of the fault phase; default 20s
-	Clients  int           // concurrent simulated clients; default 5
-	Faults   FaultSet      // default: all
+	Duration time.Duration // simulated time of the fault phase; drawn in [10s, 30s]
+	Clients  int           // concurrent simulated clients; drawn in [1, 40]
+	Faults   FaultSet      // the fault kinds on; drawn, each kind on in 3 runs of 4
 	Canary   string        // a name from Canaries, or ""
 	HTMLPath string        // where to write porcupine's visualization on a violation; "" = none
 }
@@ -19,7 +20,9 @@ type Options struct {
 // event (virtual time, from, to, message bytes): same seed and code, same
 // trace.
 type Result struct {
-	Seed         uint64         `json:"seed"`
+	Seed uint64 `json:"seed"`
+	// Knobs are what the run drew from its seed (overrides applied).
+	Knobs        Knobs          `json:"knobs"`
 	Ops          int            `json:"ops"`
 	AckedWrites  int            `json:"acked_writes"`
 	Faults       map[string]int `json:"faults"`

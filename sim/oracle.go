@@ -11,7 +11,6 @@ import (
 	"castkv/actors/store"
 	"castkv/actors/wire"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -357,7 +356,7 @@ func (o *oracles) durable(m *machine, shard uint32) (synced uint64, st *store.St
 // openCrashed opens a read-only copy of a crashed machine's disk, so the
 // machine's own restart finds its disk untouched.
 func openCrashed(m *machine) *crashedDisk {
-	fs := m.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	fs := m.fs.crash()
 	opts := storeOptions(fs)
 	opts.ReadOnly = true
 	db, err := pebble.Open("db", opts)

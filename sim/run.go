@@ -13,7 +13,6 @@ import (
 	"castkv/actors/data"
 	"castkv/actors/meta"
 	"castkv/checker"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Canaries are the deliberate defects a run can switch on; a seed sweep
@@ -33,8 +32,6 @@ func canaries() []string {
 
 // Timing of a run, in virtual time.
 const (
-	defaultDuration = 20 * time.Second
-	defaultClients  = 5
 	// liveBound: after the last restart, requests must succeed again
 	// within this (Guarantee 3: "within a few seconds").
 	liveBound = 10 * time.Second
@@ -43,18 +40,30 @@ const (
 	restartSpread = 4 * time.Second
 	dataServers   = 3
 	apiServers    = 2
+	// A run stops and fails when the cluster storms itself: more than
+	// stormEvents events, or stormSentBytes sent, within one simulated
+	// second. A Prepare refused and resent at once, forever, ran at 2·10⁴
+	// to 10⁵ events or 300 MB a second and kept runs going for hours. In
+	// 60 seeds of normal runs the busiest second held 8·10³ events and
+	// 21 MiB (large values are budgeted: at most 32 MiB a run, each sent
+	// about five times). Counted, not timed: the same run stops at the
+	// same event.
+	stormEvents    = 20_000
+	stormSentBytes = 256 << 20
 )
 
 // runner is one simulation run: the world plus the roles, clients and
 // history.
 type runner struct {
-	opts Options
-	w    *world
+	opts  Options
+	knobs Knobs
+	w     *world
 
 	meta    *machine
 	data    []*machine
 	apis    []*machine
 	clients []*client
+	timed   *timed // nil unless protocol-timed faults are on
 
 	workload    *workload
 	keys        []string
@@ -66,19 +75,16 @@ type runner struct {
 	done        int
 	restartedAt time.Duration
 	work        work
+	// second counts events and bytes sent in the current simulated
+	// second, for the storm check.
+	second                       time.Duration
+	secondEvents, secondSentBase int
+	// stopped says why the run stopped before its end ("" = it did not).
+	stopped string
 }
 
 // Run executes one seeded simulation and checks its history.
 func Run(opts Options) (*Result, error) {
-	if opts.Duration == 0 {
-		opts.Duration = defaultDuration
-	}
-	if opts.Clients == 0 {
-		opts.Clients = defaultClients
-	}
-	if opts.Faults == nil {
-		opts.Faults, _ = ParseFaults("all")
-	}
 	if opts.Canary != "" && !knownCanary(opts.Canary) {
 		return nil, fmt.Errorf("unknown canary %q (known: %s)", opts.Canary, strings.Join(Canaries, ", "))
 	}
@@ -87,6 +93,11 @@ func Run(opts Options) (*Result, error) {
 	r.run()
 	r.release()
 	res := r.check()
+	if r.stopped != "" {
+		res.Live = false
+		res.Violation = strings.TrimSpace(r.stopped + "\n" + res.Violation)
+	}
+	res.Knobs = r.knobs
 	res.WallSeconds = time.Since(wallStart).Seconds()
 	return res, nil
 }
@@ -100,47 +111,51 @@ func knownCanary(name string) bool {
 	return false
 }
 
+// newRunner builds a run's world from its knobs (drawn from the seed,
+// Options overriding duration, clients and fault kinds).
 func newRunner(opts Options) *runner {
+	k := drawKnobs(opts)
+	opts.Duration, opts.Clients, opts.Faults = k.Duration, k.Workload.Clients, k.Faults.Enabled
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
 	w.net = newNetwork(w)
-	r := &runner{opts: opts, w: w}
+	r := &runner{opts: opts, knobs: k, w: w}
 	w.oracle = newOracles(w, r)
 
-	// Per-run parameters, all from the seed.
-	w.net.latency = time.Duration(200+rng.IntN(1800)) * time.Microsecond
-	w.net.jitter = time.Duration(100+rng.IntN(2000)) * time.Microsecond
+	n := k.Net
+	w.net.latency, w.net.jitter = n.Latency, n.Jitter
 	if opts.Faults[FaultLoss] {
-		w.net.loss = rng.Float64() * 0.05
+		w.net.loss = n.LossP
 	}
 	if opts.Faults[FaultDuplicate] {
-		w.net.dup = rng.Float64() * 0.03
+		w.net.dup = n.DuplicateP
 	}
 	if opts.Faults[FaultDelay] {
-		w.net.slowP = rng.Float64() * 0.02
-		w.net.slowMax = time.Second
+		w.net.slowP, w.net.slowMax = n.DelayP, n.DelayMax
 	}
-	r.thinkMax = time.Duration(1+rng.IntN(20)) * time.Millisecond
-	nKeys := 2 + rng.IntN(6)
-	for i := 0; i < nKeys; i++ {
+	if opts.Faults[FaultLate] {
+		w.net.lateP, w.net.lateHold = n.LateP, n.LateHold
+	}
+	r.thinkMax = k.Workload.ThinkMax
+	for i := 0; i < k.Workload.Keys; i++ {
 		r.keys = append(r.keys, fmt.Sprintf("k%d", i))
 	}
-	inline := []int{64, 1024, 16 << 10}[rng.IntN(3)]
-	r.workload = &workload{rng: rng, keys: r.keys, global: rng.IntN(3) == 0, bigValueP: 0.2, bigValue: 100 + rng.IntN(1000)}
+	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes}
 
-	metaCfg := meta.Config{}
+	var addrs []actors.Addr
 	for i := 1; i <= dataServers; i++ {
-		metaCfg.DataServers = append(metaCfg.DataServers, actors.Addr(fmt.Sprintf("data%d", i)))
+		addrs = append(addrs, actors.Addr(fmt.Sprintf("data%d", i)))
 	}
+	metaCfg := k.metaConfig(addrs)
 	r.meta = r.add("meta", "meta", func() actors.Node { return meta.New(metaCfg) })
-	for _, a := range metaCfg.DataServers {
-		r.data = append(r.data, r.add(a, "data", func() actors.Node {
-			return data.New(data.Config{Meta: "meta", Canary: opts.Canary})
-		}))
+	dataCfg := k.dataConfig(opts.Canary)
+	for _, a := range addrs {
+		r.data = append(r.data, r.add(a, "data", func() actors.Node { return data.New(dataCfg) }))
 	}
+	apiCfg := k.apiConfig(opts.Canary)
 	for i := 1; i <= apiServers; i++ {
 		r.apis = append(r.apis, r.add(actors.Addr(fmt.Sprintf("api%d", i)), "api", func() actors.Node {
-			return api.New(api.Config{Meta: "meta", InlineValueBytes: inline, Canary: opts.Canary})
+			return api.New(apiCfg)
 		}))
 	}
 	for i := 1; i <= opts.Clients; i++ {
@@ -165,7 +180,7 @@ func (r *runner) add(addr actors.Addr, kind string, mk func() actors.Node) *mach
 	m := &machine{w: w, addr: addr, kind: kind, make: mk, rate: 1,
 		rng: rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))}
 	if kind != "client" {
-		m.fs = vfs.NewCrashableMem()
+		m.fs = newMemFS()
 	}
 	m.log = slog.New(w.logs.handler(w, addr))
 	w.machines = append(w.machines, m)
@@ -192,15 +207,28 @@ func (r *runner) run() {
 		w.at(time.Duration(w.rng.Int64N(int64(50*time.Millisecond))), m.start)
 	}
 	end := r.opts.Duration
-	ch := &chaos{w: w, r: r, faults: r.opts.Faults}
-	w.at(time.Second, func() { ch.schedule(end) })
+	ch := &chaos{w: w, r: r, k: r.knobs.Faults, faults: r.opts.Faults, end: end}
+	if r.opts.Faults[FaultTimed] {
+		r.timed = newTimed(r, ch)
+		w.at(time.Second, r.timed.poll)
+	}
+	if k := r.knobs.Faults; r.opts.Faults[FaultSlowDisk] && k.SlowDiskAlways {
+		w.at(time.Second, func() {
+			w.faults[FaultSlowDisk]++
+			w.byAddr[actors.Addr(k.SlowDiskNode)].disk.syncLatency = k.SlowDiskLatency
+			w.logf("fault: slow disk on %s (fsync %v) until the heal", k.SlowDiskNode, k.SlowDiskLatency)
+		})
+	}
+	w.at(time.Second, ch.schedule)
 	r.runUntil(end)
 
 	// Heal: every fault ends, every crashed machine restarts.
 	w.logf("heal: ending every fault")
 	w.net.heal()
+	w.net.onSend = nil
 	for _, m := range r.servers() {
 		m.pausedUntil = 0
+		m.disk.syncLatency, m.disk.stallNext = 0, 0
 		if !m.up {
 			m.start()
 		}

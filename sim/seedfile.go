@@ -103,12 +103,12 @@ func (e SeedEntry) String() string {
 // Options are the options of e's run.
 func (e SeedEntry) Options() Options {
 	faults, _ := ParseFaults("all")
-	return Options{Seed: e.Seed, Duration: e.Duration, Clients: defaultClients, Faults: faults, Canary: e.Canary}
+	return Options{Seed: e.Seed, Duration: e.Duration, Faults: faults, Canary: e.Canary}
 }
 
 // Replay is the castsim command line that runs e.
 func (e SeedEntry) Replay() string {
-	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d --duration %v --clients %d --faults all", e.Seed, e.Duration, defaultClients)
+	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d --duration %v --faults all", e.Seed, e.Duration)
 	if e.Canary != "" {
 		cmd += " --canary " + e.Canary
 	}

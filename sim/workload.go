@@ -2,42 +2,113 @@ package sim
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 
 	"castkv/checker"
 )
 
 // workload draws client commands over a small keyspace so that operations
-// collide. Every written value is unique ("c<client>-<n>"), some padded past
-// the API's inline limit so they travel by Stage.
+// collide. Every written value but "" is unique: it starts with its tag
+// "c<client>-<n>", and some are padded (past the API's inline limit, up to
+// several MiB) so they travel by Stage. The history holds padded values in
+// short form (see compactValue), so a run's memory does not grow with the
+// bytes it wrote.
 type workload struct {
-	rng       *rand.Rand
-	keys      []string
-	global    bool // DBSIZE and FLUSHALL, which join every key into one component
-	bigValueP float64
-	bigValue  int
+	rng    *rand.Rand
+	keys   []string
+	global bool // DBSIZE and FLUSHALL, which join every key into one component
+	k      WorkloadKnobs
+	// largeLeft is what large values may still add up to (LargeBudgetBytes).
+	largeLeft int
 }
 
 func (wl *workload) key() string { return wl.keys[wl.rng.IntN(len(wl.keys))] }
 
+// distinctKeys draws the keys of a multi-key command from one group of
+// KeyGroup keys, as a client co-locates keys with a hash tag. Groups keep
+// the checker's work small: porcupine checks each set of keys touched
+// together on its own, and its cost grows steeply with the concurrent ops
+// in one set.
 func (wl *workload) distinctKeys() []string {
-	n := 1 + wl.rng.IntN(min(3, len(wl.keys)))
-	perm := wl.rng.Perm(len(wl.keys))[:n]
+	g := wl.k.KeyGroup
+	first := wl.rng.IntN(len(wl.keys)) / g * g
+	group := wl.keys[first:min(first+g, len(wl.keys))]
+	n := 1 + wl.rng.IntN(min(3, len(group)))
+	perm := wl.rng.Perm(len(group))[:n]
 	out := make([]string, n)
 	for i, p := range perm {
-		out[i] = wl.keys[p]
+		out[i] = group[p]
 	}
 	return out
 }
 
+// value draws the next value c writes, in the history's short form.
 func (wl *workload) value(c *client) string {
-	c.written++
-	v := fmt.Sprintf("c%d-%d", c.idx, c.written)
-	if wl.rng.Float64() < wl.bigValueP {
-		v += "-" + strings.Repeat("x", wl.bigValue)
+	p := wl.rng.Float64()
+	if p < wl.k.EmptyP {
+		return ""
 	}
-	return v
+	p -= wl.k.EmptyP
+	c.written++
+	tag := fmt.Sprintf("c%d-%d", c.idx, c.written)
+	d := drawer{wl.rng}
+	switch {
+	case p < wl.k.LargeP && wl.largeLeft > 0:
+		n := min(d.logIntIn(256<<10, max(256<<10, wl.k.LargeMaxBytes)), wl.largeLeft)
+		wl.largeLeft -= n
+		return paddedValue(tag, n)
+	case p < wl.k.LargeP+wl.k.PaddedP:
+		return paddedValue(tag, d.logIntIn(len(tag)+2, max(len(tag)+2, wl.k.PaddedMaxBytes)))
+	}
+	return tag
+}
+
+// A padded value of n bytes is its tag, a dot, and the tag and dot again
+// and again: "c1-7.c1-7.c1-" for 13 bytes. The history writes it
+// "c1-7~13"; the client expands it on the wire and shortens what it reads
+// back, after checking every byte, so a value that was cut, spliced or
+// swapped shows up as one no client wrote.
+const shortMark = "~"
+
+func paddedValue(tag string, n int) string {
+	if n <= len(tag)+1 {
+		return tag
+	}
+	return tag + shortMark + strconv.Itoa(n)
+}
+
+// expandValue turns a history value into the bytes a client sends.
+func expandValue(v string) string {
+	tag, size, ok := strings.Cut(v, shortMark)
+	if !ok {
+		return v
+	}
+	n, err := strconv.Atoi(size)
+	if err != nil {
+		panic(fmt.Sprintf("sim: bad short value %q", v))
+	}
+	unit := tag + "."
+	return strings.Repeat(unit, n/len(unit)+1)[:n]
+}
+
+// compactValue turns a value read back into its history form: a padded
+// value whose bytes are all as written becomes its short form; anything
+// else that looks padded becomes a value no client wrote.
+func compactValue(v string) string {
+	i := strings.IndexByte(v, '.')
+	if i < 0 {
+		return v
+	}
+	// v repeats its first i+1 bytes iff shifting it by i+1 changes nothing.
+	if k := i + 1; len(v) > k && v[k:] == v[:len(v)-k] {
+		return v[:i] + shortMark + strconv.Itoa(len(v))
+	}
+	h := fnv.New64a()
+	h.Write([]byte(v))
+	return fmt.Sprintf("corrupt:%d:%016x", len(v), h.Sum64())
 }
 
 func (wl *workload) next(c *client) checker.Input {

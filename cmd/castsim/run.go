@@ -56,7 +56,7 @@ func (c *cli) run(args []string) int {
 	if !isSet(fs, "seed") {
 		return usageError(fs, "missing --seed")
 	}
-	cfg, err := f.settings.resolve()
+	cfg, err := f.settings.resolve(fs)
 	if err != nil {
 		return usageError(fs, "%v", err)
 	}
@@ -75,6 +75,7 @@ func (c *cli) run(args []string) int {
 		return exitViolation
 	}
 	fmt.Fprintln(c.stdout, summary(res))
+	fmt.Fprint(c.stdout, knobsText(res))
 	exit := exitOK
 	if failed(res) {
 		exit = exitViolation
@@ -110,6 +111,17 @@ func summary(res *sim.Result) string {
 		res.Seed, res.Ops, res.AckedWrites, faultCounts(res.Faults),
 		res.Linearizable, res.Durable, res.Live, res.Trace,
 		res.SimSeconds, res.WallSeconds, perSecond(res.SimSeconds, res.WallSeconds))
+}
+
+// knobsText is what the seed drew, one group a line, indented under the
+// summary.
+func knobsText(res *sim.Result) string {
+	var b strings.Builder
+	b.WriteString("knobs:\n")
+	for _, line := range strings.Split(res.Knobs.String(), "\n") {
+		fmt.Fprintf(&b, "  %s\n", line)
+	}
+	return b.String()
 }
 
 // faultCounts renders injected faults by kind, sorted: "crash=2 loss=31".
@@ -187,6 +199,9 @@ func trailFile(cfg config, res *sim.Result) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# castsim seed %d, trace %s\n", res.Seed, res.Trace)
 	fmt.Fprintf(&b, "# replay: %s\n", cfg.replay(res.Seed))
+	for _, line := range strings.Split(res.Knobs.String(), "\n") {
+		fmt.Fprintf(&b, "# knobs %s\n", line)
+	}
 	for _, line := range strings.Split(res.Violation, "\n") {
 		fmt.Fprintf(&b, "# violation: %s\n", line)
 	}

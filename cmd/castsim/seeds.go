@@ -144,8 +144,8 @@ func firstCatches(canary string, r seedRange, n, parallel int) []sim.SeedEntry {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				e := sim.SeedEntry{Seed: next + uint64(i), Duration: defaultDuration, Canary: canary}
-				res, err := sim.Run(e.Options())
+				e := sim.SeedEntry{Seed: next + uint64(i), Canary: canary}
+				res, err := sim.Run(e.Options()) // the duration is drawn from the seed
 				if err != nil {
 					panic(fmt.Sprintf("castsim seeds: %s: %v", e.Replay(), err)) // only a bad canary name fails Run
 				}
@@ -155,7 +155,7 @@ func firstCatches(canary string, r seedRange, n, parallel int) []sim.SeedEntry {
 		wg.Wait()
 		for _, res := range batch {
 			if !res.OK() && !res.Undecided() && len(found) < n {
-				found = append(found, sim.SeedEntry{Seed: res.Seed, Duration: defaultDuration, Canary: canary, Note: sim.CatchNote(res)})
+				found = append(found, sim.SeedEntry{Seed: res.Seed, Duration: res.Knobs.Duration, Canary: canary, Note: sim.CatchNote(res)})
 			}
 		}
 		last := next + uint64(len(batch)) - 1

@@ -10,12 +10,11 @@ import (
 	"castkv/sim"
 )
 
-// Defaults and bounds of the settings a run takes. The defaults are spelled
-// out here, not left to the simulator's zero values, so a replay command
-// always names the exact values a run used.
+// Bounds of the settings a run takes. Unset, --duration, --clients and
+// --faults are drawn from each seed with the rest of its knobs (sim.Knobs);
+// a replay command names only the flags that were set, since the seed
+// draws the rest again.
 const (
-	defaultDuration = 20 * time.Second
-	defaultClients  = 5
 	// maxDuration and maxClients bound one run's simulated time and
 	// memory, so a typo cannot turn into a run that never ends.
 	maxDuration = 24 * time.Hour
@@ -33,15 +32,17 @@ type settings struct {
 }
 
 func (s *settings) register(fs *flag.FlagSet) {
-	fs.DurationVar(&s.duration, "duration", defaultDuration, "simulated time of the fault phase")
-	fs.IntVar(&s.clients, "clients", defaultClients, "concurrent simulated clients")
-	fs.StringVar(&s.faults, "faults", "all", "fault kinds to inject: all, none, or a comma-separated list of "+strings.Join(sim.AllFaults, ","))
+	fs.DurationVar(&s.duration, "duration", 0, "simulated time of the fault phase (default: drawn from the seed, 10s-30s)")
+	fs.IntVar(&s.clients, "clients", 0, "concurrent simulated clients (default: drawn from the seed, 1-40)")
+	fs.StringVar(&s.faults, "faults", "", "fault kinds to inject: all, none, or a comma-separated list of "+strings.Join(sim.AllFaults, ",")+
+		" (default: drawn from the seed, each kind on in 3 runs of 4)")
 	fs.StringVar(&s.canary, "canary", "", "switch on a deliberate defect (see castsim canaries)")
 	fs.BoolVar(&s.json, "json", false, "end stdout with one line of JSON")
 }
 
 // config is settings checked and resolved: what every seed of an
-// invocation runs with.
+// invocation runs with. Zero duration and clients and nil faults leave
+// them to each seed's draw.
 type config struct {
 	duration time.Duration
 	clients  int
@@ -49,22 +50,32 @@ type config struct {
 	canary   string
 }
 
-// resolve checks s; its error is bad usage.
-func (s *settings) resolve() (config, error) {
-	if s.duration <= 0 || s.duration > maxDuration {
-		return config{}, fmt.Errorf("--duration %v is out of range (0, %v]", s.duration, maxDuration)
+// resolve checks the flags of fs that were set; its error is bad usage.
+func (s *settings) resolve(fs *flag.FlagSet) (config, error) {
+	cfg := config{canary: s.canary}
+	if isSet(fs, "duration") {
+		if s.duration <= 0 || s.duration > maxDuration {
+			return config{}, fmt.Errorf("--duration %v is out of range (0, %v]", s.duration, maxDuration)
+		}
+		cfg.duration = s.duration
 	}
-	if s.clients < 1 || s.clients > maxClients {
-		return config{}, fmt.Errorf("--clients %d is out of range [1, %d]", s.clients, maxClients)
+	if isSet(fs, "clients") {
+		if s.clients < 1 || s.clients > maxClients {
+			return config{}, fmt.Errorf("--clients %d is out of range [1, %d]", s.clients, maxClients)
+		}
+		cfg.clients = s.clients
 	}
-	faults, err := sim.ParseFaults(s.faults)
-	if err != nil {
-		return config{}, fmt.Errorf("--faults: %v", err)
+	if isSet(fs, "faults") {
+		faults, err := sim.ParseFaults(s.faults)
+		if err != nil {
+			return config{}, fmt.Errorf("--faults: %v", err)
+		}
+		cfg.faults = faults
 	}
 	if s.canary != "" && !slices.Contains(sim.Canaries, s.canary) {
 		return config{}, fmt.Errorf("--canary: unknown canary %q (known: %s)", s.canary, strings.Join(sortedCanaries(), ", "))
 	}
-	return config{duration: s.duration, clients: s.clients, faults: faults, canary: s.canary}, nil
+	return cfg, nil
 }
 
 func (c config) options(seed uint64, htmlPath string) sim.Options {
@@ -74,10 +85,19 @@ func (c config) options(seed uint64, htmlPath string) sim.Options {
 	}
 }
 
-// replay is the command line that reruns seed exactly as it ran.
+// replay is the command line that reruns seed exactly as it ran: the seed
+// and the flags that overrode its draw.
 func (c config) replay(seed uint64) string {
-	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d --duration %v --clients %d --faults %s",
-		seed, c.duration, c.clients, c.faults)
+	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d", seed)
+	if c.duration != 0 {
+		cmd += fmt.Sprintf(" --duration %v", c.duration)
+	}
+	if c.clients != 0 {
+		cmd += fmt.Sprintf(" --clients %d", c.clients)
+	}
+	if c.faults != nil {
+		cmd += " --faults " + c.faults.String()
+	}
 	if c.canary != "" {
 		cmd += " --canary " + c.canary
 	}

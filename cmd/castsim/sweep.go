@@ -85,6 +85,7 @@ type seedOutcome struct {
 	seed       uint64
 	ops        int
 	simSeconds float64
+	faults     map[string]int
 	failed     bool
 	// report is what to print for a failed seed: violation, replay
 	// command, file paths.
@@ -98,6 +99,9 @@ type sweepJSON struct {
 	Ops         int      `json:"ops"`
 	SimSeconds  float64  `json:"sim_seconds"`
 	WallSeconds float64  `json:"wall_seconds"`
+	// FaultRuns counts, for each fault kind and fault counter, the runs
+	// that drew it at least once.
+	FaultRuns map[string]int `json:"fault_runs"`
 }
 
 func (c *cli) sweep(args []string) int {
@@ -118,7 +122,7 @@ func (c *cli) sweep(args []string) int {
 	if f.parallel < 1 || f.parallel > maxParallel {
 		return usageError(fs, "--parallel %d is out of range [1, %d]", f.parallel, maxParallel)
 	}
-	cfg, err := f.settings.resolve()
+	cfg, err := f.settings.resolve(fs)
 	if err != nil {
 		return usageError(fs, "%v", err)
 	}
@@ -127,11 +131,16 @@ func (c *cli) sweep(args []string) int {
 	outcomes := c.runSeeds(cfg, seeds, f.parallel, start)
 	wall := time.Since(start).Seconds()
 
-	out := sweepJSON{Seeds: seeds.count(), Failed: []uint64{}}
+	out := sweepJSON{Seeds: seeds.count(), Failed: []uint64{}, FaultRuns: map[string]int{}}
 	var reports []string
 	for _, o := range outcomes {
 		out.Ops += o.ops
 		out.SimSeconds += o.simSeconds
+		for kind, n := range o.faults {
+			if n > 0 {
+				out.FaultRuns[kind]++
+			}
+		}
 		if o.failed {
 			out.Failed = append(out.Failed, o.seed)
 			reports = append(reports, o.report)
@@ -142,6 +151,7 @@ func (c *cli) sweep(args []string) int {
 	fmt.Fprintf(c.stdout, "swept %d seeds (%d-%d): %d failed; %d ops, %.1f sim s in %.2f wall s (%.1f sim s/wall s, %.0f ops/wall s)\n",
 		out.Seeds, seeds.first, seeds.last, len(out.Failed), out.Ops, out.SimSeconds, wall,
 		perSecond(out.SimSeconds, wall), perSecond(float64(out.Ops), wall))
+	fmt.Fprintf(c.stdout, "runs that drew each fault: %s\n", faultCounts(out.FaultRuns))
 	if len(reports) > 0 {
 		fmt.Fprintf(c.stdout, "failed seeds: %s\n", joinSeeds(out.Failed))
 		for _, r := range reports {
@@ -219,7 +229,7 @@ func runSeed(cfg config, seed uint64) seedOutcome {
 		return seedOutcome{seed: seed, failed: true,
 			report: fmt.Sprintf("seed %d: the run could not complete: %v\n  replay: %s\n", seed, err, cfg.replay(seed))}
 	}
-	o := seedOutcome{seed: seed, ops: res.Ops, simSeconds: res.SimSeconds, failed: failed(res)}
+	o := seedOutcome{seed: seed, ops: res.Ops, simSeconds: res.SimSeconds, faults: res.Faults, failed: failed(res)}
 	if !o.failed {
 		return o
 	}

@@ -1,0 +1,125 @@
+package sim
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"castkv/actors"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// walSyncFS counts the fsyncs of pebble's write-ahead log on a machine's
+// in-memory filesystem, so a slow disk can charge each one to the handler
+// that asked for it. Only WAL files count: pebble syncs them when a role
+// commits with Sync (LogData(nil, pebble.Sync) in actors/store), on the
+// role's own call path and while the role waits, so the count a handler
+// sees is the same in every run. Flushes and compactions sync sstables and
+// the MANIFEST in the background, at times no run can repeat.
+type walSyncFS struct {
+	vfs.FS
+	syncs *atomic.Int64
+}
+
+func (fs walSyncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return walFile{File: f, syncs: fs.syncs}, nil
+}
+
+func (fs walSyncFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return fs.wrap(name, f, err)
+}
+
+func (fs walSyncFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := fs.FS.OpenReadWrite(name, category, opts...)
+	return fs.wrap(name, f, err)
+}
+
+func (fs walSyncFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return fs.wrap(newname, f, err)
+}
+
+func (fs walSyncFS) Unwrap() vfs.FS { return fs.FS }
+
+type walFile struct {
+	vfs.File
+	syncs *atomic.Int64
+}
+
+func (f walFile) Sync() error {
+	f.syncs.Add(1)
+	return f.File.Sync()
+}
+
+func (f walFile) SyncData() error {
+	f.syncs.Add(1)
+	return f.File.SyncData()
+}
+
+func (f walFile) SyncTo(length int64) (bool, error) {
+	full, err := f.File.SyncTo(length)
+	if full {
+		f.syncs.Add(1)
+	}
+	return full, err
+}
+
+// diskState is what makes a machine busy after a handler: fsyncs on a slow
+// disk, and a stall (a stop-the-world pause that hit mid-handler).
+type diskState struct {
+	walSyncs atomic.Int64
+	// syncLatency is each fsync's cost while the disk is slow; 0 is fast.
+	syncLatency time.Duration
+
+	inHandler bool
+	syncsBase int64 // walSyncs when the running handler began
+	// stallNext arms a stall of the next handler that handles a message
+	// named stallOn ("" = any): its messages leave stallNext late and the
+	// machine stays busy as long.
+	stallNext time.Duration
+	stallOn   protoreflect.FullName
+	stall     time.Duration // the running handler's stall
+}
+
+func (m *machine) beginHandler(msg actors.Msg) {
+	d := &m.disk
+	d.inHandler = true
+	d.syncsBase = d.walSyncs.Load()
+	d.stall = 0
+	if d.stallNext > 0 && msg != nil && (d.stallOn == "" || d.stallOn == msg.ProtoReflect().Descriptor().FullName()) {
+		d.stall, d.stallNext = d.stallNext, 0
+		m.w.faults[CountStall]++
+		m.w.logf("fault: %s stalls for %v handling %s", m.addr, d.stall, msg.ProtoReflect().Descriptor().FullName())
+	}
+}
+
+// busy is how long the running handler has kept the machine so far: its
+// messages leave that much later than the handler began.
+func (m *machine) busy() time.Duration {
+	d := &m.disk
+	if !d.inHandler {
+		return 0
+	}
+	return d.stall + time.Duration(d.walSyncs.Load()-d.syncsBase)*d.syncLatency
+}
+
+// endHandler keeps the machine busy, like a pause, for as long as the
+// handler's fsyncs and stall took: its clock runs on, deliveries wait.
+func (m *machine) endHandler() {
+	d := &m.disk
+	if d.syncLatency > 0 {
+		if n := d.walSyncs.Load() - d.syncsBase; n > 0 {
+			m.w.faults[CountSlowSyncs] += int(n)
+		}
+	}
+	busy := m.busy()
+	d.inHandler, d.stall = false, 0
+	if busy > 0 && m.up {
+		m.pausedUntil = max(m.pausedUntil, m.w.now+busy)
+	}
+}

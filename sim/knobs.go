@@ -1,0 +1,408 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/api"
+	"castkv/actors/data"
+	"castkv/actors/meta"
+)
+
+// Knobs are everything a run draws from its seed besides the event order
+// (FoundationDB's BUGGIFY): the roles' configuration within the bounds the
+// protocol needs, the workload, the network and the fault mix. A run prints
+// them with its seed, so a failure names the settings that found it, and
+// the seed alone draws them again on replay. Options.Duration, Clients and
+// Faults, when set, replace the drawn value and nothing else.
+type Knobs struct {
+	Duration time.Duration `json:"duration_ns"`
+
+	Workload WorkloadKnobs `json:"workload"`
+	Net      NetKnobs      `json:"net"`
+	Faults   FaultKnobs    `json:"faults"`
+	API      APIKnobs      `json:"api"`
+	Data     DataKnobs     `json:"data"`
+	Meta     MetaKnobs     `json:"meta"`
+}
+
+// WorkloadKnobs shape what the clients send.
+type WorkloadKnobs struct {
+	Clients int `json:"clients"`
+	Keys    int `json:"keys"`
+	// KeyGroup: a multi-key command draws its keys from one group of this
+	// many consecutive keys.
+	KeyGroup int `json:"key_group"`
+	// OpsPerSecond is the load all clients offer together; each client
+	// waits up to ThinkMax (2·Clients/OpsPerSecond) between requests.
+	OpsPerSecond int           `json:"ops_per_second"`
+	ThinkMax     time.Duration `json:"think_max_ns"`
+	Global       bool          `json:"global"` // DBSIZE and FLUSHALL, which join every key
+	// Values: EmptyP of them are "", PaddedP are padded to a size up to
+	// PaddedMaxBytes (log-uniform), LargeP up to LargeMaxBytes; the rest
+	// are a short unique tag. Large values stop once LargeBudgetBytes were
+	// written, which bounds a run's memory and time.
+	EmptyP           float64 `json:"empty_p"`
+	PaddedP          float64 `json:"padded_p"`
+	PaddedMaxBytes   int     `json:"padded_max_bytes"`
+	LargeP           float64 `json:"large_p"`
+	LargeMaxBytes    int     `json:"large_max_bytes"`
+	LargeBudgetBytes int     `json:"large_budget_bytes"`
+}
+
+// NetKnobs are the network's per-message behaviour; loss, duplication and
+// long delays only while their fault kind is on.
+type NetKnobs struct {
+	Latency    time.Duration `json:"latency_ns"`
+	Jitter     time.Duration `json:"jitter_ns"`
+	LossP      float64       `json:"loss_p"`
+	DuplicateP float64       `json:"duplicate_p"`
+	DelayP     float64       `json:"delay_p"`
+	DelayMax   time.Duration `json:"delay_max_ns"`
+	// LateP of the messages between servers wait in their sender's queue
+	// while the receiver is down, up to LateHold, and reach its next
+	// incarnation, as TCP with a sender-side queue can deliver them.
+	LateP    float64       `json:"late_p"`
+	LateHold time.Duration `json:"late_hold_ns"`
+}
+
+// FaultKnobs are the fault mix: which kinds are on and how hard they hit.
+type FaultKnobs struct {
+	Enabled FaultSet `json:"enabled"`
+	// Episodes start every GapMin + U[0, GapSpan]; at most MaxConcurrent
+	// run at once. Weights pick the kind of each episode.
+	GapMin        time.Duration  `json:"gap_min_ns"`
+	GapSpan       time.Duration  `json:"gap_span_ns"`
+	MaxConcurrent int            `json:"max_concurrent"`
+	Weights       map[string]int `json:"weights"`
+
+	CrashDownMax time.Duration `json:"crash_down_max_ns"` // a crashed server stays down up to this
+	CrashTwoP    float64       `json:"crash_two_p"`       // two data servers at once
+	CrashAllP    float64       `json:"crash_all_p"`       // every data server at once
+	PauseMax     time.Duration `json:"pause_max_ns"`
+
+	// An API crash loop: up to APICrashLoop crashes, each down for up to
+	// APIDownMax and up for up to APIUpMax before the next.
+	APICrashLoop int           `json:"api_crash_loop"`
+	APIDownMax   time.Duration `json:"api_down_max_ns"`
+	APIUpMax     time.Duration `json:"api_up_max_ns"`
+
+	// Long pauses last LongPauseLeases × the lease (meta's LeaseTimeout),
+	// at least; StallP of them freeze a handler's replies, not its inbox.
+	LongPauseLeases float64 `json:"long_pause_leases"`
+	StallP          float64 `json:"stall_p"`
+
+	// SlowDiskNode's fsync takes SlowDiskLatency while its episodes run;
+	// SlowDiskAlways keeps it slow for the whole fault phase.
+	SlowDiskNode    string        `json:"slow_disk_node,omitempty"`
+	SlowDiskLatency time.Duration `json:"slow_disk_latency_ns"`
+	SlowDiskAlways  bool          `json:"slow_disk_always"`
+
+	// Protocol-timed faults act on TimedP of the moments they watch for,
+	// at most one per TimedCooldown.
+	TimedP        float64       `json:"timed_p"`
+	TimedCooldown time.Duration `json:"timed_cooldown_ns"`
+}
+
+// APIKnobs are the drawn fields of api.Config.
+type APIKnobs struct {
+	InlineValueBytes int           `json:"inline_value_bytes"`
+	AttemptTimeout   time.Duration `json:"attempt_timeout_ns"`
+	RequestTimeout   time.Duration `json:"request_timeout_ns"`
+	RetryBackoff     time.Duration `json:"retry_backoff_ns"`
+}
+
+// DataKnobs are the drawn fields of data.Config.
+type DataKnobs struct {
+	HeartbeatEvery  time.Duration `json:"heartbeat_every_ns"`
+	RetryEvery      time.Duration `json:"retry_every_ns"`
+	RemoveAfter     time.Duration `json:"remove_after_ns"`
+	MaxStagedValues int           `json:"max_staged_values"`
+	MaxStagedBytes  int           `json:"max_staged_bytes"`
+	StageTTL        time.Duration `json:"stage_ttl_ns"`
+	MaxPrepareBytes int           `json:"max_prepare_bytes"`
+	MaxUncommitted  int           `json:"max_uncommitted"`
+}
+
+// MetaKnobs are the drawn fields of meta.Config.
+type MetaKnobs struct {
+	LeaseTimeout time.Duration `json:"lease_timeout_ns"`
+	FailTimeout  time.Duration `json:"fail_timeout_ns"`
+	CheckEvery   time.Duration `json:"check_every_ns"`
+}
+
+// Bounds of the draw. Each says why it is where it is.
+const (
+	minDuration = 10 * time.Second
+	maxDuration = 30 * time.Second
+	// maxDrawnClients: the issue asks for 1-40; most runs draw few, since
+	// porcupine's cost grows with concurrency per key.
+	maxDrawnClients = 40
+	minKeys         = 2
+	maxKeys         = 50
+	// Offered load in ops per simulated second, all clients together. It
+	// sets the run's cost: the simulator spends on the order of 100 µs of
+	// CPU per op, and ≥ 100 simulated seconds per wall second (the
+	// issue's bar) leaves room for about 60 ops per second on average.
+	minOpsPerSecond = 10
+	maxOpsPerSecond = 300
+	// maxGlobalClients: DBSIZE and FLUSHALL only with this few clients.
+	maxGlobalClients = 6
+	// maxClientsPerGroup: clients per group of keys porcupine decides fast.
+	maxClientsPerGroup = 4
+	// maxValueBytes: "several MiB", well under the 64 MiB value limit so a
+	// run stays within its memory bound (2 GB with 40 clients).
+	maxValueBytes = 6 << 20
+	// maxLargeBudgetBytes bounds what all large values of a run add up to:
+	// every byte is held by three replicas' logs and versions, twice each
+	// in the in-memory filesystem (written and synced copies).
+	maxLargeBudgetBytes = 32 << 20
+	// clientTimeout must stay beyond the API's request deadline, so a
+	// client sees the API's answer rather than its own timeout.
+	maxRequestTimeout = 10 * time.Second
+	// maxLease: after the final restart meta waits L(1+ρ)/(1−ρ) before any
+	// failover, and service must be back within liveBound (10 s) with the
+	// servers returning over restartSpread (4 s).
+	maxLease = 3 * time.Second
+)
+
+// drawKnobs draws a run's knobs from its own stream of the seed, so the
+// draw does not shift when the world's draws change, and an override
+// (--clients) leaves every other knob as it was.
+func drawKnobs(opts Options) Knobs {
+	rng := rand.New(rand.NewPCG(opts.Seed^0x6a09e667f3bcc908, opts.Seed+0xbb67ae8584caa73b))
+	d := drawer{rng}
+	var k Knobs
+	k.Duration = d.durationIn(minDuration, maxDuration).Round(time.Second)
+
+	// Workload. Clients lean small (cubed uniform): the mean run keeps
+	// the simulator fast and porcupine's search small, while a tail of
+	// runs goes to 40.
+	wl := &k.Workload
+	wl.Clients = 1 + int(float64(maxDrawnClients-1)*math.Pow(rng.Float64(), 3)+0.5)
+	wl.Keys = d.logIntIn(minKeys, maxKeys)
+	wl.KeyGroup = 1 + rng.IntN(min(wl.Keys, 5))
+	// Porcupine's search grows exponentially with the clients that touch
+	// one group of keys at once: keep about maxClientsPerGroup per group,
+	// with more keys when there are many clients.
+	wl.Keys = min(max(wl.Keys, (wl.Clients*wl.KeyGroup+maxClientsPerGroup-1)/maxClientsPerGroup), maxKeys)
+	// The offered load, not the client count, sets how many ops a run
+	// records: the simulator's speed and porcupine's work follow it.
+	wl.OpsPerSecond = d.logIntIn(minOpsPerSecond, maxOpsPerSecond)
+	// Global commands join every key into one set for porcupine: only
+	// with few clients does it stay decidable.
+	wl.Global = wl.Clients <= maxGlobalClients && rng.IntN(3) == 0
+	if rng.IntN(3) > 0 {
+		wl.EmptyP = rng.Float64() * 0.1
+	}
+	wl.PaddedP = rng.Float64() * 0.4
+	wl.PaddedMaxBytes = d.logIntIn(64, 256<<10)
+	if rng.IntN(3) == 0 {
+		wl.LargeP = d.logFloatIn(0.001, 0.03)
+		wl.LargeMaxBytes = d.logIntIn(512<<10, maxValueBytes)
+		wl.LargeBudgetBytes = d.logIntIn(4<<20, maxLargeBudgetBytes)
+	}
+
+	// Network.
+	n := &k.Net
+	n.Latency = d.durationIn(200*time.Microsecond, 2*time.Millisecond)
+	n.Jitter = d.durationIn(100*time.Microsecond, 2*time.Millisecond)
+	n.LossP = rng.Float64() * 0.05
+	n.DuplicateP = rng.Float64() * 0.03
+	n.DelayP = rng.Float64() * 0.02
+	n.DelayMax = d.durationLog(100*time.Millisecond, 2*time.Second)
+	n.LateP = 0.2 + 0.8*rng.Float64()
+	n.LateHold = d.durationLog(500*time.Millisecond, 10*time.Second)
+
+	// Meta and data timing, in the order their relations need: the lease
+	// must outlast several heartbeats (a primary renews it by heartbeating
+	// and must survive a few lost ones), the failure detector must not
+	// suspect a server between two of its heartbeats, and meta must look
+	// often enough to act within the fail timeout.
+	m := &k.Meta
+	m.LeaseTimeout = d.durationLog(400*time.Millisecond, maxLease)
+	dk := &k.Data
+	dk.HeartbeatEvery = d.durationLog(20*time.Millisecond, min(250*time.Millisecond, m.LeaseTimeout/8))
+	m.FailTimeout = d.durationLog(max(4*dk.HeartbeatEvery, 250*time.Millisecond), 2*time.Second)
+	m.CheckEvery = d.durationLog(10*time.Millisecond, min(300*time.Millisecond, m.FailTimeout/3))
+	dk.RetryEvery = d.durationLog(10*time.Millisecond, 200*time.Millisecond)
+	// A secondary is removed after RemoveAfter without progress: several
+	// resends must fit in it, or a lost Prepare alone ejects a replica.
+	dk.RemoveAfter = d.durationLog(max(5*dk.RetryEvery, 300*time.Millisecond), 3*time.Second)
+	dk.MaxStagedValues = d.logIntIn(8, 4096)
+	dk.MaxStagedBytes = d.logIntIn(64<<10, 256<<20)
+	dk.StageTTL = d.durationLog(500*time.Millisecond, 20*time.Second)
+	dk.MaxPrepareBytes = d.logIntIn(1<<10, 4<<20)
+	// Below a few dozen, 40 clients would see BUSY for a whole request
+	// deadline and fail the liveness check without any fault.
+	dk.MaxUncommitted = d.logIntIn(32, 10000)
+
+	a := &k.API
+	a.InlineValueBytes = d.logIntIn(1, 1<<20)
+	a.AttemptTimeout = d.durationLog(100*time.Millisecond, 2*time.Second)
+	a.RequestTimeout = d.durationLog(max(4*a.AttemptTimeout, 2*time.Second), maxRequestTimeout)
+	a.RetryBackoff = d.durationLog(2*time.Millisecond, 200*time.Millisecond)
+
+	k.Faults = drawFaultKnobs(d)
+
+	if opts.Duration != 0 {
+		k.Duration = opts.Duration
+	}
+	if opts.Clients != 0 {
+		wl.Clients = opts.Clients
+		wl.Global = wl.Global && wl.Clients <= maxGlobalClients
+	}
+	// A client with nothing to wait for still thinks a little: a millisecond
+	// at least, so 40 clients cannot spin the cluster.
+	wl.ThinkMax = max(time.Millisecond, 2*time.Second*time.Duration(wl.Clients)/time.Duration(wl.OpsPerSecond))
+	if opts.Faults != nil {
+		k.Faults.Enabled = opts.Faults
+	}
+	return k
+}
+
+// drawFaultKnobs draws the fault mix: each kind is on in 3 of 4 runs, and
+// each has its own intensity.
+func drawFaultKnobs(d drawer) FaultKnobs {
+	rng := d.rng
+	f := FaultKnobs{Enabled: FaultSet{}, Weights: map[string]int{}}
+	for _, kind := range AllFaults {
+		f.Enabled[kind] = rng.IntN(4) > 0
+	}
+	f.GapMin = d.durationLog(200*time.Millisecond, time.Second)
+	f.GapSpan = d.durationLog(500*time.Millisecond, 4*time.Second)
+	f.MaxConcurrent = 1 + rng.IntN(3)
+	for _, kind := range episodicFaults {
+		f.Weights[kind] = 1 + rng.IntN(4)
+	}
+	f.CrashDownMax = d.durationLog(300*time.Millisecond, 5*time.Second)
+	f.CrashTwoP = 0.1 + 0.3*rng.Float64()
+	f.CrashAllP = 0.2 * rng.Float64()
+	f.PauseMax = d.durationLog(200*time.Millisecond, 3*time.Second)
+	f.APICrashLoop = 1 + rng.IntN(5)
+	f.APIDownMax = d.durationLog(20*time.Millisecond, 500*time.Millisecond)
+	f.APIUpMax = d.durationLog(50*time.Millisecond, time.Second)
+	f.LongPauseLeases = 1.1 + 1.9*rng.Float64()
+	f.StallP = rng.Float64()
+	f.SlowDiskNode = []string{"meta", "data1", "data2", "data3"}[rng.IntN(4)]
+	f.SlowDiskLatency = d.durationLog(time.Millisecond, 100*time.Millisecond)
+	f.SlowDiskAlways = rng.IntN(3) == 0
+	f.TimedP = 0.2 + 0.8*rng.Float64()
+	f.TimedCooldown = d.durationLog(300*time.Millisecond, 3*time.Second)
+	return f
+}
+
+// drawer draws numbers within bounds, uniformly or log-uniformly (so a
+// range over orders of magnitude visits each of them).
+type drawer struct{ rng *rand.Rand }
+
+func (d drawer) durationIn(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(d.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (d drawer) logFloatIn(lo, hi float64) float64 {
+	if hi <= lo {
+		return lo
+	}
+	return math.Exp(math.Log(lo) + d.rng.Float64()*(math.Log(hi)-math.Log(lo)))
+}
+
+func (d drawer) durationLog(lo, hi time.Duration) time.Duration {
+	return time.Duration(d.logFloatIn(float64(lo), float64(hi)))
+}
+
+func (d drawer) logIntIn(lo, hi int) int {
+	return min(hi, max(lo, int(math.Round(d.logFloatIn(float64(lo), float64(hi))))))
+}
+
+// Role configurations from the knobs.
+
+func (k *Knobs) apiConfig(canary string) api.Config {
+	return api.Config{
+		Meta: "meta", Canary: canary,
+		InlineValueBytes: k.API.InlineValueBytes,
+		AttemptTimeout:   k.API.AttemptTimeout,
+		RequestTimeout:   k.API.RequestTimeout,
+		RetryBackoff:     k.API.RetryBackoff,
+	}
+}
+
+func (k *Knobs) dataConfig(canary string) data.Config {
+	d := k.Data
+	return data.Config{
+		Meta: "meta", Canary: canary,
+		HeartbeatEvery: d.HeartbeatEvery, RetryEvery: d.RetryEvery, RemoveAfter: d.RemoveAfter,
+		MaxStagedValues: d.MaxStagedValues, MaxStagedBytes: d.MaxStagedBytes, StageTTL: d.StageTTL,
+		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
+	}
+}
+
+func (k *Knobs) metaConfig(dataServers []actors.Addr) meta.Config {
+	return meta.Config{
+		DataServers:  dataServers,
+		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
+	}
+}
+
+// String renders the knobs on a few lines, one group each.
+func (k Knobs) String() string {
+	var b strings.Builder
+	wl := k.Workload
+	fmt.Fprintf(&b, "run:      duration=%v clients=%d keys=%d in groups of %d, %d ops/s (think<=%v) global=%t\n",
+		k.Duration, wl.Clients, wl.Keys, wl.KeyGroup, wl.OpsPerSecond, wl.ThinkMax.Round(time.Microsecond), wl.Global)
+	fmt.Fprintf(&b, "values:   empty=%.1f%% padded=%.1f%% up to %s",
+		100*wl.EmptyP, 100*wl.PaddedP, bytesString(wl.PaddedMaxBytes))
+	if wl.LargeP > 0 {
+		fmt.Fprintf(&b, " large=%.2f%% up to %s (budget %s)", 100*wl.LargeP, bytesString(wl.LargeMaxBytes), bytesString(wl.LargeBudgetBytes))
+	}
+	b.WriteByte('\n')
+	n := k.Net
+	fmt.Fprintf(&b, "net:      latency=%v jitter=%v loss=%.2f%% duplicate=%.2f%% delay=%.2f%% up to %v late=%.0f%% held up to %v\n",
+		n.Latency.Round(time.Microsecond), n.Jitter.Round(time.Microsecond), 100*n.LossP, 100*n.DuplicateP,
+		100*n.DelayP, n.DelayMax.Round(time.Millisecond), 100*n.LateP, n.LateHold.Round(time.Millisecond))
+	f := k.Faults
+	fmt.Fprintf(&b, "faults:   %s; every %v+U[0,%v], at most %d at once, weights %s\n",
+		f.Enabled, f.GapMin.Round(time.Millisecond), f.GapSpan.Round(time.Millisecond), f.MaxConcurrent, weightsString(f.Weights))
+	fmt.Fprintf(&b, "          crash down<=%v two-data=%.0f%% all-data=%.0f%%; pause<=%v; api crash loop<=%d down<=%v up<=%v\n",
+		f.CrashDownMax.Round(time.Millisecond), 100*f.CrashTwoP, 100*f.CrashAllP, f.PauseMax.Round(time.Millisecond),
+		f.APICrashLoop, f.APIDownMax.Round(time.Millisecond), f.APIUpMax.Round(time.Millisecond))
+	fmt.Fprintf(&b, "          long pause>=%.2f leases stall=%.0f%%; slow disk %s fsync=%v always=%t; timed=%.0f%% cooldown %v\n",
+		f.LongPauseLeases, 100*f.StallP, f.SlowDiskNode, f.SlowDiskLatency.Round(10*time.Microsecond), f.SlowDiskAlways,
+		100*f.TimedP, f.TimedCooldown.Round(time.Millisecond))
+	a := k.API
+	fmt.Fprintf(&b, "api:      inline<=%s attempt=%v request=%v backoff=%v\n",
+		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond))
+	d := k.Data
+	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d\n",
+		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
+		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted)
+	m := k.Meta
+	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v",
+		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond))
+	return b.String()
+}
+
+func weightsString(w map[string]int) string {
+	parts := make([]string, 0, len(episodicFaults))
+	for _, kind := range episodicFaults {
+		parts = append(parts, fmt.Sprintf("%s=%d", kind, w[kind]))
+	}
+	return strings.Join(parts, ",")
+}
+
+func bytesString(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}

@@ -1,0 +1,283 @@
+package sim
+
+import (
+	"slices"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/meta"
+	"castkv/actors/wire"
+)
+
+// timed injects faults at the moments the protocol is most fragile,
+// rather than at random times: when a primary asks meta to promote a
+// learner, when a config version changes (a failover, a learner added or
+// promoted, a replica removed), when the primary's lease is about to run
+// out, and while meta waits out a failed primary's lease. It watches meta's
+// current config and the messages servers send; it never reads a role's
+// state in a way that changes it.
+type timed struct {
+	w *world
+	r *runner
+	c *chaos
+	k FaultKnobs
+
+	lastAct time.Duration // when it last acted; at most one act per TimedCooldown
+	acted   bool
+	config  *wire.Config // meta's config at the last poll
+}
+
+// pollEvery is how often timed looks at meta's config: well under any
+// heartbeat or check interval a run draws, so a change is seen while its
+// messages are still in flight.
+const pollEvery = 5 * time.Millisecond
+
+func newTimed(r *runner, c *chaos) *timed {
+	t := &timed{w: r.w, r: r, c: c, k: r.knobs.Faults}
+	r.w.net.onSend = t.onSend
+	return t
+}
+
+// ready reports whether timed may act now, drawing against TimedP.
+func (t *timed) ready() bool {
+	if t == nil {
+		return false
+	}
+	w := t.w
+	if w.now >= t.c.end || (t.acted && w.now-t.lastAct < t.k.TimedCooldown) {
+		return false
+	}
+	return w.rng.Float64() < t.k.TimedP
+}
+
+func (t *timed) act(counter string, format string, args ...any) {
+	t.acted, t.lastAct = true, t.w.now
+	t.w.faults[FaultTimed]++
+	t.w.faults[counter]++
+	t.w.logf("timed fault: "+format, args...)
+}
+
+// poll compares meta's config with the last one seen.
+func (t *timed) poll() {
+	w := t.w
+	if w.now >= t.c.end {
+		return
+	}
+	w.at(w.now+pollEvery, t.poll)
+	mm, ok := t.r.meta.node.(*meta.Meta)
+	if !ok || mm == nil {
+		return
+	}
+	cur := mm.Config(0)
+	if cur == nil {
+		return
+	}
+	old := t.config
+	t.config = cur
+	if old == nil || cur.Version == old.Version || !t.ready() {
+		return
+	}
+	t.configChanged(old, cur)
+}
+
+// configChanged hits the nodes that matter to the change from old to cur,
+// while its messages are still in flight.
+func (t *timed) configChanged(old, cur *wire.Config) {
+	w, r := t.w, t.r
+	primary := w.byAddr[actors.Addr(cur.Primary)]
+	var subject *machine // the node the change is about
+	what := "config change"
+	switch {
+	case cur.Primary != old.Primary:
+		what, subject = "failover", primary
+	case len(cur.Learners) > len(old.Learners):
+		what, subject = "learner added", w.byAddr[actors.Addr(cur.Learners[len(cur.Learners)-1])]
+	case len(cur.Secondaries) > len(old.Secondaries):
+		what = "learner promoted"
+		for _, s := range cur.Secondaries {
+			if !slices.Contains(old.Secondaries, s) {
+				subject = w.byAddr[actors.Addr(s)]
+			}
+		}
+	default:
+		what = "replica removed"
+	}
+	var targets []*machine
+	for _, m := range []*machine{primary, subject, r.meta} {
+		if m != nil && m.up && !slices.Contains(targets, m) {
+			targets = append(targets, m)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	m := targets[w.rng.IntN(len(targets))]
+	t.act(CountTimedConfig, "%s to v%d: hit %s", what, cur.Version, m.addr)
+	if m == r.meta && (what == "failover" || what == "learner promoted") {
+		if what == "failover" {
+			w.faults[CountMetaFailover]++
+		} else {
+			w.faults[CountMetaPromotion]++
+		}
+	}
+	t.hit(m)
+}
+
+// hit crashes m and brings it back soon, or cuts it off from every other
+// server for a while.
+func (t *timed) hit(m *machine) {
+	w := t.w
+	if w.rng.IntN(3) == 0 {
+		t.isolate(m, 300*time.Millisecond+time.Duration(w.rng.Int64N(int64(3*time.Second))))
+		return
+	}
+	t.crashFor(m, 20*time.Millisecond+time.Duration(w.rng.Int64N(int64(time.Second))))
+}
+
+// crashFor crashes m now (after the running handler: a role never loses
+// its machine under its feet) and restarts it after down.
+func (t *timed) crashFor(m *machine, down time.Duration) {
+	w := t.w
+	w.at(w.now, func() {
+		if !m.up {
+			return
+		}
+		t.r.crash(m)
+		w.logf("timed fault: crash %s for %v", m.addr, down)
+		t.c.restartAt(m, w.now+down)
+	})
+}
+
+// isolate cuts m off from every other server, both ways, for d.
+func (t *timed) isolate(m *machine, d time.Duration) {
+	w := t.w
+	var links []link
+	for _, o := range t.r.servers() {
+		if o != m {
+			links = append(links, link{m.addr, o.addr}, link{o.addr, m.addr})
+		}
+	}
+	w.at(w.now, func() {
+		for _, l := range links {
+			w.net.blocked[l] = true
+		}
+		w.logf("timed fault: isolate %s for %v", m.addr, d)
+	})
+	w.at(min(w.now+d, t.c.end), func() {
+		for _, l := range links {
+			delete(w.net.blocked, l)
+		}
+	})
+}
+
+// onSend watches the messages servers send (network.onSend) and returns
+// extra delay for the one it holds back.
+func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) time.Duration {
+	switch x := msg.(type) {
+	case *wire.PromoteLearner:
+		return t.promotion(from, x)
+	case *wire.HeartbeatReply:
+		if len(x.Leases) > 0 {
+			t.leaseGranted(to)
+		}
+	}
+	return 0
+}
+
+// promotion: primary p just asked meta to make a learner a secondary.
+// Crash p and hold the request back until p restarted (a promotion asked
+// for by a previous incarnation of the primary), or restart meta, or cut
+// off or crash the learner while it is being promoted.
+func (t *timed) promotion(p *machine, x *wire.PromoteLearner) time.Duration {
+	w := t.w
+	if !t.ready() {
+		return 0
+	}
+	learner := w.byAddr[actors.Addr(x.Learner)]
+	switch w.rng.IntN(4) {
+	case 0:
+		down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(500*time.Millisecond)))
+		t.act(CountTimedPromote, "%s asked to promote %s at v%d: crash it for %v and hold the request back", p.addr, x.Learner, x.ConfigVersion, down)
+		t.crashFor(p, down)
+		return down + time.Duration(w.rng.Int64N(int64(time.Second)))
+	case 1:
+		t.act(CountTimedPromote, "%s asked to promote %s at v%d: restart meta", p.addr, x.Learner, x.ConfigVersion)
+		w.faults[CountMetaPromotion]++
+		t.crashFor(t.r.meta, 20*time.Millisecond+time.Duration(w.rng.Int64N(int64(time.Second))))
+	default:
+		if learner == nil {
+			return 0
+		}
+		t.act(CountTimedPromote, "%s asked to promote %s at v%d: hit the learner", p.addr, x.Learner, x.ConfigVersion)
+		t.hit(learner)
+	}
+	return 0
+}
+
+// leaseGranted: meta is granting the primary a lease. Now and then cut
+// the primary off from meta, so this is its last grant, and when the lease
+// is about to run out pause it, stall its next read, or crash it.
+func (t *timed) leaseGranted(to actors.Addr) {
+	w, r := t.w, t.r
+	// Grants come every heartbeat; act on about one in fifty.
+	if w.rng.IntN(50) != 0 || !t.ready() {
+		return
+	}
+	p := w.byAddr[to]
+	lease := r.knobs.Meta.LeaseTimeout
+	cut := lease + time.Duration(w.rng.Int64N(int64(2*lease)))
+	var links []link
+	for _, o := range append([]*machine{r.meta}, r.data...) {
+		if o != p {
+			links = append(links, link{p.addr, o.addr}, link{o.addr, p.addr})
+		}
+	}
+	t.act(CountTimedLease, "last lease grant to %s; cut it off from meta and data for %v", p.addr, cut)
+	w.at(w.now, func() {
+		for _, l := range links {
+			w.net.blocked[l] = true
+		}
+	})
+	w.at(min(w.now+cut, t.c.end), func() {
+		for _, l := range links {
+			delete(w.net.blocked, l)
+		}
+	})
+	// The lease runs out about L after the heartbeat was sent, which was
+	// a round trip ago: aim just before and just after.
+	edge := w.now + time.Duration(float64(lease)*(0.9+0.15*w.rng.Float64()))
+	w.at(min(edge, t.c.end), func() {
+		if !p.up || w.now >= t.c.end {
+			return
+		}
+		d := lease/5 + time.Duration(w.rng.Int64N(int64(2*lease)))
+		switch w.rng.IntN(3) {
+		case 0:
+			t.c.pause(p, d)
+		case 1:
+			p.disk.stallNext, p.disk.stallOn = d, "castkv.wire.Read"
+			w.logf("timed fault: %s will stall for %v in its next read", p.addr, d)
+		default:
+			t.crashFor(p, d)
+		}
+	})
+}
+
+// primaryDown: the chaos just crashed the primary. Meta will wait out its
+// lease and promote a secondary; restart meta somewhere in that wait.
+func (t *timed) primaryDown() {
+	if !t.ready() {
+		return
+	}
+	w, r := t.w, t.r
+	mk := r.knobs.Meta
+	wait := mk.FailTimeout + meta.Config{LeaseTimeout: mk.LeaseTimeout}.LeaseWait()
+	at := w.now + time.Duration(w.rng.Int64N(int64(wait)+1))
+	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(time.Second)))
+	t.act(CountMetaFailover, "primary down; restart meta for %v in %v, during the failover", down, at-w.now)
+	w.at(min(at, t.c.end), func() {
+		if w.now < t.c.end {
+			t.crashFor(r.meta, down)
+		}
+	})
+}
