@@ -11,7 +11,7 @@ import (
 )
 
 // A seed file (testdata/seeds.txt) says what each listed seed does, one
-// seed a line, with all faults on and the default clients:
+// seed a line, with its knobs and faults drawn from the seed:
 //
 //	<seed> <duration> pass <note>
 //	<seed> <duration> catch <canary> <note>
@@ -102,13 +102,14 @@ func (e SeedEntry) String() string {
 
 // Options are the options of e's run.
 func (e SeedEntry) Options() Options {
-	faults, _ := ParseFaults("all")
-	return Options{Seed: e.Seed, Duration: e.Duration, Faults: faults, Canary: e.Canary}
+	// Everything but the duration is drawn from the seed, faults included,
+	// as castsim sweep draws them.
+	return Options{Seed: e.Seed, Duration: e.Duration, Canary: e.Canary}
 }
 
 // Replay is the castsim command line that runs e.
 func (e SeedEntry) Replay() string {
-	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d --duration %v --faults all", e.Seed, e.Duration)
+	cmd := fmt.Sprintf("go run ./cmd/castsim run --seed %d --duration %v", e.Seed, e.Duration)
 	if e.Canary != "" {
 		cmd += " --canary " + e.Canary
 	}
