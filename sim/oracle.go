@@ -263,6 +263,9 @@ func (o *oracles) agree(m *machine, st *store.Store, v data.ReplicaView, wt *rep
 			switch {
 			case e.Seq == uint64(len(rec))+1:
 				rec = append(rec, committedEntry{id: id, by: m.addr, at: o.w.now})
+			case e.Seq > uint64(len(rec))+1:
+				// The record has a gap below: a replica checked past it
+				// after a reported violation. Nothing to compare with.
 			case rec[e.Seq-1].id != id:
 				c := rec[e.Seq-1]
 				o.violate(OracleCommittedPrefix, "shard %d seq %d: %s holds version %d digest %016x at or below its commit point %d, but %s committed version %d digest %016x there at %v",
