@@ -52,7 +52,7 @@ const projectionShare = 4 // a quarter
 //
 // It searches small things first, since porcupine decides a violation only
 // by exhausting every ordering. First each key alone: a component of one
-// key, or one key's projection out of a component of several (project.go),
+// key (or of global commands only), or one key's projection out of a component of several (project.go),
 // where a violation shows in a fraction of the time; then, if none fails,
 // each component of several keys whole, and each single-key one not yet
 // decided. Both phases go smallest first on GOMAXPROCS workers, the first
@@ -79,7 +79,7 @@ func Check(ops []Op, timeout time.Duration) Result {
 		u := unit{keys: slices.Clone(c[0].Input.(*call).names.keys), ops: c}
 		slices.Sort(u.keys)
 		res.all = append(res.all, u)
-		if len(u.keys) == 1 {
+		if len(u.keys) <= 1 { // one key, or none: global commands alone
 			keyed = append(keyed, u)
 		} else {
 			wide = append(wide, u.keys...)

@@ -159,3 +159,12 @@ func TestPictureBounded(t *testing.T) {
 		t.Errorf("drawing %d ops: got %v, want a refusal", len(ops), err)
 	}
 }
+
+// A component of global commands alone, with no key to search it by, is
+// still searched.
+func TestGlobalOnlyHistory(t *testing.T) {
+	ops := []Op{op(0, 0, 10, global("flushall"), replyNil)}
+	if res := Check(ops, 0); res.Linearizable || res.Components != 1 {
+		t.Errorf("flushall answered nil: got %s, want a violation", res)
+	}
+}
