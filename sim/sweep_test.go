@@ -68,7 +68,6 @@ func TestSweep(t *testing.T) {
 var notYetCaught = map[string]string{
 	"reply-by-request-id": "a late read reply must reach the API's next incarnation while a read with the same id is pending there; " +
 		"late delivery flushes at restart, before the new incarnation has requests (actors/api TestReadReplyOfAnotherProcessIsIgnored)",
-	"no-barrier": "measured after this list was written; see the closing note of issue 6",
 }
 
 // TestCanariesAreCaught proves the checks can fail: every canary has a
