@@ -129,6 +129,9 @@ func (o *oracles) violations() []string {
 // finish closes the crashed disks' copies and reports into res; it returns
 // the violations for the run's failure text.
 func (o *oracles) finish(res *Result) []string {
+	if o == nil {
+		return nil
+	}
 	for m, d := range o.disks {
 		d.close()
 		delete(o.disks, m)
