@@ -25,56 +25,155 @@ type Result struct {
 	// carrying no constraint (see the package doc).
 	Ops, Dropped int
 	// Failed holds the sorted keys of each component that is not
-	// linearizable or, when none is, of each that timed out.
+	// linearizable or, when none is, of each that timed out, in key order.
+	// When ByKey is set, the violation was found on keys taken alone (see
+	// project.go): each entry is one key whose ops contradict each other.
 	Failed [][]string
+	ByKey  bool
 
-	failed     []int // components behind Failed
-	components [][]porcupine.Operation
-	timeout    time.Duration
+	failed  []unit // behind Failed
+	all     []unit // every component
+	timeout time.Duration
 }
 
+// A unit is one porcupine search: a component, or one key's projection.
+type unit struct {
+	keys      []string // sorted
+	ops       []porcupine.Operation
+	projected bool // a key's projection out of a component of several
+}
+
+// projectionShare is the part of Check's timeout the search of each key
+// alone may use before the components of several keys are searched whole.
+const projectionShare = 4 // a quarter
+
 // Check decides whether ops, a history of castkv client commands, is
-// linearizable. Each component gets porcupine's search on its own, largest
-// first on GOMAXPROCS workers, all within one timeout (timeout <= 0: none).
-// Every component is checked even after a violation, so the verdict and
-// Failed do not depend on scheduling unless the timeout is hit.
+// linearizable, within timeout (<= 0: as long as it takes).
+//
+// It searches small things first, since porcupine decides a violation only
+// by exhausting every ordering. First each key alone: a component of one
+// key (or of global commands only), or one key's projection out of a component of several (project.go),
+// where a violation shows in a fraction of the time; then, if none fails,
+// each component of several keys whole, and each single-key one not yet
+// decided. Both phases go smallest first on GOMAXPROCS workers, the first
+// within a quarter of the timeout, the second within what is left. Every
+// unit of a phase is searched even after a violation, so the verdict and
+// Failed do not depend on scheduling unless the timeout is hit. A unit that
+// runs out of time is undecided, never passed.
 //
 // Check panics on an op it cannot interpret (an unknown command, a wrong
 // number of keys or values, a missing output kind): that is a bug in the
 // code that recorded the history.
 func Check(ops []Op, timeout time.Duration) Result {
+	start := time.Now()
 	comps, dropped := compile(ops)
 	res := Result{
 		Components: len(comps),
 		Ops:        len(ops) - dropped,
 		Dropped:    dropped,
-		components: comps,
 		timeout:    timeout,
 	}
+	var keyed []unit  // phase 1: every key alone
+	var wide []string // keys of components of several keys
+	for _, c := range comps {
+		u := unit{keys: slices.Clone(c[0].Input.(*call).names.keys), ops: c}
+		slices.Sort(u.keys)
+		res.all = append(res.all, u)
+		if len(u.keys) <= 1 { // one key, or none: global commands alone
+			keyed = append(keyed, u)
+		} else {
+			wide = append(wide, u.keys...)
+		}
+	}
+	slices.Sort(wide)
+	parts, origin := projectKeys(ops, wide)
+	for i, p := range parts {
+		keyComps, _ := compile(p)
+		if len(keyComps) != 1 {
+			continue // every op on the key was dropped
+		}
+		for _, o := range keyComps[0] {
+			c := o.Input.(*call)
+			c.onKey = wide[i]
+			c.index = origin[i][c.index]
+			if c.boundBy >= 0 {
+				c.boundBy = origin[i][c.boundBy]
+			}
+		}
+		keyed = append(keyed, unit{keys: []string{wide[i]}, ops: keyComps[0], projected: true})
+	}
+	deadline := func(share int) time.Time {
+		if timeout <= 0 {
+			return time.Time{}
+		}
+		return start.Add(timeout / time.Duration(share))
+	}
 
-	order := make([]int, len(comps))
+	verdicts := search(keyed, deadline(projectionShare))
+	var whole []unit // phase 2
+	for i, u := range keyed {
+		switch {
+		case verdicts[i] == porcupine.Illegal:
+			res.failed = append(res.failed, u)
+			res.ByKey = res.ByKey || u.projected
+		case verdicts[i] == porcupine.Unknown && !u.projected:
+			whole = append(whole, u)
+		}
+	}
+	if len(res.failed) == 0 {
+		for _, u := range res.all {
+			if len(u.keys) > 1 {
+				whole = append(whole, u)
+			}
+		}
+		verdicts = search(whole, deadline(1))
+		var unknown []unit
+		for i, u := range whole {
+			switch verdicts[i] {
+			case porcupine.Illegal:
+				res.failed = append(res.failed, u)
+			case porcupine.Unknown:
+				unknown = append(unknown, u)
+			}
+		}
+		if len(res.failed) == 0 && len(unknown) > 0 {
+			res.TimedOut = true
+			res.failed = unknown
+		}
+		res.Linearizable = len(res.failed) == 0
+	}
+	slices.SortStableFunc(res.failed, func(a, b unit) int { return slices.Compare(a.keys, b.keys) })
+	for _, u := range res.failed {
+		res.Failed = append(res.Failed, u.keys)
+	}
+	return res
+}
+
+// search runs porcupine on every unit, smallest first, until deadline (zero:
+// none), and returns each unit's verdict.
+func search(units []unit, deadline time.Time) []porcupine.CheckResult {
+	order := make([]int, len(units))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return len(comps[b]) - len(comps[a]) })
+	slices.SortStableFunc(order, func(a, b int) int { return len(units[a].ops) - len(units[b].ops) })
 
-	verdicts := make([]porcupine.CheckResult, len(comps))
-	deadline := time.Now().Add(timeout)
+	verdicts := make([]porcupine.CheckResult, len(units))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(comps)) {
+	for range min(runtime.GOMAXPROCS(0), len(units)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
 				var left time.Duration // zero: porcupine waits as long as it takes
-				if timeout > 0 {
+				if !deadline.IsZero() {
 					if left = time.Until(deadline); left <= 0 {
 						verdicts[i] = porcupine.Unknown
 						continue
 					}
 				}
-				verdicts[i] = porcupine.CheckOperationsTimeout(model, comps[i], left)
+				verdicts[i] = porcupine.CheckOperationsTimeout(model, units[i].ops, left)
 			}
 		}()
 	}
@@ -83,30 +182,7 @@ func Check(ops []Op, timeout time.Duration) Result {
 	}
 	close(jobs)
 	wg.Wait()
-
-	var unknown []int
-	for i, v := range verdicts {
-		switch v {
-		case porcupine.Illegal:
-			res.failed = append(res.failed, i)
-		case porcupine.Unknown:
-			unknown = append(unknown, i)
-		}
-	}
-	switch {
-	case len(res.failed) > 0:
-	case len(unknown) > 0:
-		res.TimedOut = true
-		res.failed = unknown
-	default:
-		res.Linearizable = true
-	}
-	for _, i := range res.failed {
-		keys := slices.Clone(comps[i][0].Input.(*call).names.keys)
-		slices.Sort(keys)
-		res.Failed = append(res.Failed, keys)
-	}
-	return res
+	return verdicts
 }
 
 // String summarizes the verdict in one line, naming the keys of up to
@@ -116,6 +192,12 @@ func (r Result) String() string {
 	switch {
 	case r.TimedOut:
 		verdict = fmt.Sprintf("undecided within %s on keys %s", r.timeout, describeKeySets(r.Failed))
+	case r.ByKey:
+		var keys []string
+		for _, k := range r.Failed {
+			keys = append(keys, k...)
+		}
+		verdict = "NOT linearizable: the ops on " + describeKeyList(keys) + " contradict each other"
 	case !r.Linearizable:
 		verdict = "NOT linearizable on keys " + describeKeySets(r.Failed)
 	}
@@ -153,31 +235,26 @@ func describeKeySets(sets [][]string) string {
 	return b.String()
 }
 
-// WriteHTML writes porcupine's visualization of the failed components, or of
-// the whole history when it is linearizable, to path. It reruns porcupine in
-// verbose mode on those components (within the timeout given to Check),
-// since collecting partial linearizations slows the search and is only
-// needed for the picture.
-func (r Result) WriteHTML(path string) error {
-	var history []porcupine.Operation
-	if len(r.failed) > 0 {
-		for _, i := range r.failed {
-			history = append(history, r.components[i]...)
+// describeKeyList names keys each taken alone: "k1 alone", "each of k1,
+// k2 alone".
+func describeKeyList(keys []string) string {
+	if len(keys) == 1 {
+		return describeKey(keys[0]) + " alone"
+	}
+	var b strings.Builder
+	b.WriteString("each of ")
+	for i, k := range keys {
+		if i == maxDescribedKeys {
+			fmt.Fprintf(&b, " and %d more", len(keys)-i)
+			break
 		}
-	} else {
-		for _, c := range r.components {
-			history = append(history, c...)
+		if i > 0 {
+			b.WriteString(", ")
 		}
+		b.WriteString(describeKey(k))
 	}
-	timeout := r.timeout
-	if timeout < 0 {
-		timeout = 0
-	}
-	_, info := porcupine.CheckOperationsVerbose(model, history, timeout)
-	if err := porcupine.VisualizePath(model, info, path); err != nil {
-		return fmt.Errorf("checker: writing visualization of %d ops to %s: %w", len(history), path, err)
-	}
-	return nil
+	b.WriteString(" alone")
+	return b.String()
 }
 
 // compile prepares ops (see prepare), splits the kept ones into components
@@ -258,17 +335,18 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 		cc := &comp[ci]
 
 		in := &call{
-			op:      *op,
-			index:   i,
-			comp:    ci,
-			names:   cc.names,
-			cmd:     c,
-			keys:    make([]int32, len(op.Input.Keys)),
-			vals:    make([]int32, len(op.Input.Values)),
-			nx:      op.Input.NX,
-			xx:      op.Input.XX,
-			get:     op.Input.Get,
-			unknown: op.Unknown,
+			op:       *op,
+			index:    i,
+			comp:     ci,
+			names:    cc.names,
+			cmd:      c,
+			keys:     make([]int32, len(op.Input.Keys)),
+			vals:     make([]int32, len(op.Input.Values)),
+			nx:       op.Input.NX,
+			xx:       op.Input.XX,
+			get:      op.Input.Get,
+			unknown:  op.Unknown,
+			anyCount: op.anyCount,
 		}
 		for j, k := range op.Input.Keys {
 			ix, ok := cc.keyIx[k]

@@ -40,6 +40,17 @@
 // takes a timeout; a timeout is reported as TimedOut, which callers count
 // as a failure.
 //
+// # Failing fast
+//
+// Porcupine proves a violation only by exhausting every ordering, which on
+// a component of thousands of ops can take minutes. So Check first
+// searches each key of a component of several keys alone (project.go): a
+// sound pre-check, since a linearization of the whole restricts to one of
+// each key, and one key's ops are refuted in milliseconds. Only if every
+// key passes is the component searched whole. The picture WriteHTML draws
+// is the smallest failed part, cut after the return that makes it fail
+// (picture.go), and at most MaxPictureOps ops.
+//
 // # The model
 //
 // Within a component, keys are numbered densely and values interned to

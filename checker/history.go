@@ -76,11 +76,19 @@ type Op struct {
 	// error after which the command may have taken effect): any output is
 	// accepted, and the op may or may not have taken effect.
 	Unknown bool
+
+	// anyCount marks a DEL cut out of a DEL of several keys by a key's
+	// projection (project.go): it took effect within its interval, but
+	// its reply counted other keys too, so any count is accepted.
+	anyCount bool
 }
 
 // String describes the op as the visualization shows it, for example
 // `set k1 "v" NX -> OK` or `mset a "1" b "2" -> ? (unknown: timeout)`.
 func (op Op) String() string {
+	if op.anyCount {
+		return op.Input.String() + " -> (a count over other keys too)"
+	}
 	if op.Unknown {
 		if op.Output.Kind == OutErr {
 			return op.Input.String() + " -> ? (unknown: " + op.Output.Err + ")"

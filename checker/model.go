@@ -62,9 +62,10 @@ type names struct {
 // call is the porcupine input: an Op compiled for its component. Keys are
 // indices into the component's key table, values are ids (never absent).
 type call struct {
-	op      Op  // as recorded, for descriptions
-	index   int // position in the history given to Check
-	comp    int // component, for partitioning
+	op      Op     // as recorded, or its part on onKey; for descriptions
+	onKey   string // the key of a projection (project.go) this is part of
+	index   int    // position in the history given to Check
+	comp    int    // component, for partitioning
 	names   *names
 	cmd     cmd
 	keys    []int32
@@ -73,8 +74,11 @@ type call struct {
 	nx, xx  bool
 	get     bool
 	unknown bool
-	boundBy int   // see prepared.boundBy
-	ret     int64 // the return time checked with
+	// anyCount: a DEL whose count is not checked, though it surely took
+	// effect in its interval (see Op.anyCount).
+	anyCount bool
+	boundBy  int   // see prepared.boundBy
+	ret      int64 // the return time checked with
 }
 
 // reply is the porcupine output: the recorded Output with values interned.
@@ -269,7 +273,7 @@ func step(s *state, c *call, r *reply) (bool, *state) {
 				count++
 			}
 		}
-		if !c.unknown && !r.isInt(count) {
+		if !c.unknown && !c.anyCount && !r.isInt(count) {
 			return false, s
 		}
 		if n == nil {
@@ -388,7 +392,11 @@ var model = porcupine.Model{
 	DescribeState: func(s interface{}) string { return describeState(s.(*state)) },
 	DescribeOperationMetadata: func(meta interface{}) string {
 		c := meta.(*call)
-		return fmt.Sprintf("op #%d, client %d, %s .. %s", c.index, c.op.Client,
+		part := ""
+		if c.onKey != "" {
+			part = "part on " + describeKey(c.onKey) + " of "
+		}
+		return fmt.Sprintf("%sop #%d, client %d, %s .. %s", part, c.index, c.op.Client,
 			describeTime(c.op.Call), describeReturn(c))
 	},
 }

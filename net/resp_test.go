@@ -539,33 +539,50 @@ func TestRESPProtocolErrors(t *testing.T) {
 	}
 }
 
+// TestRESPIdleTimeout: a connection that sends nothing for IdleTimeout is
+// closed, whether it stopped mid-command or never sent a byte, while one
+// whose command waits at the cluster for longer is kept. idle is far longer
+// than the test's own back-to-back steps (a dial, then a send) take even on
+// a loaded machine, and every other wait is for an event, so the outcome
+// does not depend on how promptly anything runs.
 func TestRESPIdleTimeout(t *testing.T) {
-	const idle = 200 * time.Millisecond
+	const idle = time.Second
 	store := newRESPTestStore()
+	release := make(chan struct{})
 	gw := GatewayFunc(func(ctx context.Context, args [][]byte) (*wire.Reply, error) {
 		if command.Name(args) == "get" {
-			time.Sleep(3 * idle) // at the cluster, not idle
+			select { // at the cluster, not idle
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		return store.Do(ctx, args)
 	})
 	s, _, _ := respStart(t, RESPConfig{IdleTimeout: idle, Gateway: gw})
 
+	slow := respDial(t, s.Addr())
+	slow.send(respArray("GET", "k")) // waits at the cluster until release
 	half := respDial(t, s.Addr())
 	half.send("*2\r\n$3\r\nGET\r\n$5\r\nab") // half a command, then silence
-	other := respDial(t, s.Addr())
-	other.expect("PING\r\n", "+PONG\r\n") // not blocked by the stalled client
-	half.expectClosed()
-
-	slow := respDial(t, s.Addr())
-	slow.expect(respArray("GET", "k"), "$-1\r\n")
 	quiet := respDial(t, s.Addr())
+	other := respDial(t, s.Addr())
+	other.expect("PING\r\n", "+PONG\r\n") // not blocked by the stalled clients
+	half.expectClosed()
+	// quiet was dialed after slow sent its GET, so its close means slow has
+	// sent nothing for longer than idle too.
 	quiet.expectClosed() // idle without sending anything
+	close(release)
+	if got := slow.reply(); got != "$-1\r\n" {
+		t.Errorf("GET k, answered after more than %v at the cluster: %q, want a nil bulk", idle, got)
+	}
+	slow.expect("PING\r\n", "+PONG\r\n")
 
 	// Without IdleTimeout a stalled client keeps its connection.
 	s2, _, _ := respStart(t, RESPConfig{})
 	stalled := respDial(t, s2.Addr())
 	stalled.send("*1\r\n$4\r\nPI")
-	time.Sleep(3 * idle)
+	time.Sleep(idle)
 	stalled.send("NG\r\n")
 	if got := stalled.reply(); got != "+PONG\r\n" {
 		t.Errorf("after a stall: %q", got)

@@ -96,9 +96,20 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// A dead or blackholed peer delays messages to other peers by < 50 ms.
+// A dead or blackholed peer does not hold up messages to other peers. The
+// sender's dial to the blackhole hangs for slowPeerWait, and after a failed
+// dial to the dead peer it backs off for as long: a transport that let
+// either peer block the others could deliver nothing to the healthy peer
+// before slowPeerWait has passed. The test wants every message delivered
+// well before that, which a loaded machine still manages; it asserts no
+// latency (the latencies are logged).
 func TestTransportSlowPeersDoNotDelayOthers(t *testing.T) {
-	sender := newTestProcess(t, TransportConfig{DialTimeout: 2 * time.Second})
+	const (
+		slowPeerWait = time.Minute
+		healthyBound = slowPeerWait / 2
+		n            = 200
+	)
+	sender := newTestProcess(t, TransportConfig{DialTimeout: slowPeerWait, BackoffMin: slowPeerWait, BackoffMax: slowPeerWait})
 	receiver := newTestProcess(t, TransportConfig{})
 	rec, to := spawnRecorder(t, receiver, "rec")
 	from := sender.RoleAddr("sender")
@@ -108,8 +119,18 @@ func TestTransportSlowPeersDoNotDelayOthers(t *testing.T) {
 		c.Close()
 		t.Fatal("the blackhole answered a dial; the test would prove nothing")
 	}
-	var lat []time.Duration
-	const n = 200
+	// The slow peers' writers get to work before the healthy peer's: a
+	// transport that serialized them would then make the healthy peer wait.
+	sender.send(from, actors.Addr(hole+"/x"), &wire.GetConfig{})
+	sender.send(from, actors.Addr(dead+"/x"), &wire.GetConfig{})
+	for wait := time.Now(); sender.transport.Dropped() == 0; { // until the dial to the dead peer fails
+		if time.Since(wait) > healthyBound {
+			t.Fatalf("a dial to a closed loopback port did not fail within %v", healthyBound)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	begin := time.Now()
 	sent := make(map[uint64]time.Time, n)
 	for i := uint64(1); i <= n; i++ {
 		// Every round, something for the blackhole and the dead peer first.
@@ -119,20 +140,20 @@ func TestTransportSlowPeersDoNotDelayOthers(t *testing.T) {
 		sender.send(from, to, &wire.GetConfig{Id: i})
 		time.Sleep(2 * time.Millisecond)
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(healthyBound - time.Since(begin))
+	var lat []time.Duration
 	for len(lat) < n {
 		select {
 		case r := <-rec.got:
 			lat = append(lat, r.at.Sub(sent[r.msg.(*wire.GetConfig).Id]))
 		case <-deadline:
-			t.Fatalf("only %d of %d messages to the healthy peer arrived", len(lat), n)
+			t.Fatalf("only %d of %d messages to the healthy peer arrived within %v, while dials to a blackholed peer hang for %v: a slow peer holds up the others",
+				len(lat), n, healthyBound, slowPeerWait)
 		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("healthy peer latency with a blackholed and a dead peer: p50 %v, p99 %v, max %v", lat[n/2], lat[n*99/100], lat[n-1])
-	if lat[n*99/100] > 50*time.Millisecond {
-		t.Fatalf("p99 latency to the healthy peer is %v; a slow peer is delaying others", lat[n*99/100])
-	}
+	t.Logf("all %d messages to the healthy peer arrived %v after the first; latency p50 %v, p99 %v, max %v",
+		n, time.Since(begin).Round(time.Millisecond), lat[n/2], lat[n*99/100], lat[n-1])
 }
 
 // The largest allowed value (64 MiB) crosses intact.

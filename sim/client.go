@@ -34,12 +34,11 @@ type pendingOp struct {
 	timer actors.TimerID
 }
 
-const (
-	clientTimeout = 12 * time.Second // beyond the API's own request deadline
-	finalThinkMax = 10 * time.Millisecond
-	tickNext      = 1
-	tickTimeout   = 2
-)
+// clientTimeout is beyond the API's own request deadline.
+const clientTimeout = 12 * time.Second
+
+// finalThinkMax bounds a client's pause between its final reads.
+const finalThinkMax = 20 * time.Millisecond
 
 func (c *client) Start(env actors.Env) {
 	c.env = env
@@ -49,19 +48,19 @@ func (c *client) Start(env actors.Env) {
 func (c *client) think() {
 	most := c.r.thinkMax
 	if c.r.finalPhase {
-		// The final reads of every key must fit in the run: a client
-		// that thinks seconds between requests would not finish 50 keys.
+		// Reading every key back is a check, not load: a client with a
+		// long think time and many keys must still finish in the bound.
 		most = min(most, finalThinkMax)
 	}
 	d := time.Duration(c.r.w.rng.Int64N(int64(most) + 1))
-	c.env.After(d, &wire.Tick{Kind: wire.Tick_RETRY, Id: tickNext})
+	c.env.After(d, &wire.Tick{Kind: wire.Tick_THINK})
 }
 
 func (c *client) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
 	case *wire.Tick:
 		switch {
-		case x.Id == tickNext:
+		case x.Kind == wire.Tick_THINK:
 			c.issue()
 		case x.Kind == wire.Tick_EXPIRE && c.pending != nil && x.Id == c.pending.id:
 			c.complete(checker.Output{}, true)

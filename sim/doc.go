@@ -13,6 +13,18 @@
 // at the end heals everything, restarts every machine, reads every key
 // back and checks the history (castkv/checker).
 //
+// Oracles (oracle.go) check global safety after every step, using what
+// only the simulator knows: true time and every node's state, disk
+// included. "committed-prefix agreement": no two replicas hold different
+// entries at a seq at or below both of their commit points.
+// "commit-all": when a primary advances its commit point, and when meta
+// installs a config, every member counted for commit durably holds the
+// committed entries (a crashed machine's disk is what counts). "single
+// lease": when meta installs a new primary, and when a replica serves (an
+// OK read, a write sequenced or answered at once), no other replica holds a
+// lease valid in true time. A violated oracle fails the run like a
+// linearizability violation (Result.Oracles), even when no client saw it.
+//
 // Same seed, same code: same trace. Result.Trace hashes every delivered
 // event (virtual time, from, to, message bytes); Result.Knobs is what the
 // seed drew.

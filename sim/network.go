@@ -6,7 +6,6 @@ import (
 
 	"castkv/actors"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // network decides each message's fate: lost, delayed, duplicated, held by
@@ -30,11 +29,6 @@ type network struct {
 	// and hold one back: it returns extra delay for msg.
 	onSend func(from *machine, to actors.Addr, msg actors.Msg) time.Duration
 
-	// Replication traffic between data servers, by message type and in
-	// total, for the storm check (runner.storm).
-	replBytes          map[protoreflect.FullName]int
-	replMsgs, replSent int
-
 	blocked map[link]bool                 // from -> to dropped
 	clogged map[actors.Addr]time.Duration // node -> virtual time its messages are held until
 	marshal proto.MarshalOptions
@@ -45,8 +39,7 @@ type link struct{ from, to actors.Addr }
 func newNetwork(w *world) *network {
 	return &network{
 		w: w, blocked: map[link]bool{}, clogged: map[actors.Addr]time.Duration{},
-		replBytes: map[protoreflect.FullName]int{},
-		marshal:   proto.MarshalOptions{Deterministic: true},
+		marshal: proto.MarshalOptions{Deterministic: true},
 	}
 }
 
@@ -86,11 +79,6 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 	// A handler that stalled or waited on a slow fsync sends late.
 	depart := w.now + from.busy() + extra
 	name := msg.ProtoReflect().Descriptor().FullName()
-	if from.kind == "data" && target.kind == "data" {
-		n.replBytes[name] += copies * len(data)
-		n.replMsgs += copies
-		n.replSent += copies * len(data)
-	}
 	for i := 0; i < copies; i++ {
 		delay := n.latency + time.Duration(w.rng.Int64N(int64(n.jitter)+1))
 		if !clientLink && n.slowP > 0 && w.rng.Float64() < n.slowP {

@@ -36,6 +36,9 @@ type Result struct {
 	Trace        string         `json:"trace"`
 	SimSeconds   float64        `json:"sim_seconds"`
 	WallSeconds  float64        `json:"wall_seconds"`
+	// Oracles lists the first violation of each oracle that fired (see
+	// oracle.go); empty when every oracle held.
+	Oracles []string `json:"oracles,omitempty"`
 	// Violation says in words what failed; "" when every check passed.
 	Violation string `json:"violation,omitempty"`
 	// HTML is the path the visualization was written to, if any.
@@ -46,4 +49,4 @@ type Result struct {
 }
 
 // OK reports whether every check passed.
-func (r *Result) OK() bool { return r.Linearizable && r.Durable && r.Live }
+func (r *Result) OK() bool { return r.Linearizable && r.Durable && r.Live && len(r.Oracles) == 0 }

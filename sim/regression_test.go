@@ -1,51 +1,43 @@
 package sim
 
 import (
-	"bufio"
+	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 )
 
-// TestRegressionSeeds replays testdata/seeds.txt: seeds that once found a
-// bug or exercise a hard path. Each must pass with every fault on.
+// TestRegressionSeeds replays testdata/seeds.txt: seeds that must pass
+// (they once found a bug, or exercise a hard path) and seeds that must
+// catch a canary. A failure prints the replay command.
 func TestRegressionSeeds(t *testing.T) {
 	f, err := os.Open("../testdata/seeds.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.SplitN(line, " ", 3)
-		if len(fields) < 3 {
-			t.Fatalf("testdata/seeds.txt: %q is not \"seed duration note\"", line)
-		}
-		seed, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			t.Fatalf("testdata/seeds.txt: bad seed in %q: %v", line, err)
-		}
-		d, err := time.ParseDuration(fields[1])
-		if err != nil {
-			t.Fatalf("testdata/seeds.txt: bad duration in %q: %v", line, err)
-		}
-		res, err := Run(Options{Seed: seed, Duration: d})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.OK() {
-			t.Errorf("seed %d (%s): %s\n  replay: go run ./cmd/castsim run --seed %d --duration %s", seed, fields[2], res.Violation, seed, d)
-		}
-		n++
+	entries, err := ParseSeedFile(f)
+	if err != nil {
+		t.Fatalf("testdata/seeds.txt: %v", err)
 	}
-	if n == 0 {
+	if len(entries) == 0 {
 		t.Fatal("testdata/seeds.txt lists no seeds")
+	}
+	for _, e := range entries {
+		name := fmt.Sprintf("seed=%d/pass", e.Seed)
+		if e.Canary != "" {
+			name = fmt.Sprintf("seed=%d/catch=%s", e.Seed, e.Canary)
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := Run(e.Options())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Verdict(res); err != nil {
+				t.Errorf("testdata/seeds.txt:%d: %v\n  replay: %s", e.Line, err, e.Replay())
+				if e.Canary != "" {
+					t.Logf("if the protocol changed, regenerate the catch lines: go run ./cmd/castsim seeds --write")
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,16 +13,21 @@ import (
 	"castkv/actors/data"
 	"castkv/actors/meta"
 	"castkv/checker"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Canaries are the deliberate defects a run can switch on; a seed sweep
 // must catch each one.
-var Canaries = []string{
-	data.CanaryAckBeforePersist,
-	data.CanaryCommitOnMajority,
-	data.CanaryIgnoreLease,
-	data.CanaryReadSecondary,
+var Canaries = canaries()
+
+func canaries() []string {
+	out := slices.Clone(data.Canaries)
+	for _, c := range api.Canaries {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Timing of a run, in virtual time.
@@ -30,25 +35,11 @@ const (
 	// liveBound: after the last restart, requests must succeed again
 	// within this (Guarantee 3: "within a few seconds").
 	liveBound = 10 * time.Second
-	// checkTimeout bounds porcupine; hitting it fails the run.
-	checkTimeout = 60 * time.Second
 	// restartSpread: after the final power loss, servers come back over
 	// this span, so a secondary may be promoted before the primary returns.
 	restartSpread = 4 * time.Second
 	dataServers   = 3
 	apiServers    = 2
-	// A run stops and fails when its data servers storm each other with
-	// replication traffic: more than stormMsgs messages, or stormBytes,
-	// between data servers within one simulated second. A Prepare refused
-	// and resent at once, forever, ran at 10⁴ to 10⁵ messages or 300 MB a
-	// second and kept runs going for hours. Normal replication is bounded
-	// by the load: two Prepares and two acks per write at most 300 writes
-	// a second, plus resends every RetryEvery; large values are budgeted
-	// (32 MiB a run). Counted, not timed: the same run stops at the same
-	// event. (Retries between APIs and data servers are bounded by the
-	// clients and the retry backoff, and are left to run.)
-	stormMsgs  = 10_000
-	stormBytes = 128 << 20
 )
 
 // runner is one simulation run: the world plus the roles, clients and
@@ -73,13 +64,7 @@ type runner struct {
 	finalPhase  bool
 	done        int
 	restartedAt time.Duration
-	// second is the current simulated second; the storm check counts the
-	// replication traffic since its start (bases in network's totals).
-	second                   time.Duration
-	secondMsgs, secondBytes  int
-	checkedMsgs, checkedSent int
-	// stopped says why the run stopped before its end ("" = it did not).
-	stopped string
+	work        work
 }
 
 // Run executes one seeded simulation and checks its history.
@@ -90,11 +75,8 @@ func Run(opts Options) (*Result, error) {
 	wallStart := time.Now()
 	r := newRunner(opts)
 	r.run()
+	r.release()
 	res := r.check()
-	if r.stopped != "" {
-		res.Live = false
-		res.Violation = strings.TrimSpace(r.stopped + "\n" + res.Violation)
-	}
 	res.Knobs = r.knobs
 	res.WallSeconds = time.Since(wallStart).Seconds()
 	return res, nil
@@ -121,6 +103,7 @@ func newRunner(opts Options) *runner {
 	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
 	w.net = newNetwork(w)
 	r := &runner{opts: opts, knobs: k, w: w}
+	w.oracle = newOracles(w, r)
 
 	n := k.Net
 	w.net.latency, w.net.jitter = n.Latency, n.Jitter
@@ -277,107 +260,4 @@ func (r *runner) primary() *machine {
 		return r.w.byAddr[actors.Addr(c.Primary)]
 	}
 	return nil
-}
-
-func (r *runner) check() *Result {
-	w := r.w
-	res := &Result{
-		Seed: r.opts.Seed, Ops: len(r.history), AckedWrites: r.ackedWrites,
-		Faults: w.faults, Trace: fmt.Sprintf("%016x", w.trace.Sum64()),
-		SimSeconds: w.now.Seconds(),
-	}
-	var why []string
-	if len(w.panics) > 0 {
-		why = append(why, "a role panicked (invariant broken): "+strings.Join(w.panics, "; "))
-	}
-
-	// Liveness: every client read every key back within the bound, and
-	// nothing failed once the bound had passed.
-	res.Live = r.done == len(r.clients)
-	if !res.Live {
-		why = append(why, fmt.Sprintf("liveness: %d of %d clients could not read every key back within %v after the restart", len(r.clients)-r.done, len(r.clients), 3*liveBound))
-	}
-	if ok, msg := checker.CheckLiveness(r.history, int64(r.restartedAt), int64(liveBound)); !ok {
-		res.Live = false
-		why = append(why, "liveness: "+msg)
-	}
-
-	// One linearizability check covers consistency and durability: the
-	// final reads are part of the history. To tell which failed, check the
-	// history without them when the whole fails.
-	full := checker.Check(r.history, checkTimeout)
-	res.Linearizable, res.Durable = full.Linearizable && !full.TimedOut, full.Linearizable && !full.TimedOut
-	if !res.Linearizable {
-		before := checker.Check(r.beforeRestart(), checkTimeout)
-		res.Linearizable = before.Linearizable && !before.TimedOut
-		switch {
-		case full.TimedOut:
-			why = append(why, "linearizability check timed out (porcupine could not decide)")
-		case res.Linearizable:
-			why = append(why, "durability: reads after the restart contradict acknowledged writes")
-		default:
-			why = append(why, "linearizability: "+full.String())
-		}
-	}
-	if len(w.panics) > 0 {
-		res.Linearizable = false
-	}
-	res.Violation = strings.Join(why, "\n")
-	// Every failing run leaves a picture: the failed components, or the
-	// whole history when the failure was liveness or a broken invariant.
-	if res.Violation != "" && r.opts.HTMLPath != "" {
-		if err := full.WriteHTML(r.opts.HTMLPath); err == nil {
-			res.HTML = r.opts.HTMLPath
-		}
-	}
-	if res.Violation != "" {
-		res.Trail = w.logs.Lines()
-	}
-	return res
-}
-
-func (r *runner) beforeRestart() []checker.Op {
-	var out []checker.Op
-	for _, op := range r.history {
-		if op.Call < int64(r.restartedAt) {
-			out = append(out, op)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Call < out[j].Call })
-	return out
-}
-
-// runUntil runs the world to t, or stops the run for good once the
-// data servers storm each other.
-func (r *runner) runUntil(t time.Duration) {
-	w := r.w
-	for r.stopped == "" && w.step(t) {
-		if sec := w.now.Truncate(time.Second); sec != r.second {
-			r.second, r.secondMsgs, r.secondBytes = sec, w.net.replMsgs, w.net.replSent
-		}
-		if w.net.replMsgs-r.checkedMsgs >= 256 || w.net.replSent-r.checkedSent >= 16<<20 {
-			r.checkedMsgs, r.checkedSent = w.net.replMsgs, w.net.replSent
-			r.stopped = r.storm()
-		}
-	}
-	w.now = max(w.now, t)
-}
-
-// storm describes the storm the current second shows, if any.
-func (r *runner) storm() string {
-	w := r.w
-	msgs, sent := w.net.replMsgs-r.secondMsgs, w.net.replSent-r.secondBytes
-	if msgs < stormMsgs && sent < stormBytes {
-		return ""
-	}
-	top, topBytes := protoreflect.FullName(""), 0
-	for name, n := range w.net.replBytes {
-		if n > topBytes || n == topBytes && name < top {
-			top, topBytes = name, n
-		}
-	}
-	msg := fmt.Sprintf("run stopped at %v: the data servers storm each other (%d messages, %s in the second from %v; limits %d and %s); %s is most of it (%s in the run)",
-		w.now, msgs, bytesString(sent), r.second, stormMsgs, bytesString(stormBytes), top, bytesString(topBytes))
-	w.logf("%s", msg)
-	return msg
 }

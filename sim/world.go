@@ -35,6 +35,9 @@ type world struct {
 	delivered int
 	faults    map[string]int
 	logs      *logRing
+	// oracle checks global safety after every step (nil: not checked).
+	oracle  *oracles
+	current *event // the event being run
 	// panics: a role panicked (an invariant broke, or pebble's Fatalf); the
 	// machine crashed as if it lost power, and the run fails.
 	panics []string
@@ -105,6 +108,7 @@ func (w *world) step(limit time.Duration) bool {
 	}
 	e := heap.Pop(&w.events).(*event)
 	w.now = e.at
+	w.current = e
 	switch e.kind {
 	case evAction:
 		e.action()
@@ -112,6 +116,9 @@ func (w *world) step(limit time.Duration) bool {
 		w.deliver(e)
 	case evTimer:
 		w.fire(e)
+	}
+	if w.oracle != nil {
+		w.oracle.afterStep(e)
 	}
 	return true
 }
@@ -279,6 +286,9 @@ func (m *machine) Store() *pebble.DB { return m.db }
 func (m *machine) Log() *slog.Logger { return m.log }
 
 func (m *machine) Send(to actors.Addr, msg actors.Msg) {
+	if m.w.oracle != nil {
+		m.w.oracle.sent(m, to, msg)
+	}
 	m.w.net.send(m, to, msg)
 }
 

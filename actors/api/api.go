@@ -26,7 +26,16 @@ type Config struct {
 	// DisableFlush refuses FLUSHALL and FLUSHDB, as operators expect of a
 	// production store.
 	DisableFlush bool
-	Canary       string
+	// MaxCommandBytes bounds a command's arguments in total. Every message
+	// that carries them must fit the cluster transport's frame (80 MiB by
+	// default), so a larger command gets -ERR at once rather than timing
+	// out on a frame no peer accepts.
+	MaxCommandBytes int
+	// TransferBytesPerSecond is the slowest rate a replica is expected to
+	// receive values at; an attempt carrying large values gets longer than
+	// AttemptTimeout by their size at this rate.
+	TransferBytesPerSecond int
+	Canary                 string
 }
 
 func (c Config) withDefaults() Config {
@@ -45,33 +54,58 @@ func (c Config) withDefaults() Config {
 	if c.MaxInflight == 0 {
 		c.MaxInflight = 10000
 	}
+	if c.MaxCommandBytes == 0 {
+		c.MaxCommandBytes = DefaultMaxCommandBytes
+	}
+	if c.TransferBytesPerSecond == 0 {
+		c.TransferBytesPerSecond = 8 << 20
+	}
 	return c
 }
 
-// CanaryReadSecondary sends reads to a secondary.
-const CanaryReadSecondary = "read-secondary"
+// DefaultMaxCommandBytes: a 64 MiB value with room for its key and other
+// arguments, below the transport's 80 MiB frames.
+const DefaultMaxCommandBytes = 72 << 20
+
+// Canaries of this role.
+const (
+	// CanaryReadSecondary sends reads to a secondary.
+	CanaryReadSecondary = "read-secondary"
+	// CanaryReplyByRequestID matches a read's reply by request id alone,
+	// though ids restart with every process.
+	CanaryReplyByRequestID = "reply-by-request-id"
+)
+
+// Canaries lists this role's canaries.
+var Canaries = []string{CanaryReadSecondary, CanaryReplyByRequestID}
 
 // Timer kinds, in wire.Tick.Kind; Tick.Id names the request.
 const (
-	timerAttempt  = wire.Tick_CHECK  // one try timed out
-	timerDeadline = wire.Tick_EXPIRE // the request's deadline passed
-	timerRetry    = wire.Tick_RETRY  // backoff over: try again
+	timerAttempt  = wire.Tick_ATTEMPT  // one try timed out
+	timerDeadline = wire.Tick_DEADLINE // the request's deadline passed
+	timerRetry    = wire.Tick_BACKOFF  // backoff over: try again
 )
 
 // API is the API server role.
 type API struct {
 	cfg Config
 
+	// incarnation is random per process start: read ids restart with it.
 	incarnation uint64
+	// session is the exactly-once session (OpID.Incarnation) meta issued
+	// us; 0 while we wait for one. Writes need one.
+	session     uint64
 	nextOp      uint64
 	nextReq     uint64
 	config      *wire.Config // shard 0; more shards come with the slot map
 	configAsked time.Time
 
 	reqs  map[uint64]*request // by request id
-	byOp  map[uint64]uint64   // op counter -> request id
+	byOp  map[opKey]uint64    // op id -> request id
 	opLog opWatermark
 }
+
+type opKey struct{ session, counter uint64 }
 
 type request struct {
 	id       uint64
@@ -96,11 +130,12 @@ func New(cfg Config) *API { return &API{cfg: cfg.withDefaults()} }
 // Start picks a fresh incarnation, so op ids never repeat across restarts.
 func (a *API) Start(env actors.Env) {
 	a.incarnation = env.Rand().Uint64()
+	a.session = 0
 	a.nextOp, a.nextReq = 0, 0
 	a.config = nil
 	a.configAsked = time.Time{}
 	a.reqs = map[uint64]*request{}
-	a.byOp = map[uint64]uint64{}
+	a.byOp = map[opKey]uint64{}
 	a.opLog = opWatermark{done: map[uint64]bool{}}
 	a.askConfig(env)
 }
@@ -114,9 +149,17 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		for _, c := range x.Configs {
 			a.adopt(c)
 		}
+		if a.session == 0 && x.Session != 0 {
+			a.session = x.Session
+			env.Log().Info("api: exactly-once session", "session", a.session)
+		}
 	case *wire.StageAck:
 		if r := a.reqByOp(x.Op); r != nil && a.config != nil && from == actors.Addr(a.config.Primary) && !r.stageAcked {
 			r.stageAcked = true
+			if !x.Stored {
+				// The primary could not hold the values: they ride inline.
+				r.inline = true
+			}
 			a.sendCommit(env, r)
 		}
 	case *wire.CommitReply:
@@ -124,7 +167,8 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			a.answer(env, r, x.Status, x.Reply, x.Config)
 		}
 	case *wire.ReadReply:
-		if r := a.reqs[x.Id]; r != nil && !r.write {
+		mine := x.Incarnation == a.incarnation || a.cfg.Canary == CanaryReplyByRequestID
+		if r := a.reqs[x.Id]; r != nil && !r.write && mine {
 			a.answer(env, r, x.Status, x.Reply, x.Config)
 		}
 	case *wire.Tick:
@@ -145,6 +189,11 @@ func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequ
 			"ERR " + strings.ToUpper(cmd.Name) + " is disabled on this cluster; start castd api with --enable-flush to allow it")})
 		return
 	}
+	if n := argBytes(m.Args); n > a.cfg.MaxCommandBytes {
+		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: command.Error(fmt.Sprintf(
+			"ERR %s command of %d bytes exceeds this cluster's limit of %d bytes", strings.ToUpper(cmd.Name), n, a.cfg.MaxCommandBytes))})
+		return
+	}
 	if len(a.reqs) >= a.cfg.MaxInflight {
 		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: command.Error(fmt.Sprintf(
 			"TRYAGAIN this API server holds %d requests, its limit; retry", len(a.reqs)))})
@@ -155,13 +204,25 @@ func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequ
 	a.reqs[r.id] = r
 	r.deadline = env.After(a.cfg.RequestTimeout, &wire.Tick{Kind: timerDeadline, Id: r.id})
 	if r.write {
-		a.nextOp++
-		r.op = &wire.OpID{Incarnation: a.incarnation, Counter: a.nextOp}
-		a.byOp[a.nextOp] = r.id
-		a.opLog.add(a.nextOp)
 		r.inline = a.fitsInline(cmd)
 	}
 	a.try(env, r)
+}
+
+func argBytes(args [][]byte) int {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
+}
+
+// assignOp gives a write its op id, once, under the current session.
+func (a *API) assignOp(r *request) {
+	a.nextOp++
+	r.op = &wire.OpID{Incarnation: a.session, Counter: a.nextOp}
+	a.byOp[opKey{a.session, a.nextOp}] = r.id
+	a.opLog.add(a.nextOp)
 }
 
 func (a *API) fitsInline(cmd *command.Command) bool {
@@ -174,10 +235,14 @@ func (a *API) fitsInline(cmd *command.Command) bool {
 }
 
 func (a *API) reqByOp(op *wire.OpID) *request {
-	if op == nil || op.Incarnation != a.incarnation {
+	if op == nil {
 		return nil
 	}
-	return a.reqs[a.byOp[op.Counter]]
+	id, ok := a.byOp[opKey{op.Incarnation, op.Counter}]
+	if !ok {
+		return nil
+	}
+	return a.reqs[id]
 }
 
 // try sends one attempt of r.
@@ -189,12 +254,21 @@ func (a *API) try(env actors.Env, r *request) {
 		a.retryLater(env, r)
 		return
 	}
-	r.attempt = env.After(a.cfg.AttemptTimeout, &wire.Tick{Kind: timerAttempt, Id: r.id})
+	if r.write && r.op == nil {
+		if a.session == 0 {
+			r.lastRefusal = "no exactly-once session from meta yet"
+			a.askConfig(env)
+			a.retryLater(env, r)
+			return
+		}
+		a.assignOp(r)
+	}
+	r.attempt = env.After(a.attemptTimeout(r), &wire.Tick{Kind: timerAttempt, Id: r.id})
 	r.hasAttempt = true
 	c := a.config
 	switch {
 	case !r.write:
-		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Args: r.cmd.Args})
+		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Args: r.cmd.Args})
 	case r.inline || r.stageAcked:
 		a.sendCommit(env, r)
 	default:
@@ -208,6 +282,17 @@ func (a *API) try(env actors.Env, r *request) {
 			env.Send(actors.Addr(to), &wire.Stage{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Values: vals})
 		}
 	}
+}
+
+// attemptTimeout is AttemptTimeout plus the time r's values take to cross
+// at TransferBytesPerSecond: a large value is not resent to every replica
+// while its first copy is still on the way.
+func (a *API) attemptTimeout(r *request) time.Duration {
+	n := 0
+	for _, v := range r.cmd.Values {
+		n += len(v)
+	}
+	return a.cfg.AttemptTimeout + time.Duration(float64(n)/float64(a.cfg.TransferBytesPerSecond)*float64(time.Second))
 }
 
 func (a *API) readTarget(env actors.Env) actors.Addr {
@@ -248,6 +333,17 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		return
 	case wire.Status_UNKNOWN_OUTCOME:
 		a.finish(env, r, command.Error("UNCERTAIN the write is older than the shard's exactly-once window; it may or may not have been applied"))
+		return
+	case wire.Status_SESSION_EXPIRED:
+		// The shard forgot our session: it can no longer tell whether this
+		// op ran. Later writes need a new session.
+		if r.op.Incarnation == a.session {
+			env.Log().Warn("api: the shard forgot our exactly-once session; asking meta for a new one", "session", a.session)
+			a.session = 0
+			a.configAsked = time.Time{}
+			a.askConfig(env)
+		}
+		a.finish(env, r, command.Error("UNCERTAIN the shard no longer remembers this API server's writes; it may or may not have been applied"))
 		return
 	case wire.Status_NEED_VALUES:
 		r.inline = true
@@ -314,7 +410,7 @@ func (a *API) finishQuiet(env actors.Env, r *request, rep *wire.Reply) {
 	a.cancelAttempt(env, r)
 	delete(a.reqs, r.id)
 	if r.op != nil {
-		delete(a.byOp, r.op.Counter)
+		delete(a.byOp, opKey{r.op.Incarnation, r.op.Counter})
 		a.opLog.finish(r.op.Counter)
 	}
 	env.Send(r.client, &wire.ClientReply{Id: r.clientID, Reply: rep})
@@ -333,7 +429,7 @@ func (a *API) askConfig(env actors.Env) {
 		return
 	}
 	a.configAsked = now
-	env.Send(a.cfg.Meta, &wire.GetConfig{})
+	env.Send(a.cfg.Meta, &wire.GetConfig{NewSession: a.session == 0})
 }
 
 func members(c *wire.Config) []string {

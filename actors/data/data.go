@@ -32,6 +32,10 @@ type Config struct {
 	// MaxUncommitted bounds the entries a primary holds uncommitted; beyond
 	// it Commit answers BUSY.
 	MaxUncommitted int
+	// TransferBytesPerSecond is the slowest rate at which a peer is expected
+	// to receive and sync a Prepare; a large one extends the time it may
+	// stay silent before it counts as failed.
+	TransferBytesPerSecond int
 	// Canary switches on a deliberate defect ("" = none).
 	Canary string
 }
@@ -61,24 +65,33 @@ func (c Config) withDefaults() Config {
 	if c.MaxUncommitted == 0 {
 		c.MaxUncommitted = 10000
 	}
+	if c.TransferBytesPerSecond == 0 {
+		c.TransferBytesPerSecond = 8 << 20
+	}
 	return c
 }
 
-// Canaries this role knows.
+// Canaries this role knows: each switches on a deliberate defect that
+// breaks one protocol rule, so a sweep can prove the checks see it.
 const (
-	CanaryAckBeforePersist = "ack-before-persist"
-	CanaryIgnoreLease      = "ignore-lease"
-	CanaryCommitOnMajority = "commit-on-majority"
-	CanaryReadSecondary    = "read-secondary"
+	CanaryAckBeforePersist   = "ack-before-persist"      // persist-before-prepare: a secondary acks before syncing
+	CanaryIgnoreLease        = "ignore-lease"            // lease-read: a primary serves without a valid lease
+	CanaryCommitOnMajority   = "commit-on-majority"      // commit-all: commit once a majority acked
+	CanaryReadSecondary      = "read-secondary"          // lease-read: a secondary serves reads
+	CanaryNoBarrier          = "no-barrier"              // barrier: a new primary serves before its barrier commits
+	CanarySetnxOnCommitted   = "setnx-on-committed"      // sequenced-eval: evaluate against committed state only
+	CanaryNoDedup            = "no-dedup"                // exactly-once: a retried op executes again
+	CanaryPromoteUnpersisted = "promote-unpersisted"     // restart-through-meta: a restarted primary serves its old version at once
+	CanaryUnsyncedTruncate   = "unsynced-truncate"       // log-matching: a truncation that is not written with the batch
+	CanaryLeaseFromReceive   = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
 )
 
-// Timer ids.
-const (
-	timerHeartbeat = iota + 1
-	timerSync
-	timerRetry
-	timerExpire
-)
+// Canaries lists the canaries of this role, for the simulator's flag.
+var Canaries = []string{
+	CanaryAckBeforePersist, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
+	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
+	CanarySetnxOnCommitted, CanaryUnsyncedTruncate,
+}
 
 // Server is the data server role.
 type Server struct {
@@ -88,6 +101,9 @@ type Server struct {
 
 	replicas []*replica // sorted by shard
 
+	// incarnation is random per process start; heartbeat ids restart with
+	// it, so a lease grant must name both (rule lease).
+	incarnation   uint64
 	heartbeatID   uint64
 	heartbeatSent map[uint64]time.Time // bounded: the last maxHeartbeatsRemembered
 	syncPending   bool
@@ -107,6 +123,8 @@ func (s *Server) Start(env actors.Env) {
 	s.self = env.Self()
 	s.st = store.New(env.Store())
 	s.replicas = nil
+	s.incarnation = env.Rand().Uint64()
+	s.heartbeatID = 0
 	s.heartbeatSent = map[uint64]time.Time{}
 	s.syncPending = false
 	s.staged = newStageCache(s.cfg.MaxStagedValues, s.cfg.MaxStagedBytes, s.cfg.StageTTL)
@@ -116,15 +134,18 @@ func (s *Server) Start(env actors.Env) {
 	if c != nil {
 		r := s.recoverReplica(env, c)
 		s.replicas = append(s.replicas, r)
-		// A primary that restarts serves nothing until a barrier in its
-		// config version commits (rule barrier).
-		if r.isPrimaryIn(c) {
+		// Rule restart-through-meta: a primary that restarts does not serve
+		// its old version again. What it promised in memory before the
+		// crash (a learner it counted while asking meta to promote it) is
+		// gone, so meta moves the shard to a new version first; the
+		// heartbeat says we are not acting as primary.
+		if r.isPrimaryIn(c) && s.cfg.Canary == CanaryPromoteUnpersisted {
 			r.becomePrimary(env)
 		}
 	}
 	s.heartbeat(env)
-	env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY, Id: timerRetry})
-	env.After(s.cfg.StageTTL/4, &wire.Tick{Kind: wire.Tick_EXPIRE, Id: timerExpire})
+	env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY})
+	env.After(s.cfg.StageTTL/4, &wire.Tick{Kind: wire.Tick_EXPIRE})
 }
 
 // Handle processes one message.
@@ -139,8 +160,8 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			s.acceptConfig(env, c)
 		}
 	case *wire.Stage:
-		s.staged.put(env.Now(), x.Op, x.Values)
-		env.Send(from, &wire.StageAck{Shard: x.Shard, Op: x.Op})
+		stored := s.staged.put(env.Now(), x.Op, x.Values)
+		env.Send(from, &wire.StageAck{Shard: x.Shard, Op: x.Op, Stored: stored})
 	case *wire.Commit:
 		if r := s.replicaFor(env, x.Shard, x.ConfigVersion, func(st wire.Status, c *wire.Config) {
 			env.Send(from, &wire.CommitReply{Shard: x.Shard, Op: x.Op, Status: st, Config: c})
@@ -149,7 +170,7 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		}
 	case *wire.Read:
 		if r := s.replicaFor(env, x.Shard, x.ConfigVersion, func(st wire.Status, c *wire.Config) {
-			env.Send(from, &wire.ReadReply{Shard: x.Shard, Id: x.Id, Status: st, Config: c})
+			env.Send(from, &wire.ReadReply{Shard: x.Shard, Id: x.Id, Incarnation: x.Incarnation, Status: st, Config: c})
 		}); r != nil {
 			r.read(env, from, x)
 		}
@@ -165,22 +186,22 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 }
 
 func (s *Server) tick(env actors.Env, t *wire.Tick) {
-	switch t.Id {
-	case timerHeartbeat:
+	switch t.Kind {
+	case wire.Tick_HEARTBEAT:
 		s.heartbeat(env)
-	case timerSync:
+	case wire.Tick_SYNC:
 		s.sync(env)
-	case timerRetry:
+	case wire.Tick_RETRY:
 		if s.cfg.Canary == CanaryAckBeforePersist {
 			s.sync(env) // the canary syncs lazily, after it acked
 		}
 		for _, r := range s.replicas {
 			r.retry(env)
 		}
-		env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY, Id: timerRetry})
-	case timerExpire:
+		env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY})
+	case wire.Tick_EXPIRE:
 		s.staged.expire(env.Now())
-		env.After(s.cfg.StageTTL/4, &wire.Tick{Kind: wire.Tick_EXPIRE, Id: timerExpire})
+		env.After(s.cfg.StageTTL/4, &wire.Tick{Kind: wire.Tick_EXPIRE})
 	}
 }
 
@@ -219,12 +240,12 @@ func (s *Server) heartbeat(env actors.Env) {
 	now := env.Now()
 	s.heartbeatSent[s.heartbeatID] = now
 	delete(s.heartbeatSent, s.heartbeatID-maxHeartbeatsRemembered)
-	hb := &wire.Heartbeat{Id: s.heartbeatID}
+	hb := &wire.Heartbeat{Id: s.heartbeatID, Incarnation: s.incarnation}
 	for _, r := range s.replicas {
-		hb.Replicas = append(hb.Replicas, r.status())
+		hb.Replicas = append(hb.Replicas, r.status(now))
 	}
 	env.Send(s.cfg.Meta, hb)
-	env.After(s.cfg.HeartbeatEvery, &wire.Tick{Kind: wire.Tick_HEARTBEAT, Id: timerHeartbeat})
+	env.After(s.cfg.HeartbeatEvery, &wire.Tick{Kind: wire.Tick_HEARTBEAT})
 }
 
 func (s *Server) heartbeatReply(env actors.Env, hr *wire.HeartbeatReply) {
@@ -232,11 +253,14 @@ func (s *Server) heartbeatReply(env actors.Env, hr *wire.HeartbeatReply) {
 		s.acceptConfig(env, c)
 	}
 	sent, ok := s.heartbeatSent[hr.Id]
-	if !ok {
-		return
+	if !ok || hr.Incarnation != s.incarnation {
+		return // an answer to an earlier process's heartbeat
+	}
+	if s.cfg.Canary == CanaryLeaseFromReceive {
+		sent = env.Now()
 	}
 	for _, g := range hr.Leases {
-		if r := s.replica(g.Shard); r != nil {
+		if r := s.replica(g.Shard); r != nil && g.HeartbeatId == hr.Id {
 			r.grantLease(env, g, sent)
 		}
 	}
@@ -268,7 +292,7 @@ func (s *Server) acceptConfig(env actors.Env, c *wire.Config) {
 func (s *Server) scheduleSync(env actors.Env) {
 	if !s.syncPending {
 		s.syncPending = true
-		env.After(0, &wire.Tick{Kind: wire.Tick_SYNC, Id: timerSync})
+		env.After(0, &wire.Tick{Kind: wire.Tick_SYNC})
 	}
 }
 

@@ -7,8 +7,17 @@ import (
 // dedup is the exactly-once table: op id -> the log entry that executed it.
 // It is rebuilt from the log on recovery (the record travels inside the
 // entry) and pruned by each API session's watermark.
+//
+// Sessions are the API servers' OpID.Incarnation, issued by meta in
+// increasing order. The table holds at most maxSessions; beyond that the
+// idlest is forgotten and evictedThrough rises to cover it. A session we do
+// not know is either new (above evictedThrough) or one we forgot (at or
+// below it): its ops answer "session expired", an unknown outcome, never a
+// second execution. Because the table is derived from the log alone, every
+// replica forgets the same sessions.
 type dedup struct {
-	sessions map[uint64]*session // by API incarnation
+	sessions       map[uint64]*session // by API session id
+	evictedThrough uint64              // every session id <= this may have been forgotten
 }
 
 type session struct {
@@ -22,7 +31,16 @@ type opRecord struct {
 	result *wire.Reply
 }
 
-// maxSessions bounds the API incarnations remembered; the idlest is dropped.
+// expiry tells why an op has no record.
+type expiry uint8
+
+const (
+	notExpired     expiry = iota
+	expiredOp             // below its session's watermark
+	expiredSession        // its session was forgotten
+)
+
+// maxSessions bounds the API sessions remembered; the idlest is dropped.
 const maxSessions = 1024
 
 func newDedup() *dedup { return &dedup{sessions: map[uint64]*session{}} }
@@ -54,22 +72,26 @@ func (d *dedup) record(e *wire.Entry) {
 	}
 }
 
-// lookup finds op's record. expired reports an op older than its session's
-// watermark, whose record is gone: its outcome can no longer be told.
-func (d *dedup) lookup(op *wire.OpID) (rec opRecord, found, expired bool) {
+// lookup finds op's record. When there is none, expired says whether the
+// op is new (notExpired) or its outcome can no longer be told.
+func (d *dedup) lookup(op *wire.OpID) (rec opRecord, found bool, expired expiry) {
 	s := d.sessions[op.Incarnation]
 	if s == nil {
-		return opRecord{}, false, false
+		if op.Incarnation <= d.evictedThrough {
+			return opRecord{}, false, expiredSession
+		}
+		return opRecord{}, false, notExpired
 	}
 	if op.Counter < s.watermark {
-		return opRecord{}, false, true
+		return opRecord{}, false, expiredOp
 	}
 	rec, found = s.ops[op.Counter]
-	return rec, found, false
+	return rec, found, notExpired
 }
 
 // truncate forgets records of entries at or after seq (a conflicting
-// suffix being replaced).
+// suffix being replaced). Sessions evicted because of those entries stay
+// forgotten: that only turns some retries into "outcome unknown".
 func (d *dedup) truncate(seq uint64) {
 	// order-independent: deletes every matching record
 	for _, s := range d.sessions {
@@ -86,11 +108,12 @@ func (d *dedup) evictIdlest() {
 	var idlest uint64
 	var found bool
 	var least uint64
-	// order-independent: a minimum over distinct lastSeq values
+	// order-independent: a minimum over distinct (lastSeq, id) pairs
 	for inc, s := range d.sessions {
 		if !found || s.lastSeq < least || (s.lastSeq == least && inc < idlest) {
 			idlest, least, found = inc, s.lastSeq, true
 		}
 	}
 	delete(d.sessions, idlest)
+	d.evictedThrough = max(d.evictedThrough, idlest)
 }

@@ -8,20 +8,46 @@
 //     Prepare; a replica acks only a synced, matching prefix of its log.
 //   - commit-all: an entry commits when every replica of the current config
 //     (and every learner the primary is promoting) acked it and all before it.
+//     A learner is proposed for promotion once it holds every committed
+//     entry; from then on the primary counts it, so entries in flight wait
+//     for it too. A peer receiving a large Prepare gets the time the bytes
+//     take at TransferBytesPerSecond before its silence counts as failure.
 //   - sequenced-eval: the primary evaluates a command against every entry
 //     before it, committed or not (the overlay), never against committed
 //     state alone.
 //   - lease-read: reads are served by the primary only, only from committed
 //     state, only while its lease is valid and after its barrier committed.
-//   - barrier: on becoming primary of a config version, and on restart, the
-//     primary appends a barrier entry and serves nothing until it commits;
-//     committing it commits every earlier entry in the new primary's log.
+//   - barrier: on becoming primary of a config version the primary appends
+//     a barrier entry and serves nothing until it commits; committing it
+//     commits every earlier entry in the new primary's log.
+//   - restart-through-meta: a primary that restarts does not serve its old
+//     version again: what it promised in memory (a learner it counted while
+//     asking meta to promote it) died with the process. Its heartbeat says
+//     it is not acting as primary; meta moves the shard to a new version
+//     (compare-and-swap), which makes every request of the old version
+//     stale, and the replica becomes primary through that version's barrier.
+//   - lease: meta grants a lease on a heartbeat reply naming the process
+//     (a random incarnation per start) and the heartbeat id; the primary
+//     measures it from when it sent that heartbeat. Each heartbeat tells
+//     meta whether the primary holds a lease, so lost grants fail it over.
 //   - log-matching: entries carry the config version that proposed them; a
 //     replica whose entry at prev_seq differs answers with its commit point
-//     (the committed prefix never conflicts) and truncates the conflicting
-//     suffix when the primary resends.
+//     (the committed prefix never conflicts: a conflict there panics) and
+//     truncates the conflicting suffix when the primary resends. A
+//     truncation is written in the same batch as what follows it, never
+//     left in memory only.
+//
+// Invariants checked where state changes (a violation panics, which the
+// simulator reports as a failed run): acked ≤ synced; commit ≤ synced on
+// every replica (a learner follows the primary's commit point only as far
+// as it holds the log durably); applied = commit; config versions never
+// decrease along the log (checked on append and on recovery); a replica
+// serves only as primary, with a valid lease, after its barrier committed.
 //   - exactly-once: an entry records its op id and result; a retried op gets
 //     the recorded result. Records of ops below the API's watermark expire.
+//     Sessions (API incarnations) are issued by meta in increasing order;
+//     when the table forgets the idlest, every session up to it counts as
+//     forgotten, and their ops answer "session expired", never run again.
 //   - stale-config: every message carries a config version; older ones are
 //     refused with the newer config.
 package data

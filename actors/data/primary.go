@@ -44,6 +44,9 @@ type peer struct {
 	// not sent again and again.
 	lastResend  time.Time
 	resendAfter time.Duration
+	// transferUntil: a large Prepare sent to the peer may take this long to
+	// arrive and be synced; no progress before then is not a failure.
+	transferUntil time.Time
 }
 
 const maxResendAfter = 2 * time.Second
@@ -106,7 +109,9 @@ func (r *replica) entryOp(seq uint64) *wire.OpID {
 
 // ready: the barrier committed, so every entry of earlier primaries that
 // could have been acknowledged is committed here too.
-func (ps *primaryState) ready(r *replica) bool { return r.commitSeq >= ps.barrierSeq }
+func (ps *primaryState) ready(r *replica) bool {
+	return r.commitSeq >= ps.barrierSeq || r.s.cfg.Canary == CanaryNoBarrier
+}
 
 // sequence adds an entry's effects to the overlay.
 func (ps *primaryState) sequence(e *wire.Entry) {
@@ -158,6 +163,9 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	}
 	// Rule exactly-once.
 	rec, found, expired := r.dedup.lookup(m.Op)
+	if r.s.cfg.Canary == CanaryNoDedup {
+		found, expired = false, notExpired
+	}
 	switch {
 	case found && rec.seq <= r.commitSeq:
 		reply(wire.Status_OK, rec.result)
@@ -167,8 +175,11 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 			ps.waiters[rec.seq] = append(ps.waiters[rec.seq], from)
 		}
 		return
-	case expired:
+	case expired == expiredOp:
 		reply(wire.Status_UNKNOWN_OUTCOME, nil)
+		return
+	case expired == expiredSession:
+		reply(wire.Status_SESSION_EXPIRED, nil)
 		return
 	case r.lastSeq-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
 		reply(wire.Status_BUSY, nil)
@@ -193,7 +204,11 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		e.Kind = wire.Entry_FLUSH
 		e.Result = command.OK()
 	} else {
-		result, writes, err := command.Eval(cmd, sequencedState{r})
+		var state command.Reader = sequencedState{r}
+		if r.s.cfg.Canary == CanarySetnxOnCommitted {
+			state = committedState{r}
+		}
+		result, writes, err := command.Eval(cmd, state)
 		r.s.must(err, "evaluate "+cmd.Name)
 		e.Result = result
 		for _, w := range writes {
@@ -256,6 +271,13 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		return
 	}
 	prev := p.next - 1
+	if n := entryBytes(entries); n > 0 {
+		// Give a large batch time to cross the network and the peer's
+		// disk before its silence counts against it (rule commit-all's
+		// removal timeout is about failed peers, not big values).
+		took := time.Duration(float64(n) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
+		p.transferUntil = later(p.transferUntil, env.Now().Add(took))
+	}
 	env.Send(p.addr, &wire.Prepare{
 		Config: r.config, PrevSeq: prev, PrevVersion: r.versionAt(prev),
 		CommitSeq: r.commitSeq, Entries: entries,
@@ -266,11 +288,30 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 	}
 }
 
-// stripStaged drops values the peer already holds staged.
+func entryBytes(es []*wire.Entry) int {
+	n := 0
+	for _, e := range es {
+		for _, w := range e.Writes {
+			n += len(w.Key) + len(w.Value)
+		}
+	}
+	return n
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// stripStaged drops values the peer already holds staged, marking them
+// omitted (an empty value is a value, not a missing one).
 func stripStaged(e *wire.Entry) *wire.Entry {
 	for _, w := range e.Writes {
 		if w.Staged {
 			w.Value = nil
+			w.ValueOmitted = true
 		}
 	}
 	return e
@@ -389,7 +430,7 @@ func (r *replica) retry(env actors.Env) {
 			if p.sentCommit < r.commitSeq {
 				r.sendPrepare(env, p, true)
 			}
-		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery && now.Sub(p.lastResend) >= p.resendAfter:
+		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery && now.Sub(p.lastResend) >= p.resendAfter && !now.Before(p.transferUntil):
 			// No ack moved us on: the Prepare or its ack was lost, or it is
 			// large and still on its way. Resend from what the peer has,
 			// waiting twice as long before the next resend.
@@ -399,14 +440,17 @@ func (r *replica) retry(env actors.Env) {
 			p.resendAfter = min(max(2*p.resendAfter, r.s.cfg.RetryEvery), maxResendAfter)
 		}
 		counted := !p.learner || p.promoting
-		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.transferUntil) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			p.lastAsked = now
 			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "synced", r.syncedSeq)
 			env.Send(r.s.cfg.Meta, &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
 		}
-		if p.learner && ps.ready(r) && p.match >= r.lastSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
-			// Count it from now on, so nothing commits without it before
-			// meta makes it a secondary.
+		if p.learner && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+			// The learner holds everything committed: count it from now
+			// on, so nothing commits without it before meta makes it a
+			// secondary. Waiting for it to match the end of the log would
+			// never happen under a steady write stream; entries in flight
+			// now simply wait for its ack too.
 			p.promoting = true
 			p.lastAsked = now
 			env.Send(r.s.cfg.Meta, &wire.PromoteLearner{Shard: r.shard, ConfigVersion: r.config.Version, Learner: string(p.addr)})

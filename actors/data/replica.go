@@ -20,6 +20,10 @@ type replica struct {
 	syncedSeq, syncedVersion uint64 // the log is durable through here
 	commitSeq                uint64
 	appliedSeq               uint64
+	// primaryCommitSeq is the newest commit point a primary told us; ours
+	// follows it only as far as our log is synced and matches (commit ≤
+	// synced: a learner may be told of commits it does not hold durably yet).
+	primaryCommitSeq uint64
 
 	// matchedSeq: our log matches the current config's primary through
 	// here. Acks never exceed min(matchedSeq, syncedSeq).
@@ -46,16 +50,28 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 	s.must(err, "load applied seq")
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
-	r.forEntry(1, r.lastSeq, func(e *wire.Entry) { r.dedup.record(e) })
+	prevVersion := uint64(0)
+	r.forEntry(1, r.lastSeq, func(e *wire.Entry) {
+		// Invariant: config versions never decrease along the log. A
+		// truncation that was lost would show here as a stale tail.
+		if e.Version < prevVersion {
+			panic(fmt.Sprintf("data %s: shard %d: recovered log entry %d has config version %d after version %d",
+				s.self, c.Shard, e.Seq, e.Version, prevVersion))
+		}
+		prevVersion = e.Version
+		r.dedup.record(e)
+	})
 	return r
 }
 
 func (r *replica) isPrimaryIn(c *wire.Config) bool { return c.Primary == string(r.s.self) }
 
-func (r *replica) status() *wire.ReplicaStatus {
+func (r *replica) status(now time.Time) *wire.ReplicaStatus {
 	return &wire.ReplicaStatus{
 		Shard: r.shard, ConfigVersion: r.config.Version,
 		LastSeq: r.syncedSeq, LastVersion: r.syncedVersion, CommitSeq: r.commitSeq,
+		ActingPrimary: r.primary != nil,
+		LeaseValid:    r.primary != nil && now.Before(r.leaseUntil),
 	}
 }
 
@@ -128,9 +144,19 @@ func (r *replica) append(env actors.Env, e *wire.Entry) {
 	b := r.s.st.NewBatch()
 	b.AppendEntry(r.shard, e)
 	r.s.must(b.Commit(false), "append log entry")
-	r.lastSeq, r.lastVersion = e.Seq, e.Version
+	r.setLast(e.Seq, e.Version)
 	r.dedup.record(e)
 	r.s.scheduleSync(env)
+}
+
+// setLast moves the end of the log after an append or a truncation.
+// Invariant: config versions never decrease along the log (log-matching).
+func (r *replica) setLast(seq, version uint64) {
+	if seq > r.lastSeq && version < r.lastVersion {
+		panic(fmt.Sprintf("data: shard %d: entry %d has config version %d after version %d at %d; log versions must not decrease",
+			r.shard, seq, version, r.lastVersion, r.lastSeq))
+	}
+	r.lastSeq, r.lastVersion = seq, version
 }
 
 // synced runs after a Sync made the whole log durable.
@@ -144,13 +170,25 @@ func (r *replica) synced(env actors.Env) {
 		r.tryCommit(env)
 		return
 	}
+	r.followCommit(env)
 	r.ack(env)
+}
+
+// followCommit advances a secondary's or learner's commit point to what the
+// primary said, as far as our log is known to match and is durable.
+func (r *replica) followCommit(env actors.Env) {
+	r.advanceCommit(env, min(r.primaryCommitSeq, r.matchedSeq, r.syncedSeq))
 }
 
 // advanceCommit applies committed entries to the versioned data.
 func (r *replica) advanceCommit(env actors.Env, to uint64) {
 	if to <= r.commitSeq {
 		return
+	}
+	// Invariant commit ≤ synced: nothing commits that this replica could
+	// lose in a crash.
+	if to > r.syncedSeq && r.s.cfg.Canary != CanaryCommitOnMajority {
+		panic(fmt.Sprintf("data: shard %d: commit point %d beyond the synced log %d", r.shard, to, r.syncedSeq))
 	}
 	from := r.commitSeq
 	r.commitSeq = to
@@ -179,11 +217,34 @@ func (r *replica) apply() {
 			b.SetFlush(r.shard, e.CommitTs)
 		}
 	})
+	// Invariant applied ≤ commit holds by construction: we apply exactly
+	// through the commit point.
 	b.SetApplied(r.shard, r.commitSeq)
 	// Unsynced is fine: the log holds every applied entry durably, and
 	// recovery re-applies from the persisted applied seq.
 	r.s.must(b.Commit(false), "apply committed entries")
 	r.appliedSeq = r.commitSeq
+}
+
+// assertServing checks rule lease-read where a reply is about to be served:
+// only a primary, with a valid lease, after its barrier committed. The
+// canaries that break this rule on purpose are exempt.
+func (r *replica) assertServing(env actors.Env) {
+	switch r.s.cfg.Canary {
+	case CanaryIgnoreLease, CanaryNoBarrier, CanaryReadSecondary:
+		return
+	}
+	if r.primary == nil || r.commitSeq < r.primary.barrierSeq || !env.Now().Before(r.leaseUntil) {
+		panic(fmt.Sprintf("data: shard %d: serving without a lease or a committed barrier (commit %d, barrier %d)",
+			r.shard, r.commitSeq, r.barrierOrZero()))
+	}
+}
+
+func (r *replica) barrierOrZero() uint64 {
+	if r.primary == nil {
+		return 0
+	}
+	return r.primary.barrierSeq
 }
 
 // committedState reads the applied (committed) data.
@@ -196,7 +257,7 @@ func (c committedState) Get(key []byte) ([]byte, bool, error) {
 // read serves a read-only command (rule lease-read).
 func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 	reply := func(st wire.Status, rep *wire.Reply) {
-		out := &wire.ReadReply{Shard: r.shard, Id: m.Id, Status: st, Reply: rep}
+		out := &wire.ReadReply{Shard: r.shard, Id: m.Id, Incarnation: m.Incarnation, Status: st, Reply: rep}
 		if st != wire.Status_OK {
 			out.Config = r.config
 		}
@@ -211,6 +272,7 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 			reply(wire.Status_NOT_READY, nil)
 			return
 		}
+		r.assertServing(env)
 	}
 	cmd, bad := command.Parse(m.Args)
 	if bad != nil {

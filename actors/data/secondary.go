@@ -1,7 +1,10 @@
 package data
 
 import (
+	"fmt"
+
 	"castkv/actors"
+	"castkv/actors/store"
 	"castkv/actors/wire"
 )
 
@@ -21,7 +24,7 @@ func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
 		s.acceptConfig(env, c)
 		r = s.replica(c.Shard)
 	}
-	if string(from) != c.Primary || r.primary != nil {
+	if string(from) != c.Primary || r.primary != nil || r.isPrimaryIn(r.config) {
 		return
 	}
 	r.prepare(env, p)
@@ -38,53 +41,55 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	matched := p.PrevSeq
 	needValues := uint64(0)
 	b := r.s.st.NewBatch()
-	wrote := false
+	// dirty: b holds a truncation or an append. It is committed whatever
+	// happens next, so what we changed in memory is what pebble holds: a
+	// truncation must never be dropped while later appends land, or a
+	// crash would bring back a stale tail behind them.
+	dirty, truncated := false, false
 	for _, e := range p.Entries {
-		if e.Seq <= r.commitSeq {
-			// Committed entries are the same in every replica's log: no
-			// need to read ours back to compare.
-			matched = e.Seq
-			continue
-		}
 		if e.Seq <= r.lastSeq {
-			if r.versionAt(e.Seq) == e.Version {
+			ours := r.versionAt(e.Seq)
+			if ours == e.Version {
 				matched = e.Seq // a duplicate: same primary, same version, same entry
 				continue
 			}
+			// Invariant: the committed prefix is the same in every log. A
+			// conflict there means the commit rule was broken.
+			if e.Seq <= r.commitSeq {
+				panic(fmt.Sprintf("data: shard %d: log conflict at committed entry %d (ours from version %d, primary's from %d); the commit rule was broken",
+					r.shard, e.Seq, ours, e.Version))
+			}
 			// A conflicting suffix from a deposed primary: never
 			// committed, since the new primary lacks it.
-			if e.Seq <= r.commitSeq {
-				panic("data: log conflict at a committed entry; the commit rule was broken")
-			}
-			b.TruncateLog(r.shard, e.Seq)
-			r.dedup.truncate(e.Seq)
-			prevVersion := r.versionAt(e.Seq - 1)
-			r.lastSeq, r.lastVersion = e.Seq-1, prevVersion
-			if r.syncedSeq > r.lastSeq {
-				r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
-			}
+			r.truncate(b, e.Seq)
+			truncated = true
+			dirty = true // the truncation reaches pebble with this batch, whatever follows
 		}
 		if !r.fillStaged(e) {
 			needValues = e.Seq
 			break
 		}
 		b.AppendEntry(r.shard, e)
-		r.lastSeq, r.lastVersion = e.Seq, e.Version
+		r.setLast(e.Seq, e.Version)
 		r.dedup.record(e)
 		matched = e.Seq
-		wrote = true
+		dirty = true
 	}
-	if wrote {
+	if dirty {
 		r.s.must(b.Commit(false), "append prepared entries")
 	}
+	if truncated {
+		r.assertLogEnd()
+	}
 	r.matchedSeq = max(r.matchedSeq, matched)
-	r.advanceCommit(env, min(p.CommitSeq, r.matchedSeq))
+	r.primaryCommitSeq = max(r.primaryCommitSeq, p.CommitSeq)
+	r.followCommit(env)
 	switch {
 	case needValues != 0:
 		r.sendAck(env, false, min(r.matchedSeq, r.syncedSeq), needValues)
-	case wrote && r.s.cfg.Canary != CanaryAckBeforePersist:
+	case dirty && r.s.cfg.Canary != CanaryAckBeforePersist:
 		r.s.scheduleSync(env) // acked once synced: rule persist-before-prepare
-	case wrote:
+	case dirty:
 		// Canary: ack what is not yet durable, and sync lazily.
 		r.sendAck(env, true, r.matchedSeq, 0)
 	default:
@@ -92,15 +97,46 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	}
 }
 
-// fillStaged puts staged values back into e; false if one is missing.
+// truncate drops the log from seq on, in b and in memory.
+func (r *replica) truncate(b *store.Batch, seq uint64) {
+	if r.s.cfg.Canary != CanaryUnsyncedTruncate {
+		b.TruncateLog(r.shard, seq)
+	}
+	r.dedup.truncate(seq)
+	prevVersion := r.versionAt(seq - 1)
+	r.lastSeq, r.lastVersion = seq-1, prevVersion
+	if r.syncedSeq > r.lastSeq {
+		r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
+	}
+	r.matchedSeq = min(r.matchedSeq, r.lastSeq)
+}
+
+// assertLogEnd checks, after a truncation, that pebble's log ends where
+// ours does: a stale tail left behind would come back at the next restart.
+func (r *replica) assertLogEnd() {
+	last, err := r.s.st.LastEntry(r.shard)
+	r.s.must(err, "read the log's last entry")
+	end := uint64(0)
+	if last != nil {
+		end = last.Seq
+	}
+	if end != r.lastSeq {
+		panic(fmt.Sprintf("data: shard %d: after a truncation pebble's log ends at %d, ours at %d", r.shard, end, r.lastSeq))
+	}
+}
+
+// fillStaged puts staged values back into e; false if one is missing. A
+// value the primary omitted is looked up; any other value, empty or not, is
+// the value itself.
 func (r *replica) fillStaged(e *wire.Entry) bool {
 	for _, w := range e.Writes {
-		if w.Staged && len(w.Value) == 0 {
+		if w.ValueOmitted {
 			v, ok := r.s.staged.find(e.Op, w.Digest)
 			if !ok {
 				return false
 			}
 			w.Value = v
+			w.ValueOmitted = false
 		}
 	}
 	return true
@@ -108,13 +144,18 @@ func (r *replica) fillStaged(e *wire.Entry) bool {
 
 // ack tells the primary how far our log matches its and is durable.
 func (r *replica) ack(env actors.Env) {
-	if r.primary != nil || r.config.Primary == "" {
+	if r.primary != nil || r.config.Primary == "" || r.isPrimaryIn(r.config) {
 		return
 	}
 	r.sendAck(env, true, min(r.matchedSeq, r.syncedSeq), 0)
 }
 
 func (r *replica) sendAck(env actors.Env, ok bool, match, needValues uint64) {
+	// Invariant acked ≤ synced (persist-before-prepare); the canary breaks
+	// it on purpose and is left to the simulator's checks.
+	if ok && match > r.syncedSeq && r.s.cfg.Canary != CanaryAckBeforePersist {
+		panic(fmt.Sprintf("data: shard %d: acking %d beyond the synced log %d", r.shard, match, r.syncedSeq))
+	}
 	env.Send(actors.Addr(r.config.Primary), &wire.PrepareAck{
 		Shard: r.shard, ConfigVersion: r.config.Version, Ok: ok,
 		MatchSeq: match, NeedValuesSeq: needValues,

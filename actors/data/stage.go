@@ -38,17 +38,19 @@ func newStageCache(maxValues, maxBytes int, ttl time.Duration) *stageCache {
 	return &stageCache{maxValues: maxValues, maxBytes: maxBytes, ttl: ttl, byOp: map[opKey]*stagedOp{}}
 }
 
-func (c *stageCache) put(now time.Time, op *wire.OpID, values [][]byte) {
+// put holds op's values; false when they are too large to hold (the
+// primary then needs them inline, and says so).
+func (c *stageCache) put(now time.Time, op *wire.OpID, values [][]byte) bool {
 	k := keyOf(op)
 	if _, dup := c.byOp[k]; dup {
-		return
+		return true
 	}
 	so := &stagedOp{values: values, expires: now.Add(c.ttl)}
 	for _, v := range values {
 		so.bytes += len(v)
 	}
 	if so.bytes > c.maxBytes || len(values) > c.maxValues {
-		return // too large to hold; the API will resend inline
+		return false
 	}
 	for len(c.order) > 0 && (c.bytes+so.bytes > c.maxBytes || c.count+len(values) > c.maxValues) {
 		c.evictOldest()
@@ -57,6 +59,7 @@ func (c *stageCache) put(now time.Time, op *wire.OpID, values [][]byte) {
 	c.order = append(c.order, k)
 	c.bytes += so.bytes
 	c.count += len(values)
+	return true
 }
 
 // find returns the staged value of op whose digest is d.

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -68,14 +69,32 @@ type Meta struct {
 	shards []*shard // by shard id
 	// liveness and persisted state reported by each data server
 	servers map[actors.Addr]*server
+
+	// nextSession is the next exactly-once session id to hand an API
+	// server; sessionLimit is the persisted high-water mark it may not
+	// reach without persisting a higher one first, so ids never repeat or
+	// go back across restarts.
+	nextSession, sessionLimit uint64
 }
+
+// sessionBlock is how many session ids one synced write of the high-water
+// mark covers.
+const sessionBlock = 1024
+
+const sessionKey = "api-sessions"
 
 type shard struct {
 	config *wire.Config
 	// lastGrant is when meta last sent the current primary a lease.
 	lastGrant time.Time
-	// suspect: the primary missed heartbeats; no more grants for this version.
+	// suspect: the primary missed heartbeats, or kept heartbeating without
+	// holding a lease (our grants do not reach it); no more grants for this
+	// version.
 	suspect bool
+	why     string
+	// leaseConfirmed is when the primary last reported holding a lease (or
+	// when it became primary).
+	leaseConfirmed time.Time
 }
 
 type server struct {
@@ -114,7 +133,16 @@ func (m *Meta) Start(env actors.Env) {
 	}
 	// Leases are not persisted: after a restart, wait out any lease a
 	// previous incarnation may have granted before promoting anyone.
-	m.shards = []*shard{{config: c, lastGrant: m.start}}
+	m.shards = []*shard{{config: c, lastGrant: m.start, leaseConfirmed: m.start}}
+	hwm, err := m.st.Meta(sessionKey)
+	if err != nil {
+		panic(fmt.Sprintf("meta: load session high-water mark: %v", err))
+	}
+	m.nextSession, m.sessionLimit = 1, 1
+	if len(hwm) == 8 {
+		m.nextSession = binary.BigEndian.Uint64(hwm)
+		m.sessionLimit = m.nextSession
+	}
 	env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK, Id: checkTimer})
 }
 
@@ -124,7 +152,11 @@ func (m *Meta) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
 	case *wire.Heartbeat:
 		m.heartbeat(env, from, x)
 	case *wire.GetConfig:
-		env.Send(from, &wire.ConfigUpdate{Id: x.Id, Configs: m.configs()})
+		up := &wire.ConfigUpdate{Id: x.Id, Configs: m.configs()}
+		if x.NewSession {
+			up.Session = m.newSession()
+		}
+		env.Send(from, up)
 	case *wire.RemoveReplica:
 		m.removeReplica(env, from, x)
 	case *wire.PromoteLearner:
@@ -144,6 +176,24 @@ func (m *Meta) Config(shard uint32) *wire.Config {
 		return s.config
 	}
 	return nil
+}
+
+// newSession issues an exactly-once session id larger than any issued
+// before, persisting (synced) a new high-water mark when the old one is
+// reached.
+func (m *Meta) newSession() uint64 {
+	if m.nextSession >= m.sessionLimit {
+		limit := m.nextSession + sessionBlock
+		b := m.st.NewBatch()
+		b.PutMeta(sessionKey, binary.BigEndian.AppendUint64(nil, limit))
+		if err := b.Commit(true); err != nil {
+			panic(fmt.Sprintf("meta: persist session high-water mark %d: %v", limit, err))
+		}
+		m.sessionLimit = limit
+	}
+	id := m.nextSession
+	m.nextSession++
+	return id
 }
 
 func (m *Meta) configs() []*wire.Config {
@@ -167,21 +217,42 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 		srv.status[r.Shard] = r
 	}
 
-	reply := &wire.HeartbeatReply{Id: hb.Id}
+	reply := &wire.HeartbeatReply{Id: hb.Id, Incarnation: hb.Incarnation}
 	for _, s := range m.shards {
 		c := s.config
 		if c.Primary == string(from) {
-			if s.suspect {
+			st := srv.status[c.Shard]
+			if st != nil && st.ConfigVersion == c.Version && !st.ActingPrimary {
+				// Rule restart-through-meta: the primary restarted and lost
+				// what it held in memory (learners it counted while asking
+				// us to promote them). A new version, same members, makes
+				// every request of the old one stale; it recovers through
+				// the barrier of the new one. No lease of the old process
+				// can be running: it died.
+				next := proto.Clone(c).(*wire.Config)
+				next.Version++
+				m.change(env, s, next, "primary restarted; recovering it in a new version")
+				c = s.config
+			}
+			if st != nil && st.ConfigVersion == c.Version && st.ActingPrimary && st.LeaseValid {
+				s.leaseConfirmed = now
+			}
+			if s.suspect && s.why == suspectMissed {
 				// The primary is back before anyone replaced it: nothing was
 				// promoted, so granting again is safe.
 				env.Log().Info("primary heartbeats again; granting leases again", "shard", c.Shard, "primary", from)
 				s.suspect = false
+				// Its lease ran out while we could not hear it; give our
+				// grants a failure timeout to reach it again.
+				s.leaseConfirmed = now
 			}
-			reply.Leases = append(reply.Leases, &wire.LeaseGrant{
-				Shard: c.Shard, ConfigVersion: c.Version, HeartbeatId: hb.Id,
-				LeaseNanos: int64(m.cfg.LeaseTimeout),
-			})
-			s.lastGrant = now
+			if !s.suspect {
+				reply.Leases = append(reply.Leases, &wire.LeaseGrant{
+					Shard: c.Shard, ConfigVersion: c.Version, HeartbeatId: hb.Id,
+					LeaseNanos: int64(m.cfg.LeaseTimeout),
+				})
+				s.lastGrant = now
+			}
 		}
 		if !isMember(c, string(from)) && m.wantsLearner(c, from) {
 			next := proto.Clone(c).(*wire.Config)
@@ -206,6 +277,12 @@ func (m *Meta) wantsLearner(c *wire.Config, d actors.Addr) bool {
 	return members < m.cfg.Replicas && slices.Contains(m.cfg.DataServers, d)
 }
 
+// Why a primary is suspect.
+const (
+	suspectMissed    = "missed heartbeats"
+	suspectLeaseLost = "heartbeats without holding a lease: our grants do not reach it"
+)
+
 func (m *Meta) alive(now time.Time, d string) bool {
 	srv := m.servers[actors.Addr(d)]
 	return srv != nil && now.Sub(srv.lastHeartbeat) < m.cfg.FailTimeout
@@ -217,12 +294,25 @@ func (m *Meta) check(env actors.Env) {
 	now := env.Now()
 	for _, s := range m.shards {
 		c := s.config
-		if c.Primary == "" || m.alive(now, c.Primary) {
+		if c.Primary == "" {
+			continue
+		}
+		// A primary is healthy when it heartbeats and holds the leases we
+		// grant. Counting only its heartbeats would keep a primary whose
+		// grants are lost in place forever, serving nothing.
+		why := ""
+		switch {
+		case !m.alive(now, c.Primary):
+			why = suspectMissed
+		case now.Sub(s.leaseConfirmed) > m.cfg.FailTimeout:
+			why = suspectLeaseLost
+		}
+		if why == "" && !s.suspect {
 			continue
 		}
 		if !s.suspect {
-			env.Log().Warn("primary missed heartbeats; no more leases for it", "shard", c.Shard, "primary", c.Primary, "version", c.Version)
-			s.suspect = true
+			env.Log().Warn("primary looks failed; no more leases for it", "shard", c.Shard, "primary", c.Primary, "version", c.Version, "why", why)
+			s.suspect, s.why = true, why
 		}
 		// Lease rule: the old primary may serve until lastGrant + L on its
 		// clock; L(1+ρ)/(1−ρ) on ours is surely later.
@@ -231,6 +321,11 @@ func (m *Meta) check(env actors.Env) {
 		}
 		cand := m.candidate(now, c)
 		if cand == "" {
+			if s.why == suspectLeaseLost {
+				// Nobody to promote: try granting again rather than leave
+				// the shard without a primary for good.
+				s.suspect, s.leaseConfirmed = false, now
+			}
 			continue
 		}
 		next := &wire.Config{Shard: c.Shard, Version: c.Version + 1, Primary: cand}
@@ -310,6 +405,7 @@ func (m *Meta) change(env actors.Env, s *shard, next *wire.Config, why string) {
 	m.persist(next)
 	s.config = next
 	s.suspect = false
+	s.leaseConfirmed = env.Now()
 	// lastGrant stays: a lease granted under the old version may still be
 	// running, and the next promotion must wait it out too.
 	env.Log().Info("config change", "shard", next.Shard, "why", why, "from", describe(old), "to", describe(next))
@@ -327,7 +423,7 @@ func (m *Meta) change(env actors.Env, s *shard, next *wire.Config, why string) {
 func (m *Meta) persist(c *wire.Config) {
 	b := m.st.NewBatch()
 	b.PutConfig(c)
-	if err := b.Commit(true); err != nil {
+	if err := b.Commit(true); err != nil { // synced before anyone hears of it
 		panic(fmt.Sprintf("meta: persist config %s: %v", describe(c), err))
 	}
 }

@@ -39,6 +39,7 @@ const (
 	Status_NEED_VALUES     Status = 4 // staged copy missing or different: resend inline
 	Status_BUSY            Status = 5 // bounded queue full: retry later
 	Status_UNKNOWN_OUTCOME Status = 6 // retried op older than the exactly-once watermark
+	Status_SESSION_EXPIRED Status = 7 // the op's session was forgotten: outcome unknown, get a new session
 )
 
 // Enum value maps for Status.
@@ -51,6 +52,7 @@ var (
 		4: "NEED_VALUES",
 		5: "BUSY",
 		6: "UNKNOWN_OUTCOME",
+		7: "SESSION_EXPIRED",
 	}
 	Status_value = map[string]int32{
 		"OK":              0,
@@ -60,6 +62,7 @@ var (
 		"NEED_VALUES":     4,
 		"BUSY":            5,
 		"UNKNOWN_OUTCOME": 6,
+		"SESSION_EXPIRED": 7,
 	}
 )
 
@@ -205,6 +208,10 @@ const (
 	Tick_RETRY     Tick_Kind = 2
 	Tick_CHECK     Tick_Kind = 3
 	Tick_EXPIRE    Tick_Kind = 4
+	Tick_ATTEMPT   Tick_Kind = 5 // api: one try of request id timed out
+	Tick_DEADLINE  Tick_Kind = 6 // api: request id's deadline passed
+	Tick_BACKOFF   Tick_Kind = 7 // api: request id may try again
+	Tick_THINK     Tick_Kind = 8 // simulated client: time for the next command
 )
 
 // Enum value maps for Tick_Kind.
@@ -215,6 +222,10 @@ var (
 		2: "RETRY",
 		3: "CHECK",
 		4: "EXPIRE",
+		5: "ATTEMPT",
+		6: "DEADLINE",
+		7: "BACKOFF",
+		8: "THINK",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -222,6 +233,10 @@ var (
 		"RETRY":     2,
 		"CHECK":     3,
 		"EXPIRE":    4,
+		"ATTEMPT":   5,
+		"DEADLINE":  6,
+		"BACKOFF":   7,
+		"THINK":     8,
 	}
 )
 
@@ -518,9 +533,12 @@ func (x *Config) GetLearners() []string {
 
 // Heartbeat goes from a data server to meta every heartbeat interval.
 type Heartbeat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // per sender, increasing; a lease grant names it
-	Replicas      []*ReplicaStatus       `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // per sender process, increasing; a lease grant names it
+	Replicas []*ReplicaStatus       `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// incarnation is random per data process start: a grant answering an
+	// earlier process's heartbeat id must not count for this one.
+	Incarnation   uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +587,13 @@ func (x *Heartbeat) GetReplicas() []*ReplicaStatus {
 	return nil
 }
 
+func (x *Heartbeat) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 // ReplicaStatus is what a data server has persisted for one shard.
 type ReplicaStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -577,6 +602,13 @@ type ReplicaStatus struct {
 	LastSeq       uint64                 `protobuf:"varint,3,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`                   // last persisted log entry
 	LastVersion   uint64                 `protobuf:"varint,4,opt,name=last_version,json=lastVersion,proto3" json:"last_version,omitempty"`       // config version that proposed last_seq
 	CommitSeq     uint64                 `protobuf:"varint,5,opt,name=commit_seq,json=commitSeq,proto3" json:"commit_seq,omitempty"`
+	// acting_primary: the sender serves as primary of config_version. A
+	// primary that restarted recovers as a replica and says false here; meta
+	// then moves the shard to a new version (rule restart-through-meta).
+	ActingPrimary bool `protobuf:"varint,6,opt,name=acting_primary,json=actingPrimary,proto3" json:"acting_primary,omitempty"`
+	// lease_valid: the acting primary holds a lease now. Meta treats a primary
+	// that keeps heartbeating without a lease as failed: its grants are lost.
+	LeaseValid    bool `protobuf:"varint,7,opt,name=lease_valid,json=leaseValid,proto3" json:"lease_valid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -646,6 +678,20 @@ func (x *ReplicaStatus) GetCommitSeq() uint64 {
 	return 0
 }
 
+func (x *ReplicaStatus) GetActingPrimary() bool {
+	if x != nil {
+		return x.ActingPrimary
+	}
+	return false
+}
+
+func (x *ReplicaStatus) GetLeaseValid() bool {
+	if x != nil {
+		return x.LeaseValid
+	}
+	return false
+}
+
 // HeartbeatReply carries every config naming the data server, and a lease
 // for each shard it is primary of.
 type HeartbeatReply struct {
@@ -653,6 +699,7 @@ type HeartbeatReply struct {
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Configs       []*Config              `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty"`
 	Leases        []*LeaseGrant          `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // echoes Heartbeat.incarnation
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,6 +753,13 @@ func (x *HeartbeatReply) GetLeases() []*LeaseGrant {
 		return x.Leases
 	}
 	return nil
+}
+
+func (x *HeartbeatReply) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 // LeaseGrant: the primary of config_version may serve until lease_nanos after
@@ -904,8 +958,10 @@ func (x *PromoteLearner) GetLearner() string {
 
 // GetConfig asks meta for the current configs (api on start and on refusal).
 type GetConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// new_session asks for a fresh exactly-once session id (API servers).
+	NewSession    bool `protobuf:"varint,2,opt,name=new_session,json=newSession,proto3" json:"new_session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -947,12 +1003,22 @@ func (x *GetConfig) GetId() uint64 {
 	return 0
 }
 
+func (x *GetConfig) GetNewSession() bool {
+	if x != nil {
+		return x.NewSession
+	}
+	return false
+}
+
 // ConfigUpdate is meta's answer to GetConfig, RemoveReplica and
 // PromoteLearner, and its push to members after a change.
 type ConfigUpdate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Configs       []*Config              `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Configs []*Config              `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty"`
+	// session answers GetConfig.new_session: larger than every session id meta
+	// ever issued, across its restarts.
+	Session       uint64 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1001,8 +1067,16 @@ func (x *ConfigUpdate) GetConfigs() []*Config {
 	return nil
 }
 
-// OpID names one client write across retries: incarnation is random per API
-// start, counter increases within it.
+func (x *ConfigUpdate) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+// OpID names one client write across retries: incarnation is the API
+// server's exactly-once session, issued by meta in increasing order;
+// counter increases within it.
 type OpID struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Incarnation   uint64                 `protobuf:"varint,1,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
@@ -1126,9 +1200,12 @@ func (x *Stage) GetValues() [][]byte {
 }
 
 type StageAck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	Op            *OpID                  `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Shard uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Op    *OpID                  `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	// stored is false when the replica could not hold the values (too large
+	// for its stage cache): the primary will need them inline.
+	Stored        bool `protobuf:"varint,3,opt,name=stored,proto3" json:"stored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1175,6 +1252,13 @@ func (x *StageAck) GetOp() *OpID {
 		return x.Op
 	}
 	return nil
+}
+
+func (x *StageAck) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
 }
 
 // Commit asks the primary to order and commit one write command. When staged
@@ -1289,6 +1373,9 @@ type Read struct {
 	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	Id            uint64                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
 	Args          [][]byte               `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	// incarnation of the asking API process: ids restart with it, so a reply
+	// is matched by both.
+	Incarnation   uint64 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1349,6 +1436,13 @@ func (x *Read) GetArgs() [][]byte {
 		return x.Args
 	}
 	return nil
+}
+
+func (x *Read) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 type CommitReply struct {
@@ -1434,6 +1528,7 @@ type ReadReply struct {
 	Status        Status                 `protobuf:"varint,3,opt,name=status,proto3,enum=castkv.wire.Status" json:"status,omitempty"`
 	Reply         *Reply                 `protobuf:"bytes,4,opt,name=reply,proto3" json:"reply,omitempty"`
 	Config        *Config                `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // echoes Read.incarnation
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1503,6 +1598,13 @@ func (x *ReadReply) GetConfig() *Config {
 	return nil
 }
 
+func (x *ReadReply) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 // Write is one key's effect in a log entry.
 type Write struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1510,8 +1612,11 @@ type Write struct {
 	Value  []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	Delete bool                   `protobuf:"varint,3,opt,name=delete,proto3" json:"delete,omitempty"`
 	// digest of value when value travels by Stage instead (value then empty)
-	Digest        uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
-	Staged        bool   `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
+	Digest uint64 `protobuf:"fixed64,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	Staged bool   `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
+	// value_omitted: the primary left the value out because the receiver holds
+	// it staged. An empty value that is not omitted is the empty string.
+	ValueOmitted  bool `protobuf:"varint,6,opt,name=value_omitted,json=valueOmitted,proto3" json:"value_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1577,6 +1682,13 @@ func (x *Write) GetDigest() uint64 {
 func (x *Write) GetStaged() bool {
 	if x != nil {
 		return x.Staged
+	}
+	return false
+}
+
+func (x *Write) GetValueOmitted() bool {
+	if x != nil {
+		return x.ValueOmitted
 	}
 	return false
 }
@@ -1850,9 +1962,11 @@ func (x *PrepareAck) GetConfig() *Config {
 
 // Tick is a timer message a role sends itself.
 type Tick struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          Tick_Kind              `protobuf:"varint,1,opt,name=kind,proto3,enum=castkv.wire.Tick_Kind" json:"kind,omitempty"`
-	Id            uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind says which timer fired; id names its subject (a request), never
+	// the kind.
+	Kind          Tick_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=castkv.wire.Tick_Kind" json:"kind,omitempty"`
+	Id            uint64    `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1932,21 +2046,26 @@ const file_wire_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
 	"\aprimary\x18\x03 \x01(\tR\aprimary\x12 \n" +
 	"\vsecondaries\x18\x04 \x03(\tR\vsecondaries\x12\x1a\n" +
-	"\blearners\x18\x05 \x03(\tR\blearners\"S\n" +
+	"\blearners\x18\x05 \x03(\tR\blearners\"u\n" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
-	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\"\xa9\x01\n" +
+	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\xf1\x01\n" +
 	"\rReplicaStatus\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x19\n" +
 	"\blast_seq\x18\x03 \x01(\x04R\alastSeq\x12!\n" +
 	"\flast_version\x18\x04 \x01(\x04R\vlastVersion\x12\x1d\n" +
 	"\n" +
-	"commit_seq\x18\x05 \x01(\x04R\tcommitSeq\"\x80\x01\n" +
+	"commit_seq\x18\x05 \x01(\x04R\tcommitSeq\x12%\n" +
+	"\x0eacting_primary\x18\x06 \x01(\bR\ractingPrimary\x12\x1f\n" +
+	"\vlease_valid\x18\a \x01(\bR\n" +
+	"leaseValid\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +
-	"\x06leases\x18\x03 \x03(\v2\x17.castkv.wire.LeaseGrantR\x06leases\"\x8d\x01\n" +
+	"\x06leases\x18\x03 \x03(\v2\x17.castkv.wire.LeaseGrantR\x06leases\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\x8d\x01\n" +
 	"\n" +
 	"LeaseGrant\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
@@ -1961,12 +2080,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ePromoteLearner\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x18\n" +
-	"\alearner\x18\x03 \x01(\tR\alearner\"\x1b\n" +
+	"\alearner\x18\x03 \x01(\tR\alearner\"<\n" +
 	"\tGetConfig\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"M\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
+	"\vnew_session\x18\x02 \x01(\bR\n" +
+	"newSession\"g\n" +
 	"\fConfigUpdate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
-	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\"B\n" +
+	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12\x18\n" +
+	"\asession\x18\x03 \x01(\x04R\asession\"B\n" +
 	"\x04OpID\x12 \n" +
 	"\vincarnation\x18\x01 \x01(\x04R\vincarnation\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\"\x7f\n" +
@@ -1974,10 +2096,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
 	"\x02op\x18\x03 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06values\x18\x04 \x03(\fR\x06values\"C\n" +
+	"\x06values\x18\x04 \x03(\fR\x06values\"[\n" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
-	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\"\x80\x02\n" +
+	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x80\x02\n" +
 	"\x06Commit\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
@@ -1986,30 +2109,33 @@ const file_wire_proto_rawDesc = "" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12'\n" +
 	"\x0fvalue_positions\x18\x06 \x03(\rR\x0evaluePositions\x12#\n" +
 	"\rvalue_digests\x18\a \x03(\x06R\fvalueDigests\x12\x1c\n" +
-	"\twatermark\x18\b \x01(\x04R\twatermark\"g\n" +
+	"\twatermark\x18\b \x01(\x04R\twatermark\"\x89\x01\n" +
 	"\x04Read\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04args\x18\x04 \x03(\fR\x04args\"\xca\x01\n" +
+	"\x04args\x18\x04 \x03(\fR\x04args\x12 \n" +
+	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\"\xca\x01\n" +
 	"\vCommitReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12+\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
-	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xb5\x01\n" +
+	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xd7\x01\n" +
 	"\tReadReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
-	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"w\n" +
+	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12 \n" +
+	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"\x9c\x01\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
 	"\x06delete\x18\x03 \x01(\bR\x06delete\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12\x16\n" +
-	"\x06staged\x18\x05 \x01(\bR\x06staged\"\xc1\x02\n" +
+	"\x06staged\x18\x05 \x01(\bR\x06staged\x12#\n" +
+	"\rvalue_omitted\x18\x06 \x01(\bR\fvalueOmitted\"\xc1\x02\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +
@@ -2037,17 +2163,21 @@ const file_wire_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1b\n" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
-	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\x85\x01\n" +
+	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xb8\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"A\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"t\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\b\n" +
 	"\x04SYNC\x10\x01\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
 	"\x05CHECK\x10\x03\x12\n" +
 	"\n" +
-	"\x06EXPIRE\x10\x04*r\n" +
+	"\x06EXPIRE\x10\x04\x12\v\n" +
+	"\aATTEMPT\x10\x05\x12\f\n" +
+	"\bDEADLINE\x10\x06\x12\v\n" +
+	"\aBACKOFF\x10\a\x12\t\n" +
+	"\x05THINK\x10\b*\x87\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -2055,7 +2185,8 @@ const file_wire_proto_rawDesc = "" +
 	"\tNOT_READY\x10\x03\x12\x0f\n" +
 	"\vNEED_VALUES\x10\x04\x12\b\n" +
 	"\x04BUSY\x10\x05\x12\x13\n" +
-	"\x0fUNKNOWN_OUTCOME\x10\x06B\x14Z\x12castkv/actors/wireb\x06proto3"
+	"\x0fUNKNOWN_OUTCOME\x10\x06\x12\x13\n" +
+	"\x0fSESSION_EXPIRED\x10\aB\x14Z\x12castkv/actors/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once

@@ -13,17 +13,24 @@ import (
 	"castkv/checker"
 )
 
-// The kill-the-primary scenario's schedule and bounds.
+// The kill-the-primary scenario's schedule and bounds. The schedule waits
+// for events (the failover) rather than for fixed times, and the bounds are
+// far above what the cluster needs, so a slow machine only makes the test
+// slower.
 const (
-	killClients        = 8
-	killOpTimeout      = 10 * time.Second // per command: above the API's 8 s request deadline
-	killBeforeKill     = 3 * time.Second  // clients run this long before the primary dies
-	killAfterKill      = 12 * time.Second // ... and this long after, before it restarts
-	killAfterRestart   = 4 * time.Second  // ... and this long after its restart, to rejoin
-	killFailoverBound  = 8 * time.Second  // writes are acknowledged again this soon after the kill
+	killClients       = 8
+	killOpTimeout     = e2eCommandTimeout // per command: above the API's request timeout
+	killBeforeKill    = 3 * time.Second   // clients run this long before the primary dies
+	killAfterFailover = 3 * time.Second   // ... and this long after writes are acknowledged again, before it restarts
+	killAfterRestart  = 4 * time.Second   // ... and this long after its restart, to rejoin
+	// killFailoverBound: writes are acknowledged again this soon after the
+	// kill. Meta needs --fail-timeout to suspect the primary, a lease
+	// (about 2 s) to wait out, and the new primary's barrier to commit.
+	killFailoverBound  = e2eFailTimeout + 30*time.Second
+	killPollEvery      = 100 * time.Millisecond
 	killThinkMax       = 2 * time.Millisecond
 	killStopBound      = killOpTimeout + 5*time.Second // clients to finish their last command
-	killFinalReadBound = 20 * time.Second              // every client reads every key after the full restart
+	killFinalReadBound = 60 * time.Second              // every client reads every key after the full restart
 	killCheckTimeout   = 60 * time.Second              // porcupine
 )
 
@@ -46,14 +53,16 @@ func startKillCluster(t *testing.T, ps *procs) *killCluster {
 	}
 	kc := &killCluster{clientAddr: loopback(ports[5])}
 	kc.meta = ps.start("meta", "meta", "--peer", metaAddr, "--data-dir", filepath.Join(ps.dir, "meta"),
-		"--data-servers", strings.Join(dataAddrs, ","), "--log-level", "info")
+		"--data-servers", strings.Join(dataAddrs, ","), "--log-level", "info",
+		"--fail-timeout", e2eFailTimeout.String())
 	for i, a := range dataAddrs {
 		name := fmt.Sprintf("data%d", i+1)
 		kc.data = append(kc.data, ps.start(name, "data", "--peer", a, "--data-dir", filepath.Join(ps.dir, name),
-			"--meta", metaAddr, "--log-level", "info"))
+			"--meta", metaAddr, "--log-level", "info", "--remove-after", e2eRemoveAfter.String()))
 	}
 	kc.api = ps.start("api", "api", "--peer", loopback(ports[4]), "--data-dir", filepath.Join(ps.dir, "api"),
-		"--meta", metaAddr, "--listen", kc.clientAddr, "--enable-flush", "--log-level", "info")
+		"--meta", metaAddr, "--listen", kc.clientAddr, "--enable-flush", "--log-level", "info",
+		"--request-timeout", e2eRequestTimeout.String())
 	waitReady(t, kc.clientAddr, kc.all()...)
 	return kc
 }
@@ -120,7 +129,14 @@ func TestClusterKillPrimary(t *testing.T) {
 	killAt := h.now()
 	primary.kill()
 	t.Logf("killed %s (the primary) at %v", primary.name, time.Duration(killAt))
-	time.Sleep(killAfterKill)
+	// Failover: wait for the first acknowledgement of a write called after
+	// the kill.
+	recoveredAt, ok := h.waitAck(killAt, isWrite, killFailoverBound)
+	if !ok {
+		t.Fatalf("no write called after the kill of %s was acknowledged within %v: failover did not happen", primary.name, killFailoverBound)
+	}
+	t.Logf("writes acknowledged again %v after the kill", time.Duration(recoveredAt-killAt))
+	time.Sleep(killAfterFailover)
 	restartAt := h.now()
 	primary.start()
 	t.Logf("restarted %s at %v", primary.name, time.Duration(restartAt))
@@ -131,27 +147,11 @@ func TestClusterKillPrimary(t *testing.T) {
 	ops := h.snapshot()
 	t.Logf("workload: %s", opStats(ops))
 	t.Logf("workload errors: %s", errorKinds(ops))
-	firstAck := int64(-1) // the first acknowledgement of a write called after the kill
-	var lateAcks, afterRejoin int
+	afterRejoin := 0
 	for _, op := range ops {
-		if !acked(op) || !isWrite(op.Input.Cmd) {
-			continue
-		}
-		if op.Call > killAt && (firstAck < 0 || op.Return < firstAck) {
-			firstAck = op.Return
-		}
-		if op.Call > killAt+int64(killFailoverBound) && op.Call < restartAt {
-			lateAcks++
-		}
-		if op.Call > restartAt {
+		if acked(op) && isWrite(op.Input.Cmd) && op.Call > restartAt {
 			afterRejoin++
 		}
-	}
-	if firstAck >= 0 {
-		t.Logf("writes acknowledged again %v after the kill (the first write called after it returned then)", time.Duration(firstAck-killAt))
-	}
-	if lateAcks == 0 {
-		t.Errorf("no write called between kill+%v and the restart of %s was acknowledged: failover did not happen", killFailoverBound, primary.name)
 	}
 	if afterRejoin == 0 {
 		t.Errorf("no write called after %s restarted was acknowledged", primary.name)
@@ -164,8 +164,8 @@ func TestClusterKillPrimary(t *testing.T) {
 	}
 	// The API retries through the failover, so once it is done every op
 	// succeeds, and a rejoining server must not disturb service.
-	if ok, why := checker.CheckLiveness(window, killAt, int64(killFailoverBound)); !ok {
-		t.Errorf("service did not recover within %v of the kill: %s", killFailoverBound, why)
+	if ok, why := checker.CheckLiveness(window, recoveredAt, 0); !ok {
+		t.Errorf("service faltered after it recovered from the kill: %s", why)
 	}
 	if ok, why := checker.CheckLiveness(ops, restartAt, 0); !ok {
 		t.Errorf("service disturbed while %s rejoined: %s", primary.name, why)

@@ -49,6 +49,23 @@ func (h *history) add(op checker.Op, problem string) {
 	}
 }
 
+// waitAck waits up to bound for an op called after from, with a command
+// that match accepts, to be acknowledged, and returns when it returned.
+func (h *history) waitAck(from int64, match func(cmd string) bool, bound time.Duration) (int64, bool) {
+	for begin := time.Now(); time.Since(begin) < bound; time.Sleep(killPollEvery) {
+		first := int64(-1)
+		for _, op := range h.snapshot() {
+			if op.Call > from && acked(op) && match(op.Input.Cmd) && (first < 0 || op.Return < first) {
+				first = op.Return
+			}
+		}
+		if first >= 0 {
+			return first, true
+		}
+	}
+	return 0, false
+}
+
 func (h *history) snapshot() []checker.Op {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -26,19 +26,38 @@ import (
 
 // Bounds of the harness; every wait has one.
 const (
-	buildTimeout     = 5 * time.Minute  // go build -race of castd, cold cache
-	readyTimeout     = 30 * time.Second // a cluster answers PING and a SET/GET probe
-	sigtermTimeout   = 10 * time.Second // SIGTERM to exit; then SIGKILL
-	sigkillTimeout   = 5 * time.Second  // SIGKILL (or SIGQUIT) to exit
-	slowStop         = 3 * time.Second  // a SIGTERM stop this slow is logged
-	probeTimeout     = 3 * time.Second  // one readiness probe command
-	logTailBytes     = 6 << 10          // of each log printed on failure
-	portSearchTries  = 200              // random port ranges tried before giving up
-	portRangeLow     = 12000            // ports are picked below Linux's ephemeral
-	portRangeHigh    = 32000            // range (32768-60999), so outgoing dials cannot take them
+	buildTimeout     = 5 * time.Minute   // go build -race of castd, cold cache
+	readyTimeout     = 60 * time.Second  // a cluster answers PING and a SET/GET probe
+	sigtermTimeout   = 30 * time.Second  // SIGTERM to exit (a hang, not a slow stop); then SIGKILL
+	sigkillTimeout   = 5 * time.Second   // SIGKILL (or SIGQUIT) to exit
+	slowStop         = 3 * time.Second   // a SIGTERM stop this slow is logged
+	probeTimeout     = e2eCommandTimeout // one readiness probe command
+	logTailBytes     = 6 << 10           // of each log printed on failure
+	portSearchTries  = 200               // random port ranges tried before giving up
+	portRangeLow     = 12000             // ports are picked below Linux's ephemeral
+	portRangeHigh    = 32000             // range (32768-60999), so outgoing dials cannot take them
 	readyProbeKey    = "e2e:ready-probe"
 	readyPollEvery   = 100 * time.Millisecond
 	keepArtifactsEnv = "CASTD_E2E_KEEP" // set to keep every test's directory, passing or not
+)
+
+// Timing flags of the clusters the tests start. The daemons' defaults
+// (--fail-timeout 1s, --remove-after 1s, --request-timeout 8s) assume
+// processes that run when they should; these tests run race-instrumented
+// daemons on machines shared with other work (CI, the rest of the suite, a
+// second copy of it), where a process can stall for seconds: with the
+// defaults, a run beside another copy of the suite on 2 cores saw a primary
+// declared failed and both secondaries removed right after a clean restart.
+// The tests check protocol behaviour, not the scheduler, so they give every
+// rule time. As with the defaults, a command outlives a replica removal and
+// a failover (fail-timeout + lease): the API retries through them.
+const (
+	e2eFailTimeout    = 10 * time.Second
+	e2eRemoveAfter    = 15 * time.Second
+	e2eRequestTimeout = 20 * time.Second
+	// e2eCommandTimeout bounds one command at the client: above the API's
+	// request timeout, so the cluster's answer normally comes first.
+	e2eCommandTimeout = e2eRequestTimeout + 5*time.Second
 )
 
 // castdBin is the race-enabled castd binary TestMain builds.
@@ -358,7 +377,7 @@ func newClient(t *testing.T, addr string) *redis.Client {
 		Protocol:              2,
 		MaxRetries:            -1,
 		DialTimeout:           2 * time.Second,
-		ReadTimeout:           15 * time.Second, // callers bound each command with a context
+		ReadTimeout:           e2eCommandTimeout, // callers bound each command with a context
 		WriteTimeout:          5 * time.Second,
 		ContextTimeoutEnabled: true,
 		PoolSize:              4,

@@ -162,16 +162,54 @@ func waitForSignal(log *slog.Logger) {
 	log.Info("shutting down", "signal", s.String())
 }
 
-// metaConfig, dataConfig, apiConfig hold the tunables shared by dev and
-// the separate roles.
-func metaConfig(dataServers []actors.Addr, lease time.Duration) meta.Config {
-	return meta.Config{DataServers: dataServers, LeaseTimeout: lease}
+// metaTimes are meta's timing flags, shared by meta and dev. The defaults
+// are the meta role's own (actors/meta Config).
+type metaTimes struct{ lease, failTimeout time.Duration }
+
+func (m *metaTimes) register(fs *flag.FlagSet) {
+	fs.DurationVar(&m.lease, "lease", 2*time.Second, "primary lease length")
+	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
+}
+
+func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
+	if err := positive("lease", m.lease); err != nil {
+		return meta.Config{}, err
+	}
+	if err := positive("fail-timeout", m.failTimeout); err != nil {
+		return meta.Config{}, err
+	}
+	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout}, nil
+}
+
+// dataTimes are the data role's timing flags, shared by data and dev. The
+// default is the data role's own (actors/data Config).
+type dataTimes struct{ removeAfter time.Duration }
+
+func (d *dataTimes) register(fs *flag.FlagSet) {
+	fs.DurationVar(&d.removeAfter, "remove-after", time.Second, "a primary asks meta to remove a secondary that made no progress for this long")
+}
+
+func (d *dataTimes) config(metaAddr actors.Addr) (data.Config, error) {
+	if err := positive("remove-after", d.removeAfter); err != nil {
+		return data.Config{}, err
+	}
+	return data.Config{Meta: metaAddr, RemoveAfter: d.removeAfter}, nil
+}
+
+// positive refuses a zero or negative duration flag: the roles would take
+// zero for "use the default", and a negative one makes no sense.
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return usageError{fmt.Errorf("--%s must be positive, not %v", name, d)}
+	}
+	return nil
 }
 
 func runMeta(args []string, stderr io.Writer) error {
 	c := newFlags("meta", stderr)
 	servers := c.fs.String("data-servers", "", "comma-separated cluster addresses (host:port) of the data servers; the first is the first primary")
-	lease := c.fs.Duration("lease", 2*time.Second, "primary lease length")
+	var times metaTimes
+	times.register(c.fs)
 	if err := c.parse(args, "peer", "data-dir", "data-servers"); err != nil {
 		return err
 	}
@@ -185,8 +223,12 @@ func runMeta(args []string, stderr io.Writer) error {
 			ds = append(ds, roleAddr(s, "data"))
 		}
 	}
+	cfg, err := times.config(ds)
+	if err != nil {
+		return err
+	}
 	return serve(c, log, func(p *cnet.Process, db *pebble.DB) (func(), error) {
-		p.Spawn("meta", meta.New(metaConfig(ds, *lease)), db)
+		p.Spawn("meta", meta.New(cfg), db)
 		log.Info("meta started", "peer", p.Addr(), "data_servers", *servers)
 		return nil, nil
 	})
@@ -195,6 +237,8 @@ func runMeta(args []string, stderr io.Writer) error {
 func runData(args []string, stderr io.Writer) error {
 	c := newFlags("data", stderr)
 	metaAddr := c.fs.String("meta", "", "cluster address (host:port) of the meta server")
+	var times dataTimes
+	times.register(c.fs)
 	if err := c.parse(args, "peer", "data-dir", "meta"); err != nil {
 		return err
 	}
@@ -202,8 +246,12 @@ func runData(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := times.config(roleAddr(*metaAddr, "meta"))
+	if err != nil {
+		return err
+	}
 	return serve(c, log, func(p *cnet.Process, db *pebble.DB) (func(), error) {
-		p.Spawn("data", data.New(data.Config{Meta: roleAddr(*metaAddr, "meta")}), db)
+		p.Spawn("data", data.New(cfg), db)
 		log.Info("data server started", "peer", p.Addr(), "meta", *metaAddr)
 		return nil, nil
 	})
@@ -214,6 +262,7 @@ type apiFlags struct {
 	listen, requirePass       string
 	maxValueBytes, maxClients int
 	idleTimeout               time.Duration
+	requestTimeout            time.Duration
 	enableFlush               bool
 }
 
@@ -223,6 +272,7 @@ func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) 
 	fs.IntVar(&a.maxValueBytes, "max-value-bytes", maxValueBytes, "largest bulk string a client may send (at most 64 MiB, which the cluster's 80 MiB frames carry)")
 	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never, as Redis)")
+	fs.DurationVar(&a.requestTimeout, "request-timeout", 8*time.Second, fmt.Sprintf("how long the API server retries a command before it answers -TRYAGAIN (or -UNCERTAIN for a write); at most %v", maxRequestTimeout))
 	fs.BoolVar(&a.enableFlush, "enable-flush", flush, "allow FLUSHALL and FLUSHDB")
 }
 
@@ -230,12 +280,26 @@ func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) 
 // transport's frames (80 MiB by default) must carry it with its command.
 const maxValueBytes = 64 << 20
 
+// maxRequestTimeout keeps the API's own answer ahead of the client port's
+// 30 s command timeout (net.RESPConfig.CommandTimeout), which could only
+// say that the outcome is unknown.
+const maxRequestTimeout = 25 * time.Second
+
+// check refuses flag values the API role cannot run with, before anything
+// starts.
+func (a *apiFlags) check() error {
+	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
+		return usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
+	}
+	if a.requestTimeout <= 0 || a.requestTimeout > maxRequestTimeout {
+		return usageError{fmt.Errorf("--request-timeout must be positive and at most %v, not %v", maxRequestTimeout, a.requestTimeout)}
+	}
+	return nil
+}
+
 // startAPI spawns the API role and its client port.
 func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
-	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
-		return nil, usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
-	}
-	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, DisableFlush: !a.enableFlush}), nil)
+	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
 	return cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
@@ -261,6 +325,9 @@ func runAPI(args []string, stderr io.Writer) error {
 	var a apiFlags
 	a.register(c.fs, "", false)
 	if err := c.parse(args, "peer", "data-dir", "meta", "listen"); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
@@ -323,8 +390,15 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	base := c.fs.Int("peer-base", 17380, "first of five loopback cluster ports (meta, data1-3, api)")
 	var a apiFlags
 	a.register(c.fs, "127.0.0.1:7379", true)
+	var mt metaTimes
+	mt.register(c.fs)
+	var dt dataTimes
+	dt.register(c.fs)
 	c.fs.Lookup("data-dir").DefValue = "./castkv-data"
 	if err := c.parse(args); err != nil {
+		return err
+	}
+	if err := a.check(); err != nil {
 		return err
 	}
 	if c.dataDir == "" {
@@ -339,6 +413,14 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	var dataAddrs []actors.Addr
 	for i := 1; i <= 3; i++ {
 		dataAddrs = append(dataAddrs, roleAddr(addr(i), "data"))
+	}
+	metaCfg, err := mt.config(dataAddrs)
+	if err != nil {
+		return err
+	}
+	dataCfg, err := dt.config(roleAddr(addr(0), "meta"))
+	if err != nil {
+		return err
 	}
 	// Five processes' worth of roles, each on its own cluster port, so
 	// every message crosses the real transport as in a deployment.
@@ -366,12 +448,12 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 		p.Spawn(role, node, db)
 		return nil
 	}
-	if err := spawn(0, "meta", "meta", meta.New(metaConfig(dataAddrs, 2*time.Second))); err != nil {
+	if err := spawn(0, "meta", "meta", meta.New(metaCfg)); err != nil {
 		cleanup()
 		return err
 	}
 	for i := 1; i <= 3; i++ {
-		if err := spawn(i, "data", fmt.Sprintf("data%d", i), data.New(data.Config{Meta: roleAddr(addr(0), "meta")})); err != nil {
+		if err := spawn(i, "data", fmt.Sprintf("data%d", i), data.New(dataCfg)); err != nil {
 			cleanup()
 			return err
 		}

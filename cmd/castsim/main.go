@@ -4,6 +4,7 @@
 //	castsim run --seed N [--duration D] [--clients C] [--faults all|none|LIST] [--canary NAME] [--html FILE] [--json]
 //	castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C] [--faults ...] [--canary NAME] [--json]
 //	castsim canaries
+//	castsim seeds [--file F] [--seeds A-B] [--first N] [--canary NAME] [--parallel P] [--write]
 //
 // Each seed draws the run's knobs (sim.Knobs); the flags override some of
 // them. A failing seed is reported the way the simulator is meant to be used: the
@@ -41,6 +42,9 @@ commands:
             castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C]
                           [--faults ...] [--canary NAME] [--json]
   canaries  list the deliberate defects --canary can switch on
+  seeds     regenerate the catch lines of testdata/seeds.txt
+            castsim seeds [--file F] [--seeds A-B] [--first N] [--canary NAME]
+                          [--parallel P] [--write]
   help      show this, or "castsim help <command>" for a command's flags
 
 exit status: 0 every check passed, 1 a seed failed a check, 2 bad usage
@@ -77,6 +81,8 @@ func (c *cli) main(args []string) int {
 		return c.sweep(rest)
 	case "canaries":
 		return c.canaries(rest)
+	case "seeds":
+		return c.seeds(rest)
 	case "help", "-h", "-help", "--help":
 		return c.help(rest)
 	default:
@@ -96,6 +102,8 @@ func (c *cli) help(args []string) int {
 		fs, _ = newRunFlags(c.stdout)
 	case "sweep":
 		fs, _ = newSweepFlags(c.stdout)
+	case "seeds":
+		fs, _ = newSeedsFlags(c.stdout)
 	case "canaries":
 		fmt.Fprintln(c.stdout, "usage: castsim canaries")
 		return exitOK

@@ -108,7 +108,7 @@ func TestBadUsageExits2(t *testing.T) {
 }
 
 func TestHelpExits0(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "run"}, {"help", "sweep"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "run"}, {"help", "sweep"}, {"help", "seeds"}} {
 		if o := castsim(t, args...); o.exit != exitOK || !strings.Contains(o.stdout, "usage:") {
 			t.Errorf("castsim %s: want exit 0 and usage on stdout, got %v", strings.Join(args, " "), o)
 		}
@@ -117,7 +117,9 @@ func TestHelpExits0(t *testing.T) {
 
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
-	want := []string{"ack-before-persist", "commit-on-majority", "ignore-lease", "read-secondary"}
+	want := []string{"ack-before-persist", "commit-on-majority", "ignore-lease", "lease-from-receive-time",
+		"no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
+		"setnx-on-committed", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
 	if o.exit != exitOK || !slices.Equal(got, want) {
 		t.Fatalf("castsim canaries: want exit 0 and %q, got %v", want, o)
@@ -243,5 +245,28 @@ func TestReplayNamesOnlySetFlags(t *testing.T) {
 		if got := cfg.replay(9); got != tc.want {
 			t.Errorf("flags %q: replay %q, want %q", tc.args, got, tc.want)
 		}
+	}
+}
+
+// castsim seeds rewrites one canary's catch lines and keeps every other
+// line as it was.
+func TestSeedsRegeneratesCatchLines(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "seeds.txt")
+	old := "# header\n9 20s pass a bug it found\n77 20s catch read-secondary stale credit\n5 20s catch ignore-lease kept as it is\n"
+	if err := os.WriteFile(file, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := castsim(t, "seeds", "--file", file, "--canary", "read-secondary", "--seeds", "1-4", "--first", "1", "--write")
+	if o.exit != exitOK {
+		t.Fatalf("castsim seeds: want exit 0, got %v", o)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(got), "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "# header" || lines[1] != "9 20s pass a bug it found" ||
+		lines[2] != "5 20s catch ignore-lease kept as it is" || !strings.HasPrefix(lines[3], "1 13s catch read-secondary ") { // seed 1 draws a 13 s run
+		t.Errorf("got\n%s\nwant the header, the pass line, the ignore-lease line, and seed 1 catching read-secondary", got)
 	}
 }

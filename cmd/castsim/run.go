@@ -170,11 +170,13 @@ func (c *cli) reportFailure(cfg config, res *sim.Result, html string) {
 func writeFailureFiles(w, errw io.Writer, cfg config, res *sim.Result, html string) {
 	if res.HTML != "" {
 		fmt.Fprintf(w, "html:   %s\n", res.HTML)
-	} else {
+	} else if res.Linearizable && res.Durable {
 		// The simulator draws the history only when the history fails
-		// the linearizability check; a broken invariant or a liveness
-		// failure alone has nothing to draw.
+		// the linearizability check; a broken invariant, a liveness
+		// failure or a spent work budget alone has nothing to draw.
 		fmt.Fprintf(w, "html:   none (the history passed the linearizability check; see the trail)\n")
+	} else {
+		fmt.Fprintf(w, "html:   none (the violation's \"picture:\" line says why)\n")
 	}
 	trail := trailPath(html)
 	if err := os.WriteFile(trail, trailFile(cfg, res), 0o644); err != nil {

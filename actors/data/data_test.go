@@ -1,0 +1,285 @@
+package data
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/roletest"
+	"castkv/actors/store"
+	"castkv/actors/wire"
+)
+
+// The tests here drive one data server by hand, one protocol rule or one
+// hole of the protocol review (issue 6) per test, with real pebble.
+
+const tick = 10 * time.Millisecond
+
+func config(version uint64, primary string, secondaries []string, learners ...string) *wire.Config {
+	return &wire.Config{Shard: 0, Version: version, Primary: primary, Secondaries: secondaries, Learners: learners}
+}
+
+func entry(seq, version uint64, key, value string) *wire.Entry {
+	return &wire.Entry{Seq: seq, Version: version, CommitTs: seq,
+		Op:     &wire.OpID{Incarnation: 7, Counter: seq},
+		Writes: []*wire.Write{{Key: []byte(key), Value: []byte(value), Digest: wire.Digest([]byte(value))}},
+		Result: &wire.Reply{Kind: wire.Reply_STATUS, Str: "OK"}}
+}
+
+// start boots a data server on env and lets its first timers run.
+func start(env *roletest.Env, cfg Config) *Server {
+	s := New(cfg)
+	s.Start(env)
+	env.FireDue(s)
+	return s
+}
+
+// settle fires due timers (the group sync) and returns what was sent.
+func settle(env *roletest.Env, s *Server) []roletest.Sent {
+	env.FireDue(s)
+	return env.Take()
+}
+
+func acks(sent []roletest.Sent) []*wire.PrepareAck { return roletest.Of[*wire.PrepareAck](sent) }
+
+func lastEntry(t *testing.T, env *roletest.Env) uint64 {
+	t.Helper()
+	e, err := store.New(env.Store()).LastEntry(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e == nil {
+		return 0
+	}
+	return e.Seq
+}
+
+// secondaryWithLog makes data2 a secondary of v1 (primary data1) holding
+// entries 1..n of version 1, synced, with commit point commit.
+func secondaryWithLog(t *testing.T, n, commit uint64) (*roletest.Env, *Server) {
+	t.Helper()
+	env := roletest.New("data2", 1)
+	s := start(env, Config{Meta: "meta"})
+	c1 := config(1, "data1", []string{"data2", "data3"})
+	p := &wire.Prepare{Config: c1}
+	for i := uint64(1); i <= n; i++ {
+		p.Entries = append(p.Entries, entry(i, 1, "k", "v1-"+string(rune('a'+i))))
+	}
+	s.Handle(env, "data1", p)
+	sent := settle(env, s)
+	if a := acks(sent); len(a) == 0 || !a[len(a)-1].Ok || a[len(a)-1].MatchSeq != n {
+		t.Fatalf("secondary did not ack entries 1..%d: %v", n, sent)
+	}
+	s.Handle(env, "data1", &wire.Prepare{Config: c1, PrevSeq: n, PrevVersion: 1, CommitSeq: commit})
+	settle(env, s)
+	if got := s.replica(0).commitSeq; got != commit {
+		t.Fatalf("commit point %d, want %d", got, commit)
+	}
+	return env, s
+}
+
+// Hole 2: a conflicting suffix is truncated in memory and in a batch; when
+// the next entry's staged value is missing, the batch must still be
+// written, or pebble keeps the stale tail behind later appends.
+func TestTruncationIsWrittenEvenWhenAValueIsMissing(t *testing.T) {
+	env, s := secondaryWithLog(t, 3, 1)
+	defer env.Close()
+	// data3 is the new primary of v2; its entry 2 has a value data2 never
+	// got staged.
+	c2 := config(2, "data3", []string{"data2"})
+	e2 := entry(2, 2, "k", "v2")
+	e2.Writes[0].Staged, e2.Writes[0].ValueOmitted, e2.Writes[0].Value = true, true, nil
+	s.Handle(env, "data3", &wire.Prepare{Config: c2, PrevSeq: 1, PrevVersion: 1, CommitSeq: 1, Entries: []*wire.Entry{e2}})
+	sent := settle(env, s)
+	if a := acks(sent); len(a) != 1 || a[0].Ok || a[0].NeedValuesSeq != 2 {
+		t.Fatalf("want one ack asking for the values of entry 2, got %v", sent)
+	}
+	if got := lastEntry(t, env); got != 1 {
+		t.Fatalf("pebble's log ends at %d after truncating from 2: the truncation was not written", got)
+	}
+	// The primary resends entry 2 inline; it lands, is synced, and the
+	// server loses power.
+	s.Handle(env, "data3", &wire.Prepare{Config: c2, PrevSeq: 1, PrevVersion: 1, CommitSeq: 1, Entries: []*wire.Entry{entry(2, 2, "k", "v2")}})
+	settle(env, s)
+	env.Crash()
+	s = start(env, Config{Meta: "meta"}) // recovery checks versions never decrease
+	if r := s.replica(0); r.lastSeq != 2 || r.lastVersion != 2 {
+		t.Fatalf("after restart the log ends at %d (version %d), want 2 (version 2): a stale tail came back", r.lastSeq, r.lastVersion)
+	}
+}
+
+// Hole 3: an empty value that travels inline is a value, not a missing
+// staged copy.
+func TestEmptyInlineValueIsNotMissing(t *testing.T) {
+	env := roletest.New("data2", 1)
+	defer env.Close()
+	s := start(env, Config{Meta: "meta"})
+	e := entry(1, 1, "a", "")
+	e.Writes[0].Staged = true // the primary had it staged, but sends it inline
+	e.Writes = append(e.Writes, &wire.Write{Key: []byte("b"), Staged: true, ValueOmitted: true, Digest: wire.Digest([]byte("big"))})
+	s.staged.put(env.Now(), e.Op, [][]byte{[]byte("big")})
+	s.Handle(env, "data1", &wire.Prepare{Config: config(1, "data1", []string{"data2"}), Entries: []*wire.Entry{e}})
+	a := acks(settle(env, s))
+	if len(a) != 1 || !a[0].Ok || a[0].MatchSeq != 1 {
+		t.Fatalf("want entry 1 acked, got %v", a)
+	}
+	got, err := store.New(env.Store()).Entry(0, 1)
+	if err != nil || got == nil || string(got.Writes[1].Value) != "big" || len(got.Writes[0].Value) != 0 {
+		t.Fatalf("stored entry %v (%v): want a=\"\" and b from the stage", got, err)
+	}
+}
+
+// Hole 11: a Prepare that contradicts a committed entry is a broken commit
+// rule, and the replica must stop loudly rather than skip it.
+func TestConflictAtCommittedEntryPanics(t *testing.T) {
+	env, s := secondaryWithLog(t, 3, 2)
+	defer env.Close()
+	defer func() {
+		p := recover()
+		if p == nil || !strings.Contains(p.(string), "committed entry 2") {
+			t.Fatalf("want a panic about committed entry 2, got %v", p)
+		}
+	}()
+	s.Handle(env, "data3", &wire.Prepare{Config: config(2, "data3", []string{"data2"}), PrevSeq: 1, PrevVersion: 1,
+		Entries: []*wire.Entry{entry(2, 2, "k", "other")}})
+}
+
+// primaryWithLease makes data1 the primary of cfg, with its barrier acked
+// by every peer in acked and a lease from meta.
+func primaryWithLease(t *testing.T, env *roletest.Env, cfg Config, c *wire.Config, acked ...actors.Addr) *Server {
+	t.Helper()
+	s := start(env, cfg)
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{c}})
+	settle(env, s)
+	r := s.replica(0)
+	for _, p := range acked {
+		s.Handle(env, p, &wire.PrepareAck{Shard: 0, ConfigVersion: c.Version, Ok: true, MatchSeq: r.syncedSeq})
+	}
+	grantLease(env, s, c.Version)
+	if !r.primary.ready(r) || !r.leaseValid(env.Now()) {
+		t.Fatalf("primary not ready: commit %d, barrier %d, lease until %v", r.commitSeq, r.primary.barrierSeq, r.leaseUntil)
+	}
+	return s
+}
+
+// grantLease answers the server's newest heartbeat with a lease.
+func grantLease(env *roletest.Env, s *Server, version uint64) {
+	s.Handle(env, "meta", &wire.HeartbeatReply{Id: s.heartbeatID, Incarnation: s.incarnation,
+		Leases: []*wire.LeaseGrant{{Shard: 0, ConfigVersion: version, HeartbeatId: s.heartbeatID, LeaseNanos: int64(2 * time.Second)}}})
+}
+
+// Hole 1: a primary that restarts must not serve its old version again; it
+// reports that it is not acting as primary so meta moves the shard on.
+func TestRestartedPrimaryWaitsForMeta(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"}, "data3")
+	primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	env.Crash()
+	s := start(env, Config{Meta: "meta"})
+	hbs := roletest.Of[*wire.Heartbeat](env.Take())
+	if len(hbs) == 0 || len(hbs[0].Replicas) != 1 || hbs[0].Replicas[0].ActingPrimary || hbs[0].Replicas[0].ConfigVersion != 1 {
+		t.Fatalf("restarted primary's heartbeat %v: want version 1, not acting as primary", hbs)
+	}
+	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1}, Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+	replies := roletest.Of[*wire.CommitReply](env.Take())
+	if len(replies) != 1 || replies[0].Status != wire.Status_NOT_PRIMARY {
+		t.Fatalf("restarted primary answered a commit with %v, want NOT_PRIMARY", replies)
+	}
+	// Meta's new version makes it primary again, through a barrier.
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{config(2, "data1", []string{"data2"}, "data3")}})
+	if r := s.replica(0); r.primary == nil || r.primary.barrierSeq == 0 {
+		t.Fatal("the new version did not make it primary with a barrier")
+	}
+}
+
+// Hole 6: heartbeat ids restart with the process, so a grant must name the
+// process it answers.
+func TestLeaseGrantForAnotherProcessIsIgnored(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	s := start(env, Config{Meta: "meta"})
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{c}})
+	settle(env, s)
+	s.Handle(env, "meta", &wire.HeartbeatReply{Id: s.heartbeatID, Incarnation: s.incarnation + 1,
+		Leases: []*wire.LeaseGrant{{Shard: 0, ConfigVersion: 1, HeartbeatId: s.heartbeatID, LeaseNanos: int64(2 * time.Second)}}})
+	if r := s.replica(0); !r.leaseUntil.IsZero() {
+		t.Fatalf("a grant for another process's heartbeat %d gave a lease until %v", s.heartbeatID, r.leaseUntil)
+	}
+}
+
+// Hole 4: under a steady write stream a learner always lags by the entries
+// in flight; it must still be promoted once it holds everything committed.
+func TestLearnerPromotedUnderSteadyWrites(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"}, "data3")
+	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	r := s.replica(0)
+	for i := 1; i <= 300; i++ {
+		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
+			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+		env.FireDue(s) // sync
+		// Both peers ack everything but the newest entry, which is always
+		// in flight; then the secondary acks it too, so it commits.
+		s.Handle(env, "data3", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq - 1})
+		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq - 1})
+		env.Step(s, tick, tick)
+		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq})
+		grantLease(env, s, 1)
+		for _, m := range roletest.Of[*wire.PromoteLearner](env.Take()) {
+			if m.Learner == "data3" && m.ConfigVersion == 1 {
+				return
+			}
+		}
+	}
+	t.Fatalf("data3 was never proposed for promotion in 3 s of steady writes (commit %d, last %d)", r.commitSeq, r.lastSeq)
+}
+
+// Hole 10: a peer receiving a large Prepare is not failed for silence while
+// the value can still be on its way.
+func TestLargePrepareGetsTimeToArrive(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	big := strings.Repeat("x", 30<<20)
+	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1},
+		Args: [][]byte{[]byte("SET"), []byte("k"), []byte(big)}})
+	env.FireDue(s)
+	var prepares int
+	for i := 0; i < 250; i++ { // 2.5 s: beyond RemoveAfter, within 30 MiB at 8 MiB/s
+		env.Step(s, tick, tick)
+		grantLease(env, s, 1)
+		for _, m := range env.Take() {
+			switch x := m.Msg.(type) {
+			case *wire.RemoveReplica:
+				t.Fatalf("after %v the primary asked to remove %s while a 30 MiB Prepare could still be in flight", time.Duration(i)*tick, x.Replica)
+			case *wire.Prepare:
+				if len(x.Entries) > 0 {
+					prepares++
+				}
+			}
+		}
+	}
+	if prepares > 1 {
+		t.Fatalf("the 30 MiB entry was resent %d times in 2.5 s", prepares-1)
+	}
+}
+
+// Rule lease-read, asserted where a read is served: a lease from meta is
+// required, and a grant for the wrong process gives none.
+func TestReadNeedsLease(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	env.Advance(3 * time.Second) // the lease ran out
+	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Args: [][]byte{[]byte("GET"), []byte("k")}})
+	rr := roletest.Of[*wire.ReadReply](env.Take())
+	if len(rr) != 1 || rr[0].Status != wire.Status_NOT_READY || rr[0].Incarnation != 5 {
+		t.Fatalf("read without a lease answered %v, want NOT_READY echoing incarnation 5", rr)
+	}
+}

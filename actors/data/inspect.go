@@ -1,0 +1,69 @@
+package data
+
+import (
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/wire"
+)
+
+// ReplicaView is a read-only copy of one replica's protocol state, for
+// observers that know more than any node can (the simulator's oracles).
+// Nothing in the role reads it.
+type ReplicaView struct {
+	Shard uint32
+	// Config is the newest config the replica accepted; shared with the
+	// role, so callers must not modify it.
+	Config *wire.Config
+
+	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
+	SyncedSeq, SyncedVersion uint64 // the log is durable through here
+	CommitSeq                uint64
+	AppliedSeq               uint64
+	MatchedSeq               uint64
+
+	// LeaseUntil is the end of the replica's lease on its own clock (zero
+	// when it holds none).
+	LeaseUntil time.Time
+
+	// Primary: the replica acts as primary of Config. BarrierSeq and Peers
+	// are set only then.
+	Primary    bool
+	BarrierSeq uint64
+	Peers      []PeerView
+}
+
+// PeerView is what a primary knows of one secondary or learner.
+type PeerView struct {
+	Addr      actors.Addr
+	Learner   bool
+	Promoting bool
+	Match     uint64
+}
+
+// Counted reports whether the primary waits for this peer before it
+// commits (rule commit-all).
+func (p PeerView) Counted() bool { return !p.Learner || p.Promoting }
+
+// Inspect returns a view of every replica the server holds, sorted by shard.
+func (s *Server) Inspect() []ReplicaView {
+	out := make([]ReplicaView, 0, len(s.replicas))
+	for _, r := range s.replicas {
+		v := ReplicaView{
+			Shard: r.shard, Config: r.config,
+			LastSeq: r.lastSeq, LastVersion: r.lastVersion,
+			SyncedSeq: r.syncedSeq, SyncedVersion: r.syncedVersion,
+			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
+			LeaseUntil: r.leaseUntil,
+		}
+		if ps := r.primary; ps != nil {
+			v.Primary, v.BarrierSeq = true, ps.barrierSeq
+			v.Peers = make([]PeerView, len(ps.peers))
+			for i, p := range ps.peers {
+				v.Peers[i] = PeerView{Addr: p.addr, Learner: p.learner, Promoting: p.promoting, Match: p.match}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
