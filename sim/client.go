@@ -40,19 +40,28 @@ const clientTimeout = 12 * time.Second
 // finalThinkMax bounds a client's pause between its final reads.
 const finalThinkMax = 20 * time.Millisecond
 
+// unknownBackoff is how long a client waits after an unknown outcome.
+const unknownBackoff = time.Second
+
 func (c *client) Start(env actors.Env) {
 	c.env = env
 	c.think()
 }
 
 func (c *client) think() {
+	c.thinkAtLeast(0)
+}
+
+// thinkAtLeast waits least plus up to the run's think time, then issues
+// the next request.
+func (c *client) thinkAtLeast(least time.Duration) {
 	most := c.r.thinkMax
 	if c.r.finalPhase {
 		// Reading every key back is a check, not load: a client with a
 		// long think time and many keys must still finish in the bound.
-		most = min(most, finalThinkMax)
+		most, least = min(most, finalThinkMax), 0
 	}
-	d := time.Duration(c.r.w.rng.Int64N(int64(most) + 1))
+	d := least + time.Duration(c.r.w.rng.Int64N(int64(most)+1))
 	c.env.After(d, &wire.Tick{Kind: wire.Tick_THINK})
 }
 
@@ -126,6 +135,15 @@ func (c *client) complete(out checker.Output, unknown bool) {
 			r.clientDone(c)
 			return
 		}
+	}
+	if unknown {
+		// A client backs off after a timeout or a reset connection, as
+		// real clients do. Without it, an outage or an API crash loop
+		// turns every client into a stream of unknown outcomes, each
+		// pending to the end of the history: 60 of 377 ops in one run,
+		// more than porcupine can decide.
+		c.thinkAtLeast(unknownBackoff)
+		return
 	}
 	c.think()
 }

@@ -52,7 +52,7 @@ func TestSlowDiskSlowsThePrimary(t *testing.T) {
 func TestLateDeliveryReachesTheNextIncarnation(t *testing.T) {
 	run := func(lateP float64) int {
 		r := newRunner(baseline(Options{Seed: 3, Duration: 5 * time.Second, Faults: FaultSet{}}))
-		r.w.net.lateP, r.w.net.lateHold = lateP, 5*time.Second
+		r.w.net.lateP, r.w.net.lateHold, r.w.net.lateReconnect = lateP, 5*time.Second, 500*time.Millisecond
 		// A crash loop: replies to requests in flight at each crash, and
 		// everything sent to the server while it is down, wait.
 		api := r.apis[0]

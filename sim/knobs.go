@@ -68,6 +68,10 @@ type NetKnobs struct {
 	// incarnation, as TCP with a sender-side queue can deliver them.
 	LateP    float64       `json:"late_p"`
 	LateHold time.Duration `json:"late_hold_ns"`
+	// After a receiver restarts, each sender's queue reconnects to it
+	// within LateReconnect; until then the old messages and any new ones
+	// wait, in order. (Only while late delivery is on.)
+	LateReconnect time.Duration `json:"late_reconnect_ns"`
 }
 
 // FaultKnobs are the fault mix: which kinds are on and how hard they hit.
@@ -275,6 +279,8 @@ func drawKnobs(opts Options) Knobs {
 	a.RetryBackoff = d.durationLog(2*time.Millisecond, 200*time.Millisecond)
 
 	k.Faults = drawFaultKnobs(d)
+	// Drawn last, so the knobs above are what they were before it existed.
+	n.LateReconnect = d.durationLog(10*time.Millisecond, 2*time.Second)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -416,9 +422,9 @@ func (k Knobs) String() string {
 	}
 	b.WriteByte('\n')
 	n := k.Net
-	fmt.Fprintf(&b, "net:      latency=%v jitter=%v loss=%.2f%% duplicate=%.2f%% delay=%.2f%% up to %v late=%.0f%% held up to %v\n",
+	fmt.Fprintf(&b, "net:      latency=%v jitter=%v loss=%.2f%% duplicate=%.2f%% delay=%.2f%% up to %v late=%.0f%% held up to %v, reconnect<=%v\n",
 		n.Latency.Round(time.Microsecond), n.Jitter.Round(time.Microsecond), 100*n.LossP, 100*n.DuplicateP,
-		100*n.DelayP, n.DelayMax.Round(time.Millisecond), 100*n.LateP, n.LateHold.Round(time.Millisecond))
+		100*n.DelayP, n.DelayMax.Round(time.Millisecond), 100*n.LateP, n.LateHold.Round(time.Millisecond), n.LateReconnect.Round(time.Millisecond))
 	f := k.Faults
 	fmt.Fprintf(&b, "faults:   %s; every %v+U[0,%v], at most %d at once, weights %s\n",
 		f.Enabled, f.GapMin.Round(time.Millisecond), f.GapSpan.Round(time.Millisecond), f.MaxConcurrent, weightsString(f.Weights))

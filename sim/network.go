@@ -22,8 +22,13 @@ type network struct {
 	// lateP: probability that a message between servers waits in its
 	// sender's queue while the receiver is down (up to lateHold) and
 	// reaches the receiver's next incarnation.
-	lateP    float64
-	lateHold time.Duration
+	lateP         float64
+	lateHold      time.Duration
+	lateReconnect time.Duration
+	// queues: links whose sender held messages for a receiver that went
+	// down. Once the receiver is back, the sender reconnects at a drawn
+	// time; its held messages, then its new ones, go out then.
+	queues map[link]*senderQueue
 
 	// onSend lets protocol-timed faults watch the messages servers send
 	// and hold one back: it returns extra delay for msg.
@@ -39,6 +44,7 @@ type link struct{ from, to actors.Addr }
 func newNetwork(w *world) *network {
 	return &network{
 		w: w, blocked: map[link]bool{}, clogged: map[actors.Addr]time.Duration{},
+		queues:  map[link]*senderQueue{},
 		marshal: proto.MarshalOptions{Deterministic: true},
 	}
 }
@@ -79,6 +85,11 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 	// A handler that stalled or waited on a slow fsync sends late.
 	depart := w.now + from.busy() + extra
 	name := msg.ProtoReflect().Descriptor().FullName()
+	// A sender still reconnecting to a restarted receiver queues new
+	// messages behind the ones it held.
+	if q := n.queues[link{from.addr, to}]; q != nil && target.up && q.fromIncarn == from.incarnation {
+		depart = max(depart, n.reconnect(q, target))
+	}
 	for i := 0; i < copies; i++ {
 		delay := n.latency + time.Duration(w.rng.Int64N(int64(n.jitter)+1))
 		if !clientLink && n.slowP > 0 && w.rng.Float64() < n.slowP {
@@ -114,16 +125,37 @@ func (n *network) heal() {
 	clear(n.blocked)
 	clear(n.clogged)
 	n.loss, n.dup, n.slowP, n.lateP = 0, 0, 0, 0
+	clear(n.queues)
 }
 
 // lateRetry is how often a sender's queue tries a receiver that is down.
 const lateRetry = 50 * time.Millisecond
 
+// senderQueue is a sender's queue to one receiver that restarted.
+type senderQueue struct {
+	fromIncarn uint64        // the sender's incarnation: the queue dies with it
+	incarn     uint64        // the receiver incarnation it reconnects to
+	connected  time.Duration // when it reconnects to incarn
+}
+
+// reconnect is when q's sender reaches m's current incarnation: drawn at
+// the first message for that incarnation, within lateReconnect. A late
+// reconnect makes replies to a previous incarnation arrive after the new
+// one sent requests of its own (whose ids may be the same).
+func (n *network) reconnect(q *senderQueue, m *machine) time.Duration {
+	if q.incarn != m.incarnation {
+		q.incarn = m.incarnation
+		q.connected = n.w.now + time.Duration(n.w.rng.Int64N(int64(n.lateReconnect)+1))
+	}
+	return q.connected
+}
+
 // redeliver decides the fate of a message whose receiver crashed since it
 // was sent (m is down, or up in a later incarnation). A late message sits
 // in its sender's queue: it waits while m is down and reaches m's next
-// incarnation, unless its sender crashed (the queue died with it) or it
-// waited past its hold. True means deliver it now.
+// incarnation once its sender reconnects, unless its sender crashed (the
+// queue died with it) or it waited past its hold. True means deliver it
+// now.
 func (n *network) redeliver(e *event, m *machine) bool {
 	w := n.w
 	if !e.late || w.now > e.holdUntil {
@@ -132,9 +164,19 @@ func (n *network) redeliver(e *event, m *machine) bool {
 	if from := w.byAddr[e.from]; from == nil || !from.up || from.incarnation != e.fromIncarn {
 		return false
 	}
-	if !m.up {
+	l := link{e.from, e.to}
+	q := n.queues[l]
+	if q == nil || q.fromIncarn != e.fromIncarn {
+		q = &senderQueue{fromIncarn: e.fromIncarn, incarn: e.incarn}
+		n.queues[l] = q
+	}
+	retry := w.now + lateRetry
+	if m.up {
+		retry = n.reconnect(q, m)
+	}
+	if w.now < retry {
 		e2 := *e
-		e2.at = w.now + lateRetry
+		e2.at = retry
 		w.schedule(&e2)
 		return false
 	}

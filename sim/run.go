@@ -117,7 +117,7 @@ func newRunner(opts Options) *runner {
 		w.net.slowP, w.net.slowMax = n.DelayP, n.DelayMax
 	}
 	if opts.Faults[FaultLate] {
-		w.net.lateP, w.net.lateHold = n.LateP, n.LateHold
+		w.net.lateP, w.net.lateHold, w.net.lateReconnect = n.LateP, n.LateHold, n.LateReconnect
 	}
 	r.thinkMax = k.Workload.ThinkMax
 	for i := 0; i < k.Workload.Keys; i++ {
