@@ -31,8 +31,12 @@ type network struct {
 	queues map[link]*senderQueue
 
 	// onSend lets protocol-timed faults watch the messages servers send
-	// and hold one back: it returns extra delay for msg.
-	onSend func(from *machine, to actors.Addr, msg actors.Msg) time.Duration
+	// and hold one back: it returns extra delay for msg, or taken when the
+	// fault took msg to deliver it itself (see inject).
+	onSend func(from *machine, to actors.Addr, msg actors.Msg) (extra time.Duration, taken bool)
+	// onOrphan lets them take a message that arrives for a receiver
+	// incarnation that crashed; true means taken.
+	onOrphan func(e *event, m *machine) bool
 
 	blocked map[link]bool                 // from -> to dropped
 	clogged map[actors.Addr]time.Duration // node -> virtual time its messages are held until
@@ -65,7 +69,10 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 	late := false
 	if !clientLink {
 		if n.onSend != nil {
-			extra = n.onSend(from, to, msg)
+			var taken bool
+			if extra, taken = n.onSend(from, to, msg); taken {
+				return
+			}
 		}
 		if n.blocked[link{from.addr, to}] {
 			return
@@ -106,6 +113,26 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 		}
 		w.schedule(e)
 	}
+}
+
+// inject delivers msg, which from sent in its incarnation fromIncarn and a
+// fault held back, to the current incarnation of to, after the link's
+// latency: a message a sender's queue kept across the receiver's restart.
+// It is lost if its sender crashed since (the queue died with it) or the
+// receiver is down.
+func (n *network) inject(from *machine, fromIncarn uint64, to actors.Addr, msg actors.Msg) {
+	w := n.w
+	target := w.byAddr[to]
+	if target == nil || !target.up || !from.up || from.incarnation != fromIncarn {
+		return
+	}
+	data, err := n.marshal.Marshal(msg)
+	if err != nil {
+		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+	}
+	w.faults[FaultLate]++
+	w.schedule(&event{at: w.now + n.latency, kind: evDeliver, from: from.addr, to: to, incarn: target.incarnation,
+		msgName: msg.ProtoReflect().Descriptor().FullName(), data: data})
 }
 
 // clogEnd is when a clog on a reaches its end (0 if none).
@@ -158,6 +185,9 @@ func (n *network) reconnect(q *senderQueue, m *machine) time.Duration {
 // now.
 func (n *network) redeliver(e *event, m *machine) bool {
 	w := n.w
+	if n.onOrphan != nil && n.onOrphan(e, m) {
+		return false
+	}
 	if !e.late || w.now > e.holdUntil {
 		return false
 	}

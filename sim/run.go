@@ -208,7 +208,7 @@ func (r *runner) run() {
 	// Heal: every fault ends, every crashed machine restarts.
 	w.logf("heal: ending every fault")
 	w.net.heal()
-	w.net.onSend = nil
+	w.net.onSend, w.net.onOrphan = nil, nil
 	for _, m := range r.servers() {
 		m.pausedUntil = 0
 		m.disk.syncLatency, m.disk.stallNext = 0, 0

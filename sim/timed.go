@@ -1,12 +1,15 @@
 package sim
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
 	"castkv/actors"
 	"castkv/actors/meta"
 	"castkv/actors/wire"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // timed injects faults at the moments the protocol is most fragile,
@@ -25,7 +28,23 @@ type timed struct {
 	lastAct time.Duration // when it last acted; at most one act per TimedCooldown
 	acted   bool
 	config  *wire.Config // meta's config at the last poll
+	held    *heldReply   // a read reply kept for an API's next incarnation
 }
+
+// heldReply is a ReadReply sent to an API that then crashed, kept in its
+// sender's queue for the API's next incarnation.
+type heldReply struct {
+	from       *machine
+	fromIncarn uint64
+	api        *machine
+	apiIncarn  uint64 // the incarnation it was meant for
+	msg        *wire.ReadReply
+	until      time.Duration // dropped after this
+}
+
+// staleReplyHold bounds how long a held reply waits for the API's next
+// incarnation to send a read with its id.
+const staleReplyHold = 5 * time.Second
 
 // pollEvery is how often timed looks at meta's config: well under any
 // heartbeat or check interval a run draws, so a change is seen while its
@@ -34,7 +53,7 @@ const pollEvery = 5 * time.Millisecond
 
 func newTimed(r *runner, c *chaos) *timed {
 	t := &timed{w: r.w, r: r, c: c, k: r.knobs.Faults}
-	r.w.net.onSend = t.onSend
+	r.w.net.onSend, r.w.net.onOrphan = t.onSend, t.orphan
 	return t
 }
 
@@ -171,17 +190,86 @@ func (t *timed) isolate(m *machine, d time.Duration) {
 }
 
 // onSend watches the messages servers send (network.onSend) and returns
-// extra delay for the one it holds back.
-func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) time.Duration {
+// extra delay for the one it holds back, or taken for one it keeps.
+func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) (time.Duration, bool) {
 	switch x := msg.(type) {
 	case *wire.PromoteLearner:
-		return t.promotion(from, x)
+		return t.promotion(from, x), false
 	case *wire.HeartbeatReply:
 		if len(x.Leases) > 0 {
 			t.leaseGranted(to)
 		}
+	case *wire.ReadReply:
+		return 0, t.staleReply(from, to, x)
+	case *wire.Read:
+		t.releaseReply(from, x)
 	}
-	return 0
+	return 0, false
+}
+
+// staleReply: a data server answers an API's read. Now and then crash the
+// API before the reply arrives and keep the reply, as a sender's queue
+// can across the receiver's restart, until the API's next incarnation
+// sends a read with the same request id (see releaseReply): the moment a
+// reply matched by id alone answers the wrong read.
+func (t *timed) staleReply(from *machine, to actors.Addr, x *wire.ReadReply) bool {
+	w := t.w
+	api := w.byAddr[to]
+	if t.held != nil && w.now > t.held.until {
+		t.held = nil
+	}
+	// Replies come with every read; act on about one in forty.
+	if api == nil || api.kind != "api" || t.held != nil || w.rng.IntN(40) != 0 || !t.ready() {
+		return false
+	}
+	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(300*time.Millisecond)))
+	t.held = &heldReply{from: from, fromIncarn: from.incarnation, api: api, apiIncarn: api.incarnation,
+		msg: proto.Clone(x).(*wire.ReadReply), until: w.now + staleReplyHold}
+	t.act(CountTimedReply, "%s answered read %d of %s: crash %s for %v and keep the reply for its next incarnation",
+		from.addr, x.Id, to, to, down)
+	t.crashFor(api, down)
+	return true
+}
+
+// orphan: a message reached a receiver incarnation that crashed since it
+// was sent. If it is a read reply to an API, now and then keep it for the
+// API's next incarnation as staleReply does, without a crash of its own.
+func (t *timed) orphan(e *event, m *machine) bool {
+	w := t.w
+	if t.held != nil && w.now > t.held.until {
+		t.held = nil
+	}
+	from := w.byAddr[e.from]
+	if m.kind != "api" || e.msgName != readReplyName || t.held != nil || from == nil || !from.up || !t.ready() {
+		return false
+	}
+	x := &wire.ReadReply{}
+	if err := proto.Unmarshal(e.data, x); err != nil {
+		panic(fmt.Sprintf("sim: decode %s: %v", e.msgName, err))
+	}
+	t.held = &heldReply{from: from, fromIncarn: from.incarnation, api: m, apiIncarn: e.incarn,
+		msg: x, until: w.now + staleReplyHold}
+	t.act(CountTimedReply, "%s's reply to read %d of %s came after %s crashed: keep it for its next incarnation",
+		e.from, x.Id, m.addr, m.addr)
+	return true
+}
+
+var readReplyName = (&wire.ReadReply{}).ProtoReflect().Descriptor().FullName()
+
+// releaseReply: api sends a read. If a reply kept for it has the same id
+// and was meant for an earlier incarnation, deliver it now, ahead of the
+// real reply.
+func (t *timed) releaseReply(api *machine, x *wire.Read) {
+	h := t.held
+	if h == nil || h.api != api || api.incarnation == h.apiIncarn || x.Id != h.msg.Id {
+		return
+	}
+	t.held = nil
+	if t.w.now > h.until {
+		return
+	}
+	t.w.logf("timed fault: deliver %s's reply to read %d of %s's previous incarnation", h.from.addr, x.Id, api.addr)
+	t.w.net.inject(h.from, h.fromIncarn, api.addr, h.msg)
 }
 
 // promotion: primary p just asked meta to make a learner a secondary.
