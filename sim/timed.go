@@ -29,6 +29,10 @@ type timed struct {
 	acted   bool
 	config  *wire.Config // meta's config at the last poll
 	held    *heldReply   // a read reply kept for an API's next incarnation
+	// heldPromotion: the learner whose promotion request timed held back
+	// past its primary's restart; if meta promotes it, timed leaves it
+	// alone with the data (promotedAlone).
+	heldPromotion string
 }
 
 // heldReply is a ReadReply sent to an API that then crashed, kept in its
@@ -93,10 +97,15 @@ func (t *timed) poll() {
 	}
 	old := t.config
 	t.config = cur
-	if old == nil || cur.Version == old.Version || !t.ready() {
+	if old == nil || cur.Version == old.Version {
 		return
 	}
-	t.configChanged(old, cur)
+	if t.heldPromotion != "" && t.promotedAlone(old, cur) {
+		return
+	}
+	if t.ready() {
+		t.configChanged(old, cur)
+	}
 }
 
 // configChanged hits the nodes that matter to the change from old to cur,
@@ -121,6 +130,11 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 	default:
 		what = "replica removed"
 	}
+	if what == "learner promoted" && subject != nil && w.rng.IntN(2) == 0 {
+		t.act(CountTimedConfig, "learner promoted to v%d: crash every replica but %s", cur.Version, subject.addr)
+		t.leaveAlone(cur, subject)
+		return
+	}
 	var targets []*machine
 	for _, m := range []*machine{primary, subject, r.meta} {
 		if m != nil && m.up && !slices.Contains(targets, m) {
@@ -140,6 +154,32 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 		}
 	}
 	t.hit(m)
+}
+
+// promotedAlone: if cur made the learner whose promotion timed held back
+// a secondary, leave it alone with the data and report true.
+func (t *timed) promotedAlone(old, cur *wire.Config) bool {
+	l := t.heldPromotion
+	if !slices.Contains(cur.Secondaries, l) || slices.Contains(old.Secondaries, l) {
+		return false
+	}
+	t.heldPromotion = ""
+	t.act(CountTimedPromote, "v%d promoted %s, whose promotion was asked before its primary restarted: crash every replica but it", cur.Version, l)
+	t.leaveAlone(cur, t.w.byAddr[actors.Addr(l)])
+	return true
+}
+
+// leaveAlone crashes every replica of cur but m for a while: if m was
+// made a secondary while missing a committed entry, the primary meta
+// promotes next lacks it.
+func (t *timed) leaveAlone(cur *wire.Config, m *machine) {
+	w := t.w
+	down := 200*time.Millisecond + time.Duration(w.rng.Int64N(int64(3*time.Second)))
+	for _, a := range append([]string{cur.Primary}, cur.Secondaries...) {
+		if o := w.byAddr[actors.Addr(a)]; o != nil && o != m && o.up {
+			t.crashFor(o, down)
+		}
+	}
 }
 
 // hit crashes m and brings it back soon, or cuts it off from every other
@@ -285,9 +325,20 @@ func (t *timed) promotion(p *machine, x *wire.PromoteLearner) time.Duration {
 	switch w.rng.IntN(4) {
 	case 0:
 		down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(500*time.Millisecond)))
-		t.act(CountTimedPromote, "%s asked to promote %s at v%d: crash it for %v and hold the request back", p.addr, x.Learner, x.ConfigVersion, down)
+		hold := down + time.Duration(w.rng.Int64N(int64(time.Second)))
+		t.act(CountTimedPromote, "%s asked to promote %s at v%d: crash it for %v, hold the request back for %v and cut %s off from it meanwhile",
+			p.addr, x.Learner, x.ConfigVersion, down, hold, x.Learner)
 		t.crashFor(p, down)
-		return down + time.Duration(w.rng.Int64N(int64(time.Second)))
+		// The learner misses what the restarted primary writes before
+		// meta sees the request: if the primary counted it as a plain
+		// learner again, those writes are committed without it.
+		if learner != nil {
+			l := link{p.addr, learner.addr}
+			w.at(w.now, func() { w.net.blocked[l] = true })
+			w.at(min(w.now+hold, t.c.end), func() { delete(w.net.blocked, l) })
+			t.heldPromotion = x.Learner
+		}
+		return hold
 	case 1:
 		t.act(CountTimedPromote, "%s asked to promote %s at v%d: restart meta", p.addr, x.Learner, x.ConfigVersion)
 		w.faults[CountMetaPromotion]++
