@@ -65,10 +65,7 @@ func TestSweep(t *testing.T) {
 // is caught by its role-level regression test; the simulator cannot reach
 // the state yet. The list may only shrink: a canary that gains a catch line
 // must leave it.
-var notYetCaught = map[string]string{
-	"reply-by-request-id": "a late read reply must reach the API's next incarnation while a read with the same id is pending there; " +
-		"late delivery flushes at restart, before the new incarnation has requests (actors/api TestReadReplyOfAnotherProcessIsIgnored)",
-}
+var notYetCaught = map[string]string{}
 
 // TestCanariesAreCaught proves the checks can fail: every canary has a
 // seed in testdata/seeds.txt that catches it (TestRegressionSeeds replays

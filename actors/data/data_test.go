@@ -283,3 +283,32 @@ func TestReadNeedsLease(t *testing.T) {
 		t.Fatalf("read without a lease answered %v, want NOT_READY echoing incarnation 5", rr)
 	}
 }
+
+// A config change while we stay primary (here a learner added) keeps what
+// each peer matched and when it last made progress. Restarting every
+// peer's catch-up and removal clock at each change made a restart cascade:
+// each change re-sent the log from the end and reset the clocks that fail
+// a silent peer.
+func TestConfigChangeKeepsPeerProgress(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	s := primaryWithLease(t, env, Config{Meta: "meta"}, config(1, "data1", []string{"data2"}), "data2")
+	r := s.replica(0)
+	for i := 1; i <= 5; i++ {
+		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
+			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+		env.FireDue(s)
+	}
+	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq})
+	before := *r.peer("data2")
+	if before.match != r.syncedSeq {
+		t.Fatalf("data2 matched %d after acking %d", before.match, r.syncedSeq)
+	}
+	env.Advance(300 * time.Millisecond)
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{config(2, "data1", []string{"data2"}, "data3")}})
+	after := r.peer("data2")
+	if after.match != before.match || after.next < before.next || !after.lastProgress.Equal(before.lastProgress) {
+		t.Fatalf("config v2 reset data2's progress: match %d->%d, next %d->%d, last progress %v->%v",
+			before.match, after.match, before.next, after.next, before.lastProgress, after.lastProgress)
+	}
+}
