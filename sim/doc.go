@@ -9,7 +9,8 @@
 // duplication, delay, partitions, clogging, crashes, pauses, clock drift,
 // messages reaching a receiver's next incarnation, API crash loops, slow
 // fsync, pauses longer than a lease, and faults timed to the protocol in
-// timed.go), drives simulated clients that record a porcupine history, and
+// timed.go: at a promotion, a config change, a lease's last grant, a
+// failover, and an API restart with a read reply on its way), drives simulated clients that record a porcupine history, and
 // at the end heals everything, restarts every machine, reads every key
 // back and checks the history (castkv/checker).
 //

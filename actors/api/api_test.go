@@ -97,3 +97,25 @@ func TestLargeValueIsNotResentEveryAttempt(t *testing.T) {
 		t.Fatalf("the 30 MiB value was staged %d times, then %d more within 2 s", stages, again)
 	}
 }
+
+// A shard that keeps refusing (no lease, a failover under way) does not get
+// a large value resent every backoff: retries back off, and never come
+// sooner than the value takes to cross.
+func TestRefusedLargeValueBacksOff(t *testing.T) {
+	env, a := start(t, Config{InlineValueBytes: 4 << 20, RetryBackoff: 5 * time.Millisecond})
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k", strings.Repeat("x", 1<<20))})
+	commits := 0
+	for i := 0; i < 300; i++ { // 3 s
+		for _, c := range roletest.Of[*wire.Commit](env.Take()) {
+			commits++
+			a.Handle(env, "data1", &wire.CommitReply{Shard: 0, Op: c.Op, Status: wire.Status_NOT_READY})
+		}
+		env.Step(a, 10*time.Millisecond, 10*time.Millisecond)
+	}
+	// 1 MiB crosses in 125 ms at 8 MiB/s: at most 24 attempts in 3 s.
+	if commits == 0 || commits > 25 {
+		t.Fatalf("a 1 MiB SET refused for 3 s was sent %d times", commits)
+	}
+	t.Logf("a 1 MiB SET refused for 3 s was sent %d times", commits)
+}
