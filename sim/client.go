@@ -125,6 +125,9 @@ func (c *client) complete(out checker.Output, unknown bool) {
 	r.history = append(r.history, op)
 	if unknown {
 		c.porcID = r.newPorcID()
+		if isWrite(op.Input.Cmd) {
+			r.workload.uncertainWrite(op.Input)
+		}
 	} else if out.Kind != checker.OutErr && isWrite(op.Input.Cmd) {
 		r.ackedWrites++
 	}

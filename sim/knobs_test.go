@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"castkv/checker"
 )
 
 // Every drawn knob stays within its bounds and the relations the protocol
@@ -145,5 +147,47 @@ func TestWorkloadValues(t *testing.T) {
 		if got := compactValue(bad); got == v {
 			t.Errorf("a damaged value (%d bytes) read back as %q", len(bad), got)
 		}
+	}
+}
+
+// A group of keys that has had maxUncertainWrites writes of unknown outcome
+// gets no command that sees whether a key exists, and still gets writes;
+// other groups are untouched.
+func TestUncertainWritesTurnAGroupPlain(t *testing.T) {
+	sensitive := func(in checker.Input) bool {
+		switch in.Cmd {
+		case "exists", "del", "setnx", "setxx", "dbsize", "flushall":
+			return true
+		}
+		return in.NX || in.XX
+	}
+	r := newRunner(Options{Seed: 7, Clients: 4})
+	wl := r.workload
+	if len(wl.keys) < 2*wl.k.KeyGroup {
+		t.Skipf("seed 7 drew %d keys in groups of %d: one group only", len(wl.keys), wl.k.KeyGroup)
+	}
+	hot := wl.keys[0]
+	for range maxUncertainWrites {
+		wl.uncertainWrite(checker.Input{Cmd: "setnx", Keys: []string{hot}, Values: []string{"v"}})
+	}
+	var hotSensitive, hotWrites, otherSensitive int
+	for range 5000 {
+		in := wl.next(r.clients[0])
+		onHot := false
+		for _, k := range in.Keys {
+			onHot = onHot || wl.group(k) == 0
+		}
+		switch {
+		case onHot && sensitive(in):
+			hotSensitive++
+		case onHot && isWrite(in.Cmd):
+			hotWrites++
+		case !onHot && sensitive(in):
+			otherSensitive++
+		}
+	}
+	if hotSensitive != 0 || hotWrites == 0 || otherSensitive == 0 {
+		t.Fatalf("after %d unknown writes on %s's group: %d existence-sensitive commands and %d writes on it, %d sensitive elsewhere",
+			maxUncertainWrites, hot, hotSensitive, hotWrites, otherSensitive)
 	}
 }
