@@ -22,9 +22,9 @@ import (
 // A run without a canary that has not failed otherwise gets
 // cleanCheckBudget: its history is almost surely linearizable, and the
 // rare hard one is a history with many uncertain writes on few keys (seed
-// 1730 of 1-2000: 83 uncertain ops on one key, decided in 14 s; seed 791:
-// 122 uncertain writes, 44 s and 6 GB), which the short budget would fail
-// as undecided. A canary run is expected to
+// 1730 of 1-2000: 83 uncertain ops on one key, decided in 14 s), which the
+// short budget would fail as undecided. (workload.go's maxUncertainWrites
+// keeps such histories rare.) A canary run is expected to
 // fail, and failing histories are what porcupine takes longest on: it
 // gets checkBudget, so a 200-seed canary sweep stays within minutes.
 const (
