@@ -255,16 +255,12 @@ func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) (time.Dura
 func (t *timed) staleReply(from *machine, to actors.Addr, x *wire.ReadReply) bool {
 	w := t.w
 	api := w.byAddr[to]
-	if t.held != nil && w.now > t.held.until {
-		t.held = nil
-	}
 	// Replies come with every read; act on about one in forty.
-	if api == nil || api.kind != "api" || t.held != nil || w.rng.IntN(40) != 0 || !t.ready() {
+	if api == nil || api.kind != "api" || !t.free() || w.rng.IntN(40) != 0 || !t.ready() {
 		return false
 	}
 	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(300*time.Millisecond)))
-	t.held = &heldReply{from: from, fromIncarn: from.incarnation, api: api, apiIncarn: api.incarnation,
-		msg: proto.Clone(x).(*wire.ReadReply), until: w.now + staleReplyHold}
+	t.keep(from, api, api.incarnation, proto.Clone(x).(*wire.ReadReply))
 	t.act(CountTimedReply, "%s answered read %d of %s: crash %s for %v and keep the reply for its next incarnation",
 		from.addr, x.Id, to, to, down)
 	t.crashFor(api, down)
@@ -276,22 +272,34 @@ func (t *timed) staleReply(from *machine, to actors.Addr, x *wire.ReadReply) boo
 // API's next incarnation as staleReply does, without a crash of its own.
 func (t *timed) orphan(e *event, m *machine) bool {
 	w := t.w
-	if t.held != nil && w.now > t.held.until {
-		t.held = nil
-	}
 	from := w.byAddr[e.from]
-	if m.kind != "api" || e.msgName != readReplyName || t.held != nil || from == nil || !from.up || !t.ready() {
+	if m.kind != "api" || e.msgName != readReplyName || !t.free() || from == nil || !from.up || !t.ready() {
 		return false
 	}
 	x := &wire.ReadReply{}
 	if err := proto.Unmarshal(e.data, x); err != nil {
 		panic(fmt.Sprintf("sim: decode %s: %v", e.msgName, err))
 	}
-	t.held = &heldReply{from: from, fromIncarn: from.incarnation, api: m, apiIncarn: e.incarn,
-		msg: x, until: w.now + staleReplyHold}
+	t.keep(from, m, e.incarn, x)
 	t.act(CountTimedReply, "%s's reply to read %d of %s came after %s crashed: keep it for its next incarnation",
 		e.from, x.Id, m.addr, m.addr)
 	return true
+}
+
+// free drops a kept reply whose hold ran out and reports whether no reply
+// is kept: timed keeps one at a time.
+func (t *timed) free() bool {
+	if t.held != nil && t.w.now > t.held.until {
+		t.held = nil
+	}
+	return t.held == nil
+}
+
+// keep holds msg, which from sent to incarnation apiIncarn of api, for
+// api's next incarnation (see releaseReply).
+func (t *timed) keep(from, api *machine, apiIncarn uint64, msg *wire.ReadReply) {
+	t.held = &heldReply{from: from, fromIncarn: from.incarnation, api: api, apiIncarn: apiIncarn,
+		msg: msg, until: t.w.now + staleReplyHold}
 }
 
 var readReplyName = (&wire.ReadReply{}).ProtoReflect().Descriptor().FullName()
