@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"castkv/actors/store"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -41,8 +41,10 @@ type Env interface {
 	Cancel(id TimerID)
 	// Rand is seeded; the simulator derives it from the run's seed.
 	Rand() *rand.Rand
-	// Store is this node's durable storage. Only a write synced with
-	// pebble.Sync (or a later LogData(nil, pebble.Sync)) survives a crash.
-	Store() *pebble.DB
+	// Store is this node's storage: one per incarnation, nil for a role
+	// without state. Writes are visible at once and durable only once the
+	// runtime answers a Persist with a wire.Persisted message (or, for rare
+	// records, after WriteSync returns); a crash loses the rest.
+	Store() *store.Store
 	Log() *slog.Logger
 }

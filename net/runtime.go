@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/store"
+	"castkv/actors/wire"
 	"github.com/anthdm/hollywood/actor"
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -58,6 +60,9 @@ type delivery struct {
 
 // timerFired is a role's own timer coming due.
 type timerFired struct{ id actors.TimerID }
+
+// persisted is the role's syncer reporting writes through point durable.
+type persisted struct{ point uint64 }
 
 // NewProcess listens on cfg.PeerAddr and starts the engine.
 func NewProcess(cfg ProcessConfig) (*Process, error) {
@@ -107,7 +112,7 @@ func splitAddr(a actors.Addr) (*actor.PID, error) {
 // Spawn starts node as role, with db as its store (nil for stateless roles).
 func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Addr {
 	r := &receiver{p: p, node: node, env: &env{
-		p: p, self: p.RoleAddr(role), db: db, timers: map[actors.TimerID]*timer{},
+		p: p, self: p.RoleAddr(role), timers: map[actors.TimerID]*timer{},
 		log: p.log.With("role", role),
 	}}
 	var seed [16]byte
@@ -116,6 +121,19 @@ func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Add
 	// hollywood names the actor kind/id; knowing its PID before it starts
 	// lets Start arm timers and lets messages arrive at once.
 	r.env.pid = actor.NewPID(p.engine.Address(), role+"/main")
+	if db != nil {
+		engine, pid := p.engine, r.env.pid
+		r.syncer = newSyncer(
+			func(point uint64) { engine.SendLocal(pid, persisted{point: point}, nil) },
+			func(err error) {
+				// A failed fsync leaves no way to know what is on disk
+				// (PostgreSQL's fsyncgate): stop, and recover on restart.
+				r.p.cfg.OnPanic(r.env.self, fmt.Sprintf("sync failed: %v", err), nil)
+			})
+		r.env.st = store.New(db, r.syncer.request)
+		r.syncer.st = r.env.st
+		go r.syncer.run()
+	}
 	p.mu.Lock()
 	p.roles[role] = r
 	p.pids = append(p.pids, r.env.pid)
@@ -190,6 +208,7 @@ type receiver struct {
 	env     *env
 	pending atomic.Int64
 	stopped atomic.Bool
+	syncer  *syncer // nil for a role without a store
 }
 
 func (r *receiver) enqueue(d delivery) {
@@ -220,6 +239,10 @@ func (r *receiver) Receive(c *actor.Context) {
 			return // stopping: queued messages are dropped, not handled
 		}
 		r.node.Handle(r.env, m.from, m.msg)
+	case persisted:
+		if !r.stopped.Load() {
+			r.node.Handle(r.env, r.env.self, &wire.Persisted{Point: m.point})
+		}
 	case timerFired:
 		if t, ok := r.env.timers[m.id]; ok { // not cancelled meanwhile
 			delete(r.env.timers, m.id)
@@ -227,6 +250,9 @@ func (r *receiver) Receive(c *actor.Context) {
 		}
 	case actor.Stopped:
 		r.stopped.Store(true)
+		if r.syncer != nil {
+			r.syncer.stop()
+		}
 		for _, t := range r.env.timers {
 			t.t.Stop()
 		}
@@ -238,7 +264,7 @@ type env struct {
 	p         *Process
 	self      actors.Addr
 	pid       *actor.PID
-	db        *pebble.DB
+	st        *store.Store
 	rng       *mrand.Rand
 	log       *slog.Logger
 	nextTimer actors.TimerID
@@ -254,7 +280,7 @@ func (e *env) Self() actors.Addr                 { return e.self }
 func (e *env) Now() time.Time                    { return time.Now() }
 func (e *env) Send(to actors.Addr, m actors.Msg) { e.p.send(e.self, to, m) }
 func (e *env) Rand() *mrand.Rand                 { return e.rng }
-func (e *env) Store() *pebble.DB                 { return e.db }
+func (e *env) Store() *store.Store               { return e.st }
 func (e *env) Log() *slog.Logger                 { return e.log }
 
 // After arms a timer whose firing comes back through the actor's inbox,

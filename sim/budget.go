@@ -8,7 +8,7 @@ import (
 // A run's work budget. A protocol that resends without end (a catch-up that
 // sends the same 1 MiB of Prepares on every ack, a ping-pong of Prepares)
 // makes a run deliver hundreds of MB at a crawl of virtual time: seed 195
-// of the ack-before-persist canary delivered 478 MB by 25 virtual seconds
+// of the ack-before-durable canary delivered 478 MB by 25 virtual seconds
 // after 20 wall seconds and had not finished after half an hour, holding
 // 4 GB. The budget stops such a run and fails it, deterministically: it
 // counts what was delivered, not wall time. Clean runs of seeds 1-60

@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/wire"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -84,6 +86,63 @@ type diskState struct {
 	stallNext time.Duration
 	stallOn   protoreflect.FullName
 	stall     time.Duration // the running handler's stall
+
+	// persistArmed: a role asked for durability and the sync that answers
+	// it is running (see persist).
+	persistArmed bool
+}
+
+// persist is the runtime's side of store.Persist: a sync that takes
+// syncTime, then a wire.Persisted to the role naming every write it
+// covered. Requests made while it runs ride on it (group commit). The sync
+// happens when it ends, so a crash before then loses exactly the writes
+// the role was not told are durable.
+func (m *machine) persist(uint64) {
+	if m.disk.persistArmed {
+		return
+	}
+	m.disk.persistArmed = true
+	incarnation := m.incarnation
+	m.w.at(m.w.now+m.syncTime(), func() { m.runPersist(incarnation) })
+}
+
+// syncTime is how long one sync takes: drawn from the run's disk knobs,
+// plus the slow-disk latency while that fault is on.
+func (m *machine) syncTime() time.Duration {
+	d := m.w.syncMax / 4
+	if span := m.w.syncMax - d; span > 0 {
+		d += time.Duration(m.w.rng.Int64N(int64(span) + 1))
+	}
+	if m.disk.syncLatency > 0 {
+		m.w.faults[CountSlowSyncs]++
+		d += m.disk.syncLatency
+	}
+	return d
+}
+
+func (m *machine) runPersist(incarnation uint64) {
+	if !m.up || m.incarnation != incarnation {
+		return // the crash took the sync with it
+	}
+	if m.w.now < m.pausedUntil {
+		// A stopped process syncs nothing.
+		m.w.at(m.pausedUntil, func() { m.runPersist(incarnation) })
+		return
+	}
+	m.disk.persistArmed = false
+	var point uint64
+	m.guard(func() {
+		var err error
+		if point, err = m.st.SyncWritten(); err != nil {
+			panic(err)
+		}
+	})
+	if !m.up {
+		return
+	}
+	msg := &wire.Persisted{Point: point}
+	m.w.hashEvent(&event{at: m.w.now, from: m.addr, to: m.addr, msgName: msg.ProtoReflect().Descriptor().FullName()}, binary.LittleEndian.AppendUint64(nil, point))
+	m.handle(m.addr, msg)
 }
 
 func (m *machine) beginHandler(msg actors.Msg) {

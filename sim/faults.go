@@ -35,6 +35,7 @@ const (
 	CountCrashAllData  = "crash-all-data"    // every data server crashed at once
 	CountAPICrashLoop  = "api-crash-loop"    // an API server crashed again soon after it restarted
 	CountSlowSyncs     = "slow-syncs"        // fsyncs that kept a node busy
+	CountCrashUnsynced = "crash-unsynced"    // a crash lost writes whose sync was still running
 	CountStall         = "stall"             // a long pause froze a handler's replies
 	CountMetaPromotion = "meta-promotion"    // meta restarted during a learner promotion
 	CountMetaFailover  = "meta-failover"     // meta restarted during a failover

@@ -24,6 +24,7 @@ type Knobs struct {
 
 	Workload WorkloadKnobs `json:"workload"`
 	Net      NetKnobs      `json:"net"`
+	Disk     DiskKnobs     `json:"disk"`
 	Faults   FaultKnobs    `json:"faults"`
 	API      APIKnobs      `json:"api"`
 	Data     DataKnobs     `json:"data"`
@@ -72,6 +73,13 @@ type NetKnobs struct {
 	// within LateReconnect; until then the old messages and any new ones
 	// wait, in order. (Only while late delivery is on.)
 	LateReconnect time.Duration `json:"late_reconnect_ns"`
+}
+
+// DiskKnobs time the runtime's syncs: a Persist request is answered after
+// U[SyncMax/4, SyncMax] (plus the slow-disk latency while that fault is
+// on), and a crash in between loses every write since the last answer.
+type DiskKnobs struct {
+	SyncMax time.Duration `json:"sync_max_ns"`
 }
 
 // FaultKnobs are the fault mix: which kinds are on and how hard they hit.
@@ -281,6 +289,9 @@ func drawKnobs(opts Options) Knobs {
 	k.Faults = drawFaultKnobs(d)
 	// Drawn last, so the knobs above are what they were before it existed.
 	n.LateReconnect = d.durationLog(10*time.Millisecond, 2*time.Second)
+	// Drawn after that for the same reason: fsyncs of 50 µs (a fast SSD
+	// with a write cache) to 10 ms (a disk that really syncs).
+	k.Disk.SyncMax = d.durationLog(50*time.Microsecond, 10*time.Millisecond)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -425,6 +436,7 @@ func (k Knobs) String() string {
 	fmt.Fprintf(&b, "net:      latency=%v jitter=%v loss=%.2f%% duplicate=%.2f%% delay=%.2f%% up to %v late=%.0f%% held up to %v, reconnect<=%v\n",
 		n.Latency.Round(time.Microsecond), n.Jitter.Round(time.Microsecond), 100*n.LossP, 100*n.DuplicateP,
 		100*n.DelayP, n.DelayMax.Round(time.Millisecond), 100*n.LateP, n.LateHold.Round(time.Millisecond), n.LateReconnect.Round(time.Millisecond))
+	fmt.Fprintf(&b, "disk:     sync<=%v\n", k.Disk.SyncMax.Round(time.Microsecond))
 	f := k.Faults
 	fmt.Fprintf(&b, "faults:   %s; every %v+U[0,%v], at most %d at once, weights %s\n",
 		f.Enabled, f.GapMin.Round(time.Millisecond), f.GapSpan.Round(time.Millisecond), f.MaxConcurrent, weightsString(f.Weights))

@@ -182,7 +182,7 @@ func (o *oracles) checkData(m *machine) {
 			wt = &replicaWatch{incarnation: m.incarnation}
 			o.watches[k] = wt
 		}
-		st := store.New(m.db)
+		st := store.New(m.db, nil)
 		switch {
 		case wt.incarnation != m.incarnation:
 			// Restarted: only what was synced survived, and the commit
@@ -333,7 +333,7 @@ func (o *oracles) durable(m *machine, shard uint32) (synced uint64, st *store.St
 	if s := server(m); s != nil {
 		for _, v := range s.Inspect() {
 			if v.Shard == shard {
-				return v.SyncedSeq, store.New(m.db), "running"
+				return v.SyncedSeq, store.New(m.db, nil), "running"
 			}
 		}
 		return 0, nil, "running, holds no replica of the shard"
@@ -369,7 +369,7 @@ func openCrashed(m *machine) *crashedDisk {
 	if err != nil {
 		panic(fmt.Sprintf("sim: oracle: open a copy of %s's disk: %v", m.addr, err))
 	}
-	return &crashedDisk{incarnation: m.incarnation, db: db, st: store.New(db)}
+	return &crashedDisk{incarnation: m.incarnation, db: db, st: store.New(db, nil)}
 }
 
 func (d *crashedDisk) close() { _ = d.db.Close() } // a read-only copy: nothing to lose

@@ -59,7 +59,7 @@ func TestOracleCommittedPrefixAgreement(t *testing.T) {
 			return
 		}
 		v := s.Inspect()[0]
-		st := store.New(m.db)
+		st := store.New(m.db, nil)
 		e, err := st.Entry(v.Shard, v.LastSeq)
 		if err != nil || e == nil {
 			t.Fatalf("read %s's entry %d: %v", m.addr, v.LastSeq, err)

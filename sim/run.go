@@ -102,6 +102,7 @@ func newRunner(opts Options) *runner {
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
 	w.net = newNetwork(w)
+	w.syncMax = k.Disk.SyncMax
 	r := &runner{opts: opts, knobs: k, w: w}
 	w.oracle = newOracles(w, r)
 

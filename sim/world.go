@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/store"
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
@@ -30,6 +31,7 @@ type world struct {
 	machines []*machine // in creation order; iteration order is fixed
 	byAddr   map[actors.Addr]*machine
 	net      *network
+	syncMax  time.Duration // a sync takes U[syncMax/4, syncMax] (disk.go)
 
 	trace     hash.Hash64
 	delivered int
@@ -209,6 +211,7 @@ type machine struct {
 
 	fs *memFS
 	db *pebble.DB
+	st *store.Store // over db, one per incarnation
 	// disk: a slow fsync and stalls keep the machine busy (disk.go)
 	disk diskState
 
@@ -232,7 +235,9 @@ func (m *machine) start() {
 			panic(fmt.Sprintf("sim: open pebble on %s: %v", m.addr, err))
 		}
 		m.db = db
+		m.st = store.New(db, m.persist)
 	}
+	m.disk.persistArmed = false
 	m.node = m.make()
 	m.beginHandler(nil)
 	m.guard(func() { m.node.Start(m) })
@@ -251,7 +256,10 @@ func (m *machine) crash() {
 	if m.db != nil {
 		synced := m.fs.crash()
 		old := m.db
-		m.db = nil
+		if m.disk.persistArmed {
+			m.w.faults[CountCrashUnsynced]++ // writes were waiting for their sync
+		}
+		m.db, m.st = nil, nil
 		_ = old.Close() // the old filesystem is thrown away; errors do not matter
 		m.fs = synced
 	}
@@ -282,7 +290,7 @@ func (m *machine) guard(fn func()) {
 func (m *machine) Self() actors.Addr { return m.addr }
 func (m *machine) Now() time.Time    { return m.clock() }
 func (m *machine) Rand() *rand.Rand  { return m.rng }
-func (m *machine) Store() *pebble.DB { return m.db }
+func (m *machine) Store() *store.Store { return m.st }
 func (m *machine) Log() *slog.Logger { return m.log }
 
 func (m *machine) Send(to actors.Addr, msg actors.Msg) {

@@ -32,6 +32,10 @@ type Config struct {
 	// MaxUncommitted bounds the entries a primary holds uncommitted; beyond
 	// it Commit answers BUSY.
 	MaxUncommitted int
+	// MaxLogMemoryBytes bounds the applied entries a replica keeps in
+	// memory for the commit path and peers that keep up; older ones are
+	// read from pebble. Entries not yet durable stay whatever their size.
+	MaxLogMemoryBytes int
 	// TransferBytesPerSecond is the slowest rate at which a peer is expected
 	// to receive and sync a Prepare; a large one extends the time it may
 	// stay silent before it counts as failed.
@@ -65,6 +69,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxUncommitted == 0 {
 		c.MaxUncommitted = 10000
 	}
+	if c.MaxLogMemoryBytes == 0 {
+		c.MaxLogMemoryBytes = 16 << 20
+	}
 	if c.TransferBytesPerSecond == 0 {
 		c.TransferBytesPerSecond = 8 << 20
 	}
@@ -74,7 +81,7 @@ func (c Config) withDefaults() Config {
 // Canaries this role knows: each switches on a deliberate defect that
 // breaks one protocol rule, so a sweep can prove the checks see it.
 const (
-	CanaryAckBeforePersist   = "ack-before-persist"      // persist-before-prepare: a secondary acks before syncing
+	CanaryAckBeforeDurable   = "ack-before-durable"      // durable-before-ack: a secondary acks before the runtime reports its entries durable
 	CanaryIgnoreLease        = "ignore-lease"            // lease-read: a primary serves without a valid lease
 	CanaryCommitOnMajority   = "commit-on-majority"      // commit-all: commit once a majority acked
 	CanaryReadSecondary      = "read-secondary"          // lease-read: a secondary serves reads
@@ -88,7 +95,7 @@ const (
 
 // Canaries lists the canaries of this role, for the simulator's flag.
 var Canaries = []string{
-	CanaryAckBeforePersist, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
+	CanaryAckBeforeDurable, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryUnsyncedTruncate,
 }
@@ -106,7 +113,7 @@ type Server struct {
 	incarnation   uint64
 	heartbeatID   uint64
 	heartbeatSent map[uint64]time.Time // bounded: the last maxHeartbeatsRemembered
-	syncPending   bool
+	flushPending  bool
 	staged        *stageCache
 }
 
@@ -121,12 +128,12 @@ func New(cfg Config) *Server {
 // server learns its roles from meta's answer.
 func (s *Server) Start(env actors.Env) {
 	s.self = env.Self()
-	s.st = store.New(env.Store())
+	s.st = env.Store()
 	s.replicas = nil
 	s.incarnation = env.Rand().Uint64()
 	s.heartbeatID = 0
 	s.heartbeatSent = map[uint64]time.Time{}
-	s.syncPending = false
+	s.flushPending = false
 	s.staged = newStageCache(s.cfg.MaxStagedValues, s.cfg.MaxStagedBytes, s.cfg.StageTTL)
 	// One shard for now; more shards recover the same way.
 	c, err := s.st.Config(0)
@@ -153,6 +160,10 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
 	case *wire.Tick:
 		s.tick(env, x)
+	case *wire.Persisted:
+		for _, r := range s.replicas {
+			r.persisted(env, x.Point)
+		}
 	case *wire.HeartbeatReply:
 		s.heartbeatReply(env, x)
 	case *wire.ConfigUpdate:
@@ -189,11 +200,14 @@ func (s *Server) tick(env actors.Env, t *wire.Tick) {
 	switch t.Kind {
 	case wire.Tick_HEARTBEAT:
 		s.heartbeat(env)
-	case wire.Tick_SYNC:
-		s.sync(env)
+	case wire.Tick_FLUSH:
+		s.flushPending = false
+		for _, r := range s.replicas {
+			r.flush(env)
+		}
 	case wire.Tick_RETRY:
-		if s.cfg.Canary == CanaryAckBeforePersist {
-			s.sync(env) // the canary syncs lazily, after it acked
+		if s.cfg.Canary == CanaryAckBeforeDurable && s.st.Written() > 0 {
+			s.st.Persist(s.st.Written()) // the canary persists lazily, after it acked
 		}
 		for _, r := range s.replicas {
 			r.retry(env)
@@ -276,9 +290,11 @@ func (s *Server) acceptConfig(env actors.Env, c *wire.Config) {
 	if r != nil && c.Version <= r.config.Version {
 		return
 	}
+	// Synced on the role's goroutine: configs change rarely, and nothing
+	// may act on one a crash could take back.
 	b := s.st.NewBatch()
 	b.PutConfig(c)
-	s.must(b.Commit(true), "persist config")
+	s.must(s.st.WriteSync(b), "persist config")
 	if r == nil {
 		r = s.recoverReplica(env, c)
 		s.replicas = append(s.replicas, r)
@@ -287,20 +303,13 @@ func (s *Server) acceptConfig(env actors.Env, c *wire.Config) {
 	r.setConfig(env, c)
 }
 
-// scheduleSync arranges one Sync for everything written so far: group
-// commit. Messages that arrive before the timer fires share it.
-func (s *Server) scheduleSync(env actors.Env) {
-	if !s.syncPending {
-		s.syncPending = true
-		env.After(0, &wire.Tick{Kind: wire.Tick_SYNC})
-	}
-}
-
-func (s *Server) sync(env actors.Env) {
-	s.syncPending = false
-	s.must(s.st.Sync(), "sync")
-	for _, r := range s.replicas {
-		r.synced(env)
+// scheduleFlush arranges one flush of what primaries appended: the
+// commands that arrive before the timer fires share one write, one
+// persistence request and one Prepare per peer (group commit).
+func (s *Server) scheduleFlush(env actors.Env) {
+	if !s.flushPending {
+		s.flushPending = true
+		env.After(0, &wire.Tick{Kind: wire.Tick_FLUSH})
 	}
 }
 

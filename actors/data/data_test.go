@@ -7,7 +7,6 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/roletest"
-	"castkv/actors/store"
 	"castkv/actors/wire"
 )
 
@@ -31,13 +30,14 @@ func entry(seq, version uint64, key, value string) *wire.Entry {
 func start(env *roletest.Env, cfg Config) *Server {
 	s := New(cfg)
 	s.Start(env)
-	env.FireDue(s)
+	env.Settle(s)
 	return s
 }
 
-// settle fires due timers (the group sync) and returns what was sent.
+// settle fires due timers, answers persistence requests and returns what
+// was sent.
 func settle(env *roletest.Env, s *Server) []roletest.Sent {
-	env.FireDue(s)
+	env.Settle(s)
 	return env.Take()
 }
 
@@ -45,7 +45,7 @@ func acks(sent []roletest.Sent) []*wire.PrepareAck { return roletest.Of[*wire.Pr
 
 func lastEntry(t *testing.T, env *roletest.Env) uint64 {
 	t.Helper()
-	e, err := store.New(env.Store()).LastEntry(0)
+	e, err := env.Store().LastEntry(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +104,8 @@ func TestTruncationIsWrittenEvenWhenAValueIsMissing(t *testing.T) {
 	settle(env, s)
 	env.Crash()
 	s = start(env, Config{Meta: "meta"}) // recovery checks versions never decrease
-	if r := s.replica(0); r.lastSeq != 2 || r.lastVersion != 2 {
-		t.Fatalf("after restart the log ends at %d (version %d), want 2 (version 2): a stale tail came back", r.lastSeq, r.lastVersion)
+	if r := s.replica(0); r.log.last != 2 || r.log.lastVersion != 2 {
+		t.Fatalf("after restart the log ends at %d (version %d), want 2 (version 2): a stale tail came back", r.log.last, r.log.lastVersion)
 	}
 }
 
@@ -124,7 +124,7 @@ func TestEmptyInlineValueIsNotMissing(t *testing.T) {
 	if len(a) != 1 || !a[0].Ok || a[0].MatchSeq != 1 {
 		t.Fatalf("want entry 1 acked, got %v", a)
 	}
-	got, err := store.New(env.Store()).Entry(0, 1)
+	got, err := env.Store().Entry(0, 1)
 	if err != nil || got == nil || string(got.Writes[1].Value) != "big" || len(got.Writes[0].Value) != 0 {
 		t.Fatalf("stored entry %v (%v): want a=\"\" and b from the stage", got, err)
 	}
@@ -154,7 +154,7 @@ func primaryWithLease(t *testing.T, env *roletest.Env, cfg Config, c *wire.Confi
 	settle(env, s)
 	r := s.replica(0)
 	for _, p := range acked {
-		s.Handle(env, p, &wire.PrepareAck{Shard: 0, ConfigVersion: c.Version, Ok: true, MatchSeq: r.syncedSeq})
+		s.Handle(env, p, &wire.PrepareAck{Shard: 0, ConfigVersion: c.Version, Ok: true, MatchSeq: r.log.synced})
 	}
 	grantLease(env, s, c.Version)
 	if !r.primary.ready(r) || !r.leaseValid(env.Now()) {
@@ -221,13 +221,13 @@ func TestLearnerPromotedUnderSteadyWrites(t *testing.T) {
 	for i := 1; i <= 300; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
 			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
-		env.FireDue(s) // sync
+		env.Settle(s) // flush and persist
 		// Both peers ack everything but the newest entry, which is always
 		// in flight; then the secondary acks it too, so it commits.
-		s.Handle(env, "data3", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq - 1})
-		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq - 1})
+		s.Handle(env, "data3", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced - 1})
+		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced - 1})
 		env.Step(s, tick, tick)
-		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq})
+		s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced})
 		grantLease(env, s, 1)
 		for _, m := range roletest.Of[*wire.PromoteLearner](env.Take()) {
 			if m.Learner == "data3" && m.ConfigVersion == 1 {
@@ -235,7 +235,7 @@ func TestLearnerPromotedUnderSteadyWrites(t *testing.T) {
 			}
 		}
 	}
-	t.Fatalf("data3 was never proposed for promotion in 3 s of steady writes (commit %d, last %d)", r.commitSeq, r.lastSeq)
+	t.Fatalf("data3 was never proposed for promotion in 3 s of steady writes (commit %d, last %d)", r.commitSeq, r.log.last)
 }
 
 // Hole 10: a peer receiving a large Prepare is not failed for silence while
@@ -248,7 +248,7 @@ func TestLargePrepareGetsTimeToArrive(t *testing.T) {
 	big := strings.Repeat("x", 30<<20)
 	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1},
 		Args: [][]byte{[]byte("SET"), []byte("k"), []byte(big)}})
-	env.FireDue(s)
+	env.Settle(s)
 	var prepares int
 	for i := 0; i < 250; i++ { // 2.5 s: beyond RemoveAfter, within 30 MiB at 8 MiB/s
 		env.Step(s, tick, tick)
@@ -297,12 +297,12 @@ func TestConfigChangeKeepsPeerProgress(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
 			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
-		env.FireDue(s)
+		env.Settle(s)
 	}
-	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.syncedSeq})
+	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced})
 	before := *r.peer("data2")
-	if before.match != r.syncedSeq {
-		t.Fatalf("data2 matched %d after acking %d", before.match, r.syncedSeq)
+	if before.match != r.log.synced {
+		t.Fatalf("data2 matched %d after acking %d", before.match, r.log.synced)
 	}
 	env.Advance(300 * time.Millisecond)
 	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{config(2, "data1", []string{"data2"}, "data3")}})

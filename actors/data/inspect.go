@@ -17,7 +17,7 @@ type ReplicaView struct {
 	Config *wire.Config
 
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
-	SyncedSeq, SyncedVersion uint64 // the log is durable through here
+	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
 	AppliedSeq               uint64
 	MatchedSeq               uint64
@@ -51,8 +51,8 @@ func (s *Server) Inspect() []ReplicaView {
 	for _, r := range s.replicas {
 		v := ReplicaView{
 			Shard: r.shard, Config: r.config,
-			LastSeq: r.lastSeq, LastVersion: r.lastVersion,
-			SyncedSeq: r.syncedSeq, SyncedVersion: r.syncedVersion,
+			LastSeq: r.log.last, LastVersion: r.log.lastVersion,
+			SyncedSeq: r.log.synced, SyncedVersion: r.log.syncedVersion,
 			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
 			LeaseUntil: r.leaseUntil,
 		}

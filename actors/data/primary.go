@@ -56,7 +56,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{}}
 	newPeer := func(a string, learner bool) *peer {
-		p := &peer{addr: actors.Addr(a), learner: learner, next: r.lastSeq + 1, lastProgress: now}
+		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now}
 		if old := r.peer(p.addr); old != nil {
 			// Still primary, same log: what a peer matched still holds
 			// (log-matching), so a config change does not restart its
@@ -78,10 +78,10 @@ func (r *replica) becomePrimary(env actors.Env) {
 	r.primary = ps
 	// Entries after the commit point may come from an earlier primary; they
 	// are part of the sequenced state too.
-	r.forEntry(r.commitSeq+1, r.lastSeq, ps.sequence)
-	barrier := &wire.Entry{Seq: r.lastSeq + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: r.lastSeq + 1}
+	r.log.forEach(r.commitSeq+1, r.log.last, ps.sequence)
+	barrier := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: r.log.last + 1}
 	ps.barrierSeq = barrier.Seq
-	r.append(env, barrier)
+	r.appendEntry(env, barrier)
 	env.Log().Info("primary: appended barrier", "shard", r.shard, "version", r.config.Version, "seq", barrier.Seq)
 }
 
@@ -99,12 +99,10 @@ func (r *replica) stepDown(env actors.Env) {
 }
 
 func (r *replica) entryOp(seq uint64) *wire.OpID {
-	e, err := r.s.st.Entry(r.shard, seq)
-	r.s.must(err, "read log entry")
-	if e == nil {
-		return nil
+	if e := r.log.entry(seq); e != nil {
+		return e.Op
 	}
-	return e.Op
+	return nil
 }
 
 // ready: the barrier committed, so every entry of earlier primaries that
@@ -181,7 +179,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	case expired == expiredSession:
 		reply(wire.Status_SESSION_EXPIRED, nil)
 		return
-	case r.lastSeq-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
+	case r.log.last-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
 		reply(wire.Status_BUSY, nil)
 		return
 	}
@@ -198,7 +196,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		reply(wire.Status_OK, bad)
 		return
 	}
-	e := &wire.Entry{Seq: r.lastSeq + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
+	e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
 	e.CommitTs = e.Seq
 	if cmd.Kind == command.FlushAll {
 		e.Kind = wire.Entry_FLUSH
@@ -218,7 +216,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	}
 	ps.sequence(e)
 	ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
-	r.append(env, e)
+	r.appendEntry(env, e)
 }
 
 // unstage puts staged values back into a Commit's args, checking digests.
@@ -242,30 +240,27 @@ func (r *replica) unstage(m *wire.Commit) (args [][]byte, staged map[uint64]bool
 	return args, staged, true
 }
 
-// sendPrepares sends every peer the synced entries it has not been sent.
+// sendPrepares sends every peer the entries it has not been sent.
 func (r *replica) sendPrepares(env actors.Env) {
 	for _, p := range r.primary.peers {
 		r.sendPrepare(env, p, false)
 	}
 }
 
-// sendPrepare sends p the next synced entries (rule persist-before-prepare:
-// only synced entries leave). With force, an empty Prepare still carries the
-// commit point and the log-matching check.
+// sendPrepare sends p the next entries of our log, durable here or not:
+// the primary persists in parallel with its secondaries, and rule
+// commit-all counts its own durable point too. With force, an empty
+// Prepare still carries the commit point and the log-matching check.
 func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
-	if p.next > r.syncedSeq+1 {
-		p.next = r.syncedSeq + 1
+	if p.next > r.log.last+1 {
+		p.next = r.log.last + 1
 	}
 	var entries []*wire.Entry
-	if p.next <= r.syncedSeq {
-		es, err := r.s.st.Entries(r.shard, p.next, r.syncedSeq, r.s.cfg.MaxPrepareBytes)
-		r.s.must(err, "read entries to prepare")
-		for _, e := range es {
-			if e.Seq > p.inlineThrough {
-				e = stripStaged(e)
-			}
-			entries = append(entries, e)
+	for _, e := range r.log.entries(p.next, r.log.last, r.s.cfg.MaxPrepareBytes) {
+		if e.Seq > p.inlineThrough {
+			e = stripStaged(e)
 		}
+		entries = append(entries, e)
 	}
 	if len(entries) == 0 && !force {
 		return
@@ -279,7 +274,7 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		p.transferUntil = later(p.transferUntil, env.Now().Add(took))
 	}
 	env.Send(p.addr, &wire.Prepare{
-		Config: r.config, PrevSeq: prev, PrevVersion: r.versionAt(prev),
+		Config: r.config, PrevSeq: prev, PrevVersion: r.log.versionAt(prev),
 		CommitSeq: r.commitSeq, Entries: entries,
 	})
 	p.sentCommit = r.commitSeq
@@ -305,16 +300,23 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// stripStaged drops values the peer already holds staged, marking them
-// omitted (an empty value is a value, not a missing one).
+// stripStaged returns e without the values the peer already holds staged,
+// marked omitted (an empty value is a value, not a missing one). e is the
+// log's own copy, which may still be on its way out in an earlier
+// message: it is never changed. (A field added to Entry is added here.)
 func stripStaged(e *wire.Entry) *wire.Entry {
-	for _, w := range e.Writes {
-		if w.Staged {
-			w.Value = nil
-			w.ValueOmitted = true
-		}
+	if !slices.ContainsFunc(e.Writes, func(w *wire.Write) bool { return w.Staged }) {
+		return e
 	}
-	return e
+	out := &wire.Entry{Seq: e.Seq, Version: e.Version, Kind: e.Kind, Op: e.Op, Result: e.Result,
+		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes))}
+	for i, w := range e.Writes {
+		if w.Staged {
+			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true}
+		}
+		out.Writes[i] = w
+	}
+	return out
 }
 
 func (r *replica) peer(a actors.Addr) *peer {
@@ -344,7 +346,7 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 		// is catching up and lacks the rest too: inline everything we have.
 		p.next = a.MatchSeq + 1
 		if a.NeedValuesSeq != 0 {
-			p.inlineThrough = max(p.inlineThrough, r.lastSeq)
+			p.inlineThrough = max(p.inlineThrough, r.log.last)
 		}
 		r.sendPrepare(env, p, true)
 		return
@@ -369,9 +371,9 @@ func (r *replica) tryCommit(env actors.Env) {
 	if ps == nil {
 		return
 	}
-	to := r.syncedSeq
+	to := r.log.synced
 	if r.s.cfg.Canary == CanaryCommitOnMajority {
-		acked := []uint64{r.syncedSeq}
+		acked := []uint64{r.log.synced}
 		for _, p := range ps.peers {
 			if !p.learner {
 				acked = append(acked, p.match)
@@ -397,8 +399,7 @@ func (ps *primaryState) committed(env actors.Env, r *replica, from, to uint64) {
 			continue
 		}
 		delete(ps.waiters, seq)
-		e, err := r.s.st.Entry(r.shard, seq)
-		r.s.must(err, "read committed entry")
+		e := r.log.entry(seq) // in memory: applied entries leave it after this
 		for _, w := range waiters {
 			env.Send(w, &wire.CommitReply{Shard: r.shard, Op: e.Op, Status: wire.Status_OK, Reply: e.Result})
 		}
@@ -425,7 +426,7 @@ func (r *replica) retry(env actors.Env) {
 	now := env.Now()
 	for _, p := range ps.peers {
 		switch {
-		case p.match >= r.syncedSeq:
+		case p.match >= r.log.last:
 			p.lastProgress = now
 			if p.sentCommit < r.commitSeq {
 				r.sendPrepare(env, p, true)
@@ -442,7 +443,7 @@ func (r *replica) retry(env actors.Env) {
 		counted := !p.learner || p.promoting
 		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.transferUntil) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			p.lastAsked = now
-			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "synced", r.syncedSeq)
+			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "last", r.log.last)
 			env.Send(r.s.cfg.Meta, &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
 		}
 		if p.learner && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {

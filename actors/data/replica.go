@@ -7,6 +7,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/command"
+	"castkv/actors/store"
 	"castkv/actors/wire"
 )
 
@@ -16,17 +17,18 @@ type replica struct {
 	shard  uint32
 	config *wire.Config // newest accepted, persisted
 
-	lastSeq, lastVersion     uint64 // last entry in the log, maybe unsynced
-	syncedSeq, syncedVersion uint64 // the log is durable through here
-	commitSeq                uint64
-	appliedSeq               uint64
+	log *replicaLog
+	// unflushed collects a primary's appends until the flush tick.
+	unflushed  *store.Batch
+	commitSeq  uint64
+	appliedSeq uint64
 	// primaryCommitSeq is the newest commit point a primary told us; ours
-	// follows it only as far as our log is synced and matches (commit ≤
-	// synced: a learner may be told of commits it does not hold durably yet).
+	// follows it only as far as our log is durable and matches (commit ≤
+	// durable: a learner may be told of commits it does not hold durably yet).
 	primaryCommitSeq uint64
 
 	// matchedSeq: our log matches the current config's primary through
-	// here. Acks never exceed min(matchedSeq, syncedSeq).
+	// here. Acks never exceed min(matchedSeq, log.synced).
 	matchedSeq uint64
 
 	dedup *dedup
@@ -39,19 +41,15 @@ type replica struct {
 // hearing of a shard.
 func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 	r := &replica{s: s, shard: c.Shard, config: c, dedup: newDedup()}
-	last, err := s.st.LastEntry(c.Shard)
-	s.must(err, "load last log entry")
-	if last != nil {
-		r.lastSeq, r.lastVersion = last.Seq, last.Version
-	}
-	// Everything in pebble after a restart was synced.
-	r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
+	var err error
+	r.log, err = newReplicaLog(s.st, c.Shard, s.cfg.MaxLogMemoryBytes)
+	s.must(err, "open the log")
 	r.appliedSeq, err = s.st.Applied(c.Shard)
 	s.must(err, "load applied seq")
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
 	prevVersion := uint64(0)
-	r.forEntry(1, r.lastSeq, func(e *wire.Entry) {
+	r.log.forEach(1, r.log.last, func(e *wire.Entry) {
 		// Invariant: config versions never decrease along the log. A
 		// truncation that was lost would show here as a stale tail.
 		if e.Version < prevVersion {
@@ -69,7 +67,7 @@ func (r *replica) isPrimaryIn(c *wire.Config) bool { return c.Primary == string(
 func (r *replica) status(now time.Time) *wire.ReplicaStatus {
 	return &wire.ReplicaStatus{
 		Shard: r.shard, ConfigVersion: r.config.Version,
-		LastSeq: r.syncedSeq, LastVersion: r.syncedVersion, CommitSeq: r.commitSeq,
+		LastSeq: r.log.synced, LastVersion: r.log.syncedVersion, CommitSeq: r.commitSeq,
 		ActingPrimary: r.primary != nil,
 		LeaseValid:    r.primary != nil && now.Before(r.leaseUntil),
 	}
@@ -106,67 +104,39 @@ func (r *replica) leaseValid(now time.Time) bool {
 	return r.s.cfg.Canary == CanaryIgnoreLease || now.Before(r.leaseUntil)
 }
 
-// versionAt is the config version of the log entry at seq (0 if none).
-func (r *replica) versionAt(seq uint64) uint64 {
-	switch {
-	case seq == 0:
-		return 0
-	case seq == r.lastSeq:
-		return r.lastVersion
-	case seq > r.lastSeq:
-		return 0
+// appendEntry adds an entry of our own (a primary's) to the log. It is
+// written, persisted and sent to the peers at the next flush, so the
+// commands that arrive together share one write and one Prepare.
+func (r *replica) appendEntry(env actors.Env, e *wire.Entry) {
+	if r.unflushed == nil {
+		r.unflushed = r.s.st.NewBatch()
+		r.s.scheduleFlush(env)
 	}
-	e, err := r.s.st.Entry(r.shard, seq)
-	r.s.must(err, fmt.Sprintf("shard %d: read log entry %d", r.shard, seq))
-	if e == nil {
-		return 0
-	}
-	return e.Version
-}
-
-// forEntry calls fn for each log entry in [from, to], in order.
-func (r *replica) forEntry(from, to uint64, fn func(*wire.Entry)) {
-	for from <= to {
-		es, err := r.s.st.Entries(r.shard, from, to, 4<<20)
-		r.s.must(err, fmt.Sprintf("shard %d: read log [%d, %d]", r.shard, from, to))
-		if len(es) == 0 {
-			return
-		}
-		for _, e := range es {
-			fn(e)
-		}
-		from = es[len(es)-1].Seq + 1
-	}
-}
-
-// append adds an entry to the log, unsynced; the group sync follows.
-func (r *replica) append(env actors.Env, e *wire.Entry) {
-	b := r.s.st.NewBatch()
-	b.AppendEntry(r.shard, e)
-	r.s.must(b.Commit(false), "append log entry")
-	r.setLast(e.Seq, e.Version)
+	r.log.append(r.unflushed, e)
 	r.dedup.record(e)
-	r.s.scheduleSync(env)
 }
 
-// setLast moves the end of the log after an append or a truncation.
-// Invariant: config versions never decrease along the log (log-matching).
-func (r *replica) setLast(seq, version uint64) {
-	if seq > r.lastSeq && version < r.lastVersion {
-		panic(fmt.Sprintf("data: shard %d: entry %d has config version %d after version %d at %d; log versions must not decrease",
-			r.shard, seq, version, r.lastVersion, r.lastSeq))
-	}
-	r.lastSeq, r.lastVersion = seq, version
-}
-
-// synced runs after a Sync made the whole log durable.
-func (r *replica) synced(env actors.Env) {
-	if r.syncedSeq == r.lastSeq && r.syncedVersion == r.lastVersion {
+// flush writes what appendEntry collected, asks for its persistence and,
+// in parallel with our own sync, sends it to the peers: commit waits for
+// every replica's durable ack, ours included (rule commit-all).
+func (r *replica) flush(env actors.Env) {
+	if r.unflushed == nil {
 		return
 	}
-	r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
+	b := r.unflushed
+	r.unflushed = nil
+	r.log.write(b, true)
 	if r.primary != nil {
 		r.sendPrepares(env)
+	}
+}
+
+// persisted runs when the runtime reports writes through point durable.
+func (r *replica) persisted(env actors.Env, point uint64) {
+	if !r.log.persisted(point) {
+		return
+	}
+	if r.primary != nil {
 		r.tryCommit(env)
 		return
 	}
@@ -177,7 +147,7 @@ func (r *replica) synced(env actors.Env) {
 // followCommit advances a secondary's or learner's commit point to what the
 // primary said, as far as our log is known to match and is durable.
 func (r *replica) followCommit(env actors.Env) {
-	r.advanceCommit(env, min(r.primaryCommitSeq, r.matchedSeq, r.syncedSeq))
+	r.advanceCommit(env, min(r.primaryCommitSeq, r.matchedSeq, r.log.synced))
 }
 
 // advanceCommit applies committed entries to the versioned data.
@@ -185,10 +155,10 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 	if to <= r.commitSeq {
 		return
 	}
-	// Invariant commit ≤ synced: nothing commits that this replica could
+	// Invariant commit ≤ durable: nothing commits that this replica could
 	// lose in a crash.
-	if to > r.syncedSeq && r.s.cfg.Canary != CanaryCommitOnMajority {
-		panic(fmt.Sprintf("data: shard %d: commit point %d beyond the synced log %d", r.shard, to, r.syncedSeq))
+	if to > r.log.synced && r.s.cfg.Canary != CanaryCommitOnMajority {
+		panic(fmt.Sprintf("data: shard %d: commit point %d beyond the durable log %d", r.shard, to, r.log.synced))
 	}
 	from := r.commitSeq
 	r.commitSeq = to
@@ -203,7 +173,7 @@ func (r *replica) apply() {
 		return
 	}
 	b := r.s.st.NewBatch()
-	r.forEntry(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
+	r.log.forEach(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
 		switch e.Kind {
 		case wire.Entry_WRITE:
 			for _, w := range e.Writes {
@@ -220,10 +190,12 @@ func (r *replica) apply() {
 	// Invariant applied ≤ commit holds by construction: we apply exactly
 	// through the commit point.
 	b.SetApplied(r.shard, r.commitSeq)
-	// Unsynced is fine: the log holds every applied entry durably, and
-	// recovery re-applies from the persisted applied seq.
-	r.s.must(b.Commit(false), "apply committed entries")
+	// Not persisted on purpose: the log holds every applied entry durably,
+	// and recovery re-applies from whatever applied seq survived.
+	_, err := r.s.st.Write(b)
+	r.s.must(err, "apply committed entries")
 	r.appliedSeq = r.commitSeq
+	r.log.release(r.appliedSeq)
 }
 
 // assertServing checks rule lease-read where a reply is about to be served:

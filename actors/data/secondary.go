@@ -32,23 +32,23 @@ func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
 
 func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	// Rule log-matching: the entry before the batch must be ours too.
-	if p.PrevSeq > r.lastSeq || r.versionAt(p.PrevSeq) != p.PrevVersion {
+	if p.PrevSeq > r.log.last || r.log.versionAt(p.PrevSeq) != p.PrevVersion {
 		env.Log().Debug("prepare does not match our log; asking for entries after our commit point",
-			"shard", r.shard, "prev_seq", p.PrevSeq, "prev_version", p.PrevVersion, "last_seq", r.lastSeq, "commit_seq", r.commitSeq)
+			"shard", r.shard, "prev_seq", p.PrevSeq, "prev_version", p.PrevVersion, "last_seq", r.log.last, "commit_seq", r.commitSeq)
 		r.sendAck(env, false, r.commitSeq, 0)
 		return
 	}
 	matched := p.PrevSeq
 	needValues := uint64(0)
 	b := r.s.st.NewBatch()
-	// dirty: b holds a truncation or an append. It is committed whatever
+	// dirty: b holds a truncation or an append. It is written whatever
 	// happens next, so what we changed in memory is what pebble holds: a
 	// truncation must never be dropped while later appends land, or a
 	// crash would bring back a stale tail behind them.
 	dirty, truncated := false, false
 	for _, e := range p.Entries {
-		if e.Seq <= r.lastSeq {
-			ours := r.versionAt(e.Seq)
+		if e.Seq <= r.log.last {
+			ours := r.log.versionAt(e.Seq)
 			if ours == e.Version {
 				matched = e.Seq // a duplicate: same primary, same version, same entry
 				continue
@@ -69,14 +69,17 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 			needValues = e.Seq
 			break
 		}
-		b.AppendEntry(r.shard, e)
-		r.setLast(e.Seq, e.Version)
+		r.log.append(b, e)
 		r.dedup.record(e)
 		matched = e.Seq
 		dirty = true
 	}
 	if dirty {
-		r.s.must(b.Commit(false), "append prepared entries")
+		// Rule durable-before-ack: acked once the runtime reports it
+		// durable (persisted). The canary acks at once and persists lazily.
+		r.log.write(b, r.s.cfg.Canary != CanaryAckBeforeDurable)
+	} else {
+		b.Close()
 	}
 	if truncated {
 		r.assertLogEnd()
@@ -86,12 +89,11 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	r.followCommit(env)
 	switch {
 	case needValues != 0:
-		r.sendAck(env, false, min(r.matchedSeq, r.syncedSeq), needValues)
-	case dirty && r.s.cfg.Canary != CanaryAckBeforePersist:
-		r.s.scheduleSync(env) // acked once synced: rule persist-before-prepare
-	case dirty:
-		// Canary: ack what is not yet durable, and sync lazily.
+		r.sendAck(env, false, min(r.matchedSeq, r.log.synced), needValues)
+	case dirty && r.s.cfg.Canary == CanaryAckBeforeDurable:
 		r.sendAck(env, true, r.matchedSeq, 0)
+	case dirty:
+		// acked in persisted
 	default:
 		r.ack(env)
 	}
@@ -99,16 +101,9 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 
 // truncate drops the log from seq on, in b and in memory.
 func (r *replica) truncate(b *store.Batch, seq uint64) {
-	if r.s.cfg.Canary != CanaryUnsyncedTruncate {
-		b.TruncateLog(r.shard, seq)
-	}
+	r.log.truncate(b, seq, r.s.cfg.Canary == CanaryUnsyncedTruncate)
 	r.dedup.truncate(seq)
-	prevVersion := r.versionAt(seq - 1)
-	r.lastSeq, r.lastVersion = seq-1, prevVersion
-	if r.syncedSeq > r.lastSeq {
-		r.syncedSeq, r.syncedVersion = r.lastSeq, r.lastVersion
-	}
-	r.matchedSeq = min(r.matchedSeq, r.lastSeq)
+	r.matchedSeq = min(r.matchedSeq, r.log.last)
 }
 
 // assertLogEnd checks, after a truncation, that pebble's log ends where
@@ -120,8 +115,8 @@ func (r *replica) assertLogEnd() {
 	if last != nil {
 		end = last.Seq
 	}
-	if end != r.lastSeq {
-		panic(fmt.Sprintf("data: shard %d: after a truncation pebble's log ends at %d, ours at %d", r.shard, end, r.lastSeq))
+	if end != r.log.last {
+		panic(fmt.Sprintf("data: shard %d: after a truncation pebble's log ends at %d, ours at %d", r.shard, end, r.log.last))
 	}
 }
 
@@ -147,14 +142,14 @@ func (r *replica) ack(env actors.Env) {
 	if r.primary != nil || r.config.Primary == "" || r.isPrimaryIn(r.config) {
 		return
 	}
-	r.sendAck(env, true, min(r.matchedSeq, r.syncedSeq), 0)
+	r.sendAck(env, true, min(r.matchedSeq, r.log.synced), 0)
 }
 
 func (r *replica) sendAck(env actors.Env, ok bool, match, needValues uint64) {
-	// Invariant acked ≤ synced (persist-before-prepare); the canary breaks
-	// it on purpose and is left to the simulator's checks.
-	if ok && match > r.syncedSeq && r.s.cfg.Canary != CanaryAckBeforePersist {
-		panic(fmt.Sprintf("data: shard %d: acking %d beyond the synced log %d", r.shard, match, r.syncedSeq))
+	// Invariant acked ≤ durable (durable-before-ack); the canary breaks it
+	// on purpose and is left to the simulator's checks.
+	if ok && match > r.log.synced && r.s.cfg.Canary != CanaryAckBeforeDurable {
+		panic(fmt.Sprintf("data: shard %d: acking %d beyond the durable log %d", r.shard, match, r.log.synced))
 	}
 	env.Send(actors.Addr(r.config.Primary), &wire.PrepareAck{
 		Shard: r.shard, ConfigVersion: r.config.Version, Ok: ok,

@@ -111,7 +111,7 @@ const checkTimer = 1
 
 // Start loads the configs, bootstrapping shard 0 on first boot.
 func (m *Meta) Start(env actors.Env) {
-	m.st = store.New(env.Store())
+	m.st = env.Store()
 	m.start = env.Now()
 	m.servers = map[actors.Addr]*server{}
 	m.shards = nil

@@ -15,6 +15,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/store"
+	"castkv/actors/wire"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -42,7 +43,11 @@ type Env struct {
 	rng    *rand.Rand
 	fs     *vfs.MemFS
 	db     *pebble.DB
+	st     *store.Store
 	log    *slog.Logger
+	// persistAsked is the highest point the role asked to persist that
+	// no Persist delivered yet (0 = none).
+	persistAsked uint64
 	sent   []Sent
 	timers []timer
 	nextID actors.TimerID
@@ -62,6 +67,40 @@ func (e *Env) open() {
 		panic(fmt.Sprintf("roletest: open pebble: %v", err))
 	}
 	e.db = db
+	e.st = store.New(db, func(point uint64) { e.persistAsked = max(e.persistAsked, point) })
+	e.persistAsked = 0
+}
+
+// PersistAsked reports whether the role asked for durability that no
+// Persist has answered yet.
+func (e *Env) PersistAsked() bool { return e.persistAsked > 0 }
+
+// Persist does what the runtime does for a role that asked for
+// durability: sync every write so far, then deliver a wire.Persisted
+// naming the point it covers. It does nothing if nothing was asked.
+func (e *Env) Persist(n actors.Node) {
+	if e.persistAsked == 0 {
+		return
+	}
+	point, err := e.st.SyncWritten()
+	if err != nil {
+		panic(fmt.Sprintf("roletest: sync: %v", err))
+	}
+	e.persistAsked = 0
+	n.Handle(e, e.self, &wire.Persisted{Point: point})
+}
+
+// Settle fires due timers and answers persistence requests until neither
+// is left: the role's effects at this instant, with a disk that syncs at
+// once.
+func (e *Env) Settle(n actors.Node) {
+	for {
+		e.FireDue(n)
+		if !e.PersistAsked() {
+			return
+		}
+		e.Persist(n)
+	}
 }
 
 // Crash loses power: only what was synced survives; timers and unread
@@ -108,13 +147,13 @@ func (e *Env) FireDue(n actors.Node) {
 }
 
 // Step advances the clock by d in increments of at most tick, firing the
-// timers due at each increment.
+// timers due and answering persistence requests at each increment (Settle).
 func (e *Env) Step(n actors.Node, d, tick time.Duration) {
 	for d > 0 {
 		s := min(d, tick)
 		e.Advance(s)
 		d -= s
-		e.FireDue(n)
+		e.Settle(n)
 	}
 }
 
@@ -124,7 +163,7 @@ func (e *Env) Self() actors.Addr                 { return e.self }
 func (e *Env) Now() time.Time                    { return e.now }
 func (e *Env) Send(to actors.Addr, m actors.Msg) { e.sent = append(e.sent, Sent{to, m}) }
 func (e *Env) Rand() *rand.Rand                  { return e.rng }
-func (e *Env) Store() *pebble.DB                 { return e.db }
+func (e *Env) Store() *store.Store               { return e.st }
 func (e *Env) Log() *slog.Logger                 { return e.log }
 func (e *Env) Cancel(id actors.TimerID) {
 	e.timers = slices.DeleteFunc(e.timers, func(t timer) bool { return t.id == id })

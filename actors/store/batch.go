@@ -165,7 +165,16 @@ func (b *Batch) Bytes() int {
 // Commit applies the batch atomically; with sync it is durable before
 // Commit returns, and so is every write committed before it (an empty batch
 // with sync is a Store.Sync). Commit closes the batch, also on error.
+// Roles write with Store.Write and ask for durability with Store.Persist.
 func (b *Batch) Commit(sync bool) error {
+	if sync {
+		return b.s.WriteSync(b)
+	}
+	_, err := b.s.Write(b)
+	return err
+}
+
+func (b *Batch) commit(sync bool) error {
 	pb := b.batch()
 	defer b.Close()
 	if b.err != nil {

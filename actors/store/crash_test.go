@@ -11,12 +11,12 @@ import (
 // the simulator does and checks which writes the reopened store still has.
 func TestCrashKeepsExactlySyncedWrites(t *testing.T) {
 	fs := vfs.NewCrashableMem()
-	s := New(openDB(t, fs))
+	s := New(openDB(t, fs), nil)
 
 	// crash reopens the store from what a crash now would leave on disk.
 	crash := func() *Store {
 		t.Helper()
-		return New(openDB(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})))
+		return New(openDB(t, fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})), nil)
 	}
 	write := func(name string, sync bool) {
 		t.Helper()

@@ -16,14 +16,25 @@ import (
 var ErrCorrupt = errors.New("corrupt record")
 
 // Store reads and writes castkv's records in one pebble DB. Writes go through
-// a Batch; reads see everything committed so far.
+// a Batch; reads see everything written so far, durable or not.
+//
+// Durability is an effect a role asks for, as in etcd raft's Ready/Advance:
+// Write applies a batch at once and returns its point (1, 2, ... per Store);
+// Persist asks the runtime to make everything up to a point durable, and the
+// runtime answers later with a wire.Persisted message naming the point its
+// sync covered. One sync covers every write before it, so requests made
+// while a sync runs share the next one (group commit).
 type Store struct {
-	db *pebble.DB
+	db      *pebble.DB
+	written uint64 // the point of the newest Write
+	persist func(point uint64)
 }
 
-// New returns a Store over db. The caller opened db and closes it.
-func New(db *pebble.DB) *Store {
-	return &Store{db: db}
+// New returns a Store over db. The caller opened db and closes it. persist
+// is the runtime's durability request (see Persist); nil for a Store that
+// is only read, or written with WriteSync.
+func New(db *pebble.DB, persist func(point uint64)) *Store {
+	return &Store{db: db, persist: persist}
 }
 
 // DB returns the pebble DB the store reads and writes.
@@ -31,8 +42,52 @@ func (s *Store) DB() *pebble.DB {
 	return s.db
 }
 
-// Sync makes every write committed before it durable, including those of
-// batches committed with Commit(false). Many batches can share one Sync.
+// Write applies b atomically, not yet durable, and returns its point. It
+// closes b, also on error.
+func (s *Store) Write(b *Batch) (point uint64, err error) {
+	if err := b.commit(false); err != nil {
+		return 0, err
+	}
+	s.written++
+	return s.written, nil
+}
+
+// WriteSync applies b and makes it, and every write before it, durable
+// before it returns. It blocks the caller for a sync: keep it for rare
+// records that must be durable before a role acts on them (configs).
+func (s *Store) WriteSync(b *Batch) error {
+	if err := b.commit(false); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// Written is the point of the newest Write (0 before the first).
+func (s *Store) Written() uint64 {
+	return s.written
+}
+
+// Persist asks the runtime to make every write up to point durable. The
+// answer comes later, as a wire.Persisted message with a point at or after
+// this one; a crash before it may lose any write after the last answer.
+func (s *Store) Persist(point uint64) {
+	if s.persist == nil {
+		panic("store: Persist on a store opened without a persist request")
+	}
+	s.persist(point)
+}
+
+// SyncWritten makes every write so far durable and returns the point it
+// covers. Only the goroutine that writes may call it; a runtime that syncs
+// on another goroutine calls Sync and reports the highest point it was
+// asked for, which every write up to it precedes.
+func (s *Store) SyncWritten() (uint64, error) {
+	point := s.written
+	return point, s.Sync()
+}
+
+// Sync makes every write committed before it durable. It is safe to call
+// from any goroutine (pebble's WAL sync).
 func (s *Store) Sync() error {
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("store: sync: %w", err)

@@ -33,7 +33,7 @@ func openDB(t testingT, fs vfs.FS) *pebble.DB {
 
 func openMem(t testingT) *Store {
 	t.Helper()
-	return New(openDB(t, vfs.NewMem()))
+	return New(openDB(t, vfs.NewMem()), nil)
 }
 
 func commit(t testingT, b *Batch, sync bool) {

@@ -204,7 +204,6 @@ type Tick_Kind int32
 
 const (
 	Tick_HEARTBEAT Tick_Kind = 0
-	Tick_SYNC      Tick_Kind = 1
 	Tick_RETRY     Tick_Kind = 2
 	Tick_CHECK     Tick_Kind = 3
 	Tick_EXPIRE    Tick_Kind = 4
@@ -212,13 +211,13 @@ const (
 	Tick_DEADLINE  Tick_Kind = 6 // api: request id's deadline passed
 	Tick_BACKOFF   Tick_Kind = 7 // api: request id may try again
 	Tick_THINK     Tick_Kind = 8 // simulated client: time for the next command
+	Tick_FLUSH     Tick_Kind = 9 // data: write, persist and send what a primary appended
 )
 
 // Enum value maps for Tick_Kind.
 var (
 	Tick_Kind_name = map[int32]string{
 		0: "HEARTBEAT",
-		1: "SYNC",
 		2: "RETRY",
 		3: "CHECK",
 		4: "EXPIRE",
@@ -226,10 +225,10 @@ var (
 		6: "DEADLINE",
 		7: "BACKOFF",
 		8: "THINK",
+		9: "FLUSH",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
-		"SYNC":      1,
 		"RETRY":     2,
 		"CHECK":     3,
 		"EXPIRE":    4,
@@ -237,6 +236,7 @@ var (
 		"DEADLINE":  6,
 		"BACKOFF":   7,
 		"THINK":     8,
+		"FLUSH":     9,
 	}
 )
 
@@ -264,7 +264,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23, 0}
+	return file_wire_proto_rawDescGZIP(), []int{24, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1960,6 +1960,53 @@ func (x *PrepareAck) GetConfig() *Config {
 	return nil
 }
 
+// Persisted is the runtime's answer to Store.Persist: every write up to
+// point (the store's write counter, per incarnation) is durable. One sync
+// may answer many requests (group commit); point may exceed the request.
+type Persisted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Point         uint64                 `protobuf:"varint,1,opt,name=point,proto3" json:"point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Persisted) Reset() {
+	*x = Persisted{}
+	mi := &file_wire_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Persisted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Persisted) ProtoMessage() {}
+
+func (x *Persisted) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
+func (*Persisted) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Persisted) GetPoint() uint64 {
+	if x != nil {
+		return x.Point
+	}
+	return 0
+}
+
 // Tick is a timer message a role sends itself.
 type Tick struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1973,7 +2020,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2032,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2045,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -2163,13 +2210,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1b\n" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
-	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xb8\x01\n" +
+	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"!\n" +
+	"\tPersisted\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xbf\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"t\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"{\n" +
 	"\x04Kind\x12\r\n" +
-	"\tHEARTBEAT\x10\x00\x12\b\n" +
-	"\x04SYNC\x10\x01\x12\t\n" +
+	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
 	"\x05CHECK\x10\x03\x12\n" +
 	"\n" +
@@ -2177,7 +2225,8 @@ const file_wire_proto_rawDesc = "" +
 	"\aATTEMPT\x10\x05\x12\f\n" +
 	"\bDEADLINE\x10\x06\x12\v\n" +
 	"\aBACKOFF\x10\a\x12\t\n" +
-	"\x05THINK\x10\b*\x87\x01\n" +
+	"\x05THINK\x10\b\x12\t\n" +
+	"\x05FLUSH\x10\t\"\x04\b\x01\x10\x01*\x87\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -2201,7 +2250,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),            // 0: castkv.wire.Status
 	(Reply_Kind)(0),        // 1: castkv.wire.Reply.Kind
@@ -2230,7 +2279,8 @@ var file_wire_proto_goTypes = []any{
 	(*Entry)(nil),          // 24: castkv.wire.Entry
 	(*Prepare)(nil),        // 25: castkv.wire.Prepare
 	(*PrepareAck)(nil),     // 26: castkv.wire.PrepareAck
-	(*Tick)(nil),           // 27: castkv.wire.Tick
+	(*Persisted)(nil),      // 27: castkv.wire.Persisted
+	(*Tick)(nil),           // 28: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -2276,7 +2326,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

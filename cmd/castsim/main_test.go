@@ -117,7 +117,7 @@ func TestHelpExits0(t *testing.T) {
 
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
-	want := []string{"ack-before-persist", "commit-on-majority", "ignore-lease", "lease-from-receive-time",
+	want := []string{"ack-before-durable", "commit-on-majority", "ignore-lease", "lease-from-receive-time",
 		"no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
 		"setnx-on-committed", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
