@@ -42,7 +42,9 @@ func TestSlowDiskSlowsThePrimary(t *testing.T) {
 	fastMean, slowMean := meanWriteLatency(fast, from, to), meanWriteLatency(slow, from, to)
 	t.Logf("mean write latency: %v with a fast disk, %v with a %v fsync on the primary (%d slow syncs)",
 		fastMean, slowMean, fsync, slow.w.faults[CountSlowSyncs])
-	if slow.w.faults[CountSlowSyncs] == 0 || slowMean < fsync || fastMean > fsync/2 {
+	// Not the full fsync each: a write that arrives while a sync runs
+	// rides on it (group commit), so some wait only its remainder.
+	if slow.w.faults[CountSlowSyncs] == 0 || slowMean < fsync/2 || fastMean > fsync/4 {
 		t.Fatal("a slow fsync on the primary did not slow writes down")
 	}
 }

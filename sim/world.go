@@ -287,11 +287,11 @@ func (m *machine) guard(fn func()) {
 
 // Env implementation.
 
-func (m *machine) Self() actors.Addr { return m.addr }
-func (m *machine) Now() time.Time    { return m.clock() }
-func (m *machine) Rand() *rand.Rand  { return m.rng }
+func (m *machine) Self() actors.Addr   { return m.addr }
+func (m *machine) Now() time.Time      { return m.clock() }
+func (m *machine) Rand() *rand.Rand    { return m.rng }
 func (m *machine) Store() *store.Store { return m.st }
-func (m *machine) Log() *slog.Logger { return m.log }
+func (m *machine) Log() *slog.Logger   { return m.log }
 
 func (m *machine) Send(to actors.Addr, msg actors.Msg) {
 	if m.w.oracle != nil {

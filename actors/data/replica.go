@@ -172,24 +172,27 @@ func (r *replica) apply() {
 	if r.appliedSeq >= r.commitSeq {
 		return
 	}
-	b := r.s.st.NewBatch()
+	// One version per key, no tombstones: no read needs an older one
+	// (reads run inside a handler, at the newest committed state).
+	a := r.s.st.NewApplyBatch(r.shard)
 	r.log.forEach(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
 		switch e.Kind {
 		case wire.Entry_WRITE:
 			for _, w := range e.Writes {
 				if w.Delete {
-					b.PutTombstone(r.shard, w.Key, e.CommitTs)
+					a.Delete(w.Key, e.CommitTs)
 				} else {
-					b.PutVersion(r.shard, w.Key, e.CommitTs, w.Value)
+					a.Put(w.Key, e.CommitTs, w.Value)
 				}
 			}
 		case wire.Entry_FLUSH:
-			b.SetFlush(r.shard, e.CommitTs)
+			a.Flush(e.CommitTs)
 		}
 	})
 	// Invariant applied ≤ commit holds by construction: we apply exactly
 	// through the commit point.
-	b.SetApplied(r.shard, r.commitSeq)
+	a.SetApplied(r.commitSeq)
+	b := a.Batch()
 	// Not persisted on purpose: the log holds every applied entry durably,
 	// and recovery re-applies from whatever applied seq survived.
 	_, err := r.s.st.Write(b)
@@ -252,8 +255,8 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		return
 	}
 	if cmd.Kind == command.DBSize {
-		n, err := r.s.st.Count(r.shard, math.MaxUint64)
-		r.s.must(err, "count keys")
+		n, err := r.s.st.LiveKeys(r.shard)
+		r.s.must(err, "count live keys")
 		reply(wire.Status_OK, command.Int(int64(n)))
 		return
 	}

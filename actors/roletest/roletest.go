@@ -38,19 +38,19 @@ type timer struct {
 // Env is an actors.Env under a test's control. It is not safe for
 // concurrent use; a test is one goroutine, like a role.
 type Env struct {
-	self   actors.Addr
-	now    time.Time
-	rng    *rand.Rand
-	fs     *vfs.MemFS
-	db     *pebble.DB
-	st     *store.Store
-	log    *slog.Logger
+	self actors.Addr
+	now  time.Time
+	rng  *rand.Rand
+	fs   *vfs.MemFS
+	db   *pebble.DB
+	st   *store.Store
+	log  *slog.Logger
 	// persistAsked is the highest point the role asked to persist that
 	// no Persist delivered yet (0 = none).
 	persistAsked uint64
-	sent   []Sent
-	timers []timer
-	nextID actors.TimerID
+	sent         []Sent
+	timers       []timer
+	nextID       actors.TimerID
 }
 
 // New returns an Env for self with an empty disk.

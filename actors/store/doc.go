@@ -21,6 +21,7 @@
 //	'd' shard escaped-key ^ts      -> kind byte + value
 //	'k' shard escaped-key          -> lock record (opaque bytes)
 //	'f' shard                      -> flush marker ts, u64
+//	'n' shard                      -> live key count, u64 (ApplyBatch)
 //	'm' name                       -> meta role record (opaque bytes)
 //
 // shard is a u32, seq and ts are u64. A data record's value is one kind byte,
