@@ -103,7 +103,11 @@ func (m *machine) persist(uint64) {
 	}
 	m.disk.persistArmed = true
 	incarnation := m.incarnation
-	m.w.at(m.w.now+m.syncTime(), func() { m.runPersist(incarnation) })
+	d := m.syncTime()
+	m.w.at(m.w.now+d, func() { m.runPersist(incarnation) })
+	if m.w.onPersist != nil {
+		m.w.onPersist(m, d)
+	}
 }
 
 // syncTime is how long one sync takes: drawn from the run's disk knobs,

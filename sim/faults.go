@@ -43,6 +43,7 @@ const (
 	CountTimedConfig   = "timed-config"      // acted when a config version changed
 	CountTimedLease    = "timed-lease"       // acted when the primary's lease was about to run out
 	CountTimedReply    = "timed-stale-reply" // kept a read reply for the API's next incarnation
+	CountTimedUnsynced = "timed-unsynced"    // crashed a data server while its writes waited for their sync
 )
 
 // AllFaults lists every fault kind, sorted.

@@ -101,7 +101,7 @@ func TestEveryFaultFires(t *testing.T) {
 	}
 	t.Logf("faults over 12 seeds: %v", counts)
 	for _, k := range []string{FaultLate, FaultAPICrash, CountAPICrashLoop, FaultSlowDisk, CountSlowSyncs,
-		FaultLongPause, CountStall, FaultTimed, CountTimedPromote, CountTimedConfig, CountTimedLease, CountTimedReply, CountMetaFailover, CountMetaPromotion,
+		FaultLongPause, CountStall, FaultTimed, CountTimedPromote, CountTimedConfig, CountTimedLease, CountTimedReply, CountTimedUnsynced, CountCrashUnsynced, CountMetaFailover, CountMetaPromotion,
 		CountCrashTwoData} {
 		if counts[k] == 0 {
 			t.Errorf("%s never fired", k)

@@ -58,8 +58,34 @@ const pollEvery = 5 * time.Millisecond
 func newTimed(r *runner, c *chaos) *timed {
 	t := &timed{w: r.w, r: r, c: c, k: r.knobs.Faults}
 	r.w.net.onSend, r.w.net.onOrphan = t.onSend, t.orphan
+	r.w.onPersist = t.syncing
 	return t
 }
+
+// syncing sees a data server start a sync that takes d. Now and then it
+// crashes the server before the sync ends, so the writes it waited for
+// are lost: a primary's entries already sent to its peers, a secondary's
+// entries not yet acked (rule durable-before-ack). One opportunity in
+// unsyncedOdds is taken, so the other timed faults keep their share.
+func (t *timed) syncing(m *machine, d time.Duration) {
+	w := t.w
+	if m.kind != "data" || !t.ready() || w.rng.IntN(unsyncedOdds) != 0 {
+		return
+	}
+	at := w.now + time.Duration(w.rng.Int64N(int64(d)+1))*3/4 // before the sync ends
+	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(time.Second)))
+	t.act(CountTimedUnsynced, "crash %s before its sync ends (in %v)", m.addr, at-w.now)
+	incarnation := m.incarnation
+	w.at(at, func() {
+		if !m.up || m.incarnation != incarnation {
+			return
+		}
+		t.r.crash(m)
+		t.c.restartAt(m, w.now+down)
+	})
+}
+
+const unsyncedOdds = 4
 
 // ready reports whether timed may act now, drawing against TimedP.
 func (t *timed) ready() bool {

@@ -32,6 +32,8 @@ type world struct {
 	byAddr   map[actors.Addr]*machine
 	net      *network
 	syncMax  time.Duration // a sync takes U[syncMax/4, syncMax] (disk.go)
+	// onPersist sees every sync a machine starts, which takes d (timed).
+	onPersist func(m *machine, d time.Duration)
 
 	trace     hash.Hash64
 	delivered int
