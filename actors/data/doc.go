@@ -4,10 +4,15 @@
 //
 // Protocol rules (README, "Design"), each named where the code applies it:
 //
-//   - persist-before-prepare: the primary syncs an entry before it sends
-//     Prepare; a replica acks only a synced, matching prefix of its log.
-//   - commit-all: an entry commits when every replica of the current config
-//     (and every learner the primary is promoting) acked it and all before it.
+//   - durable-before-ack: persistence is an effect (log.go). A replica
+//     writes its log and asks the runtime to persist; it acks only a
+//     prefix the runtime reported durable (Persisted) and that matches the
+//     primary's log. The primary sends Prepare as soon as an entry is
+//     sequenced and persists it in parallel; commands that arrive together
+//     share one write, one sync and one Prepare per peer (flush).
+//   - commit-all: an entry commits when every replica of the current config,
+//     the primary included (its own Persisted), and every learner the
+//     primary is promoting hold it and all before it durably.
 //     A learner is proposed for promotion once it holds every committed
 //     entry; from then on the primary counts it, so entries in flight wait
 //     for it too. A peer receiving a large Prepare gets the time the bytes
@@ -38,7 +43,7 @@
 //     left in memory only.
 //
 // Invariants checked where state changes (a violation panics, which the
-// simulator reports as a failed run): acked ≤ synced; commit ≤ synced on
+// simulator reports as a failed run): acked ≤ durable; commit ≤ durable on
 // every replica (a learner follows the primary's commit point only as far
 // as it holds the log durably); applied = commit; config versions never
 // decrease along the log (checked on append and on recovery); a replica

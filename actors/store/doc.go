@@ -2,10 +2,14 @@
 // configs, replication logs, versioned data, lock records and small meta
 // records in the one pebble DB each process owns.
 //
-// Store reads through the *pebble.DB it is given, so reads see every committed
-// Batch, synced or not. Durability is explicit: Batch.Commit(true) or
-// Store.Sync makes writes survive a crash; anything else may be lost. The
-// package is deterministic (no goroutines, clock or randomness) so it can run
+// Store reads through the *pebble.DB it is given, so reads see every written
+// Batch, durable or not. Durability is an effect a role asks for: Store.Write
+// returns a point, Store.Persist asks the runtime to make everything up to it
+// durable, and the runtime answers with a wire.Persisted message (one sync
+// for all requests made while the previous one ran: group commit).
+// WriteSync is for rare records that must be durable before a role acts on
+// them (configs). Anything else may be lost in a crash. The package is
+// deterministic (no goroutines, clock or randomness) so it can run
 // inside actors; opening pebble belongs to the runtimes, which take their
 // pebble.Options from Options.
 //
