@@ -264,7 +264,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24, 0}
+	return file_wire_proto_rawDescGZIP(), []int{29, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1798,12 +1798,16 @@ func (x *Entry) GetCommitTs() uint64 {
 // Prepare carries log entries from the primary to a secondary or learner,
 // raft-style: entries follow prev_seq, which has version prev_version.
 type Prepare struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
-	PrevSeq       uint64                 `protobuf:"varint,2,opt,name=prev_seq,json=prevSeq,proto3" json:"prev_seq,omitempty"`
-	PrevVersion   uint64                 `protobuf:"varint,3,opt,name=prev_version,json=prevVersion,proto3" json:"prev_version,omitempty"`
-	CommitSeq     uint64                 `protobuf:"varint,4,opt,name=commit_seq,json=commitSeq,proto3" json:"commit_seq,omitempty"`
-	Entries       []*Entry               `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Config      *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	PrevSeq     uint64                 `protobuf:"varint,2,opt,name=prev_seq,json=prevSeq,proto3" json:"prev_seq,omitempty"`
+	PrevVersion uint64                 `protobuf:"varint,3,opt,name=prev_version,json=prevVersion,proto3" json:"prev_version,omitempty"`
+	CommitSeq   uint64                 `protobuf:"varint,4,opt,name=commit_seq,json=commitSeq,proto3" json:"commit_seq,omitempty"`
+	Entries     []*Entry               `protobuf:"bytes,5,rep,name=entries,proto3" json:"entries,omitempty"`
+	// compact_seq: every replica of the config holds the log through here
+	// durably, so none needs the entries up to it from another's log; a
+	// replica may drop them once it applied them (log compaction).
+	CompactSeq    uint64 `protobuf:"varint,6,opt,name=compact_seq,json=compactSeq,proto3" json:"compact_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1871,6 +1875,13 @@ func (x *Prepare) GetEntries() []*Entry {
 		return x.Entries
 	}
 	return nil
+}
+
+func (x *Prepare) GetCompactSeq() uint64 {
+	if x != nil {
+		return x.CompactSeq
+	}
+	return 0
 }
 
 // PrepareAck: the sender's log matches the primary's through match_seq and
@@ -1960,6 +1971,374 @@ func (x *PrepareAck) GetConfig() *Config {
 	return nil
 }
 
+// SnapshotChunk streams a replica's applied state (the store's snapshot
+// encoding, opaque here) to a learner or a replica whose next entry the
+// primary's log no longer holds. Chunks of one snapshot share an id (the
+// sender's incarnation and a counter); index 0 starts it, and a chunk of
+// another id past index 0 is refused, so a sender that restarts starts
+// over. The last chunk (done) names the applied point the state is at:
+// the receiver's log then starts after applied_seq.
+type SnapshotChunk struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Config         *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Id             uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Index          uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	Data           []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Done           bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	AppliedSeq     uint64                 `protobuf:"varint,6,opt,name=applied_seq,json=appliedSeq,proto3" json:"applied_seq,omitempty"`
+	AppliedVersion uint64                 `protobuf:"varint,7,opt,name=applied_version,json=appliedVersion,proto3" json:"applied_version,omitempty"` // config version of the entry at applied_seq
+	Dedup          []byte                 `protobuf:"bytes,8,opt,name=dedup,proto3" json:"dedup,omitempty"`                                          // the exactly-once table at applied_seq (DedupTable)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_wire_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SnapshotChunk) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *SnapshotChunk) GetAppliedSeq() uint64 {
+	if x != nil {
+		return x.AppliedSeq
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetAppliedVersion() uint64 {
+	if x != nil {
+		return x.AppliedVersion
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetDedup() []byte {
+	if x != nil {
+		return x.Dedup
+	}
+	return nil
+}
+
+// SnapshotAck acknowledges chunk index of snapshot id; ok=false asks the
+// sender to start over. The ack of the last chunk is sent once the
+// installed state is durable.
+type SnapshotAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	Id            uint64                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	Index         uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Ok            bool                   `protobuf:"varint,5,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotAck) Reset() {
+	*x = SnapshotAck{}
+	mi := &file_wire_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotAck) ProtoMessage() {}
+
+func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
+func (*SnapshotAck) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SnapshotAck) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetConfigVersion() uint64 {
+	if x != nil {
+		return x.ConfigVersion
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotAck) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+// DedupTable is a replica's exactly-once table as stored with a log
+// compaction and sent with a snapshot: sessions by id, records by counter.
+type DedupTable struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	EvictedThrough uint64                 `protobuf:"varint,1,opt,name=evicted_through,json=evictedThrough,proto3" json:"evicted_through,omitempty"`
+	Sessions       []*DedupSession        `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DedupTable) Reset() {
+	*x = DedupTable{}
+	mi := &file_wire_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DedupTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DedupTable) ProtoMessage() {}
+
+func (x *DedupTable) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
+func (*DedupTable) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DedupTable) GetEvictedThrough() uint64 {
+	if x != nil {
+		return x.EvictedThrough
+	}
+	return 0
+}
+
+func (x *DedupTable) GetSessions() []*DedupSession {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+type DedupSession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Watermark     uint64                 `protobuf:"varint,2,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	LastSeq       uint64                 `protobuf:"varint,3,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	Ops           []*DedupRecord         `protobuf:"bytes,4,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DedupSession) Reset() {
+	*x = DedupSession{}
+	mi := &file_wire_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DedupSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DedupSession) ProtoMessage() {}
+
+func (x *DedupSession) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
+func (*DedupSession) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DedupSession) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DedupSession) GetWatermark() uint64 {
+	if x != nil {
+		return x.Watermark
+	}
+	return 0
+}
+
+func (x *DedupSession) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *DedupSession) GetOps() []*DedupRecord {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+type DedupRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Counter       uint64                 `protobuf:"varint,1,opt,name=counter,proto3" json:"counter,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Result        *Reply                 `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DedupRecord) Reset() {
+	*x = DedupRecord{}
+	mi := &file_wire_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DedupRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DedupRecord) ProtoMessage() {}
+
+func (x *DedupRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
+func (*DedupRecord) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DedupRecord) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetResult() *Reply {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 // Persisted is the runtime's answer to Store.Persist: every write up to
 // point (the store's write counter, per incarnation) is durable. One sync
 // may answer many requests (group commit); point may exceed the request.
@@ -1972,7 +2351,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2363,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2376,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -2020,7 +2399,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2411,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2424,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -2195,14 +2574,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x04Kind\x12\t\n" +
 	"\x05WRITE\x10\x00\x12\v\n" +
 	"\aBARRIER\x10\x01\x12\t\n" +
-	"\x05FLUSH\x10\x02\"\xc1\x01\n" +
+	"\x05FLUSH\x10\x02\"\xe2\x01\n" +
 	"\aPrepare\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x19\n" +
 	"\bprev_seq\x18\x02 \x01(\x04R\aprevSeq\x12!\n" +
 	"\fprev_version\x18\x03 \x01(\x04R\vprevVersion\x12\x1d\n" +
 	"\n" +
 	"commit_seq\x18\x04 \x01(\x04R\tcommitSeq\x12,\n" +
-	"\aentries\x18\x05 \x03(\v2\x12.castkv.wire.EntryR\aentries\"\xcb\x01\n" +
+	"\aentries\x18\x05 \x03(\v2\x12.castkv.wire.EntryR\aentries\x12\x1f\n" +
+	"\vcompact_seq\x18\x06 \x01(\x04R\n" +
+	"compactSeq\"\xcb\x01\n" +
 	"\n" +
 	"PrepareAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
@@ -2210,7 +2591,36 @@ const file_wire_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1b\n" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
-	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"!\n" +
+	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xea\x01\n" +
+	"\rSnapshotChunk\x12+\n" +
+	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x1f\n" +
+	"\vapplied_seq\x18\x06 \x01(\x04R\n" +
+	"appliedSeq\x12'\n" +
+	"\x0fapplied_version\x18\a \x01(\x04R\x0eappliedVersion\x12\x14\n" +
+	"\x05dedup\x18\b \x01(\fR\x05dedup\"\x80\x01\n" +
+	"\vSnapshotAck\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
+	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x0e\n" +
+	"\x02ok\x18\x05 \x01(\bR\x02ok\"l\n" +
+	"\n" +
+	"DedupTable\x12'\n" +
+	"\x0fevicted_through\x18\x01 \x01(\x04R\x0eevictedThrough\x125\n" +
+	"\bsessions\x18\x02 \x03(\v2\x19.castkv.wire.DedupSessionR\bsessions\"\x83\x01\n" +
+	"\fDedupSession\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1c\n" +
+	"\twatermark\x18\x02 \x01(\x04R\twatermark\x12\x19\n" +
+	"\blast_seq\x18\x03 \x01(\x04R\alastSeq\x12*\n" +
+	"\x03ops\x18\x04 \x03(\v2\x18.castkv.wire.DedupRecordR\x03ops\"e\n" +
+	"\vDedupRecord\x12\x18\n" +
+	"\acounter\x18\x01 \x01(\x04R\acounter\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
+	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
 	"\x05point\x18\x01 \x01(\x04R\x05point\"\xbf\x01\n" +
 	"\x04Tick\x12*\n" +
@@ -2250,7 +2660,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),            // 0: castkv.wire.Status
 	(Reply_Kind)(0),        // 1: castkv.wire.Reply.Kind
@@ -2279,8 +2689,13 @@ var file_wire_proto_goTypes = []any{
 	(*Entry)(nil),          // 24: castkv.wire.Entry
 	(*Prepare)(nil),        // 25: castkv.wire.Prepare
 	(*PrepareAck)(nil),     // 26: castkv.wire.PrepareAck
-	(*Persisted)(nil),      // 27: castkv.wire.Persisted
-	(*Tick)(nil),           // 28: castkv.wire.Tick
+	(*SnapshotChunk)(nil),  // 27: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),    // 28: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),     // 29: castkv.wire.DedupTable
+	(*DedupSession)(nil),   // 30: castkv.wire.DedupSession
+	(*DedupRecord)(nil),    // 31: castkv.wire.DedupRecord
+	(*Persisted)(nil),      // 32: castkv.wire.Persisted
+	(*Tick)(nil),           // 33: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -2307,12 +2722,16 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 21: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
 	24, // 22: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
 	7,  // 23: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	3,  // 24: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	7,  // 24: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	30, // 25: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	31, // 26: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 27: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 28: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2326,7 +2745,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   25,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
