@@ -138,6 +138,7 @@ type DataKnobs struct {
 	StageTTL        time.Duration `json:"stage_ttl_ns"`
 	MaxPrepareBytes int           `json:"max_prepare_bytes"`
 	MaxUncommitted  int           `json:"max_uncommitted"`
+	FlushAfter      time.Duration `json:"flush_after_ns"`
 }
 
 // MetaKnobs are the drawn fields of meta.Config.
@@ -292,6 +293,9 @@ func drawKnobs(opts Options) Knobs {
 	// Drawn after that for the same reason: fsyncs of 50 µs (a fast SSD
 	// with a write cache) to 10 ms (a disk that really syncs).
 	k.Disk.SyncMax = d.durationLog(50*time.Microsecond, 10*time.Millisecond)
+	// A primary's flush waits behind queued messages in production; here
+	// it waits up to 2 ms, so Prepares and config changes overtake it.
+	k.Data.FlushAfter = d.durationLog(time.Microsecond, 2*time.Millisecond)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -410,6 +414,7 @@ func (k *Knobs) dataConfig(canary string) data.Config {
 		HeartbeatEvery: d.HeartbeatEvery, RetryEvery: d.RetryEvery, RemoveAfter: d.RemoveAfter,
 		MaxStagedValues: d.MaxStagedValues, MaxStagedBytes: d.MaxStagedBytes, StageTTL: d.StageTTL,
 		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
+		FlushAfter: d.FlushAfter,
 	}
 }
 
@@ -450,9 +455,10 @@ func (k Knobs) String() string {
 	fmt.Fprintf(&b, "api:      inline<=%s attempt=%v request=%v backoff=%v\n",
 		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond))
 	d := k.Data
-	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d\n",
+	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d flush-after=%v\n",
 		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
-		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted)
+		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
+		d.FlushAfter.Round(time.Microsecond))
 	m := k.Meta
 	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v",
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond))

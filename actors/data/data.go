@@ -32,6 +32,10 @@ type Config struct {
 	// MaxUncommitted bounds the entries a primary holds uncommitted; beyond
 	// it Commit answers BUSY.
 	MaxUncommitted int
+	// FlushAfter is how long a primary collects commands before it writes,
+	// persists and sends them (0: once the messages already queued are
+	// handled). The simulator draws it, so messages overtake the flush.
+	FlushAfter time.Duration
 	// MaxLogMemoryBytes bounds the applied entries a replica keeps in
 	// memory for the commit path and peers that keep up; older ones are
 	// read from pebble. Entries not yet durable stay whatever their size.
@@ -309,7 +313,7 @@ func (s *Server) acceptConfig(env actors.Env, c *wire.Config) {
 func (s *Server) scheduleFlush(env actors.Env) {
 	if !s.flushPending {
 		s.flushPending = true
-		env.After(0, &wire.Tick{Kind: wire.Tick_FLUSH})
+		env.After(s.cfg.FlushAfter, &wire.Tick{Kind: wire.Tick_FLUSH})
 	}
 }
 

@@ -75,6 +75,10 @@ func (r *replica) status(now time.Time) *wire.ReplicaStatus {
 
 // setConfig acts on a newer, already persisted config.
 func (r *replica) setConfig(env actors.Env, c *wire.Config) {
+	// Entries we appended as primary of the old version are written first:
+	// a batch left pending would land after what the next primary sends
+	// us, over it (TestStepDownBeforeFlushKeepsLogConsistent).
+	r.flush(env)
 	wasPrimary := r.primary != nil
 	r.config = c
 	// The committed prefix matches any primary's log; the rest is

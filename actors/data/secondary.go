@@ -31,6 +31,11 @@ func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
 }
 
 func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
+	// Invariant: only a primary holds appends not yet written (setConfig
+	// flushes them when it steps down).
+	if r.unflushed != nil {
+		panic(fmt.Sprintf("data: shard %d: a Prepare reached a replica with unwritten appends of its own", r.shard))
+	}
 	// Rule log-matching: the entry before the batch must be ours too.
 	if p.PrevSeq > r.log.last || r.log.versionAt(p.PrevSeq) != p.PrevVersion {
 		env.Log().Debug("prepare does not match our log; asking for entries after our commit point",
