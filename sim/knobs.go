@@ -139,6 +139,10 @@ type DataKnobs struct {
 	MaxPrepareBytes int           `json:"max_prepare_bytes"`
 	MaxUncommitted  int           `json:"max_uncommitted"`
 	FlushAfter      time.Duration `json:"flush_after_ns"`
+	// Log compaction: small, so most runs compact and send snapshots.
+	CompactEvery        int `json:"compact_every"`
+	MaxLogEntries       int `json:"max_log_entries"`
+	MaxUncommittedBytes int `json:"max_uncommitted_bytes"`
 }
 
 // MetaKnobs are the drawn fields of meta.Config.
@@ -296,6 +300,13 @@ func drawKnobs(opts Options) Knobs {
 	// A primary's flush waits behind queued messages in production; here
 	// it waits up to 2 ms, so Prepares and config changes overtake it.
 	k.Data.FlushAfter = d.durationLog(time.Microsecond, 2*time.Millisecond)
+	// A run commits a few hundred to a few thousand entries: compacting
+	// every 4 to 500 of them, and keeping 2 to 20 times that for a lagging
+	// replica, makes most runs compact and many send snapshots.
+	k.Data.CompactEvery = d.logIntIn(4, 500)
+	k.Data.MaxLogEntries = k.Data.CompactEvery * d.logIntIn(2, 20)
+	// Well above the largest value (a value alone always goes).
+	k.Data.MaxUncommittedBytes = d.logIntIn(64<<10, 256<<20)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -414,7 +425,8 @@ func (k *Knobs) dataConfig(canary string) data.Config {
 		HeartbeatEvery: d.HeartbeatEvery, RetryEvery: d.RetryEvery, RemoveAfter: d.RemoveAfter,
 		MaxStagedValues: d.MaxStagedValues, MaxStagedBytes: d.MaxStagedBytes, StageTTL: d.StageTTL,
 		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
-		FlushAfter: d.FlushAfter,
+		FlushAfter: d.FlushAfter, CompactEvery: d.CompactEvery, MaxLogEntries: d.MaxLogEntries,
+		MaxUncommittedBytes: d.MaxUncommittedBytes,
 	}
 }
 
@@ -455,10 +467,10 @@ func (k Knobs) String() string {
 	fmt.Fprintf(&b, "api:      inline<=%s attempt=%v request=%v backoff=%v\n",
 		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond))
 	d := k.Data
-	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d flush-after=%v\n",
+	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d/%s flush-after=%v compact-every=%d log<=%d\n",
 		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
-		d.FlushAfter.Round(time.Microsecond))
+		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries)
 	m := k.Meta
 	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v",
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond))

@@ -29,13 +29,21 @@ type Config struct {
 	StageTTL        time.Duration
 	// MaxPrepareBytes bounds the entries in one Prepare.
 	MaxPrepareBytes int
-	// MaxUncommitted bounds the entries a primary holds uncommitted; beyond
-	// it Commit answers BUSY.
-	MaxUncommitted int
+	// MaxUncommitted and MaxUncommittedBytes bound the entries a primary
+	// holds uncommitted (unapplied, in bytes: they stay in memory until
+	// then); beyond either, Commit answers BUSY.
+	MaxUncommitted      int
+	MaxUncommittedBytes int
 	// FlushAfter is how long a primary collects commands before it writes,
 	// persists and sends them (0: once the messages already queued are
 	// handled). The simulator draws it, so messages overtake the flush.
 	FlushAfter time.Duration
+	// CompactEvery: a replica compacts its log once this many applied
+	// entries that every replica holds piled up; MaxLogEntries bounds the
+	// applied entries it keeps for a lagging replica, which gets a
+	// snapshot beyond that (rule compaction).
+	CompactEvery  int
+	MaxLogEntries int
 	// MaxLogMemoryBytes bounds the applied entries a replica keeps in
 	// memory for the commit path and peers that keep up; older ones are
 	// read from pebble. Entries not yet durable stay whatever their size.
@@ -73,6 +81,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxUncommitted == 0 {
 		c.MaxUncommitted = 10000
 	}
+	if c.MaxUncommittedBytes == 0 {
+		c.MaxUncommittedBytes = 128 << 20
+	}
+	if c.CompactEvery == 0 {
+		c.CompactEvery = 10000
+	}
+	if c.MaxLogEntries == 0 {
+		c.MaxLogEntries = 200000
+	}
 	if c.MaxLogMemoryBytes == 0 {
 		c.MaxLogMemoryBytes = 16 << 20
 	}
@@ -95,13 +112,14 @@ const (
 	CanaryPromoteUnpersisted = "promote-unpersisted"     // restart-through-meta: a restarted primary serves its old version at once
 	CanaryUnsyncedTruncate   = "unsynced-truncate"       // log-matching: a truncation that is not written with the batch
 	CanaryLeaseFromReceive   = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
+	CanaryTruncateUnapplied  = "truncate-unapplied"      // compaction: drop log entries not yet applied
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
 var Canaries = []string{
 	CanaryAckBeforeDurable, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
-	CanarySetnxOnCommitted, CanaryUnsyncedTruncate,
+	CanarySetnxOnCommitted, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 }
 
 // Server is the data server role.
@@ -194,6 +212,14 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	case *wire.PrepareAck:
 		if r := s.replica(x.Shard); r != nil {
 			r.prepareAck(env, from, x)
+		}
+	case *wire.SnapshotChunk:
+		if r := s.fromPrimary(env, from, x.Config); r != nil {
+			r.installChunk(env, from, x)
+		}
+	case *wire.SnapshotAck:
+		if r := s.replica(x.Shard); r != nil {
+			r.snapshotAck(env, from, x)
 		}
 	default:
 		env.Log().Warn("data: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", m))

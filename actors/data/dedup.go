@@ -117,3 +117,40 @@ func (d *dedup) evictIdlest() {
 	delete(d.sessions, idlest)
 	d.evictedThrough = max(d.evictedThrough, idlest)
 }
+
+// table is the exactly-once table as stored with a log compaction at
+// through, or sent with a snapshot at through: the records of entries after
+// through are left out, since the log after through brings them back.
+// Watermarks and forgotten sessions stay as they are now, which can only
+// turn more retries into "outcome unknown", never run an op twice.
+func (d *dedup) table(through uint64) *wire.DedupTable {
+	t := &wire.DedupTable{EvictedThrough: d.evictedThrough}
+	for _, id := range sortedKeys(d.sessions) {
+		s := d.sessions[id]
+		ws := &wire.DedupSession{Id: id, Watermark: s.watermark, LastSeq: s.lastSeq}
+		for _, c := range sortedKeys(s.ops) {
+			if rec := s.ops[c]; rec.seq <= through {
+				ws.Ops = append(ws.Ops, &wire.DedupRecord{Counter: c, Seq: rec.seq, Result: rec.result})
+			}
+		}
+		t.Sessions = append(t.Sessions, ws)
+	}
+	return t
+}
+
+// dedupFrom rebuilds a table stored by table.
+func dedupFrom(t *wire.DedupTable) *dedup {
+	d := newDedup()
+	if t == nil {
+		return d
+	}
+	d.evictedThrough = t.EvictedThrough
+	for _, ws := range t.Sessions {
+		s := &session{watermark: ws.Watermark, lastSeq: ws.LastSeq, ops: map[uint64]opRecord{}}
+		for _, r := range ws.Ops {
+			s.ops[r.Counter] = opRecord{seq: r.Seq, result: r.Result}
+		}
+		d.sessions[ws.Id] = s
+	}
+	return d
+}

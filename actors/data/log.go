@@ -21,6 +21,10 @@ type replicaLog struct {
 	st    *store.Store
 	shard uint32
 
+	// The log holds the entries after start: those up to it were compacted
+	// away (their effects are in the applied state). startVersion is the
+	// config version of the entry at start, for log-matching there.
+	start, startVersion   uint64
 	last, lastVersion     uint64 // the newest entry, maybe not durable
 	synced, syncedVersion uint64 // durable through here (Persisted)
 
@@ -31,6 +35,9 @@ type replicaLog struct {
 	memSizes    []int
 	memBytes    int
 	maxMemBytes int
+	// unappliedBytes: the encoded size of the entries in memory that are
+	// not applied yet, which the primary bounds (MaxUncommittedBytes).
+	unappliedBytes int
 
 	// marks are writes waiting for Persisted, oldest first: once point is
 	// durable, the log is durable through seq. A truncation lowers the seq
@@ -44,11 +51,16 @@ type persistMark struct{ point, seq uint64 }
 // everything there was synced, and nothing is in memory.
 func newReplicaLog(st *store.Store, shard uint32, maxMemBytes int) (*replicaLog, error) {
 	l := &replicaLog{st: st, shard: shard, maxMemBytes: maxMemBytes}
+	var err error
+	if l.start, l.startVersion, err = st.LogStart(shard); err != nil {
+		return nil, err
+	}
+	l.last, l.lastVersion = l.start, l.startVersion
 	e, err := st.LastEntry(shard)
 	if err != nil {
 		return nil, err
 	}
-	if e != nil {
+	if e != nil && e.Seq > l.start {
 		l.last, l.lastVersion = e.Seq, e.Version
 	}
 	l.synced, l.syncedVersion = l.last, l.lastVersion
@@ -58,9 +70,10 @@ func newReplicaLog(st *store.Store, shard uint32, maxMemBytes int) (*replicaLog,
 // memFirst is the seq of the oldest entry in memory (last+1 when none).
 func (l *replicaLog) memFirst() uint64 { return l.last + 1 - uint64(len(l.mem)) }
 
-// entry returns the entry at seq, nil if the log has none there.
+// entry returns the entry at seq, nil if the log has none there (beyond
+// its end, or compacted).
 func (l *replicaLog) entry(seq uint64) *wire.Entry {
-	if seq == 0 || seq > l.last {
+	if seq <= l.start || seq > l.last {
 		return nil
 	}
 	if first := l.memFirst(); seq >= first {
@@ -73,8 +86,11 @@ func (l *replicaLog) entry(seq uint64) *wire.Entry {
 
 // versionAt is the config version of the entry at seq (0 if none).
 func (l *replicaLog) versionAt(seq uint64) uint64 {
-	if seq == l.last {
+	switch seq {
+	case l.last:
 		return l.lastVersion
+	case l.start:
+		return l.startVersion
 	}
 	if e := l.entry(seq); e != nil {
 		return e.Version
@@ -84,11 +100,12 @@ func (l *replicaLog) versionAt(seq uint64) uint64 {
 
 // entries returns the entries [from, to] in order, within maxBytes of
 // encoded size except that the first is returned whatever its size (as
-// raft's limitSize does), so a caller always makes progress.
+// raft's limitSize does), so a caller always makes progress. Asking for a
+// compacted entry is a bug: the caller sends a snapshot instead.
 func (l *replicaLog) entries(from, to uint64, maxBytes int) []*wire.Entry {
 	to = min(to, l.last)
-	if from == 0 {
-		from = 1
+	if from <= l.start && from <= to {
+		panic(fmt.Sprintf("data: shard %d: log entries from %d asked for, but the log starts after %d", l.shard, from, l.start))
 	}
 	var out []*wire.Entry
 	total := 0
@@ -116,18 +133,50 @@ func (l *replicaLog) entries(from, to uint64, maxBytes int) []*wire.Entry {
 }
 
 // forEach calls fn for each entry in [from, to], in order, reading pebble
-// a few MiB at a time.
+// a few MiB at a time. Every one of them must be in the log: a gap is a
+// broken invariant (entries lost or compacted before they were applied).
 func (l *replicaLog) forEach(from, to uint64, fn func(*wire.Entry)) {
 	for from <= to {
 		es := l.entries(from, to, 4<<20)
-		if len(es) == 0 {
-			return
+		if len(es) == 0 || es[0].Seq != from {
+			panic(fmt.Sprintf("data: shard %d: log entry %d missing (log (%d, %d])", l.shard, from, l.start, l.last))
 		}
 		for _, e := range es {
 			fn(e)
 		}
 		from = es[len(es)-1].Seq + 1
 	}
+}
+
+// compact drops the entries through seq (applied, and held by every
+// replica that might need them from us) from pebble, in b, and from memory.
+func (l *replicaLog) compact(b *store.Batch, seq uint64) {
+	if seq <= l.start {
+		return
+	}
+	version := l.versionAt(seq)
+	b.TruncateLogPrefix(l.shard, seq)
+	if first := l.memFirst(); seq >= first {
+		drop := int(seq - first + 1)
+		for _, n := range l.memSizes[:drop] {
+			l.memBytes -= n
+		}
+		clear(l.mem[:drop])
+		l.mem, l.memSizes = l.mem[drop:], l.memSizes[drop:]
+	}
+	l.start, l.startVersion = seq, version
+}
+
+// reset empties the log for a snapshot install: it will start after seq,
+// whose entry had version, once the install is written; nothing of it is
+// durable until then (the next write's Persisted).
+func (l *replicaLog) reset(seq, version uint64) {
+	clear(l.mem)
+	l.mem, l.memSizes, l.memBytes, l.unappliedBytes = l.mem[:0], l.memSizes[:0], 0, 0
+	l.start, l.startVersion = seq, version
+	l.last, l.lastVersion = seq, version
+	l.synced, l.syncedVersion = 0, 0
+	l.marks = l.marks[:0]
 }
 
 // append adds e at the end of the log, in b and in memory.
@@ -145,6 +194,7 @@ func (l *replicaLog) append(b *store.Batch, e *wire.Entry) {
 	l.mem = append(l.mem, e)
 	l.memSizes = append(l.memSizes, n)
 	l.memBytes += n
+	l.unappliedBytes += n
 	l.last, l.lastVersion = e.Seq, e.Version
 }
 
@@ -155,6 +205,9 @@ func (l *replicaLog) truncate(b *store.Batch, seq uint64, skip bool) {
 	if seq > l.last {
 		return
 	}
+	if seq <= l.start {
+		panic(fmt.Sprintf("data: shard %d: truncating the log from %d, but it starts after %d (compacted entries are applied)", l.shard, seq, l.start))
+	}
 	if !skip {
 		b.TruncateLog(l.shard, seq)
 	}
@@ -163,12 +216,13 @@ func (l *replicaLog) truncate(b *store.Batch, seq uint64, skip bool) {
 		keep := int(seq - first)
 		for _, n := range l.memSizes[keep:] {
 			l.memBytes -= n
+			l.unappliedBytes -= n // a truncated entry was never committed
 		}
 		clear(l.mem[keep:])
 		l.mem, l.memSizes = l.mem[:keep], l.memSizes[:keep]
 	} else {
 		clear(l.mem)
-		l.mem, l.memSizes, l.memBytes = l.mem[:0], l.memSizes[:0], 0
+		l.mem, l.memSizes, l.memBytes, l.unappliedBytes = l.mem[:0], l.memSizes[:0], 0, 0
 	}
 	l.last, l.lastVersion = seq-1, prevVersion
 	if l.synced > l.last {
@@ -209,6 +263,14 @@ func (l *replicaLog) persisted(point uint64) bool {
 	}
 	l.synced, l.syncedVersion = seq, l.versionAt(seq)
 	return true
+}
+
+// applied notes that the entries (from, to] were applied.
+func (l *replicaLog) applied(from, to uint64) {
+	first := l.memFirst()
+	for seq := max(from+1, first); seq <= to && seq <= l.last; seq++ {
+		l.unappliedBytes -= l.memSizes[seq-first]
+	}
 }
 
 // release lets memory go of durable entries at or below applied, oldest

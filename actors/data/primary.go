@@ -47,6 +47,9 @@ type peer struct {
 	// transferUntil: a large Prepare sent to the peer may take this long to
 	// arrive and be synced; no progress before then is not a failure.
 	transferUntil time.Time
+	// snap: a snapshot on its way to the peer (nil: none); no Prepare
+	// goes to it meanwhile.
+	snap *snapshotOut
 }
 
 const maxResendAfter = 2 * time.Second
@@ -63,6 +66,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 			// catch-up, nor its removal clock.
 			p.match, p.next, p.lastProgress = old.match, old.next, old.lastProgress
 			p.inlineThrough = old.inlineThrough
+			p.snap, old.snap = old.snap, nil // same data, same snapshot
 		}
 		return p
 	}
@@ -74,6 +78,9 @@ func (r *replica) becomePrimary(env actors.Env) {
 	}
 	if r.primary != nil {
 		ps.waiters = r.primary.waiters // same log, same pending ops
+		for _, old := range r.primary.peers {
+			r.stopSnapshot(old) // a peer no longer in the config
+		}
 	}
 	r.primary = ps
 	// Entries after the commit point may come from an earlier primary; they
@@ -93,6 +100,9 @@ func (r *replica) stepDown(env actors.Env) {
 			rec := r.entryOp(seq)
 			env.Send(to, &wire.CommitReply{Shard: r.shard, Op: rec, Status: wire.Status_STALE_CONFIG, Config: r.config})
 		}
+	}
+	for _, p := range r.primary.peers {
+		r.stopSnapshot(p)
 	}
 	r.primary = nil
 	r.leaseUntil = time.Time{}
@@ -179,7 +189,10 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	case expired == expiredSession:
 		reply(wire.Status_SESSION_EXPIRED, nil)
 		return
-	case r.log.last-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
+	case r.log.last-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted),
+		r.log.unappliedBytes >= r.s.cfg.MaxUncommittedBytes:
+		// Back-pressure: the API answers -TRYAGAIN. One entry of any size
+		// is admitted when nothing waits, so a large value still goes.
 		reply(wire.Status_BUSY, nil)
 		return
 	}
@@ -252,8 +265,15 @@ func (r *replica) sendPrepares(env actors.Env) {
 // commit-all counts its own durable point too. With force, an empty
 // Prepare still carries the commit point and the log-matching check.
 func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
+	if p.snap != nil {
+		return // the snapshot comes first
+	}
 	if p.next > r.log.last+1 {
 		p.next = r.log.last + 1
+	}
+	if p.next <= r.log.start {
+		r.startSnapshot(env, p) // we no longer hold what it needs next
+		return
 	}
 	var entries []*wire.Entry
 	for _, e := range r.log.entries(p.next, r.log.last, r.s.cfg.MaxPrepareBytes) {
@@ -275,7 +295,7 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 	}
 	env.Send(p.addr, &wire.Prepare{
 		Config: r.config, PrevSeq: prev, PrevVersion: r.log.versionAt(prev),
-		CommitSeq: r.commitSeq, Entries: entries,
+		CommitSeq: r.commitSeq, Entries: entries, CompactSeq: r.compactHint(),
 	})
 	p.sentCommit = r.commitSeq
 	if len(entries) > 0 {
@@ -339,6 +359,12 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 	p := r.peer(from)
 	if p == nil || a.ConfigVersion != r.config.Version {
 		return
+	}
+	if p.snap != nil {
+		if !a.Ok || a.MatchSeq < p.snap.seq {
+			return // about the log it had before the snapshot
+		}
+		r.stopSnapshot(p) // installed and durable: the log follows
 	}
 	if !a.Ok {
 		// Log mismatch or missing staged values: resend from where the
@@ -426,6 +452,8 @@ func (r *replica) retry(env actors.Env) {
 	now := env.Now()
 	for _, p := range ps.peers {
 		switch {
+		case p.snap != nil:
+			r.retrySnapshot(env, p)
 		case p.match >= r.log.last:
 			p.lastProgress = now
 			if p.sentCommit < r.commitSeq {

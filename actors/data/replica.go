@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"castkv/actors"
@@ -30,6 +31,13 @@ type replica struct {
 	// matchedSeq: our log matches the current config's primary through
 	// here. Acks never exceed min(matchedSeq, log.synced).
 	matchedSeq uint64
+	// primaryCompactSeq: the primary says every replica holds the log
+	// through here (rule compaction).
+	primaryCompactSeq uint64
+	// installing: a snapshot is being installed (nil: none).
+	installing *snapshotIn
+	// snapshotCount numbers the snapshots this primary sent.
+	snapshotCount uint64
 
 	dedup *dedup
 
@@ -40,16 +48,33 @@ type replica struct {
 // recoverReplica rebuilds a replica from pebble after boot or on first
 // hearing of a shard.
 func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
-	r := &replica{s: s, shard: c.Shard, config: c, dedup: newDedup()}
-	var err error
+	r := &replica{s: s, shard: c.Shard, config: c}
+	installing, err := s.st.SnapshotInstalling(c.Shard)
+	s.must(err, "read the snapshot install marker")
+	if installing {
+		// Cut off mid-install: the applied state is partial. Drop it and
+		// the log; the primary sends the snapshot again.
+		b := s.st.NewBatch()
+		s.st.BeginSnapshot(b, c.Shard)
+		b.TruncateLog(c.Shard, 0)
+		_, err := s.st.Write(b)
+		s.must(err, "drop a partial snapshot install")
+		env.Log().Info("dropped a snapshot install cut off by the restart", "shard", c.Shard)
+	}
 	r.log, err = newReplicaLog(s.st, c.Shard, s.cfg.MaxLogMemoryBytes)
 	s.must(err, "open the log")
 	r.appliedSeq, err = s.st.Applied(c.Shard)
 	s.must(err, "load applied seq")
+	if r.appliedSeq < r.log.start {
+		panic(fmt.Sprintf("data %s: shard %d: the log starts after %d but only %d is applied", s.self, c.Shard, r.log.start, r.appliedSeq))
+	}
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
-	prevVersion := uint64(0)
-	r.log.forEach(1, r.log.last, func(e *wire.Entry) {
+	// The exactly-once table as stored with the last compaction, then the
+	// log after it.
+	r.dedup = r.loadDedup()
+	prevVersion := r.log.startVersion
+	r.log.forEach(r.log.start+1, r.log.last, func(e *wire.Entry) {
 		// Invariant: config versions never decrease along the log. A
 		// truncation that was lost would show here as a stale tail.
 		if e.Version < prevVersion {
@@ -63,6 +88,32 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 }
 
 func (r *replica) isPrimaryIn(c *wire.Config) bool { return c.Primary == string(r.s.self) }
+
+// isMemberOf: c names us as primary, secondary or learner.
+func (r *replica) isMemberOf(c *wire.Config) bool {
+	self := string(r.s.self)
+	return c.Primary == self || slices.Contains(c.Secondaries, self) || slices.Contains(c.Learners, self)
+}
+
+// drop deletes our copy of the shard: meta removed us from it (rule
+// removed-deletes). Every committed entry is on the replicas that remain
+// (commit-all), so nothing is lost; the config stays, so stale messages
+// are still refused, and if meta adds us again we catch up as a learner.
+func (r *replica) drop(env actors.Env) {
+	if r.log.last == 0 && r.appliedSeq == 0 {
+		return // nothing held
+	}
+	env.Log().Info("removed from the shard's config; deleting its data", "shard", r.shard, "version", r.config.Version, "applied", r.appliedSeq, "last", r.log.last)
+	b := r.s.st.NewBatch()
+	b.DeleteShard(r.shard)
+	b.PutConfig(r.config)
+	_, err := r.s.st.Write(b)
+	r.s.must(err, "delete a removed replica's data")
+	r.log.reset(0, 0)
+	r.dedup = newDedup()
+	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq, r.primaryCompactSeq = 0, 0, 0, 0, 0
+	r.installing = nil
+}
 
 func (r *replica) status(now time.Time) *wire.ReplicaStatus {
 	return &wire.ReplicaStatus{
@@ -81,6 +132,13 @@ func (r *replica) setConfig(env actors.Env, c *wire.Config) {
 	r.flush(env)
 	wasPrimary := r.primary != nil
 	r.config = c
+	if !r.isMemberOf(c) {
+		if wasPrimary {
+			r.stepDown(env)
+		}
+		r.drop(env)
+		return
+	}
 	// The committed prefix matches any primary's log; the rest is
 	// re-established by the new version's Prepares.
 	r.matchedSeq = r.commitSeq
@@ -201,8 +259,10 @@ func (r *replica) apply() {
 	// and recovery re-applies from whatever applied seq survived.
 	_, err := r.s.st.Write(b)
 	r.s.must(err, "apply committed entries")
+	r.log.applied(r.appliedSeq, r.commitSeq)
 	r.appliedSeq = r.commitSeq
 	r.log.release(r.appliedSeq)
+	r.maybeCompact()
 }
 
 // assertServing checks rule lease-read where a reply is about to be served:

@@ -10,24 +10,32 @@ import (
 
 // prepare handles log entries from a primary (secondary and learner side).
 func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
-	c := p.Config
+	if r := s.fromPrimary(env, from, p.Config); r != nil && r.installing == nil {
+		r.prepare(env, p)
+	}
+}
+
+// fromPrimary finds the replica a message from a primary of config c is
+// for: rule stale-config refuses an older version (the sender is a deposed
+// primary), a newer one is accepted first; nil when we are not to follow
+// from.
+func (s *Server) fromPrimary(env actors.Env, from actors.Addr, c *wire.Config) *replica {
 	if c == nil {
-		return
+		return nil
 	}
 	r := s.replica(c.Shard)
 	if r != nil && c.Version < r.config.Version {
-		// Rule stale-config: the sender is a deposed primary.
 		env.Send(from, &wire.PrepareAck{Shard: c.Shard, ConfigVersion: c.Version, Config: r.config})
-		return
+		return nil
 	}
 	if r == nil || c.Version > r.config.Version {
 		s.acceptConfig(env, c)
 		r = s.replica(c.Shard)
 	}
 	if string(from) != c.Primary || r.primary != nil || r.isPrimaryIn(r.config) {
-		return
+		return nil
 	}
-	r.prepare(env, p)
+	return r
 }
 
 func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
@@ -91,6 +99,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	}
 	r.matchedSeq = max(r.matchedSeq, matched)
 	r.primaryCommitSeq = max(r.primaryCommitSeq, p.CommitSeq)
+	r.primaryCompactSeq = max(r.primaryCompactSeq, p.CompactSeq)
 	r.followCommit(env)
 	switch {
 	case needValues != 0:

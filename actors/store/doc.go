@@ -26,6 +26,9 @@
 //	'k' shard escaped-key          -> lock record (opaque bytes)
 //	'f' shard                      -> flush marker ts, u64
 //	'n' shard                      -> live key count, u64 (ApplyBatch)
+//	'p' shard                      -> log start: u64 seq, u64 config version
+//	'e' shard                      -> exactly-once table (opaque bytes)
+//	'i' shard                      -> snapshot install under way (empty)
 //	'm' name                       -> meta role record (opaque bytes)
 //
 // shard is a u32, seq and ts are u64. A data record's value is one kind byte,

@@ -1987,7 +1987,6 @@ type SnapshotChunk struct {
 	Done           bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
 	AppliedSeq     uint64                 `protobuf:"varint,6,opt,name=applied_seq,json=appliedSeq,proto3" json:"applied_seq,omitempty"`
 	AppliedVersion uint64                 `protobuf:"varint,7,opt,name=applied_version,json=appliedVersion,proto3" json:"applied_version,omitempty"` // config version of the entry at applied_seq
-	Dedup          []byte                 `protobuf:"bytes,8,opt,name=dedup,proto3" json:"dedup,omitempty"`                                          // the exactly-once table at applied_seq (DedupTable)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -2071,13 +2070,6 @@ func (x *SnapshotChunk) GetAppliedVersion() uint64 {
 	return 0
 }
 
-func (x *SnapshotChunk) GetDedup() []byte {
-	if x != nil {
-		return x.Dedup
-	}
-	return nil
-}
-
 // SnapshotAck acknowledges chunk index of snapshot id; ok=false asks the
 // sender to start over. The ack of the last chunk is sent once the
 // installed state is durable.
@@ -2157,8 +2149,9 @@ func (x *SnapshotAck) GetOk() bool {
 	return false
 }
 
-// DedupTable is a replica's exactly-once table as stored with a log
-// compaction and sent with a snapshot: sessions by id, records by counter.
+// DedupTable is a replica's exactly-once table as stored in the applied
+// state with a log compaction (and so sent with a snapshot): sessions by
+// id, records by counter.
 type DedupTable struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	EvictedThrough uint64                 `protobuf:"varint,1,opt,name=evicted_through,json=evictedThrough,proto3" json:"evicted_through,omitempty"`
@@ -2591,7 +2584,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1b\n" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
-	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xea\x01\n" +
+	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xd4\x01\n" +
 	"\rSnapshotChunk\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
@@ -2600,8 +2593,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x1f\n" +
 	"\vapplied_seq\x18\x06 \x01(\x04R\n" +
 	"appliedSeq\x12'\n" +
-	"\x0fapplied_version\x18\a \x01(\x04R\x0eappliedVersion\x12\x14\n" +
-	"\x05dedup\x18\b \x01(\fR\x05dedup\"\x80\x01\n" +
+	"\x0fapplied_version\x18\a \x01(\x04R\x0eappliedVersion\"\x80\x01\n" +
 	"\vSnapshotAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +

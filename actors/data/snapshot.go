@@ -1,0 +1,258 @@
+package data
+
+import (
+	"fmt"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/store"
+	"castkv/actors/wire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Log compaction and snapshots (rule compaction, doc.go).
+//
+// After applying, a replica drops the log entries every replica of its
+// config holds durably (the primary's compact_seq) once CompactEvery of
+// them piled up; it never keeps more than MaxLogEntries applied ones, even
+// for a replica that lags further (that one gets a snapshot). The
+// exactly-once table goes into the applied state with each compaction, so
+// a restart replays only the log after it.
+//
+// A peer whose next entry the primary no longer holds gets a snapshot of
+// the applied state, one chunk in flight at a time (flow control), each
+// below MaxPrepareBytes unless one record is larger. The receiver installs
+// it and then acks, as for a Prepare, the applied point it is at once that
+// is durable; the primary goes on with the log after it.
+
+// snapshotOut is a snapshot a primary is sending to one peer.
+type snapshotOut struct {
+	id         uint64
+	reader     *store.SnapshotReader
+	index      uint64 // of the chunk in flight
+	chunk      []byte // in flight, kept to resend
+	done       bool   // the chunk in flight is the last
+	seq        uint64 // the applied point the snapshot is at
+	version    uint64
+	dedup      []byte
+	sentAt     time.Time
+	resendWait time.Duration
+}
+
+// snapshotIn is a snapshot a replica is installing.
+type snapshotIn struct {
+	id   uint64
+	next uint64 // the chunk index expected next
+}
+
+// maybeCompact drops applied log entries (rule compaction): through what
+// every replica holds (hint) once CompactEvery piled up, and never keeping
+// more than MaxLogEntries of them.
+func (r *replica) maybeCompact() {
+	applied := r.appliedSeq
+	if applied <= r.log.start {
+		return
+	}
+	to := min(applied, r.compactHint())
+	if applied > uint64(r.s.cfg.MaxLogEntries) {
+		to = max(to, applied-uint64(r.s.cfg.MaxLogEntries))
+	}
+	if r.s.cfg.Canary == CanaryTruncateUnapplied {
+		to = r.log.synced // may be past what is applied
+	}
+	if to <= r.log.start || to-r.log.start < uint64(r.s.cfg.CompactEvery) {
+		return
+	}
+	b := r.s.st.NewBatch()
+	r.saveDedup(b, to)
+	r.log.compact(b, to)
+	_, err := r.s.st.Write(b) // durable with the next sync; until then the log still holds it all
+	r.s.must(err, fmt.Sprintf("shard %d: compact the log through %d", r.shard, to))
+}
+
+// compactHint is how far every replica of the config holds the log: a
+// primary knows its peers' durable matches, a secondary what the primary
+// said (compact_seq).
+func (r *replica) compactHint() uint64 {
+	ps := r.primary
+	if ps == nil {
+		return r.primaryCompactSeq
+	}
+	hint := r.log.synced
+	for _, p := range ps.peers {
+		hint = min(hint, p.match)
+	}
+	return hint
+}
+
+// saveDedup stores the exactly-once table as of seq with the applied state.
+func (r *replica) saveDedup(b *store.Batch, seq uint64) {
+	blob, err := marshal.Marshal(r.dedup.table(seq))
+	r.s.must(err, "encode the exactly-once table")
+	b.PutDedup(r.shard, blob)
+}
+
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+// startSnapshot begins sending p a snapshot of our applied state: its log
+// entries are compacted here.
+func (r *replica) startSnapshot(env actors.Env, p *peer) {
+	r.stopSnapshot(p)
+	r.snapshotCount++
+	// The table as of the applied point travels in the snapshot.
+	b := r.s.st.NewBatch()
+	r.saveDedup(b, r.appliedSeq)
+	_, err := r.s.st.Write(b)
+	r.s.must(err, "store the exactly-once table for a snapshot")
+	rd := r.s.st.NewSnapshotReader(r.shard)
+	seq, version, err := rd.Position()
+	r.s.must(err, "snapshot position")
+	p.snap = &snapshotOut{id: r.s.incarnation + r.snapshotCount, reader: rd, seq: seq, version: version}
+	env.Log().Info("primary: sending a snapshot", "shard", r.shard, "peer", p.addr, "applied", seq, "log_start", r.log.start, "peer_next", p.next)
+	r.nextChunk(env, p)
+}
+
+// nextChunk reads and sends the snapshot's next chunk.
+func (r *replica) nextChunk(env actors.Env, p *peer) {
+	sn := p.snap
+	chunk, done, err := sn.reader.Next(r.s.cfg.MaxPrepareBytes)
+	r.s.must(err, "read a snapshot chunk")
+	if sn.chunk != nil {
+		sn.index++
+	}
+	sn.chunk, sn.done = chunk, done
+	sn.resendWait = 0
+	r.sendChunk(env, p)
+}
+
+func (r *replica) sendChunk(env actors.Env, p *peer) {
+	sn := p.snap
+	m := &wire.SnapshotChunk{Config: r.config, Id: sn.id, Index: sn.index, Data: sn.chunk, Done: sn.done}
+	if sn.done {
+		m.AppliedSeq, m.AppliedVersion = sn.seq, sn.version
+	}
+	now := env.Now()
+	sn.sentAt = now
+	took := time.Duration(float64(len(sn.chunk)) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
+	p.transferUntil = later(p.transferUntil, now.Add(took))
+	env.Send(p.addr, m)
+}
+
+// stopSnapshot ends a snapshot to p, if any.
+func (r *replica) stopSnapshot(p *peer) {
+	if p.snap == nil {
+		return
+	}
+	r.s.must(p.snap.reader.Close(), "close a snapshot")
+	p.snap = nil
+}
+
+// snapshotAck moves a snapshot on: the next chunk, or from the start.
+func (r *replica) snapshotAck(env actors.Env, from actors.Addr, a *wire.SnapshotAck) {
+	p := r.peer(from)
+	if p == nil || p.snap == nil || a.ConfigVersion != r.config.Version || a.Id != p.snap.id {
+		return
+	}
+	if !a.Ok {
+		r.startSnapshot(env, p)
+		return
+	}
+	if a.Index != p.snap.index || p.snap.done {
+		return // a duplicate, or the last: the peer acks that with a PrepareAck once durable
+	}
+	p.lastProgress = env.Now()
+	r.nextChunk(env, p)
+}
+
+// retrySnapshot resends a chunk whose ack did not come, waiting longer each
+// time (up to maxResendAfter).
+func (r *replica) retrySnapshot(env actors.Env, p *peer) {
+	sn := p.snap
+	now := env.Now()
+	if now.Sub(sn.sentAt) < max(sn.resendWait, r.s.cfg.RetryEvery) || now.Before(p.transferUntil) {
+		return
+	}
+	sn.resendWait = min(max(2*sn.resendWait, r.s.cfg.RetryEvery), maxResendAfter)
+	r.sendChunk(env, p)
+}
+
+// installChunk is the receiving side: a chunk of a snapshot from our
+// primary (secondary or learner).
+func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.SnapshotChunk) {
+	ack := func(ok bool) {
+		env.Send(from, &wire.SnapshotAck{Shard: r.shard, ConfigVersion: r.config.Version, Id: m.Id, Index: m.Index, Ok: ok})
+	}
+	in := r.installing
+	switch {
+	case m.Index == 0 && (in == nil || in.id != m.Id):
+		r.beginInstall(env, m.Id)
+		in = r.installing
+	case in == nil || in.id != m.Id:
+		ack(false) // a chunk of a snapshot we did not begin: start over
+		return
+	case m.Index < in.next:
+		if !m.Done {
+			ack(true) // a duplicate; its ack was lost
+		}
+		return
+	case m.Index > in.next:
+		return // an earlier chunk was lost; the sender resends it
+	}
+	b := r.s.st.NewBatch()
+	if err := b.ApplySnapshotChunk(r.shard, m.Data); err != nil {
+		b.Close()
+		env.Log().Warn("snapshot chunk refused; asking for the snapshot again", "shard", r.shard, "from", from, "index", m.Index, "err", err)
+		r.installing = nil
+		ack(false)
+		return
+	}
+	in.next++
+	if !m.Done {
+		_, err := r.s.st.Write(b)
+		r.s.must(err, "write a snapshot chunk")
+		ack(true)
+		return
+	}
+	r.finishInstall(env, b, m)
+}
+
+// beginInstall drops our applied state and log: what we held is older than
+// what the primary can send entries after.
+func (r *replica) beginInstall(env actors.Env, id uint64) {
+	env.Log().Info("installing a snapshot", "shard", r.shard, "from", r.config.Primary, "applied_before", r.appliedSeq)
+	b := r.s.st.NewBatch()
+	r.s.st.BeginSnapshot(b, r.shard)
+	b.TruncateLog(r.shard, 0)
+	_, err := r.s.st.Write(b)
+	r.s.must(err, "begin a snapshot install")
+	r.log.reset(0, 0)
+	r.dedup = newDedup()
+	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
+	r.installing = &snapshotIn{id: id}
+}
+
+// finishInstall writes the last chunk and the end of the install, and
+// takes up the state the snapshot is at. The ack goes out once it is
+// durable (persisted → ack), as a PrepareAck of the applied point.
+func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.SnapshotChunk) {
+	b.FinishSnapshot(r.shard)
+	b.TruncateLog(r.shard, 0) // whatever a stray Prepare left
+	r.log.reset(m.AppliedSeq, m.AppliedVersion)
+	// Durable with the next Persisted, which moves the durable end of the
+	// log to the snapshot's position and sends the ack (persisted).
+	r.log.write(b, true)
+	r.dedup = r.loadDedup()
+	r.appliedSeq, r.commitSeq, r.matchedSeq = m.AppliedSeq, m.AppliedSeq, m.AppliedSeq
+	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
+	r.installing = nil
+	env.Log().Info("installed a snapshot", "shard", r.shard, "applied", m.AppliedSeq)
+}
+
+// loadDedup reads the exactly-once table stored in the applied state.
+func (r *replica) loadDedup() *dedup {
+	blob, err := r.s.st.Dedup(r.shard)
+	r.s.must(err, "read the exactly-once table")
+	t := &wire.DedupTable{}
+	r.s.must(proto.Unmarshal(blob, t), "decode the exactly-once table")
+	return dedupFrom(t)
+}
