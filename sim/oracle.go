@@ -183,6 +183,12 @@ func (o *oracles) checkData(m *machine) {
 			o.watches[k] = wt
 		}
 		st := store.New(m.db, nil)
+		if v.Installing || !v.Member {
+			// Its log and state are being replaced by a snapshot, or were
+			// deleted with its removal: what it held committed is no
+			// longer its; it is checked again from what it holds next.
+			wt.checked = 0
+		}
 		switch {
 		case wt.incarnation != m.incarnation:
 			// Restarted: only what was synced survived, and the commit
@@ -223,6 +229,11 @@ func (o *oracles) recheck(m *machine, st *store.Store, v data.ReplicaView, wt *r
 	if seq > uint64(len(o.committed[v.Shard])) {
 		return // a violation was reported here already
 	}
+	if seq <= v.LogStart || v.Installing || !v.Member {
+		// Compacted (its effect is in the applied state), being replaced
+		// by a snapshot, or deleted with the replica's removal.
+		return
+	}
 	rec := o.committed[v.Shard][seq-1]
 	e := o.entry(st, v.Shard, seq)
 	switch {
@@ -248,7 +259,9 @@ func (o *oracles) agree(m *machine, st *store.Store, v data.ReplicaView, wt *rep
 	}
 	rec := o.committed[v.Shard]
 	defer func() { o.committed[v.Shard] = rec }()
-	for from := wt.checked + 1; from <= v.CommitSeq; {
+	// Entries up to the log start were compacted away (or came in a
+	// snapshot): they were compared while some log still held them.
+	for from := max(wt.checked, v.LogStart) + 1; from <= v.CommitSeq; {
 		es, err := st.Entries(v.Shard, from, v.CommitSeq, 1<<20)
 		if err != nil {
 			panic(fmt.Sprintf("sim: oracle: read %s's log [%d, %d]: %v", m.addr, from, v.CommitSeq, err))
@@ -316,6 +329,13 @@ func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why 
 		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, has synced its log only through %d (%s)", shard, why(), m.addr, synced, where)
 		return
 	}
+	start, _, err := st.LogStart(shard)
+	if err != nil {
+		panic(fmt.Sprintf("sim: oracle: read %s's log start: %v", m.addr, err))
+	}
+	if seq <= start {
+		return // compacted there: applied, in its applied state
+	}
 	e := o.entry(st, shard, seq)
 	if e == nil || identify(e) != want {
 		got := "no entry"
@@ -353,10 +373,18 @@ func (o *oracles) durable(m *machine, shard uint32) (synced uint64, st *store.St
 	if err != nil {
 		panic(fmt.Sprintf("sim: oracle: read the last log entry on %s's disk: %v", m.addr, err))
 	}
-	if last == nil {
-		return 0, d.st, "down; its disk"
+	// A log compacted to empty ends at its start.
+	start, _, err := d.st.LogStart(shard)
+	if err != nil {
+		panic(fmt.Sprintf("sim: oracle: read the log start on %s's disk: %v", m.addr, err))
 	}
-	return last.Seq, d.st, "down; its disk"
+	if last != nil {
+		start = max(start, last.Seq)
+	}
+	if installing, err := d.st.SnapshotInstalling(shard); err != nil || installing {
+		return 0, d.st, "down; its disk holds a snapshot cut off mid-install"
+	}
+	return start, d.st, "down; its disk"
 }
 
 // openCrashed opens a read-only copy of a crashed machine's disk, so the

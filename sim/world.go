@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"runtime/debug"
 	"container/heap"
 	"encoding/binary"
 	"fmt"
@@ -280,7 +281,7 @@ func (m *machine) handle(from actors.Addr, msg actors.Msg) {
 func (m *machine) guard(fn func()) {
 	defer func() {
 		if p := recover(); p != nil {
-			m.w.panics = append(m.w.panics, fmt.Sprintf("%s at %v: %v", m.addr, m.w.now, p))
+			m.w.panics = append(m.w.panics, fmt.Sprintf("%s at %v: %v", m.addr, m.w.now, p)); debug.PrintStack()
 			m.crash()
 		}
 	}()

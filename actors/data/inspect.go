@@ -16,6 +16,10 @@ type ReplicaView struct {
 	// role, so callers must not modify it.
 	Config *wire.Config
 
+	LogStart                 uint64 // the log holds the entries after it (compaction)
+	// Installing: a snapshot is being installed; Member: the config names
+	// this server (a removed one deletes its data).
+	Installing, Member bool
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -51,10 +55,11 @@ func (s *Server) Inspect() []ReplicaView {
 	for _, r := range s.replicas {
 		v := ReplicaView{
 			Shard: r.shard, Config: r.config,
-			LastSeq: r.log.last, LastVersion: r.log.lastVersion,
+			LogStart: r.log.start, LastSeq: r.log.last, LastVersion: r.log.lastVersion,
 			SyncedSeq: r.log.synced, SyncedVersion: r.log.syncedVersion,
 			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
 			LeaseUntil: r.leaseUntil,
+			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

@@ -50,6 +50,9 @@ type peer struct {
 	// snap: a snapshot on its way to the peer (nil: none); no Prepare
 	// goes to it meanwhile.
 	snap *snapshotOut
+	// probedAt: the log start at which the peer was last asked whether
+	// its log holds our first entry; a snapshot goes only if it does not.
+	probedAt uint64
 }
 
 const maxResendAfter = 2 * time.Second
@@ -272,8 +275,17 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		p.next = r.log.last + 1
 	}
 	if p.next <= r.log.start {
-		r.startSnapshot(env, p) // we no longer hold what it needs next
-		return
+		// We no longer hold what it asked for. Its log may still hold our
+		// log start (a nack reports only its commit point, and a restart
+		// loses its commit point): ask once from there before a snapshot,
+		// which a replica counted for commit must never need.
+		if p.probedAt != r.log.start {
+			p.probedAt = r.log.start
+			p.next = r.log.start + 1
+		} else {
+			r.startSnapshot(env, p)
+			return
+		}
 	}
 	var entries []*wire.Entry
 	for _, e := range r.log.entries(p.next, r.log.last, r.s.cfg.MaxPrepareBytes) {

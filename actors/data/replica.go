@@ -34,8 +34,10 @@ type replica struct {
 	// primaryCompactSeq: the primary says every replica holds the log
 	// through here (rule compaction).
 	primaryCompactSeq uint64
-	// installing: a snapshot is being installed (nil: none).
+	// installing: a snapshot is being installed (nil: none); installed:
+	// the id of the last one installed, whose resends are ignored.
 	installing *snapshotIn
+	installed  uint64
 	// snapshotCount numbers the snapshots this primary sent.
 	snapshotCount uint64
 
@@ -88,6 +90,10 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 }
 
 func (r *replica) isPrimaryIn(c *wire.Config) bool { return c.Primary == string(r.s.self) }
+
+func (r *replica) isSecondaryIn(c *wire.Config) bool {
+	return slices.Contains(c.Secondaries, string(r.s.self))
+}
 
 // isMemberOf: c names us as primary, secondary or learner.
 func (r *replica) isMemberOf(c *wire.Config) bool {
@@ -224,10 +230,11 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 	}
 	from := r.commitSeq
 	r.commitSeq = to
-	r.apply()
 	if r.primary != nil {
+		// Before apply, which may compact the entries it answers from.
 		r.primary.committed(env, r, from, to)
 	}
+	r.apply()
 }
 
 func (r *replica) apply() {

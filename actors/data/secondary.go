@@ -44,14 +44,23 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	if r.unflushed != nil {
 		panic(fmt.Sprintf("data: shard %d: a Prepare reached a replica with unwritten appends of its own", r.shard))
 	}
+	prevSeq, prevVersion, batch := p.PrevSeq, p.PrevVersion, p.Entries
+	if prevSeq < r.log.start {
+		// Our log starts later: the entries up to its start are committed
+		// and applied here, so they match any primary's; check from there.
+		for len(batch) > 0 && batch[0].Seq <= r.log.start {
+			batch = batch[1:]
+		}
+		prevSeq, prevVersion = r.log.start, r.log.startVersion
+	}
 	// Rule log-matching: the entry before the batch must be ours too.
-	if p.PrevSeq > r.log.last || r.log.versionAt(p.PrevSeq) != p.PrevVersion {
+	if prevSeq > r.log.last || r.log.versionAt(prevSeq) != prevVersion {
 		env.Log().Debug("prepare does not match our log; asking for entries after our commit point",
-			"shard", r.shard, "prev_seq", p.PrevSeq, "prev_version", p.PrevVersion, "last_seq", r.log.last, "commit_seq", r.commitSeq)
+			"shard", r.shard, "prev_seq", prevSeq, "prev_version", prevVersion, "last_seq", r.log.last, "commit_seq", r.commitSeq)
 		r.sendAck(env, false, r.commitSeq, 0)
 		return
 	}
-	matched := p.PrevSeq
+	matched := prevSeq
 	needValues := uint64(0)
 	b := r.s.st.NewBatch()
 	// dirty: b holds a truncation or an append. It is written whatever
@@ -59,7 +68,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	// truncation must never be dropped while later appends land, or a
 	// crash would bring back a stale tail behind them.
 	dirty, truncated := false, false
-	for _, e := range p.Entries {
+	for _, e := range batch {
 		if e.Seq <= r.log.last {
 			ours := r.log.versionAt(e.Seq)
 			if ours == e.Version {

@@ -184,6 +184,16 @@ func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.Snapsho
 	}
 	in := r.installing
 	switch {
+	case m.Id == r.installed:
+		return // a resend of a snapshot we installed; the PrepareAck answers it
+	case r.isSecondaryIn(r.config):
+		// Invariant: a replica counted for commit holds every committed
+		// entry durably, and an install drops what it holds before the
+		// snapshot is whole. A secondary never needs one (the primary
+		// compacts only what every replica holds); if asked, it refuses
+		// by silence, and the primary asks meta to remove it.
+		env.Log().Warn("a secondary was sent a snapshot; ignoring it", "shard", r.shard, "from", from, "id", m.Id)
+		return
 	case m.Index == 0 && (in == nil || in.id != m.Id):
 		r.beginInstall(env, m.Id)
 		in = r.installing
@@ -245,6 +255,7 @@ func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.Snapshot
 	r.appliedSeq, r.commitSeq, r.matchedSeq = m.AppliedSeq, m.AppliedSeq, m.AppliedSeq
 	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
 	r.installing = nil
+	r.installed = m.Id
 	env.Log().Info("installed a snapshot", "shard", r.shard, "applied", m.AppliedSeq)
 }
 
