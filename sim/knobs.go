@@ -301,10 +301,10 @@ func drawKnobs(opts Options) Knobs {
 	// it waits up to 2 ms, so Prepares and config changes overtake it.
 	k.Data.FlushAfter = d.durationLog(time.Microsecond, 2*time.Millisecond)
 	// A run commits a few hundred to a few thousand entries: compacting
-	// every 4 to 500 of them, and keeping 2 to 20 times that for a lagging
-	// replica, makes most runs compact and many send snapshots.
-	k.Data.CompactEvery = d.logIntIn(4, 500)
-	k.Data.MaxLogEntries = k.Data.CompactEvery * d.logIntIn(2, 20)
+	// every 2 to 200 of them, and keeping 1 to 8 times that for a lagging
+	// learner, makes most runs compact and many send snapshots.
+	k.Data.CompactEvery = d.logIntIn(2, 200)
+	k.Data.MaxLogEntries = k.Data.CompactEvery * d.logIntIn(1, 8)
 	// Well above the largest value (a value alone always goes).
 	k.Data.MaxUncommittedBytes = d.logIntIn(64<<10, 256<<20)
 

@@ -84,6 +84,10 @@ type replicaWatch struct {
 	checked              uint64
 	lastSeq, lastVersion uint64
 	commitSeq            uint64
+	// logStart and installing, to count compactions and snapshots.
+	logStart   uint64
+	installing bool
+	snapshots  int
 }
 
 type crashedDisk struct {
@@ -183,6 +187,13 @@ func (o *oracles) checkData(m *machine) {
 			o.watches[k] = wt
 		}
 		st := store.New(m.db, nil)
+		if v.LogStart > wt.logStart && !v.Installing && !wt.installing && wt.incarnation == m.incarnation {
+			o.w.faults[CountCompaction]++
+		}
+		if wt.incarnation == m.incarnation && v.SnapshotsInstalled > wt.snapshots {
+			o.w.faults[CountSnapshot] += v.SnapshotsInstalled - wt.snapshots
+		}
+		wt.logStart, wt.installing, wt.snapshots = v.LogStart, v.Installing, v.SnapshotsInstalled
 		if v.Installing || !v.Member {
 			// Its log and state are being replaced by a snapshot, or were
 			// deleted with its removal: what it held committed is no

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"runtime/debug"
 	"container/heap"
 	"encoding/binary"
 	"fmt"
@@ -281,7 +280,7 @@ func (m *machine) handle(from actors.Addr, msg actors.Msg) {
 func (m *machine) guard(fn func()) {
 	defer func() {
 		if p := recover(); p != nil {
-			m.w.panics = append(m.w.panics, fmt.Sprintf("%s at %v: %v", m.addr, m.w.now, p)); debug.PrintStack()
+			m.w.panics = append(m.w.panics, fmt.Sprintf("%s at %v: %v", m.addr, m.w.now, p))
 			m.crash()
 		}
 	}()

@@ -20,6 +20,9 @@ type ReplicaView struct {
 	// Installing: a snapshot is being installed; Member: the config names
 	// this server (a removed one deletes its data).
 	Installing, Member bool
+	// SnapshotsInstalled counts the snapshots this replica installed in
+	// this incarnation.
+	SnapshotsInstalled int
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -60,6 +63,7 @@ func (s *Server) Inspect() []ReplicaView {
 			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
 			LeaseUntil: r.leaseUntil,
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
+			SnapshotsInstalled: r.snapshotsInstalled,
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

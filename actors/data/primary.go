@@ -50,9 +50,11 @@ type peer struct {
 	// snap: a snapshot on its way to the peer (nil: none); no Prepare
 	// goes to it meanwhile.
 	snap *snapshotOut
-	// probedAt: the log start at which the peer was last asked whether
-	// its log holds our first entry; a snapshot goes only if it does not.
-	probedAt uint64
+	// probedAt: the log start at which the peer was asked whether its log
+	// holds our first entry; probeRefused: it answered no, so it gets a
+	// snapshot.
+	probedAt     uint64
+	probeRefused bool
 }
 
 const maxResendAfter = 2 * time.Second
@@ -280,12 +282,13 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		// loses its commit point): ask once from there before a snapshot,
 		// which a replica counted for commit must never need.
 		if p.probedAt != r.log.start {
-			p.probedAt = r.log.start
-			p.next = r.log.start + 1
-		} else {
+			p.probedAt, p.probeRefused = r.log.start, false
+		}
+		if p.probeRefused {
 			r.startSnapshot(env, p)
 			return
 		}
+		p.next = r.log.start + 1 // (again, if the probe or its answer was lost)
 	}
 	var entries []*wire.Entry
 	for _, e := range r.log.entries(p.next, r.log.last, r.s.cfg.MaxPrepareBytes) {
@@ -377,6 +380,9 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 			return // about the log it had before the snapshot
 		}
 		r.stopSnapshot(p) // installed and durable: the log follows
+	}
+	if !a.Ok && a.NeedValuesSeq == 0 && a.PrevSeq == r.log.start && p.probedAt == r.log.start {
+		p.probeRefused = true // its log does not hold our log start
 	}
 	if !a.Ok {
 		// Log mismatch or missing staged values: resend from where the

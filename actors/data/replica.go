@@ -36,8 +36,9 @@ type replica struct {
 	primaryCompactSeq uint64
 	// installing: a snapshot is being installed (nil: none); installed:
 	// the id of the last one installed, whose resends are ignored.
-	installing *snapshotIn
-	installed  uint64
+	installing         *snapshotIn
+	installed          uint64
+	snapshotsInstalled int
 	// snapshotCount numbers the snapshots this primary sent.
 	snapshotCount uint64
 

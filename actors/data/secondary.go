@@ -57,7 +57,7 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 	if prevSeq > r.log.last || r.log.versionAt(prevSeq) != prevVersion {
 		env.Log().Debug("prepare does not match our log; asking for entries after our commit point",
 			"shard", r.shard, "prev_seq", prevSeq, "prev_version", prevVersion, "last_seq", r.log.last, "commit_seq", r.commitSeq)
-		r.sendAck(env, false, r.commitSeq, 0)
+		r.sendNack(env, r.commitSeq, p.PrevSeq)
 		return
 	}
 	matched := prevSeq
@@ -166,6 +166,14 @@ func (r *replica) ack(env actors.Env) {
 		return
 	}
 	r.sendAck(env, true, min(r.matchedSeq, r.log.synced), 0)
+}
+
+// sendNack refuses a Prepare after prevSeq whose log-matching check failed:
+// entries after match (our commit point) are asked for.
+func (r *replica) sendNack(env actors.Env, match, prevSeq uint64) {
+	env.Send(actors.Addr(r.config.Primary), &wire.PrepareAck{
+		Shard: r.shard, ConfigVersion: r.config.Version, MatchSeq: match, PrevSeq: prevSeq,
+	})
 }
 
 func (r *replica) sendAck(env actors.Env, ok bool, match, needValues uint64) {

@@ -256,6 +256,7 @@ func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.Snapshot
 	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
 	r.installing = nil
 	r.installed = m.Id
+	r.snapshotsInstalled++
 	env.Log().Info("installed a snapshot", "shard", r.shard, "applied", m.AppliedSeq)
 }
 

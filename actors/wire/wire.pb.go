@@ -1895,6 +1895,10 @@ type PrepareAck struct {
 	// set when the staged value for entry need_values_seq is missing
 	NeedValuesSeq uint64  `protobuf:"varint,5,opt,name=need_values_seq,json=needValuesSeq,proto3" json:"need_values_seq,omitempty"`
 	Config        *Config `protobuf:"bytes,6,opt,name=config,proto3" json:"config,omitempty"` // set when the sender knows a newer config
+	// for ok=false: the prev_seq of the Prepare refused, so that a primary
+	// asking whether the peer's log holds its log start knows this answer
+	// is about that question and not an older Prepare
+	PrevSeq       uint64 `protobuf:"varint,7,opt,name=prev_seq,json=prevSeq,proto3" json:"prev_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1969,6 +1973,13 @@ func (x *PrepareAck) GetConfig() *Config {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *PrepareAck) GetPrevSeq() uint64 {
+	if x != nil {
+		return x.PrevSeq
+	}
+	return 0
 }
 
 // SnapshotChunk streams a replica's applied state (the store's snapshot
@@ -2576,7 +2587,7 @@ const file_wire_proto_rawDesc = "" +
 	"commit_seq\x18\x04 \x01(\x04R\tcommitSeq\x12,\n" +
 	"\aentries\x18\x05 \x03(\v2\x12.castkv.wire.EntryR\aentries\x12\x1f\n" +
 	"\vcompact_seq\x18\x06 \x01(\x04R\n" +
-	"compactSeq\"\xcb\x01\n" +
+	"compactSeq\"\xe6\x01\n" +
 	"\n" +
 	"PrepareAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
@@ -2584,7 +2595,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1b\n" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
-	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xd4\x01\n" +
+	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x19\n" +
+	"\bprev_seq\x18\a \x01(\x04R\aprevSeq\"\xd4\x01\n" +
 	"\rSnapshotChunk\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
