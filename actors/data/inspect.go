@@ -16,13 +16,13 @@ type ReplicaView struct {
 	// role, so callers must not modify it.
 	Config *wire.Config
 
-	LogStart                 uint64 // the log holds the entries after it (compaction)
+	LogStart uint64 // the log holds the entries after it (compaction)
 	// Installing: a snapshot is being installed; Member: the config names
 	// this server (a removed one deletes its data).
 	Installing, Member bool
 	// SnapshotsInstalled counts the snapshots this replica installed in
 	// this incarnation.
-	SnapshotsInstalled int
+	SnapshotsInstalled       int
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
