@@ -23,7 +23,8 @@ var perfEvents = []string{"syscalls:sys_enter_fsync", "syscalls:sys_enter_fdatas
 
 // parsePerfStat sums the counts of perf stat's CSV output (-x,): lines
 // "count,unit,event,..."; comments and "Events enabled" notes are skipped.
-// An event perf could not count is an error.
+// "<not counted>" is zero: the process did not run while counting was on.
+// An event perf cannot count at all ("<not supported>") is an error.
 func parsePerfStat(out []byte) (int64, error) {
 	var total int64
 	found := 0
@@ -38,6 +39,10 @@ func parsePerfStat(out []byte) (int64, error) {
 			continue
 		}
 		n, err := strconv.ParseInt(f[0], 10, 64)
+		if f[0] == "<not counted>" {
+			// Counting, but no thread of the process ran while it was on.
+			n, err = 0, nil
+		}
 		if err != nil {
 			return 0, fmt.Errorf("perf could not count %s: %q", f[2], f[0])
 		}

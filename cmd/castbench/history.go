@@ -38,6 +38,8 @@ type historyReport struct {
 	Conns         int           `json:"conns"`
 	Pipeline      int           `json:"pipeline"`
 	Machine       string        `json:"machine"`
+	LoadStart     string        `json:"load_start"` // 1-minute load average when castbench started
+	LoadEnd       string        `json:"load_end"`   // and when it finished
 	DataDir       string        `json:"data_dir"`
 	FS            string        `json:"fs"`
 	FirstStartSec float64       `json:"first_start_seconds"` // empty data dir to serving
@@ -136,7 +138,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	rep := historyReport{
 		Mode: "history", Sets: f.sets, Keys: f.keys, KeyBytes: historyKeyBytes, ValueBytes: f.valueBytes,
-		Conns: f.conns, Pipeline: f.pipeline, Machine: machine(), DataDir: dataDir,
+		Conns: f.conns, Pipeline: f.pipeline, Machine: machine(), LoadStart: loadAverage(), DataDir: dataDir,
 		LiveBytes: int64(f.keys) * int64(historyKeyBytes+f.valueBytes),
 	}
 	addr := cluster.listen
@@ -225,6 +227,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
+	rep.LoadEnd = loadAverage()
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -390,6 +393,7 @@ func formatHistory(rep historyReport) string {
 	fmt.Fprintf(&b, "castbench history: %s SETs over %s keys of %d bytes (%d connections, pipeline %d) in %s: %s SETs/s, %d errors; %s\n",
 		formatRate(float64(rep.Sets)), formatRate(float64(rep.Keys)), rep.ValueBytes, rep.Conns, rep.Pipeline,
 		formatSeconds(secs(rep.WriteSec)), formatRate(rep.SetsPerSec), rep.Errors, rep.Machine)
+	fmt.Fprintf(&b, "load average %s at start, %s at end\n", rep.LoadStart, rep.LoadEnd)
 	if rep.FirstError != "" {
 		fmt.Fprintf(&b, "first error: %s\n", rep.FirstError)
 	}

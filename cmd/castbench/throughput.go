@@ -86,7 +86,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	rep := throughputReport{
 		Mode: "throughput", Conns: w.conns, Keyspace: w.keyspace, ValueBytes: w.valueBytes,
-		WarmupSec: w.warmup.Seconds(), Requests: w.requests, Machine: machine(),
+		WarmupSec: w.warmup.Seconds(), Requests: w.requests, Machine: machine(), LoadStart: loadAverage(),
 	}
 	if w.requests == 0 {
 		rep.DurationSec = w.duration.Seconds()
@@ -195,6 +195,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 
+	rep.LoadEnd = loadAverage()
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

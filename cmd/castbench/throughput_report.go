@@ -18,6 +18,8 @@ type throughputReport struct {
 	DurationSec   float64        `json:"duration_seconds,omitempty"`
 	Requests      int64          `json:"requests,omitempty"`
 	Machine       string         `json:"machine"`
+	LoadStart     string         `json:"load_start"` // 1-minute load average when castbench started
+	LoadEnd       string         `json:"load_end"`   // and when it finished
 	Castkv        targetInfo     `json:"castkv"`
 	Redis         *targetInfo    `json:"redis,omitempty"`
 	RedisNote     string         `json:"redis_note,omitempty"`
@@ -86,6 +88,7 @@ func formatThroughput(rep throughputReport) string {
 	}
 	fmt.Fprintf(&b, "castbench: %s per row and server after %v warmup; %d connections; keys from %d; %d-byte values; %s\n",
 		what, time.Duration(rep.WarmupSec*float64(time.Second)), rep.Conns, rep.Keyspace, rep.ValueBytes, rep.Machine)
+	fmt.Fprintf(&b, "load average %s at start, %s at end (other work on the machine shares its CPUs)\n", rep.LoadStart, rep.LoadEnd)
 	if rep.Castkv.Started {
 		fmt.Fprintf(&b, "castkv: %s (meta, 3 data servers and api in one process), data on %s\n", rep.Castkv.Config, rep.Castkv.FS)
 	} else {
