@@ -24,6 +24,9 @@ import (
 // historyKeyBytes is the length of every key: "hist:" and 8 digits.
 const historyKeyBytes = 13
 
+// maxEventLines bounds the castd log events the table quotes.
+const maxEventLines = 5
+
 // historyBatchTimeout bounds the wait for one batch's replies.
 const historyBatchTimeout = time.Minute
 
@@ -47,7 +50,8 @@ type historyReport struct {
 	SetsPerSec    float64       `json:"sets_per_sec"`
 	Errors        int64         `json:"errors"`
 	FirstError    string        `json:"first_error,omitempty"`
-	LiveBytes     int64         `json:"live_bytes"` // keys × (key bytes + value bytes)
+	WriteEvents   []string      `json:"write_events,omitempty"` // castd's warnings and config changes during the writes
+	LiveBytes     int64         `json:"live_bytes"`             // keys × (key bytes + value bytes)
 	Dirs          []dirReport   `json:"dirs"`
 	StopSec       float64       `json:"stop_seconds"` // SIGTERM to exit, after the writes
 	Restart       restartReport `json:"restart"`
@@ -161,6 +165,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.Join(err, srv.exitedErr())
 	}
 	rep.WriteSec, rep.Errors, rep.FirstError = wr.elapsed.Seconds(), wr.errors, wr.firstError
+	for _, e := range cluster.events.between(ready, time.Now()) {
+		rep.WriteEvents = append(rep.WriteEvents, e.String())
+	}
 	rep.SetsPerSec = float64(f.sets-wr.errors) / wr.elapsed.Seconds()
 	// The known key's last value: a SET of its own after every other one
 	// was answered.
@@ -396,6 +403,18 @@ func formatHistory(rep historyReport) string {
 	fmt.Fprintf(&b, "load average %s at start, %s at end\n", rep.LoadStart, rep.LoadEnd)
 	if rep.FirstError != "" {
 		fmt.Fprintf(&b, "first error: %s\n", rep.FirstError)
+	}
+	if n := len(rep.WriteEvents); n > 0 {
+		changes := 0
+		for _, e := range rep.WriteEvents {
+			if strings.Contains(e, "config change") {
+				changes++
+			}
+		}
+		fmt.Fprintf(&b, "during the writes castd logged %d events, %d of them config changes (all in --json); the first %d:\n", n, changes, min(n, maxEventLines))
+		for _, e := range rep.WriteEvents[:min(n, maxEventLines)] {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
 	}
 	fmt.Fprintf(&b, "live data: %s (%s keys × (%d + %d bytes)); castd dev data on %s\n\n",
 		formatBytes(rep.LiveBytes), formatRate(float64(rep.Keys)), rep.KeyBytes, rep.ValueBytes, rep.FS)

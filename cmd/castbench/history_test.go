@@ -77,8 +77,9 @@ func TestFormatHistory(t *testing.T) {
 		FS: "ext4", WriteSec: 50, SetsPerSec: 4000, LiveBytes: 113000, StopSec: 0.013,
 		Dirs: []dirReport{{Name: "data1", AfterWrites: dirUsage{Bytes: 56900000, WALBytes: 11800000, SSTBytes: 45100000, DiskBytes: 340e6},
 			AfterRestart: dirUsage{Bytes: 50800000}}},
-		Restart: restartReport{ListeningSec: 2.5, ServingSec: 2.681, Key: "hist:00000000"},
-		Join:    &joinReport{Server: "data3", ServingSec: 2.768, Bytes: 62300000, Events: []string{"INFO config change"}},
+		WriteEvents: []string{"WARN a", "INFO config change b", "WARN c", "WARN d", "WARN e", "WARN f"},
+		Restart:     restartReport{ListeningSec: 2.5, ServingSec: 2.681, Key: "hist:00000000"},
+		Join:        &joinReport{Server: "data3", ServingSec: 2.768, Bytes: 62300000, Events: []string{"INFO config change"}},
 	}
 	out := formatHistory(rep)
 	for _, want := range []string{
@@ -89,6 +90,7 @@ func TestFormatHistory(t *testing.T) {
 		"2.681s",
 		"join: data3 wiped; start to 2 writes committed with it a secondary",
 		"join: castd logged INFO config change",
+		"during the writes castd logged 6 events, 1 of them config changes (all in --json); the first 5:\n  WARN a\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("history report lacks %q:\n%s", want, out)
