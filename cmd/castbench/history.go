@@ -75,9 +75,10 @@ type dirUsage struct {
 }
 
 type restartReport struct {
-	ListeningSec float64 `json:"listening_seconds"` // process start to the client port accepting
-	ServingSec   float64 `json:"serving_seconds"`   // process start to GET of the known key returning its last value
-	Key          string  `json:"key"`
+	ListeningSec float64  `json:"listening_seconds"` // process start to the client port accepting
+	ServingSec   float64  `json:"serving_seconds"`   // process start to GET of the known key returning its last value
+	Key          string   `json:"key"`
+	Events       []string `json:"events,omitempty"` // castd's warnings and config changes until serving
 }
 
 type historyFlags struct {
@@ -213,6 +214,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	rep.Restart.ListeningSec = listening.Sub(srv.started).Seconds()
 	rep.Restart.ServingSec = served.Sub(srv.started).Seconds()
+	for _, e := range cluster.events.between(srv.started, served) {
+		rep.Restart.Events = append(rep.Restart.Events, e.String())
+	}
 	if _, err := srv.stop(); err != nil {
 		return err
 	}
@@ -439,13 +443,16 @@ func formatHistory(rep historyReport) string {
 		} else {
 			rows = append(rows, []string{fmt.Sprintf("join: %s wiped", j.Server), "failed"})
 		}
-		rows = append(rows, []string{fmt.Sprintf("join: %s's directory afterwards", j.Server), formatBytes(j.Bytes)})
 	}
-	b.WriteString(formatTable([]string{"event", "time"}, rows))
+	b.WriteString(formatTable([]string{"event", "took"}, rows))
+	for _, e := range rep.Restart.Events {
+		fmt.Fprintf(&b, "restart: castd logged %s\n", e)
+	}
 	if j := rep.Join; j != nil {
 		if j.Error != "" {
 			fmt.Fprintf(&b, "join failed: %s\n", j.Error)
 		}
+		fmt.Fprintf(&b, "join: %s's directory afterwards: %s\n", j.Server, formatBytes(j.Bytes))
 		for _, e := range j.Events {
 			fmt.Fprintf(&b, "join: castd logged %s\n", e)
 		}

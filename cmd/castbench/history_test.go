@@ -78,7 +78,7 @@ func TestFormatHistory(t *testing.T) {
 		Dirs: []dirReport{{Name: "data1", AfterWrites: dirUsage{Bytes: 56900000, WALBytes: 11800000, SSTBytes: 45100000, DiskBytes: 340e6},
 			AfterRestart: dirUsage{Bytes: 50800000}}},
 		WriteEvents: []string{"WARN a", "INFO config change b", "WARN c", "WARN d", "WARN e", "WARN f"},
-		Restart:     restartReport{ListeningSec: 2.5, ServingSec: 2.681, Key: "hist:00000000"},
+		Restart:     restartReport{ListeningSec: 2.5, ServingSec: 2.681, Key: "hist:00000000", Events: []string{"WARN r"}},
 		Join:        &joinReport{Server: "data3", ServingSec: 2.768, Bytes: 62300000, Events: []string{"INFO config change"}},
 	}
 	out := formatHistory(rep)
@@ -90,6 +90,8 @@ func TestFormatHistory(t *testing.T) {
 		"2.681s",
 		"join: data3 wiped; start to 2 writes committed with it a secondary",
 		"join: castd logged INFO config change",
+		"join: data3's directory afterwards: 62.3 MB\n",
+		"restart: castd logged WARN r\n",
 		"during the writes castd logged 6 events, 1 of them config changes (all in --json); the first 5:\n  WARN a\n",
 	} {
 		if !strings.Contains(out, want) {
