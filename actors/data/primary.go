@@ -1,6 +1,7 @@
 package data
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -139,6 +140,28 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 	}
 }
 
+// replaces is what a write of key replaces in the sequenced state: its
+// version's timestamp (0: none, since a deletion leaves no version) and
+// whether it is live. earlier holds this entry's own earlier writes.
+func (r *replica) replaces(key []byte, earlier map[string]overlayValue) (prevTS uint64, wasLive bool) {
+	ps := r.primary
+	ov, ok := earlier[string(key)]
+	if !ok {
+		ov, ok = ps.overlay[string(key)]
+	}
+	switch {
+	case ok && ov.deleted:
+		return 0, false
+	case ok:
+		return ov.seq, true // commit_ts is the entry's seq
+	case ps.flushSeq != 0:
+		return 0, false // a pending FLUSH removes every version first
+	}
+	_, ts, found, err := r.s.st.GetVersion(r.shard, key, math.MaxUint64)
+	r.s.must(err, "read the version a write replaces")
+	return ts, found
+}
+
 // sequencedState is what a new command is evaluated against.
 type sequencedState struct{ r *replica }
 
@@ -227,9 +250,18 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		result, writes, err := command.Eval(cmd, state)
 		r.s.must(err, "evaluate "+cmd.Name)
 		e.Result = result
+		var earlier map[string]overlayValue // keys written twice in this entry
 		for _, w := range writes {
 			d := wire.Digest(w.Value)
-			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d]})
+			prevTS, wasLive := r.replaces(w.Key, earlier)
+			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d],
+				PrevTs: prevTS, WasLive: wasLive})
+			if len(writes) > 1 {
+				if earlier == nil {
+					earlier = map[string]overlayValue{}
+				}
+				earlier[string(w.Key)] = overlayValue{seq: e.CommitTs, deleted: w.Delete}
+			}
 		}
 	}
 	ps.sequence(e)
@@ -338,7 +370,8 @@ func later(a, b time.Time) time.Time {
 // stripStaged returns e without the values the peer already holds staged,
 // marked omitted (an empty value is a value, not a missing one). e is the
 // log's own copy, which may still be on its way out in an earlier
-// message: it is never changed. (A field added to Entry is added here.)
+// message: it is never changed. (A field added to Entry or Write is added
+// here; TestStripStagedKeepsEveryField checks.)
 func stripStaged(e *wire.Entry) *wire.Entry {
 	if !slices.ContainsFunc(e.Writes, func(w *wire.Write) bool { return w.Staged }) {
 		return e
@@ -347,7 +380,8 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes))}
 	for i, w := range e.Writes {
 		if w.Staged {
-			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true}
+			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,
+				PrevTs: w.PrevTs, WasLive: w.WasLive}
 		}
 		out.Writes[i] = w
 	}

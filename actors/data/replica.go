@@ -250,9 +250,9 @@ func (r *replica) apply() {
 		case wire.Entry_WRITE:
 			for _, w := range e.Writes {
 				if w.Delete {
-					a.Delete(w.Key, e.CommitTs)
+					a.Delete(w.Key, w.PrevTs, w.WasLive)
 				} else {
-					a.Put(w.Key, e.CommitTs, w.Value)
+					a.Put(w.Key, e.CommitTs, w.Value, w.PrevTs, w.WasLive)
 				}
 			}
 		case wire.Entry_FLUSH:

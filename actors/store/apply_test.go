@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -51,23 +52,29 @@ func liveKeys(t testingT, s *Store, shard uint32) uint64 {
 	return n
 }
 
-// applyModel is one shard's applied state: the live value of each of
-// trickyKeys, and how many data records a key has where that is known (keys
-// ApplyBatch touched since the last flush; legacy keys may have many).
+// applyModel is one shard's applied state: each of trickyKeys' version
+// timestamp (absent: no version) and live value.
 type applyModel struct {
-	live    map[int][]byte
-	records map[int]int
+	ts   map[int]uint64
+	live map[int][]byte
 }
 
-// TestApplyMatchesModel writes a random legacy history with PutVersion,
-// PutTombstone and SetFlush, then random ApplyBatches on top, and compares
-// Get, LiveKeys, Count and the data records with a map of live values.
+func (m *applyModel) clone() *applyModel {
+	return &applyModel{ts: maps.Clone(m.ts), live: maps.Clone(m.live)}
+}
+
+// TestApplyMatchesModel applies random batches, each write naming what it
+// replaces as the primary would (from the model), and compares Get,
+// GetVersion, LiveKeys, Count and the data records with the model.
 func TestApplyMatchesModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := openMem(t)
 		shards := []uint32{0, math.MaxUint32}
 		models := make([]*applyModel, len(shards))
-		now := uint64(0) // the newest timestamp written so far
+		for i := range models {
+			models[i] = &applyModel{ts: map[int]uint64{}, live: map[int][]byte{}}
+		}
+		now := uint64(1) // the newest timestamp written so far
 		// Mostly a few keys, so one batch often writes a key twice.
 		keyGen := rapid.Custom(func(t *rapid.T) int {
 			if rapid.IntRange(0, 3).Draw(t, "few") > 0 {
@@ -77,72 +84,32 @@ func TestApplyMatchesModel(t *testing.T) {
 		})
 		valueGen := rapid.SliceOfN(rapid.Byte(), 0, 4)
 
-		// The legacy history, newest timestamps last as the data role
-		// writes them, with its live key count seeded from a scan.
-		b := s.NewBatch()
-		for i, shard := range shards {
-			legacy := newDataModel()
-			for range rapid.IntRange(0, 12).Draw(t, "legacy writes") {
-				now++
-				key := keyGen.Draw(t, "legacy key")
-				switch rapid.IntRange(0, 5).Draw(t, "legacy kind") {
-				case 0:
-					b.PutTombstone(shard, trickyKeys[key], now)
-					legacy.put(key, modelVersion{ts: now, tombstone: true})
-				case 1:
-					b.SetFlush(shard, now)
-					legacy.flushed = now
-				default:
-					v := valueGen.Draw(t, "legacy value")
-					b.PutVersion(shard, trickyKeys[key], now, v)
-					legacy.put(key, modelVersion{ts: now, value: v})
-				}
-			}
-			models[i] = &applyModel{live: map[int][]byte{}, records: map[int]int{}}
-			for key := range trickyKeys {
-				if v, ok := legacy.get(key, math.MaxUint64); ok {
-					models[i].live[key] = v
-				}
-			}
-			b.setUint64(shardKey(tagLiveKeys, shard), uint64(len(models[i].live)))
-		}
-		commit(t, b, false)
-		now++ // writes above a flush marker, as the data role applies them
-
 		t.Repeat(map[string]func(*rapid.T){
 			"apply": func(t *rapid.T) {
 				i := rapid.IntRange(0, len(shards)-1).Draw(t, "shard")
 				a := s.NewApplyBatch(shards[i])
-				var ops []func(*applyModel)
+				m := models[i].clone()
 				for range rapid.IntRange(1, 8).Draw(t, "writes") {
 					// Writes of one log entry share its commit ts.
 					now += rapid.Uint64Range(0, 1).Draw(t, "ts step")
 					key := keyGen.Draw(t, "key")
+					_, wasLive := m.live[key]
 					switch rapid.IntRange(0, 9).Draw(t, "kind") {
 					case 0, 1, 2:
-						a.Delete(trickyKeys[key], now)
-						ops = append(ops, func(m *applyModel) {
-							delete(m.live, key)
-							m.records[key] = 0
-						})
+						a.Delete(trickyKeys[key], m.ts[key], wasLive)
+						delete(m.live, key)
+						delete(m.ts, key)
 					case 3:
 						// A flush is an entry of its own.
 						now++
 						a.Flush(now)
 						now++
-						ops = append(ops, func(m *applyModel) {
-							clear(m.live)
-							for key := range trickyKeys {
-								m.records[key] = 0
-							}
-						})
+						clear(m.live)
+						clear(m.ts)
 					default:
 						v := valueGen.Draw(t, "value")
-						a.Put(trickyKeys[key], now, v)
-						ops = append(ops, func(m *applyModel) {
-							m.live[key] = v
-							m.records[key] = 1
-						})
+						a.Put(trickyKeys[key], now, v, m.ts[key], wasLive)
+						m.live[key], m.ts[key] = v, now
 					}
 				}
 				applied := rapid.Uint64().Draw(t, "applied seq")
@@ -152,9 +119,7 @@ func TestApplyMatchesModel(t *testing.T) {
 					return
 				}
 				commit(t, a.Batch(), rapid.Bool().Draw(t, "sync"))
-				for _, op := range ops {
-					op(models[i])
-				}
+				models[i] = m
 				if got, err := s.Applied(shards[i]); err != nil || got != applied {
 					t.Fatalf("shard %d: applied %d %v, want %d", shards[i], got, err, applied)
 				}
@@ -163,14 +128,12 @@ func TestApplyMatchesModel(t *testing.T) {
 				i := rapid.IntRange(0, len(shards)-1).Draw(t, "shard")
 				key := keyGen.Draw(t, "key")
 				want, wantOK := models[i].live[key]
-				for _, readTS := range []uint64{now, math.MaxUint64} {
-					got, ok, err := s.Get(shards[i], trickyKeys[key], readTS)
-					if err != nil {
-						t.Fatalf("get: %v", err)
-					}
-					if ok != wantOK || !bytes.Equal(got, want) || (ok && got == nil) {
-						t.Fatalf("shard %d key %q at %d: got %q %t, want %q %t", shards[i], trickyKeys[key], readTS, got, ok, want, wantOK)
-					}
+				got, ts, ok, err := s.GetVersion(shards[i], trickyKeys[key], math.MaxUint64)
+				if err != nil {
+					t.Fatalf("get: %v", err)
+				}
+				if ok != wantOK || !bytes.Equal(got, want) || (ok && got == nil) || ts != models[i].ts[key] {
+					t.Fatalf("shard %d key %q: got %q %t at %d, want %q %t at %d", shards[i], trickyKeys[key], got, ok, ts, want, wantOK, models[i].ts[key])
 				}
 			},
 			"": func(t *rapid.T) {
@@ -183,11 +146,8 @@ func TestApplyMatchesModel(t *testing.T) {
 					if live := liveKeys(t, s, shard); live != uint64(len(m.live)) || n != len(m.live) {
 						t.Fatalf("shard %d: live keys %d, count %d, want %d", shard, live, n, len(m.live))
 					}
-					versions := dataVersions(t, s, shard)
-					for key, want := range m.records {
-						if got := versions[string(appendEscaped(nil, trickyKeys[key]))]; got != want {
-							t.Fatalf("shard %d key %q: %d data records, want %d", shard, trickyKeys[key], got, want)
-						}
+					if err := checkOneVersionPerKey(t, s, shard); err != nil {
+						t.Fatal(err)
 					}
 				}
 			},
@@ -203,7 +163,11 @@ func putMany(t *testing.T, s *Store, canary bool) int {
 		a := s.NewApplyBatch(shard)
 		a.keepOldVersions = canary
 		for range perBatch {
-			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts))
+			var prevTS uint64 // the key's version before this put, if any
+			if ts > keys {
+				prevTS = ts - keys
+			}
+			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts), prevTS, prevTS != 0)
 			ts++
 		}
 		commit(t, a.Batch(), false)
@@ -245,65 +209,17 @@ func TestApplyCanaryKeepOldVersions(t *testing.T) {
 	}
 }
 
-// TestApplyOverLegacyData puts and deletes over keys with several versions,
-// tombstones and versions under the flush marker, written by Batch.
-func TestApplyOverLegacyData(t *testing.T) {
-	s := openMem(t)
-	b := s.NewBatch()
-	b.PutVersion(1, []byte("live"), 1, []byte("a"))
-	b.PutVersion(1, []byte("live"), 6, []byte("b"))
-	b.PutVersion(1, []byte("dead"), 2, []byte("a"))
-	b.PutTombstone(1, []byte("dead"), 7)
-	b.PutVersion(1, []byte("flushed"), 3, []byte("a"))
-	b.SetFlush(1, 5)
-	b.PutVersion(1, []byte("gone"), 8, []byte("a"))
-	b.setUint64(shardKey(tagLiveKeys, 1), 2) // live and gone
-	commit(t, b, false)
-
-	a := s.NewApplyBatch(1)
-	for _, k := range []string{"live", "dead", "flushed"} {
-		a.Put([]byte(k), 10, []byte("new "+k))
-	}
-	a.Delete([]byte("gone"), 10)
-	commit(t, a.Batch(), false)
-
-	for _, k := range []string{"live", "dead", "flushed"} {
-		if v, ok, err := s.Get(1, []byte(k), math.MaxUint64); err != nil || string(v) != "new "+k {
-			t.Errorf("%s: %q %t %v", k, v, ok, err)
-		}
-	}
-	if _, ok, _ := s.Get(1, []byte("gone"), math.MaxUint64); ok {
-		t.Error("gone is live after Delete")
-	}
-	if n, _ := s.Count(1, math.MaxUint64); n != 3 || liveKeys(t, s, 1) != 3 {
-		t.Errorf("count %d, live keys %d, want 3", n, liveKeys(t, s, 1))
-	}
-	if v := dataVersions(t, s, 1); len(v) != 3 || checkOneVersionPerKey(t, s, 1) != nil {
-		t.Errorf("data records %v, want one for each of 3 keys", v)
-	}
-}
-
 func TestApplyErrors(t *testing.T) {
 	s := openMem(t)
 	a := s.NewApplyBatch(1)
-	a.Put([]byte("k"), 5, []byte("v"))
+	a.Put([]byte("k"), 5, []byte("v"), 0, false)
 	commit(t, a.Batch(), false)
 
-	for _, c := range []struct {
-		name, want string
-		write      func(*ApplyBatch)
-	}{
-		{"put at ts 0", "ts 0 is reserved", func(a *ApplyBatch) { a.Put([]byte("x"), 0, nil) }},
-		{"delete at ts 0", "ts 0 is reserved", func(a *ApplyBatch) { a.Delete([]byte("x"), 0) }},
-		{"put below a version", "out of timestamp order", func(a *ApplyBatch) { a.Put([]byte("k"), 4, nil) }},
-		{"delete below a version", "out of timestamp order", func(a *ApplyBatch) { a.Delete([]byte("k"), 4) }},
-	} {
-		a := s.NewApplyBatch(1)
-		a.Put([]byte("other"), 6, []byte("v"))
-		c.write(a)
-		if err := a.Batch().Commit(false); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: commit error %v, want %q", c.name, err, c.want)
-		}
+	a = s.NewApplyBatch(1)
+	a.Put([]byte("other"), 6, []byte("v"), 0, false)
+	a.Put([]byte("x"), 0, nil, 0, false)
+	if err := a.Batch().Commit(false); err == nil || !strings.Contains(err.Error(), "ts 0 is reserved") {
+		t.Errorf("put at ts 0: commit error %v", err)
 	}
 	if _, ok, _ := s.Get(1, []byte("other"), math.MaxUint64); ok || liveKeys(t, s, 1) != 1 {
 		t.Error("a failed batch wrote some of its records")
@@ -313,7 +229,7 @@ func TestApplyErrors(t *testing.T) {
 	b.setUint64(shardKey(tagLiveKeys, 1), 0) // the count lost key k
 	commit(t, b, false)
 	a = s.NewApplyBatch(1)
-	a.Delete([]byte("k"), 6)
+	a.Delete([]byte("k"), 5, true)
 	if err := a.Batch().Commit(false); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a count below zero: commit error %v, want ErrCorrupt", err)
 	}
@@ -325,7 +241,7 @@ func TestApplyErrors(t *testing.T) {
 			t.Error("a write after Batch() did not panic")
 		}
 	}()
-	a.Put([]byte("k"), 7, nil)
+	a.Put([]byte("k"), 7, nil, 5, true)
 }
 
 // BenchmarkApplyPut overwrites 1,000 keys in batches of 100, with Batch's
@@ -347,7 +263,8 @@ func BenchmarkApplyPut(b *testing.B) {
 		{"ApplyBatch", func(s *Store, n int, ts uint64) {
 			a := s.NewApplyBatch(1)
 			for i := range n {
-				a.Put(fmt.Appendf(nil, "key%d", (ts+uint64(i))%keys), ts+uint64(i), value)
+				cur := ts + uint64(i)
+				a.Put(fmt.Appendf(nil, "key%d", cur%keys), cur, value, max(cur, keys+1)-keys, true)
 			}
 			commit(b, a.Batch(), false)
 		}},
@@ -364,4 +281,52 @@ func BenchmarkApplyPut(b *testing.B) {
 			}
 		})
 	}
+}
+
+// applier drives an ApplyBatch the way the data role does: each write names
+// the version it replaces and whether the key was live, found in the
+// committed state or in the batch's own earlier writes.
+type applier struct {
+	t       testingT
+	s       *Store
+	a       *ApplyBatch
+	shard   uint32
+	written map[string]uint64 // key -> ts of its version in this batch, 0 deleted
+	flushed bool              // a Flush in this batch removed every other version
+}
+
+func newApplier(t testingT, s *Store, shard uint32) *applier {
+	return &applier{t: t, s: s, a: s.NewApplyBatch(shard), shard: shard, written: map[string]uint64{}}
+}
+
+func (p *applier) prior(key []byte) (uint64, bool) {
+	if ts, ok := p.written[string(key)]; ok {
+		return ts, ts != 0
+	}
+	if p.flushed {
+		return 0, false
+	}
+	_, ts, ok, err := p.s.GetVersion(p.shard, key, math.MaxUint64)
+	if err != nil {
+		p.t.Fatalf("get version of %q: %v", key, err)
+	}
+	return ts, ok
+}
+
+func (p *applier) put(key []byte, ts uint64, value []byte) {
+	prev, live := p.prior(key)
+	p.a.Put(key, ts, value, prev, live)
+	p.written[string(key)] = ts
+}
+
+func (p *applier) del(key []byte) {
+	prev, live := p.prior(key)
+	p.a.Delete(key, prev, live)
+	p.written[string(key)] = 0
+}
+
+func (p *applier) flush(ts uint64) {
+	p.a.Flush(ts)
+	clear(p.written)
+	p.flushed = true
 }

@@ -31,9 +31,9 @@ const logStartLen = 2 * 8
 // start already (then only entries at or below it are deleted, such as those
 // a snapshot install left). Moving the log start back is an error, recorded
 // in the batch. The applied seq, the log start and the entry are read from
-// the committed state, or from the batch itself when it is indexed (an
-// ApplyBatch's): a plain batch does not see its own SetApplied or
-// AppendEntry. throughSeq 0 does nothing.
+// the written state, or from the batch itself when it is indexed: a plain
+// batch does not see its own SetApplied or AppendEntry. throughSeq 0 does
+// nothing.
 func (b *Batch) TruncateLogPrefix(shard uint32, throughSeq uint64) {
 	if throughSeq == 0 {
 		return

@@ -65,11 +65,12 @@ func TestTruncateLogPrefix(t *testing.T) {
 	}
 	expect(5, 101, 6)
 
-	// An ApplyBatch's batch sees its own applied seq; a log truncated to
-	// empty has no last entry, and its end is the log start.
+	// A log truncated to empty has no last entry, and its end is the log
+	// start.
 	a := s.NewApplyBatch(1)
 	a.SetApplied(10)
-	b = a.Batch()
+	commit(t, a.Batch(), false)
+	b = s.NewBatch()
 	b.TruncateLogPrefix(1, 10)
 	commit(t, b, false)
 	if e, err := s.LastEntry(1); e != nil || err != nil {

@@ -126,21 +126,21 @@ func shardHistory(t *rapid.T, s *Store, shard uint32, ts *uint64) map[uint64]uin
 		version += rapid.Uint64Range(0, 1).Draw(t, "version step")
 		versions[seq] = version
 		*ts++
-		a := s.NewApplyBatch(shard)
+		ap := newApplier(t, s, shard)
 		for range rapid.IntRange(0, 5).Draw(t, "writes") {
 			key := trickyKeys[keyGen.Draw(t, "key")]
 			switch rapid.IntRange(0, 7).Draw(t, "kind") {
 			case 0:
-				a.Delete(key, *ts)
+				ap.del(key)
 			case 1:
-				a.Flush(*ts)
+				ap.flush(*ts)
 				*ts++
 			default:
-				a.Put(key, *ts, valueGen.Draw(t, "value"))
+				ap.put(key, *ts, valueGen.Draw(t, "value"))
 			}
 		}
-		a.SetApplied(seq)
-		b := a.Batch()
+		ap.a.SetApplied(seq)
+		b := ap.a.Batch()
 		b.AppendEntry(shard, &wire.Entry{Seq: seq, Version: version, CommitTs: *ts})
 		if rapid.Bool().Draw(t, "dedup") {
 			b.PutDedup(shard, valueGen.Draw(t, "dedup blob"))
@@ -243,11 +243,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 		// Writes after the snapshot was taken are not in it.
 		ts++
-		a := src.NewApplyBatch(shard)
-		a.Put([]byte("after"), ts, []byte("after"))
-		a.Delete(trickyKeys[rapid.IntRange(0, len(trickyKeys)-1).Draw(t, "deleted after")], ts)
-		a.SetApplied(wantRead.applied + 1)
-		b := a.Batch()
+		ap := newApplier(t, src, shard)
+		ap.put([]byte("after"), ts, []byte("after"))
+		ap.del(trickyKeys[rapid.IntRange(0, len(trickyKeys)-1).Draw(t, "deleted after")])
+		ap.a.SetApplied(wantRead.applied + 1)
+		b := ap.a.Batch()
 		b.AppendEntry(shard, &wire.Entry{Seq: wantRead.applied + 1, Version: 9})
 		b.PutDedup(shard, []byte("after"))
 		b.PutLock(shard, []byte("after"), []byte("after"))
@@ -351,12 +351,12 @@ func install(t testingT, s *Store, shard uint32, chunks [][]byte, sync bool) {
 // pairs, the applied seq and its log entry at version 1.
 func applyState(t testingT, s *Store, shard uint32, seq, ts uint64, kv ...string) {
 	t.Helper()
-	a := s.NewApplyBatch(shard)
+	ap := newApplier(t, s, shard)
 	for i := 0; i < len(kv); i += 2 {
-		a.Put([]byte(kv[i]), ts, []byte(kv[i+1]))
+		ap.put([]byte(kv[i]), ts, []byte(kv[i+1]))
 	}
-	a.SetApplied(seq)
-	b := a.Batch()
+	ap.a.SetApplied(seq)
+	b := ap.a.Batch()
 	b.AppendEntry(shard, &wire.Entry{Seq: seq, Version: 1})
 	commit(t, b, false)
 }
@@ -444,9 +444,9 @@ func TestSnapshotBigValue(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
 	big[12345] = 'X'
 	a := src.NewApplyBatch(1)
-	a.Put([]byte("a"), 1, []byte("small"))
-	a.Put([]byte("big"), 1, big)
-	a.Put([]byte("c"), 1, []byte("small"))
+	a.Put([]byte("a"), 1, []byte("small"), 0, false)
+	a.Put([]byte("big"), 1, big, 0, false)
+	a.Put([]byte("c"), 1, []byte("small"), 0, false)
 	a.SetApplied(1)
 	b := a.Batch()
 	b.AppendEntry(1, &wire.Entry{Seq: 1, Version: 1})

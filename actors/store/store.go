@@ -247,31 +247,38 @@ func decodeVersion(v []byte) (value []byte, tombstone bool, err error) {
 // Get returns key's value at readTS: its newest version at or below readTS,
 // absent when that is a tombstone, at or below the flush marker, or missing.
 func (s *Store) Get(shard uint32, key []byte, readTS uint64) (value []byte, ok bool, err error) {
+	value, _, ok, err = s.GetVersion(shard, key, readTS)
+	return value, ok, err
+}
+
+// GetVersion is Get that also returns the version's timestamp: the one a
+// write replacing it names (ApplyBatch.Put's prevTS). ts is 0 when absent.
+func (s *Store) GetVersion(shard uint32, key []byte, readTS uint64) (value []byte, ts uint64, ok bool, err error) {
 	flushed, err := s.Flushed(shard)
 	if err != nil || readTS <= flushed {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	prefix := keyedPrefix(tagData, shard, key)
 	it, err := s.iter(appendTS(bytes.Clone(prefix), readTS), prefixEnd(prefix))
 	if err != nil {
-		return nil, false, fmt.Errorf("store: shard %d: get %q at %d: %w", shard, key, readTS, err)
+		return nil, 0, false, fmt.Errorf("store: shard %d: get %q at %d: %w", shard, key, readTS, err)
 	}
 	defer func() { err = closeIter(it, err) }()
 	if !it.First() {
-		return nil, false, wrap(it.Error(), "store: shard %d: get %q at %d", shard, key, readTS)
+		return nil, 0, false, wrap(it.Error(), "store: shard %d: get %q at %d", shard, key, readTS)
 	}
 	k := it.Key()
 	if len(k) != len(prefix)+tsLen {
-		return nil, false, fmt.Errorf("store: shard %d: get %q: %w: key %x", shard, key, ErrCorrupt, k)
+		return nil, 0, false, fmt.Errorf("store: shard %d: get %q: %w: key %x", shard, key, ErrCorrupt, k)
 	}
 	v, tombstone, err := decodeVersion(it.Value())
 	if err != nil {
-		return nil, false, fmt.Errorf("store: shard %d: get %q: %w", shard, key, err)
+		return nil, 0, false, fmt.Errorf("store: shard %d: get %q: %w", shard, key, err)
 	}
 	if tombstone || dataKeyTS(k) <= flushed {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
-	return append(make([]byte, 0, len(v)), v...), true, nil
+	return append(make([]byte, 0, len(v)), v...), dataKeyTS(k), true, nil
 }
 
 // Count returns how many keys of the shard are live at readTS (DBSIZE). It

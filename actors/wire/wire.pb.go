@@ -1616,7 +1616,13 @@ type Write struct {
 	Staged bool   `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
 	// value_omitted: the primary left the value out because the receiver holds
 	// it staged. An empty value that is not omitted is the empty string.
-	ValueOmitted  bool `protobuf:"varint,6,opt,name=value_omitted,json=valueOmitted,proto3" json:"value_omitted,omitempty"`
+	ValueOmitted bool `protobuf:"varint,6,opt,name=value_omitted,json=valueOmitted,proto3" json:"value_omitted,omitempty"`
+	// What the write replaces in the sequenced state, as the primary found it
+	// when it ordered the write: the timestamp of the key's version (0:
+	// none) and whether the key was live. Applying deletes that version and
+	// counts the key without reading it (one version per key, DBSIZE).
+	PrevTs        uint64 `protobuf:"varint,7,opt,name=prev_ts,json=prevTs,proto3" json:"prev_ts,omitempty"`
+	WasLive       bool   `protobuf:"varint,8,opt,name=was_live,json=wasLive,proto3" json:"was_live,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1689,6 +1695,20 @@ func (x *Write) GetStaged() bool {
 func (x *Write) GetValueOmitted() bool {
 	if x != nil {
 		return x.ValueOmitted
+	}
+	return false
+}
+
+func (x *Write) GetPrevTs() uint64 {
+	if x != nil {
+		return x.PrevTs
+	}
+	return 0
+}
+
+func (x *Write) GetWasLive() bool {
+	if x != nil {
+		return x.WasLive
 	}
 	return false
 }
@@ -2558,14 +2578,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
 	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12 \n" +
-	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"\x9c\x01\n" +
+	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"\xd0\x01\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
 	"\x06delete\x18\x03 \x01(\bR\x06delete\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\x06R\x06digest\x12\x16\n" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12#\n" +
-	"\rvalue_omitted\x18\x06 \x01(\bR\fvalueOmitted\"\xc1\x02\n" +
+	"\rvalue_omitted\x18\x06 \x01(\bR\fvalueOmitted\x12\x17\n" +
+	"\aprev_ts\x18\a \x01(\x04R\x06prevTs\x12\x19\n" +
+	"\bwas_live\x18\b \x01(\bR\awasLive\"\xc1\x02\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +

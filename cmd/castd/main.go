@@ -16,6 +16,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -93,6 +96,7 @@ type common struct {
 	peer, dataDir       string
 	logLevel, logFormat string
 	stateless           bool // no pebble store (the API server)
+	pprof               string
 	fs                  *flag.FlagSet
 }
 
@@ -105,6 +109,7 @@ func newFlags(name string, stderr io.Writer) *common {
 	c.fs.StringVar(&c.dataDir, "data-dir", "", "directory for this role's state")
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	c.fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	return c
 }
 
@@ -125,6 +130,13 @@ func (c *common) parse(args []string, required ...string) error {
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
+	}
+	if c.pprof != "" {
+		ln, err := net.Listen("tcp", c.pprof)
+		if err != nil {
+			return usageError{fmt.Errorf("--pprof: %v", err)}
+		}
+		go func() { _ = http.Serve(ln, nil) }() // pprof registers on the default mux
 	}
 	return nil
 }
