@@ -49,9 +49,13 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 		// Redis 7's setGenericCommand: with GET the reply is the old value
 		// whether or not NX/XX let the write happen.
 		key, value := c.Keys[0], c.Values[0]
-		old, found, err := get(key)
-		if err != nil {
-			return nil, nil, err
+		var old []byte
+		var found bool
+		if c.NX || c.XX || c.Get { // a plain SET does not depend on the key
+			var err error
+			if old, found, err = get(key); err != nil {
+				return nil, nil, err
+			}
 		}
 		met := !(c.NX && found) && !(c.XX && !found)
 		var writes []Write

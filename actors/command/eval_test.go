@@ -118,7 +118,7 @@ func (f failingReader) Get([]byte) ([]byte, bool, error) { return nil, false, f.
 func TestEvalReadError(t *testing.T) {
 	boom := errors.New("boom")
 	for _, words := range [][]string{
-		{"get", "k"}, {"set", "k", "v"}, {"setnx", "k", "v"}, {"setxx", "k", "v"},
+		{"get", "k"}, {"set", "k", "v", "nx"}, {"set", "k", "v", "get"}, {"setnx", "k", "v"}, {"setxx", "k", "v"},
 		{"getset", "k", "v"}, {"mget", "k"}, {"exists", "k"}, {"del", "k"},
 	} {
 		reply, writes, err := Eval(mustParse(t, words...), failingReader{boom})
@@ -314,4 +314,13 @@ func TestEvalMatchesModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A plain SET does not depend on the key, so it reads nothing: the primary
+// reads the version it replaces once, for its log entry.
+func TestPlainSetReadsNothing(t *testing.T) {
+	reply, writes, err := Eval(mustParse(t, "set", "k", "v"), failingReader{errors.New("read")})
+	if err != nil || reply.GetStr() != "OK" || len(writes) != 1 {
+		t.Errorf("plain SET: %v, %v, %v; want OK and one write without a read", reply, writes, err)
+	}
 }

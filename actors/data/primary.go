@@ -142,8 +142,9 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 
 // replaces is what a write of key replaces in the sequenced state: its
 // version's timestamp (0: none, since a deletion leaves no version) and
-// whether it is live. earlier holds this entry's own earlier writes.
-func (r *replica) replaces(key []byte, earlier map[string]overlayValue) (prevTS uint64, wasLive bool) {
+// whether it is live. earlier holds this entry's own earlier writes, read
+// what evaluating it read of the committed state.
+func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map[string]committedVersion) (prevTS uint64, wasLive bool) {
 	ps := r.primary
 	ov, ok := earlier[string(key)]
 	if !ok {
@@ -157,13 +158,26 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue) (prevTS 
 	case ps.flushSeq != 0:
 		return 0, false // a pending FLUSH removes every version first
 	}
+	if v, ok := read[string(key)]; ok {
+		return v.ts, v.found
+	}
 	_, ts, found, err := r.s.st.GetVersion(r.shard, key, math.MaxUint64)
 	r.s.must(err, "read the version a write replaces")
 	return ts, found
 }
 
-// sequencedState is what a new command is evaluated against.
-type sequencedState struct{ r *replica }
+// sequencedState is what a new command is evaluated against. It remembers
+// what it read of the committed state, so the writes' replaces need no
+// second read of the same key.
+type sequencedState struct {
+	r    *replica
+	read map[string]committedVersion
+}
+
+type committedVersion struct {
+	ts    uint64
+	found bool
+}
 
 func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 	ps := s.r.primary
@@ -173,7 +187,11 @@ func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 	if ps.flushSeq != 0 {
 		return nil, false, nil
 	}
-	return committedState(s).Get(key)
+	v, ts, found, err := s.r.s.st.GetVersion(s.r.shard, key, math.MaxUint64)
+	if err == nil && s.read != nil {
+		s.read[string(key)] = committedVersion{ts, found}
+	}
+	return v, found, err
 }
 
 // commit orders one write command.
@@ -243,7 +261,8 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		e.Kind = wire.Entry_FLUSH
 		e.Result = command.OK()
 	} else {
-		var state command.Reader = sequencedState{r}
+		seq := sequencedState{r: r, read: map[string]committedVersion{}}
+		var state command.Reader = seq
 		if r.s.cfg.Canary == CanarySetnxOnCommitted {
 			state = committedState{r}
 		}
@@ -253,7 +272,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		var earlier map[string]overlayValue // keys written twice in this entry
 		for _, w := range writes {
 			d := wire.Digest(w.Value)
-			prevTS, wasLive := r.replaces(w.Key, earlier)
+			prevTS, wasLive := r.replaces(w.Key, earlier, seq.read)
 			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d],
 				PrevTs: prevTS, WasLive: wasLive})
 			if len(writes) > 1 {
