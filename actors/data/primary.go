@@ -161,7 +161,7 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	if v, ok := read[string(key)]; ok {
 		return v.ts, v.found
 	}
-	_, ts, found, err := r.s.st.GetVersion(r.shard, key, math.MaxUint64)
+	_, ts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
 	r.s.must(err, "read the version a write replaces")
 	return ts, found
 }
@@ -187,7 +187,7 @@ func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 	if ps.flushSeq != 0 {
 		return nil, false, nil
 	}
-	v, ts, found, err := s.r.s.st.GetVersion(s.r.shard, key, math.MaxUint64)
+	v, ts, found, err := s.r.s.st.GetVersionFlushed(s.r.shard, key, math.MaxUint64, s.r.flushed)
 	if err == nil && s.read != nil {
 		s.read[string(key)] = committedVersion{ts, found}
 	}

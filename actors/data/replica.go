@@ -23,6 +23,9 @@ type replica struct {
 	unflushed  *store.Batch
 	commitSeq  uint64
 	appliedSeq uint64
+	// flushed is the applied state's flush marker (store.Flushed), kept
+	// here so reads need not look it up.
+	flushed uint64
 	// primaryCommitSeq is the newest commit point a primary told us; ours
 	// follows it only as far as our log is durable and matches (commit ≤
 	// durable: a learner may be told of commits it does not hold durably yet).
@@ -71,6 +74,8 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 	if r.appliedSeq < r.log.start {
 		panic(fmt.Sprintf("data %s: shard %d: the log starts after %d but only %d is applied", s.self, c.Shard, r.log.start, r.appliedSeq))
 	}
+	r.flushed, err = s.st.Flushed(c.Shard)
+	s.must(err, "load the flush marker")
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
 	// The exactly-once table as stored with the last compaction, then the
@@ -119,6 +124,7 @@ func (r *replica) drop(env actors.Env) {
 	r.log.reset(0, 0)
 	r.dedup = newDedup()
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq, r.primaryCompactSeq = 0, 0, 0, 0, 0
+	r.flushed = 0
 	r.installing = nil
 }
 
@@ -257,6 +263,7 @@ func (r *replica) apply() {
 			}
 		case wire.Entry_FLUSH:
 			a.Flush(e.CommitTs)
+			r.flushed = e.CommitTs
 		}
 	})
 	// Invariant applied ≤ commit holds by construction: we apply exactly
@@ -298,7 +305,8 @@ func (r *replica) barrierOrZero() uint64 {
 type committedState struct{ r *replica }
 
 func (c committedState) Get(key []byte) ([]byte, bool, error) {
-	return c.r.s.st.Get(c.r.shard, key, math.MaxUint64)
+	v, _, ok, err := c.r.s.st.GetVersionFlushed(c.r.shard, key, math.MaxUint64, c.r.flushed)
+	return v, ok, err
 }
 
 // read serves a read-only command (rule lease-read).

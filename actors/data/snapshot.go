@@ -237,6 +237,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.s.must(err, "begin a snapshot install")
 	r.log.reset(0, 0)
 	r.dedup = newDedup()
+	r.flushed = 0
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
 	r.installing = &snapshotIn{id: id}
 }
@@ -252,6 +253,9 @@ func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.Snapshot
 	// log to the snapshot's position and sends the ack (persisted).
 	r.log.write(b, true)
 	r.dedup = r.loadDedup()
+	var err error
+	r.flushed, err = r.s.st.Flushed(r.shard)
+	r.s.must(err, "read the installed flush marker")
 	r.appliedSeq, r.commitSeq, r.matchedSeq = m.AppliedSeq, m.AppliedSeq, m.AppliedSeq
 	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
 	r.installing = nil

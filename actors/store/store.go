@@ -255,8 +255,17 @@ func (s *Store) Get(shard uint32, key []byte, readTS uint64) (value []byte, ok b
 // write replacing it names (ApplyBatch.Put's prevTS). ts is 0 when absent.
 func (s *Store) GetVersion(shard uint32, key []byte, readTS uint64) (value []byte, ts uint64, ok bool, err error) {
 	flushed, err := s.Flushed(shard)
-	if err != nil || readTS <= flushed {
+	if err != nil {
 		return nil, 0, false, err
+	}
+	return s.GetVersionFlushed(shard, key, readTS, flushed)
+}
+
+// GetVersionFlushed is GetVersion with the shard's flush marker given by a
+// caller that keeps it (the data role, which alone changes it).
+func (s *Store) GetVersionFlushed(shard uint32, key []byte, readTS, flushed uint64) (value []byte, ts uint64, ok bool, err error) {
+	if readTS <= flushed {
+		return nil, 0, false, nil
 	}
 	prefix := keyedPrefix(tagData, shard, key)
 	it, err := s.iter(appendTS(bytes.Clone(prefix), readTS), prefixEnd(prefix))
