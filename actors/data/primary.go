@@ -286,6 +286,9 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	ps.sequence(e)
 	ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
 	r.appendEntry(env, e)
+	if m.Staged {
+		r.s.staged.drop(m.Op) // the entry holds the values now
+	}
 }
 
 // unstage puts staged values back into a Commit's args, checking digests.

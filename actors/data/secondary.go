@@ -93,6 +93,9 @@ func (r *replica) prepare(env actors.Env, p *wire.Prepare) {
 		}
 		r.log.append(b, e)
 		r.dedup.record(e)
+		if e.Op != nil {
+			r.s.staged.drop(e.Op) // the entry holds its values now
+		}
 		matched = e.Seq
 		dirty = true
 	}

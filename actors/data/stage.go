@@ -76,6 +76,19 @@ func (c *stageCache) find(op *wire.OpID, d uint64) ([]byte, bool) {
 	return nil, false
 }
 
+// drop forgets op's values once its entry holds them: a large value is not
+// kept twice in memory for the rest of its TTL. A later need (a Prepare
+// resent after a truncation, a retry at another primary) asks for the
+// value inline, as for an expired one.
+func (c *stageCache) drop(op *wire.OpID) {
+	k := keyOf(op)
+	if so := c.byOp[k]; so != nil {
+		c.bytes -= so.bytes
+		c.count -= len(so.values)
+		delete(c.byOp, k) // its key stays in order; evictOldest skips it
+	}
+}
+
 func (c *stageCache) expire(now time.Time) {
 	for len(c.order) > 0 {
 		so := c.byOp[c.order[0]]

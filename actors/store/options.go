@@ -12,7 +12,7 @@ import (
 // WAL grows to about the memtable's size.
 const (
 	SimMemTableBytes        = 1 << 20
-	ProductionMemTableBytes = 64 << 20
+	ProductionMemTableBytes = 16 << 20
 )
 
 // FatalError is what the pebble logger of Options panics with when pebble

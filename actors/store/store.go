@@ -45,12 +45,24 @@ func (s *Store) DB() *pebble.DB {
 // Write applies b atomically, not yet durable, and returns its point. It
 // closes b, also on error.
 func (s *Store) Write(b *Batch) (point uint64, err error) {
+	large := b.b != nil && b.b.Len() >= largeBatchBytes
 	if err := b.commit(false); err != nil {
 		return 0, err
+	}
+	if large {
+		// Pebble keeps a batch this large in memory as a memtable of its
+		// own until a flush; one is not due until later writes fill the
+		// current memtable, so a 60 MB value stayed in memory three times
+		// (log entry, applied state, per replica) after it was deleted.
+		// Flush now, in the background.
+		_, _ = s.db.AsyncFlush()
 	}
 	s.written++
 	return s.written, nil
 }
+
+// largeBatchBytes: a written batch this large is flushed at once (Write).
+const largeBatchBytes = 8 << 20
 
 // WriteSync applies b and makes it, and every write before it, durable
 // before it returns. It blocks the caller for a sync: keep it for rare
