@@ -42,6 +42,31 @@
 //     truncation is written in the same batch as what follows it, never
 //     left in memory only.
 //
+//   - compaction: after applying, a replica drops the log entries through a
+//     point every replica of its config holds durably (a primary knows its
+//     peers' acks; secondaries get it as compact_seq) once CompactEvery of
+//     them piled up, saving the exactly-once table with the applied state;
+//     it keeps at most MaxLogEntries applied entries for a replica that
+//     lags further. A peer whose next entry the primary no longer holds is
+//     first asked whether its log holds the primary's log start (a
+//     Prepare after it; the nack echoes prev_seq), and only if not gets a
+//     snapshot of the applied state: one chunk in flight, each within
+//     MaxPrepareBytes unless a record is larger, acked when installed and
+//     durable. Only learners install one: an install drops what the
+//     replica holds before the snapshot is whole, so a secondary (counted
+//     for commit) never does; the compaction point keeps it from needing
+//     one. An install cut off by a crash is dropped at restart.
+//   - removed-deletes: a replica that meta leaves out of the config deletes
+//     its log and applied state (every committed entry is on the replicas
+//     that remain); meta may add it back as a learner.
+//   - one-version: each write names the version it replaces and whether
+//     the key was live, as the primary found them in the sequenced state,
+//     so applying keeps one version per key and a live key count without
+//     reading anything, identically on every replica.
+//   - back-pressure: a primary refuses Commits (BUSY, -TRYAGAIN) beyond
+//     MaxUncommitted entries or MaxUncommittedBytes not yet applied; a
+//     single entry of any size still goes when nothing waits.
+//
 // Invariants checked where state changes (a violation panics, which the
 // simulator reports as a failed run): acked ≤ durable; commit ≤ durable on
 // every replica (a learner follows the primary's commit point only as far
