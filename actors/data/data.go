@@ -40,8 +40,8 @@ type Config struct {
 	FlushAfter time.Duration
 	// CompactEvery: a replica compacts its log once this many applied
 	// entries that every replica holds piled up; MaxLogEntries bounds the
-	// applied entries it keeps for a lagging replica, which gets a
-	// snapshot beyond that (rule compaction).
+	// applied entries it keeps for a lagging replica (to within
+	// CompactEvery), which gets a snapshot beyond that (rule compaction).
 	CompactEvery  int
 	MaxLogEntries int
 	// MaxLogMemoryBytes bounds the applied entries a replica keeps in
@@ -163,6 +163,9 @@ func (s *Server) Start(env actors.Env) {
 	if c != nil {
 		r := s.recoverReplica(env, c)
 		s.replicas = append(s.replicas, r)
+		if !r.isMemberOf(c) {
+			r.drop(env) // removed before a crash took the deletion back
+		}
 		// Rule restart-through-meta: a primary that restarts does not serve
 		// its old version again. What it promised in memory before the
 		// crash (a learner it counted while asking meta to promote it) is

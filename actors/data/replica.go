@@ -62,6 +62,7 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 		// the log; the primary sends the snapshot again.
 		b := s.st.NewBatch()
 		s.st.BeginSnapshot(b, c.Shard)
+		b.FinishSnapshot(c.Shard) // nothing is being installed now
 		b.TruncateLog(c.Shard, 0)
 		_, err := s.st.Write(b)
 		s.must(err, "drop a partial snapshot install")

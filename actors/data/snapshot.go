@@ -127,10 +127,10 @@ func (r *replica) nextChunk(env actors.Env, p *peer) {
 
 func (r *replica) sendChunk(env actors.Env, p *peer) {
 	sn := p.snap
-	m := &wire.SnapshotChunk{Config: r.config, Id: sn.id, Index: sn.index, Data: sn.chunk, Done: sn.done}
-	if sn.done {
-		m.AppliedSeq, m.AppliedVersion = sn.seq, sn.version
-	}
+	// Every chunk names the applied point, so a receiver can tell a stale
+	// one from a snapshot it needs.
+	m := &wire.SnapshotChunk{Config: r.config, Id: sn.id, Index: sn.index, Data: sn.chunk, Done: sn.done,
+		AppliedSeq: sn.seq, AppliedVersion: sn.version}
 	now := env.Now()
 	sn.sentAt = now
 	took := time.Duration(float64(len(sn.chunk)) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
@@ -193,6 +193,13 @@ func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.Snapsho
 		// compacts only what every replica holds); if asked, it refuses
 		// by silence, and the primary asks meta to remove it.
 		env.Log().Warn("a secondary was sent a snapshot; ignoring it", "shard", r.shard, "from", from, "id", m.Id)
+		return
+	case m.Index == 0 && (in == nil || in.id != m.Id) && m.AppliedSeq <= r.commitSeq:
+		// A snapshot no newer than what we hold committed (a late chunk
+		// of one the primary gave up on, or a resend of one we installed
+		// before a restart): installing it would drop our log for
+		// nothing, as etcd raft refuses such a snapshot. Say where we are.
+		r.ack(env)
 		return
 	case m.Index == 0 && (in == nil || in.id != m.Id):
 		r.beginInstall(env, m.Id)

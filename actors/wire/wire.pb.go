@@ -2007,8 +2007,9 @@ func (x *PrepareAck) GetPrevSeq() uint64 {
 // primary's log no longer holds. Chunks of one snapshot share an id (the
 // sender's incarnation and a counter); index 0 starts it, and a chunk of
 // another id past index 0 is refused, so a sender that restarts starts
-// over. The last chunk (done) names the applied point the state is at:
-// the receiver's log then starts after applied_seq.
+// over. Every chunk names the applied point the state is at (a snapshot
+// no newer than what the receiver holds committed is ignored); once the
+// last chunk (done) is installed, the receiver's log starts after it.
 type SnapshotChunk struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Config         *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
