@@ -10,6 +10,7 @@
 //     primary's log. The primary sends Prepare as soon as an entry is
 //     sequenced and persists it in parallel; commands that arrive together
 //     share one write, one sync and one Prepare per peer (flush).
+//
 //   - commit-all: an entry commits when every replica of the current config,
 //     the primary included (its own Persisted), and every learner the
 //     primary is promoting hold it and all before it durably.
@@ -17,24 +18,30 @@
 //     entry; from then on the primary counts it, so entries in flight wait
 //     for it too. A peer receiving a large Prepare gets the time the bytes
 //     take at TransferBytesPerSecond before its silence counts as failure.
+//
 //   - sequenced-eval: the primary evaluates a command against every entry
 //     before it, committed or not (the overlay), never against committed
 //     state alone.
+//
 //   - lease-read: reads are served by the primary only, only from committed
 //     state, only while its lease is valid and after its barrier committed.
+//
 //   - barrier: on becoming primary of a config version the primary appends
 //     a barrier entry and serves nothing until it commits; committing it
 //     commits every earlier entry in the new primary's log.
+//
 //   - restart-through-meta: a primary that restarts does not serve its old
 //     version again: what it promised in memory (a learner it counted while
 //     asking meta to promote it) died with the process. Its heartbeat says
 //     it is not acting as primary; meta moves the shard to a new version
 //     (compare-and-swap), which makes every request of the old version
 //     stale, and the replica becomes primary through that version's barrier.
+//
 //   - lease: meta grants a lease on a heartbeat reply naming the process
 //     (a random incarnation per start) and the heartbeat id; the primary
 //     measures it from when it sent that heartbeat. Each heartbeat tells
 //     meta whether the primary holds a lease, so lost grants fail it over.
+//
 //   - log-matching: entries carry the config version that proposed them; a
 //     replica whose entry at prev_seq differs answers with its commit point
 //     (the committed prefix never conflicts: a conflict there panics) and
@@ -56,13 +63,16 @@
 //     replica holds before the snapshot is whole, so a secondary (counted
 //     for commit) never does; the compaction point keeps it from needing
 //     one. An install cut off by a crash is dropped at restart.
+//
 //   - removed-deletes: a replica that meta leaves out of the config deletes
 //     its log and applied state (every committed entry is on the replicas
 //     that remain); meta may add it back as a learner.
+//
 //   - one-version: each write names the version it replaces and whether
 //     the key was live, as the primary found them in the sequenced state,
 //     so applying keeps one version per key and a live key count without
 //     reading anything, identically on every replica.
+//
 //   - back-pressure: a primary refuses Commits (BUSY, -TRYAGAIN) beyond
 //     MaxUncommitted entries or MaxUncommittedBytes not yet applied; a
 //     single entry of any size still goes when nothing waits.
