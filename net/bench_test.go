@@ -22,7 +22,7 @@ func BenchmarkTransport(b *testing.B) {
 	rec := &recorder{got: make(chan received, 1<<20)}
 	to := receiver.Spawn("rec", rec, nil)
 	from := sender.RoleAddr("s")
-	msg := &wire.Commit{Op: &wire.OpID{Counter: 1}, Args: [][]byte{[]byte("SET"), []byte("key:000001"), make([]byte, 64)}}
+	msg := &wire.Commit{Op: &wire.OpID{Counter: 1}, Command: &wire.Command{Kind: 2, Name: "set", Keys: [][]byte{[]byte("key:000001")}, Values: [][]byte{make([]byte, 64)}}}
 	b.ResetTimer()
 	got := 0
 	for i := 0; i < b.N; i++ {

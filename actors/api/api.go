@@ -269,18 +269,14 @@ func (a *API) try(env actors.Env, r *request) {
 	c := a.config
 	switch {
 	case !r.write:
-		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Args: r.cmd.Args})
+		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
 	case r.inline || r.stageAcked:
 		a.sendCommit(env, r)
 	default:
 		// Data flow apart from control flow: every replica gets the
 		// values from us, the primary only orders.
-		vals := make([][]byte, 0, len(r.cmd.ValuePositions()))
-		for _, p := range r.cmd.ValuePositions() {
-			vals = append(vals, r.cmd.Args[p])
-		}
 		for _, to := range members(c) {
-			env.Send(actors.Addr(to), &wire.Stage{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Values: vals})
+			env.Send(actors.Addr(to), &wire.Stage{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Values: r.cmd.Values})
 		}
 	}
 }
@@ -302,17 +298,15 @@ func (a *API) readTarget(env actors.Env) actors.Addr {
 
 func (a *API) sendCommit(env actors.Env, r *request) {
 	c := a.config
-	m := &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Watermark: a.opLog.watermark(a.nextOp)}
-	if r.inline {
-		m.Args = r.cmd.Args
-	} else {
+	m := &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Watermark: a.opLog.watermark(a.nextOp),
+		Command: command.ToWire(r.cmd)}
+	if !r.inline {
+		// The replicas hold the values staged: send their digests.
 		m.Staged = true
-		m.Args = make([][]byte, len(r.cmd.Args))
-		copy(m.Args, r.cmd.Args)
-		for _, p := range r.cmd.ValuePositions() {
-			m.ValuePositions = append(m.ValuePositions, uint32(p))
-			m.ValueDigests = append(m.ValueDigests, wire.Digest(r.cmd.Args[p]))
-			m.Args[p] = nil
+		m.Command.Values = make([][]byte, len(r.cmd.Values))
+		for i, v := range r.cmd.Values {
+			m.ValuePositions = append(m.ValuePositions, uint32(i))
+			m.ValueDigests = append(m.ValueDigests, wire.Digest(v))
 		}
 	}
 	r.commitSent = true

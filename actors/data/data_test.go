@@ -182,7 +182,7 @@ func TestRestartedPrimaryWaitsForMeta(t *testing.T) {
 	if len(hbs) == 0 || len(hbs[0].Replicas) != 1 || hbs[0].Replicas[0].ActingPrimary || hbs[0].Replicas[0].ConfigVersion != 1 {
 		t.Fatalf("restarted primary's heartbeat %v: want version 1, not acting as primary", hbs)
 	}
-	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1}, Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1}, Command: cmdOf("SET", "k", "v")})
 	replies := roletest.Of[*wire.CommitReply](env.Take())
 	if len(replies) != 1 || replies[0].Status != wire.Status_NOT_PRIMARY {
 		t.Fatalf("restarted primary answered a commit with %v, want NOT_PRIMARY", replies)
@@ -220,7 +220,7 @@ func TestLearnerPromotedUnderSteadyWrites(t *testing.T) {
 	r := s.replica(0)
 	for i := 1; i <= 300; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
-			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+			Command: cmdOf("SET", "k", "v")})
 		env.Settle(s) // flush and persist
 		// Both peers ack everything but the newest entry, which is always
 		// in flight; then the secondary acks it too, so it commits.
@@ -247,7 +247,7 @@ func TestLargePrepareGetsTimeToArrive(t *testing.T) {
 	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
 	big := strings.Repeat("x", 30<<20)
 	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1},
-		Args: [][]byte{[]byte("SET"), []byte("k"), []byte(big)}})
+		Command: cmdOf("SET", "k", big)})
 	env.Settle(s)
 	var prepares int
 	for i := 0; i < 250; i++ { // 2.5 s: beyond RemoveAfter, within 30 MiB at 8 MiB/s
@@ -277,7 +277,7 @@ func TestReadNeedsLease(t *testing.T) {
 	c := config(1, "data1", []string{"data2"})
 	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
 	env.Advance(3 * time.Second) // the lease ran out
-	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Args: [][]byte{[]byte("GET"), []byte("k")}})
+	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Command: cmdOf("GET", "k")})
 	rr := roletest.Of[*wire.ReadReply](env.Take())
 	if len(rr) != 1 || rr[0].Status != wire.Status_NOT_READY || rr[0].Incarnation != 5 {
 		t.Fatalf("read without a lease answered %v, want NOT_READY echoing incarnation 5", rr)
@@ -296,7 +296,7 @@ func TestConfigChangeKeepsPeerProgress(t *testing.T) {
 	r := s.replica(0)
 	for i := 1; i <= 5; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
-			Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}})
+			Command: cmdOf("SET", "k", "v")})
 		env.Settle(s)
 	}
 	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced})

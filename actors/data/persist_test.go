@@ -20,7 +20,7 @@ import (
 // set is a Commit of SET key value from api1 as op (1, counter).
 func set(counter uint64, key, value string) *wire.Commit {
 	return &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: counter},
-		Args: [][]byte{[]byte("SET"), []byte(key), []byte(value)}}
+		Command: cmdOf("SET", key, value)}
 }
 
 // okAckAtLeast returns the first ok PrepareAck in sent that covers seq,
@@ -339,7 +339,7 @@ func TestCommitWaitsForPrimaryDurability(t *testing.T) {
 		env.Advance(tick)
 		env.FireDue(s)
 	}
-	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 2, Args: [][]byte{[]byte("GET"), []byte("k")}})
+	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 2, Command: cmdOf("GET", "k")})
 	sent := env.Take()
 	if cr := commitReplies(sent); len(cr) != 0 {
 		t.Fatalf("replied %v with every secondary's ack but not the primary's own durability", cr)
@@ -366,7 +366,7 @@ func TestCommitWaitsForPrimaryDurability(t *testing.T) {
 	if len(cr) != 1 || cr[0].Status != wire.Status_OK {
 		t.Fatalf("once the primary's copy was durable the replies were %v, want one OK", cr)
 	}
-	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 2, Incarnation: 2, Args: [][]byte{[]byte("GET"), []byte("k")}})
+	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 2, Incarnation: 2, Command: cmdOf("GET", "k")})
 	if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || string(rr[0].Reply.GetBulk()) != "new" {
 		t.Fatalf("GET k after the commit answered %v, want \"new\"", rr)
 	}

@@ -242,17 +242,17 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		reply(wire.Status_BUSY, nil)
 		return
 	}
-	args, staged, ok := r.unstage(m)
-	if !ok {
-		reply(wire.Status_NEED_VALUES, nil)
-		return
-	}
-	cmd, bad := command.Parse(args)
+	cmd, bad := command.FromWire(m.Command)
 	if bad == nil && !cmd.IsWrite() {
 		bad = command.Error("ERR " + cmd.Name + " is not a write")
 	}
 	if bad != nil {
 		reply(wire.Status_OK, bad)
+		return
+	}
+	staged, ok := r.unstage(m, cmd)
+	if !ok {
+		reply(wire.Status_NEED_VALUES, nil)
 		return
 	}
 	e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
@@ -291,25 +291,27 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	}
 }
 
-// unstage puts staged values back into a Commit's args, checking digests.
-func (r *replica) unstage(m *wire.Commit) (args [][]byte, staged map[uint64]bool, ok bool) {
+// unstage puts staged values back into the command, checking digests; cmd
+// aliases m's command, whose values were left empty.
+func (r *replica) unstage(m *wire.Commit, cmd *command.Command) (staged map[uint64]bool, ok bool) {
 	if !m.Staged {
-		return m.Args, nil, true
+		return nil, true
 	}
 	if len(m.ValuePositions) != len(m.ValueDigests) {
-		return nil, nil, false
+		return nil, false
 	}
-	args = slices.Clone(m.Args)
+	values := slices.Clone(cmd.Values)
 	staged = map[uint64]bool{}
 	for i, pos := range m.ValuePositions {
 		v, found := r.s.staged.find(m.Op, m.ValueDigests[i])
-		if !found || int(pos) >= len(args) {
-			return nil, nil, false
+		if !found || int(pos) >= len(values) {
+			return nil, false
 		}
-		args[pos] = v
+		values[pos] = v
 		staged[m.ValueDigests[i]] = true
 	}
-	return args, staged, true
+	cmd.Values = values
+	return staged, true
 }
 
 // sendPrepares sends every peer the entries it has not been sent.

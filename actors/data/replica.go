@@ -330,7 +330,7 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		}
 		r.assertServing(env)
 	}
-	cmd, bad := command.Parse(m.Args)
+	cmd, bad := command.FromWire(m.Command)
 	if bad != nil {
 		reply(wire.Status_OK, bad)
 		return

@@ -23,11 +23,7 @@ import (
 // commitCmd is a Commit of args from api1 as op (1, counter) in config
 // version.
 func commitCmd(version, counter uint64, args ...string) *wire.Commit {
-	m := &wire.Commit{Shard: 0, ConfigVersion: version, Op: &wire.OpID{Incarnation: 1, Counter: counter}}
-	for _, a := range args {
-		m.Args = append(m.Args, []byte(a))
-	}
-	return m
+	return &wire.Commit{Shard: 0, ConfigVersion: version, Op: &wire.OpID{Incarnation: 1, Counter: counter}, Command: cmdOf(args...)}
 }
 
 // appendDurable has the primary sequence m, write it and make it durable
@@ -629,7 +625,7 @@ func TestSnapshotStreamsOneChunkAtATime(t *testing.T) {
 		t.Fatalf("retried op 1 answered %v and the log grew from %d to %d; want the recorded :1 and no new entry", rep, last, r.log.last)
 	}
 	for _, k := range []string{"once", "k07", "during"} {
-		lc.l.Handle(lc.lenv, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Args: [][]byte{[]byte("GET"), []byte(k)}})
+		lc.l.Handle(lc.lenv, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Command: cmdOf("GET", k)})
 		want, _ := get(t, lc.penv, k)
 		if rr := roletest.Of[*wire.ReadReply](lc.lenv.Take()); len(rr) != 1 || rr[0].Status != wire.Status_OK || string(rr[0].Reply.GetBulk()) != want {
 			t.Fatalf("GET %s at the new primary answered %v, want %q", k, rr, want)
@@ -979,7 +975,7 @@ func TestRestartAfterCompaction(t *testing.T) {
 	}
 	for _, kv := range [][2]string{{"once", "third"}, {"k2", "v2"}, {"k9", "v9"}} {
 		k, want := kv[0], kv[1]
-		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Args: [][]byte{[]byte("GET"), []byte(k)}})
+		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Command: cmdOf("GET", k)})
 		if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || rr[0].Status != wire.Status_OK || string(rr[0].Reply.GetBulk()) != want {
 			t.Fatalf("GET %s after the restart answered %v, want %q", k, rr, want)
 		}

@@ -1,8 +1,10 @@
 package data
 
 import (
+	"fmt"
 	"testing"
 
+	"castkv/actors/command"
 	"castkv/actors/wire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -55,4 +57,17 @@ func TestStripStagedKeepsEveryField(t *testing.T) {
 	if !proto.Equal(got, want) {
 		t.Fatalf("stripStaged lost a field:\n got  %v\n want %v", got, want)
 	}
+}
+
+// cmdOf is a command as the API server sends it, parsed from words.
+func cmdOf(words ...string) *wire.Command {
+	args := make([][]byte, len(words))
+	for i, w := range words {
+		args[i] = []byte(w)
+	}
+	c, bad := command.Parse(args)
+	if bad != nil {
+		panic(fmt.Sprintf("cmdOf(%q): %v", words, bad))
+	}
+	return command.ToWire(c)
 }

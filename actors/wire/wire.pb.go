@@ -197,7 +197,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20, 0}
+	return file_wire_proto_rawDescGZIP(), []int{21, 0}
 }
 
 type Tick_Kind int32
@@ -264,7 +264,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29, 0}
+	return file_wire_proto_rawDescGZIP(), []int{30, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1261,15 +1261,109 @@ func (x *StageAck) GetStored() bool {
 	return false
 }
 
+// Command is a client command as the API server parsed it, once
+// (actors/command): data servers decode it, never a client's argv.
+type Command struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"` // command.Kind
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`  // as the client typed it, for error texts
+	Keys          [][]byte               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	Values        [][]byte               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	Nx            bool                   `protobuf:"varint,5,opt,name=nx,proto3" json:"nx,omitempty"` // SET's options
+	Xx            bool                   `protobuf:"varint,6,opt,name=xx,proto3" json:"xx,omitempty"`
+	Get           bool                   `protobuf:"varint,7,opt,name=get,proto3" json:"get,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Command) Reset() {
+	*x = Command{}
+	mi := &file_wire_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Command) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Command) ProtoMessage() {}
+
+func (x *Command) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Command.ProtoReflect.Descriptor instead.
+func (*Command) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Command) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Command) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Command) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Command) GetValues() [][]byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *Command) GetNx() bool {
+	if x != nil {
+		return x.Nx
+	}
+	return false
+}
+
+func (x *Command) GetXx() bool {
+	if x != nil {
+		return x.Xx
+	}
+	return false
+}
+
+func (x *Command) GetGet() bool {
+	if x != nil {
+		return x.Get
+	}
+	return false
+}
+
 // Commit asks the primary to order and commit one write command. When staged
-// is set, args at value_positions are empty and the primary takes them from
-// its staged copy, checking digests.
+// is set, command.values at value_positions are empty and the primary takes
+// them from its staged copy, checking digests.
 type Commit struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Shard          uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
 	ConfigVersion  uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	Op             *OpID                  `protobuf:"bytes,3,opt,name=op,proto3" json:"op,omitempty"`
-	Args           [][]byte               `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	Command        *Command               `protobuf:"bytes,9,opt,name=command,proto3" json:"command,omitempty"`
 	Staged         bool                   `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
 	ValuePositions []uint32               `protobuf:"varint,6,rep,packed,name=value_positions,json=valuePositions,proto3" json:"value_positions,omitempty"`
 	ValueDigests   []uint64               `protobuf:"fixed64,7,rep,packed,name=value_digests,json=valueDigests,proto3" json:"value_digests,omitempty"`
@@ -1282,7 +1376,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1388,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1401,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -1331,9 +1425,9 @@ func (x *Commit) GetOp() *OpID {
 	return nil
 }
 
-func (x *Commit) GetArgs() [][]byte {
+func (x *Commit) GetCommand() *Command {
 	if x != nil {
-		return x.Args
+		return x.Command
 	}
 	return nil
 }
@@ -1372,7 +1466,7 @@ type Read struct {
 	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
 	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	Id            uint64                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
-	Args          [][]byte               `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	Command       *Command               `protobuf:"bytes,6,opt,name=command,proto3" json:"command,omitempty"`
 	// incarnation of the asking API process: ids restart with it, so a reply
 	// is matched by both.
 	Incarnation   uint64 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
@@ -1382,7 +1476,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1488,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1501,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -1431,9 +1525,9 @@ func (x *Read) GetId() uint64 {
 	return 0
 }
 
-func (x *Read) GetArgs() [][]byte {
+func (x *Read) GetCommand() *Command {
 	if x != nil {
-		return x.Args
+		return x.Command
 	}
 	return nil
 }
@@ -1458,7 +1552,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1564,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1577,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -1535,7 +1629,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1641,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1654,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -1629,7 +1723,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1735,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1748,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Write) GetKey() []byte {
@@ -1731,7 +1825,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1837,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1850,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -1834,7 +1928,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +1940,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +1953,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -1925,7 +2019,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2031,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2044,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -2025,7 +2119,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2131,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2144,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -2118,7 +2212,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2224,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2237,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -2194,7 +2288,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2300,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2313,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -2248,7 +2342,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2260,7 +2354,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +2367,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -2315,7 +2409,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2421,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2434,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -2376,7 +2470,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2482,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2495,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -2424,7 +2518,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2530,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2543,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -2551,22 +2645,30 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x80\x02\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x8f\x01\n" +
+	"\aCommand\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\fR\x04keys\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\fR\x06values\x12\x0e\n" +
+	"\x02nx\x18\x05 \x01(\bR\x02nx\x12\x0e\n" +
+	"\x02xx\x18\x06 \x01(\bR\x02xx\x12\x10\n" +
+	"\x03get\x18\a \x01(\bR\x03get\"\xa2\x02\n" +
 	"\x06Commit\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
-	"\x02op\x18\x03 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x12\n" +
-	"\x04args\x18\x04 \x03(\fR\x04args\x12\x16\n" +
+	"\x02op\x18\x03 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12.\n" +
+	"\acommand\x18\t \x01(\v2\x14.castkv.wire.CommandR\acommand\x12\x16\n" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12'\n" +
 	"\x0fvalue_positions\x18\x06 \x03(\rR\x0evaluePositions\x12#\n" +
 	"\rvalue_digests\x18\a \x03(\x06R\fvalueDigests\x12\x1c\n" +
-	"\twatermark\x18\b \x01(\x04R\twatermark\"\x89\x01\n" +
+	"\twatermark\x18\b \x01(\x04R\twatermarkJ\x04\b\x04\x10\x05\"\xab\x01\n" +
 	"\x04Read\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04args\x18\x04 \x03(\fR\x04args\x12 \n" +
-	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\"\xca\x01\n" +
+	"\x02id\x18\x03 \x01(\x04R\x02id\x12.\n" +
+	"\acommand\x18\x06 \x01(\v2\x14.castkv.wire.CommandR\acommand\x12 \n" +
+	"\vincarnation\x18\x05 \x01(\x04R\vincarnationJ\x04\b\x04\x10\x05\"\xca\x01\n" +
 	"\vCommitReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12+\n" +
@@ -2687,7 +2789,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),            // 0: castkv.wire.Status
 	(Reply_Kind)(0),        // 1: castkv.wire.Reply.Kind
@@ -2708,21 +2810,22 @@ var file_wire_proto_goTypes = []any{
 	(*OpID)(nil),           // 16: castkv.wire.OpID
 	(*Stage)(nil),          // 17: castkv.wire.Stage
 	(*StageAck)(nil),       // 18: castkv.wire.StageAck
-	(*Commit)(nil),         // 19: castkv.wire.Commit
-	(*Read)(nil),           // 20: castkv.wire.Read
-	(*CommitReply)(nil),    // 21: castkv.wire.CommitReply
-	(*ReadReply)(nil),      // 22: castkv.wire.ReadReply
-	(*Write)(nil),          // 23: castkv.wire.Write
-	(*Entry)(nil),          // 24: castkv.wire.Entry
-	(*Prepare)(nil),        // 25: castkv.wire.Prepare
-	(*PrepareAck)(nil),     // 26: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),  // 27: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),    // 28: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),     // 29: castkv.wire.DedupTable
-	(*DedupSession)(nil),   // 30: castkv.wire.DedupSession
-	(*DedupRecord)(nil),    // 31: castkv.wire.DedupRecord
-	(*Persisted)(nil),      // 32: castkv.wire.Persisted
-	(*Tick)(nil),           // 33: castkv.wire.Tick
+	(*Command)(nil),        // 19: castkv.wire.Command
+	(*Commit)(nil),         // 20: castkv.wire.Commit
+	(*Read)(nil),           // 21: castkv.wire.Read
+	(*CommitReply)(nil),    // 22: castkv.wire.CommitReply
+	(*ReadReply)(nil),      // 23: castkv.wire.ReadReply
+	(*Write)(nil),          // 24: castkv.wire.Write
+	(*Entry)(nil),          // 25: castkv.wire.Entry
+	(*Prepare)(nil),        // 26: castkv.wire.Prepare
+	(*PrepareAck)(nil),     // 27: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),  // 28: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),    // 29: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),     // 30: castkv.wire.DedupTable
+	(*DedupSession)(nil),   // 31: castkv.wire.DedupSession
+	(*DedupRecord)(nil),    // 32: castkv.wire.DedupRecord
+	(*Persisted)(nil),      // 33: castkv.wire.Persisted
+	(*Tick)(nil),           // 34: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -2735,30 +2838,32 @@ var file_wire_proto_depIdxs = []int32{
 	16, // 7: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
 	16, // 8: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
 	16, // 9: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	16, // 10: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 11: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 12: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 13: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	0,  // 14: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 15: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 16: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	2,  // 17: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	16, // 18: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	23, // 19: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 20: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	7,  // 21: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	24, // 22: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 23: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 24: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	30, // 25: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	31, // 26: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 27: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 28: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	19, // 10: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	19, // 11: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	16, // 12: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 13: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 14: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 15: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	0,  // 16: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 17: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 18: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	2,  // 19: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	16, // 20: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	24, // 21: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 22: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	7,  // 23: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	25, // 24: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 25: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 26: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	31, // 27: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	32, // 28: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 29: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 30: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2772,7 +2877,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

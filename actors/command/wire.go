@@ -1,0 +1,46 @@
+package command
+
+import (
+	"strconv"
+
+	"castkv/actors/wire"
+)
+
+// ToWire is c as a data server receives it: parsed once, by the API server.
+func ToWire(c *Command) *wire.Command {
+	return &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get}
+}
+
+// FromWire is a command a data server received, checked as Parse checks
+// argv: the shape of each kind (keys, values, options) must be one Parse
+// can produce. A malformed one, from a bug or a stray peer, gets an error
+// reply and does nothing. The command's slices alias w's; Args is nil.
+func FromWire(w *wire.Command) (*Command, *wire.Reply) {
+	if w == nil {
+		return nil, Error("ERR malformed command: none")
+	}
+	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get}
+	keys, values := len(c.Keys), len(c.Values)
+	ok := true
+	switch c.Kind {
+	case Get:
+		ok = keys == 1 && values == 0
+	case Set, SetNX, SetXX, GetSet:
+		ok = keys == 1 && values == 1
+	case MGet, Exists, Del:
+		ok = keys >= 1 && values == 0
+	case MSet:
+		ok = keys >= 1 && values == keys
+	case DBSize, FlushAll:
+		ok = keys == 0 && values == 0
+	default:
+		ok = false
+	}
+	if c.Kind != Set && (c.NX || c.XX || c.Get) || c.NX && c.XX {
+		ok = false
+	}
+	if !ok {
+		return nil, Error("ERR malformed command: " + c.Kind.String() + " with " + strconv.Itoa(keys) + " keys and " + strconv.Itoa(values) + " values")
+	}
+	return c, nil
+}
