@@ -15,7 +15,7 @@ import (
 // every time, whichever of bytes or events runs out.
 func TestWorkBudgetStopsRun(t *testing.T) {
 	for name, limit := range map[string]budget{
-		"bytes":  {floorBytes: 256 << 10, bytesPerClient: 1, floorEvents: 1 << 40, eventsPerReq: 1},
+		"bytes":  {floorBytes: 64 << 10, bytesPerClient: 1, floorEvents: 1 << 40, eventsPerReq: 1},
 		"events": {floorBytes: 1 << 40, bytesPerClient: 1, floorEvents: 5000, eventsPerReq: 1},
 	} {
 		t.Run(name, func(t *testing.T) {

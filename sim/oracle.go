@@ -48,6 +48,8 @@ type oracles struct {
 	// counted as committed, indexed by seq-1.
 	committed map[uint32][]committedEntry
 	watches   map[watchKey]*replicaWatch
+	// removedAt: the newest config version seen to leave a replica out.
+	removedAt map[watchKey]uint64
 	// metaConfig is the newest shard-0 config meta was seen to hold.
 	metaConfig *wire.Config
 	// disks are read-only copies of crashed machines' disks, opened on
@@ -101,6 +103,7 @@ func newOracles(w *world, r *runner) *oracles {
 		w: w, r: r,
 		committed: map[uint32][]committedEntry{},
 		watches:   map[watchKey]*replicaWatch{},
+		removedAt: map[watchKey]uint64{},
 		disks:     map[*machine]*crashedDisk{},
 		first:     map[string]string{},
 		count:     map[string]int{},
@@ -194,6 +197,9 @@ func (o *oracles) checkData(m *machine) {
 			o.w.faults[CountSnapshot] += v.SnapshotsInstalled - wt.snapshots
 		}
 		wt.logStart, wt.installing, wt.snapshots = v.LogStart, v.Installing, v.SnapshotsInstalled
+		if !v.Member {
+			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)
+		}
 		if v.Installing || !v.Member {
 			// Its log and state are being replaced by a snapshot, or were
 			// deleted with its removal: what it held committed is no
@@ -326,7 +332,7 @@ func (o *oracles) commitAll(p *machine, v data.ReplicaView) {
 	for _, peer := range v.Peers {
 		if peer.Counted() {
 			if m := o.w.byAddr[peer.Addr]; m != nil {
-				o.holds(m, v.Shard, seq, want, why)
+				o.holds(m, v.Shard, v.Config.Version, seq, want, why)
 			}
 		}
 	}
@@ -334,7 +340,13 @@ func (o *oracles) commitAll(p *machine, v data.ReplicaView) {
 
 // holds checks that machine m's disk (or what its memory knows to be
 // synced) holds the entry want at seq.
-func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why func() string) {
+func (o *oracles) holds(m *machine, shard uint32, version, seq uint64, want entryID, why func() string) {
+	if o.removedSince(m, shard, version) {
+		// A newer config left m out, and m deleted its copy (rule
+		// removed-deletes): that config's members hold every committed
+		// entry, which meta's install of it was checked for.
+		return
+	}
 	synced, st, where := o.durable(m, shard)
 	if synced < seq {
 		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, has synced its log only through %d (%s)", shard, why(), m.addr, synced, where)
@@ -355,6 +367,12 @@ func (o *oracles) holds(m *machine, shard uint32, seq uint64, want entryID, why 
 		}
 		o.violate(OracleCommitAll, "shard %d: %s, but %s, counted for commit, holds %s at %d, not version %d digest %016x (%s)", shard, why(), m.addr, got, seq, want.version, want.digest, where)
 	}
+}
+
+// removedSince reports whether machine m was seen in a config of shard
+// newer than version that leaves it out (and so deleted its copy).
+func (o *oracles) removedSince(m *machine, shard uint32, version uint64) bool {
+	return o.removedAt[watchKey{m, shard}] > version
 }
 
 // durable is how far machine m's log of shard is durable and where to read
@@ -438,7 +456,7 @@ func (o *oracles) checkMeta() {
 		}
 		for _, a := range append([]string{c.Primary}, c.Secondaries...) {
 			if m := o.w.byAddr[actors.Addr(a)]; m != nil {
-				o.holds(m, c.Shard, seq, rec[seq-1].id, why)
+				o.holds(m, c.Shard, c.Version, seq, rec[seq-1].id, why)
 			}
 		}
 	}

@@ -237,6 +237,7 @@ func (s *Server) tick(env actors.Env, t *wire.Tick) {
 		s.flushPending = false
 		for _, r := range s.replicas {
 			r.flush(env)
+			r.maybeCompact()
 		}
 	case wire.Tick_RETRY:
 		if s.cfg.Canary == CanaryAckBeforeDurable && s.st.Written() > 0 {
@@ -244,6 +245,11 @@ func (s *Server) tick(env actors.Env, t *wire.Tick) {
 		}
 		for _, r := range s.replicas {
 			r.retry(env)
+			// Compaction runs at a flush (or here, once the peers' acks
+			// allow it), never in the step that commits: one batch for
+			// many applies, and the simulator's oracles see each entry
+			// committed before it leaves the log.
+			r.maybeCompact()
 		}
 		env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY})
 	case wire.Tick_EXPIRE:
@@ -336,9 +342,9 @@ func (s *Server) acceptConfig(env actors.Env, c *wire.Config) {
 	r.setConfig(env, c)
 }
 
-// scheduleFlush arranges one flush of what primaries appended: the
-// commands that arrive before the timer fires share one write, one
-// persistence request and one Prepare per peer (group commit).
+// scheduleFlush arranges one flush of what primaries appended, and of
+// compaction: the commands that arrive before the timer fires share one
+// write, one persistence request and one Prepare per peer (group commit).
 func (s *Server) scheduleFlush(env actors.Env) {
 	if !s.flushPending {
 		s.flushPending = true

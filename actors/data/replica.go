@@ -243,6 +243,9 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 		r.primary.committed(env, r, from, to)
 	}
 	r.apply()
+	if r.appliedSeq-r.log.start >= uint64(r.s.cfg.CompactEvery) {
+		r.s.scheduleFlush(env) // which compacts, in a step of its own
+	}
 }
 
 func (r *replica) apply() {
@@ -278,7 +281,6 @@ func (r *replica) apply() {
 	r.log.applied(r.appliedSeq, r.commitSeq)
 	r.appliedSeq = r.commitSeq
 	r.log.release(r.appliedSeq)
-	r.maybeCompact()
 }
 
 // assertServing checks rule lease-read where a reply is about to be served:

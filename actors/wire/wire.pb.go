@@ -211,7 +211,7 @@ const (
 	Tick_DEADLINE  Tick_Kind = 6 // api: request id's deadline passed
 	Tick_BACKOFF   Tick_Kind = 7 // api: request id may try again
 	Tick_THINK     Tick_Kind = 8 // simulated client: time for the next command
-	Tick_FLUSH     Tick_Kind = 9 // data: write, persist and send what a primary appended
+	Tick_FLUSH     Tick_Kind = 9 // data: write, persist and send what a primary appended; compact
 )
 
 // Enum value maps for Tick_Kind.
