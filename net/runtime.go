@@ -131,6 +131,7 @@ func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Add
 				r.p.cfg.OnPanic(r.env.self, fmt.Sprintf("sync failed: %v", err), nil)
 			})
 		r.env.st = store.New(db, r.syncer.request)
+		r.env.st.FlushLargeBatches()
 		r.syncer.st = r.env.st
 		go r.syncer.run()
 	}

@@ -50,6 +50,12 @@ func (d *dedup) record(e *wire.Entry) {
 		return
 	}
 	s := d.sessions[e.Op.Incarnation]
+	if s == nil && e.Op.Incarnation <= d.evictedThrough {
+		// A forgotten session stays forgotten: brought back with only
+		// some of its records, it would take an executed op for a new one
+		// (a table saved at a compaction replays the log after it).
+		return
+	}
 	if s == nil {
 		if len(d.sessions) >= maxSessions {
 			d.evictIdlest()

@@ -340,7 +340,11 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		if p.probedAt != r.log.start {
 			p.probedAt, p.probeRefused = r.log.start, false
 		}
-		if p.probeRefused {
+		// Only a learner not yet counted for commit may get a snapshot: an
+		// install drops what the peer holds before the snapshot is whole.
+		// A counted peer whose log lacks our log start (a wiped disk)
+		// makes no progress and is removed, then rejoins as a learner.
+		if p.probeRefused && p.learner && !p.promoting {
 			r.startSnapshot(env, p)
 			return
 		}

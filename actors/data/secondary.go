@@ -10,9 +10,21 @@ import (
 
 // prepare handles log entries from a primary (secondary and learner side).
 func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
-	if r := s.fromPrimary(env, from, p.Config); r != nil && r.installing == nil {
-		r.prepare(env, p)
+	r := s.fromPrimary(env, from, p.Config)
+	if r == nil {
+		return
 	}
+	if in := r.installing; in != nil {
+		if p.Config.Version == in.version {
+			return // a Prepare sent before the snapshot began; the install goes on
+		}
+		// A newer primary (or a restarted one, which always comes back in
+		// a new version) knows nothing of our install: drop it, and let
+		// the Prepare find an empty log.
+		env.Log().Info("a newer primary's Prepare ends an unfinished snapshot install", "shard", r.shard, "version", p.Config.Version)
+		r.abandonInstall()
+	}
+	r.prepare(env, p)
 }
 
 // fromPrimary finds the replica a message from a primary of config c is

@@ -41,8 +41,9 @@ type snapshotOut struct {
 
 // snapshotIn is a snapshot a replica is installing.
 type snapshotIn struct {
-	id   uint64
-	next uint64 // the chunk index expected next
+	id      uint64
+	next    uint64 // the chunk index expected next
+	version uint64 // the config version it began in
 }
 
 // maybeCompact drops applied log entries (rule compaction): through what
@@ -185,7 +186,10 @@ func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.Snapsho
 	in := r.installing
 	switch {
 	case m.Id == r.installed:
-		return // a resend of a snapshot we installed; the PrepareAck answers it
+		// A resend of a snapshot we installed: our ack was lost, or went
+		// out in an older config version. Ack again, as far as durable.
+		r.ack(env) // to a resend of an installed snapshot
+		return
 	case r.isSecondaryIn(r.config):
 		// Invariant: a replica counted for commit holds every committed
 		// entry durably, and an install drops what it holds before the
@@ -219,7 +223,7 @@ func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.Snapsho
 	if err := b.ApplySnapshotChunk(r.shard, m.Data); err != nil {
 		b.Close()
 		env.Log().Warn("snapshot chunk refused; asking for the snapshot again", "shard", r.shard, "from", from, "index", m.Index, "err", err)
-		r.installing = nil
+		r.abandonInstall()
 		ack(false)
 		return
 	}
@@ -231,6 +235,20 @@ func (r *replica) installChunk(env actors.Env, from actors.Addr, m *wire.Snapsho
 		return
 	}
 	r.finishInstall(env, b, m)
+}
+
+// abandonInstall drops a partial install: the chunks written so far and
+// the install marker, leaving an empty shard that asks for a snapshot
+// again (a marker left behind would drop the log the replica takes next
+// at its next restart).
+func (r *replica) abandonInstall() {
+	b := r.s.st.NewBatch()
+	r.s.st.BeginSnapshot(b, r.shard)
+	b.FinishSnapshot(r.shard)
+	b.TruncateLog(r.shard, 0)
+	_, err := r.s.st.Write(b)
+	r.s.must(err, "drop a partial snapshot install")
+	r.installing = nil
 }
 
 // beginInstall drops our applied state and log: what we held is older than
@@ -246,7 +264,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.dedup = newDedup()
 	r.flushed = 0
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
-	r.installing = &snapshotIn{id: id}
+	r.installing = &snapshotIn{id: id, version: r.config.Version}
 }
 
 // finishInstall writes the last chunk and the end of the install, and

@@ -28,6 +28,8 @@ type Store struct {
 	db      *pebble.DB
 	written uint64 // the point of the newest Write
 	persist func(point uint64)
+	// flushLarge: Write flushes a large batch at once (FlushLargeBatches).
+	flushLarge bool
 }
 
 // New returns a Store over db. The caller opened db and closes it. persist
@@ -45,7 +47,7 @@ func (s *Store) DB() *pebble.DB {
 // Write applies b atomically, not yet durable, and returns its point. It
 // closes b, also on error.
 func (s *Store) Write(b *Batch) (point uint64, err error) {
-	large := b.b != nil && b.b.Len() >= largeBatchBytes
+	large := s.flushLarge && b.b != nil && b.b.Len() >= largeBatchBytes
 	if err := b.commit(false); err != nil {
 		return 0, err
 	}
@@ -60,6 +62,12 @@ func (s *Store) Write(b *Batch) (point uint64, err error) {
 	s.written++
 	return s.written, nil
 }
+
+// FlushLargeBatches makes Write flush a batch of largeBatchBytes or more at
+// once, in the background. Production runtimes ask for it; the simulator
+// does not, since a background flush makes what a crash keeps depend on
+// pebble's timing.
+func (s *Store) FlushLargeBatches() { s.flushLarge = true }
 
 // largeBatchBytes: a written batch this large is flushed at once (Write).
 const largeBatchBytes = 8 << 20
