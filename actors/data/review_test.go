@@ -180,7 +180,7 @@ func TestHoleDedupResurrectsEvictedSession(t *testing.T) {
 		live.record(x)
 	}
 	live.record(e(to+2, 2, 11)) // deposed primary's entry
-	live.truncate(to + 2)        // replaced by the new primary's log
+	live.truncate(to + 2)       // replaced by the new primary's log
 	log = append(log, &wire.Entry{Seq: to + 2, Kind: wire.Entry_BARRIER})
 	for inc := uint64(3); inc <= maxSessions; inc++ {
 		log = append(log, e(uint64(len(log))+1, inc, 11))
