@@ -23,7 +23,10 @@
 // committed entries (a crashed machine's disk is what counts). "single
 // lease": when meta installs a new primary, and when a replica serves (an
 // OK read, a write sequenced or answered at once), no other replica holds a
-// lease valid in true time. A violated oracle fails the run like a
+// lease valid in true time. "applied-state agreement", at the end of the
+// run: replicas at the same applied seq hold the same applied data,
+// however each got there (its log, a snapshot, a restart). A violated
+// oracle fails the run like a
 // linearizability violation (Result.Oracles), even when no client saw it.
 //
 // Same seed, same code: same trace. Result.Trace hashes every delivered

@@ -35,6 +35,9 @@ const (
 	// replica of its config, so any later primary holds it before its
 	// barrier, and the reply only reports that.
 	OracleSingleLease = "single lease"
+	// OracleAppliedAgree: at the end of the run, replicas at the same
+	// applied seq hold the same applied data (records and live key count).
+	OracleAppliedAgree = "applied-state agreement"
 )
 
 // oracles watches one run. It only reads the roles (data.Server.Inspect,
@@ -122,7 +125,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)
@@ -145,6 +148,46 @@ func (o *oracles) finish(res *Result) []string {
 	}
 	res.Oracles = o.violations()
 	return res.Oracles
+}
+
+// appliedAgree compares the applied data of the replicas at the end of the
+// run: replicas at the same applied seq must hold the same records and live
+// key count (rule one-version: each applies the same log without reading),
+// however each got there (its log, a snapshot, a restart).
+func (o *oracles) appliedAgree() {
+	type at struct {
+		shard   uint32
+		applied uint64
+	}
+	seen := map[at]struct {
+		digest uint64
+		by     actors.Addr
+	}{}
+	for _, m := range o.r.data {
+		s := server(m)
+		if s == nil {
+			continue
+		}
+		for _, v := range s.Inspect() {
+			if !v.Member || v.Installing || v.AppliedSeq == 0 {
+				continue
+			}
+			d, err := store.New(m.db, nil).DataDigest(v.Shard)
+			if err != nil {
+				panic(fmt.Sprintf("sim: oracle: digest %s's applied data: %v", m.addr, err))
+			}
+			k := at{v.Shard, v.AppliedSeq}
+			if first, ok := seen[k]; !ok {
+				seen[k] = struct {
+					digest uint64
+					by     actors.Addr
+				}{d, m.addr}
+			} else if first.digest != d {
+				o.violate(OracleAppliedAgree, "shard %d: at applied seq %d, %s's applied data (digest %016x) differs from %s's (%016x)",
+					v.Shard, v.AppliedSeq, m.addr, d, first.by, first.digest)
+			}
+		}
+	}
 }
 
 // afterStep runs the oracles over what the step may have changed: the

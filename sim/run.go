@@ -232,6 +232,9 @@ func (r *runner) run() {
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
 	r.runUntil(r.restartedAt + 3*liveBound)
+	if w.oracle != nil && r.work.exhausted == "" {
+		w.oracle.appliedAgree()
+	}
 }
 
 func (r *runner) clientDone(*client) { r.done++ }
