@@ -38,6 +38,9 @@ const (
 	// OracleAppliedAgree: at the end of the run, replicas at the same
 	// applied seq hold the same applied data (records and live key count).
 	OracleAppliedAgree = "applied-state agreement"
+	// OracleCaughtUp: at the end of the run, every member of meta's config
+	// has applied what the primary committed 10 s before.
+	OracleCaughtUp = "catch-up"
 )
 
 // oracles watches one run. It only reads the roles (data.Server.Inspect,
@@ -125,7 +128,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree, OracleCaughtUp} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)
@@ -185,6 +188,35 @@ func (o *oracles) appliedAgree() {
 			} else if first.digest != d {
 				o.violate(OracleAppliedAgree, "shard %d: at applied seq %d, %s's applied data (digest %016x) differs from %s's (%016x)",
 					v.Shard, v.AppliedSeq, m.addr, d, first.by, first.digest)
+			}
+		}
+	}
+}
+
+// caughtUp checks, at the end of the run, that every member of meta's
+// config has applied what the primary had committed 10 s earlier: a
+// learner stuck in a snapshot or a replica that stopped following shows
+// here, though no client needs it.
+func (o *oracles) caughtUp(target uint64) {
+	mm, ok := o.r.meta.node.(*meta.Meta)
+	if !ok || mm == nil || target == 0 {
+		return
+	}
+	c := mm.Config(0)
+	if c == nil {
+		return
+	}
+	members := append(append([]string{c.Primary}, c.Secondaries...), c.Learners...)
+	for _, a := range members {
+		m := o.w.byAddr[actors.Addr(a)]
+		s := server(m)
+		if s == nil {
+			continue
+		}
+		for _, v := range s.Inspect() {
+			if v.Shard == c.Shard && v.AppliedSeq < target {
+				o.violate(OracleCaughtUp, "shard %d: %s, a member of config version %d, applied only through %d; the primary had committed %d ten seconds before",
+					c.Shard, a, c.Version, v.AppliedSeq, target)
 			}
 		}
 	}

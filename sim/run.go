@@ -231,9 +231,20 @@ func (r *runner) run() {
 	}
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
+	// What the primary had committed 10 s before the end, every member of
+	// meta's final config must have applied by the end (catch-up).
+	var target uint64
+	w.at(r.restartedAt+2*liveBound, func() {
+		if p := r.primary(); p != nil {
+			if s := server(p); s != nil && len(s.Inspect()) > 0 {
+				target = s.Inspect()[0].CommitSeq
+			}
+		}
+	})
 	r.runUntil(r.restartedAt + 3*liveBound)
 	if w.oracle != nil && r.work.exhausted == "" {
 		w.oracle.appliedAgree()
+		w.oracle.caughtUp(target)
 	}
 }
 
