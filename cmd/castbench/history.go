@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -118,17 +117,11 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.pipeline = min(f.pipeline, f.keys/f.conns)
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "castbench history: "+format+"\n", a...) }
 
-	tmp, err := os.MkdirTemp("", "castbench-history-")
+	tmp, cleanup, err := tempDir("castbench-history-", f.keep, progress)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if f.keep {
-			progress("kept %s", tmp)
-		} else {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer cleanup()
 	bin := f.castd
 	if bin == "" {
 		progress("building castd")

@@ -326,3 +326,19 @@ func firstLine(b []byte) string {
 	}
 	return s
 }
+
+// tempDir makes a temporary directory named after prefix; cleanup removes
+// it, or with keep says where it is.
+func tempDir(prefix string, keep bool, progress func(string, ...any)) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		if keep {
+			progress("kept %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}

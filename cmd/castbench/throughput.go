@@ -72,17 +72,11 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "castbench: "+format+"\n", a...) }
 
-	tmp, err := os.MkdirTemp("", "castbench-")
+	tmp, cleanup, err := tempDir("castbench-", f.keep, progress)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if f.keep {
-			progress("kept %s", tmp)
-		} else {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer cleanup()
 
 	rep := throughputReport{
 		Mode: "throughput", Conns: w.conns, Keyspace: w.keyspace, ValueBytes: w.valueBytes,
