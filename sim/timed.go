@@ -27,8 +27,12 @@ type timed struct {
 
 	lastAct time.Duration // when it last acted; at most one act per TimedCooldown
 	acted   bool
-	config  *wire.Config // meta's config at the last poll
-	held    *heldReply   // a read reply kept for an API's next incarnation
+	// lastUnsynced: the last crash before a sync ended (syncing), which
+	// keeps its own pace.
+	lastUnsynced  time.Duration
+	unsyncedActed bool
+	config        *wire.Config // meta's config at the last poll
+	held          *heldReply   // a read reply kept for an API's next incarnation
 	// heldPromotion: the learner whose promotion request timed held back
 	// past its primary's restart; if meta promotes it, timed leaves it
 	// alone with the data (promotedAlone).
@@ -65,16 +69,22 @@ func newTimed(r *runner, c *chaos) *timed {
 // syncing sees a data server start a sync that takes d. Now and then it
 // crashes the server before the sync ends, so the writes it waited for
 // are lost: a primary's entries already sent to its peers, a secondary's
-// entries not yet acked (rule durable-before-ack). One opportunity in
-// unsyncedOdds is taken, so the other timed faults keep their share.
+// entries not yet acked (rule durable-before-ack). Syncs come by the
+// hundred each second, so this fault keeps its own pace (at most one per
+// unsyncedGap, drawn against TimedP/unsyncedOdds) and leaves the shared
+// cooldown of the other timed faults alone.
 func (t *timed) syncing(m *machine, d time.Duration) {
 	w := t.w
-	if m.kind != "data" || !t.ready() || w.rng.IntN(unsyncedOdds) != 0 {
+	if m.kind != "data" || w.now >= t.c.end || (t.unsyncedActed && w.now-t.lastUnsynced < unsyncedGap) ||
+		w.rng.Float64() >= t.k.TimedP/unsyncedOdds {
 		return
 	}
+	t.unsyncedActed, t.lastUnsynced = true, w.now
 	at := w.now + time.Duration(w.rng.Int64N(int64(d)+1))*3/4 // before the sync ends
 	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(time.Second)))
-	t.act(CountTimedUnsynced, "crash %s before its sync ends (in %v)", m.addr, at-w.now)
+	w.faults[FaultTimed]++
+	w.faults[CountTimedUnsynced]++
+	w.logf("timed fault: crash %s before its sync ends (in %v)", m.addr, at-w.now)
 	incarnation := m.incarnation
 	w.at(at, func() {
 		if !m.up || m.incarnation != incarnation {
@@ -85,7 +95,10 @@ func (t *timed) syncing(m *machine, d time.Duration) {
 	})
 }
 
-const unsyncedOdds = 4
+const (
+	unsyncedOdds = 4
+	unsyncedGap  = 2 * time.Second
+)
 
 // ready reports whether timed may act now, drawing against TimedP.
 func (t *timed) ready() bool {
