@@ -85,12 +85,14 @@ func TestFailureReportBounded(t *testing.T) {
 // A caught canary's picture is of the failing part only, and small.
 func TestCanaryPictureSmall(t *testing.T) {
 	html := filepath.Join(t.TempDir(), "seed.html")
-	res, err := Run(Options{Seed: 1, Canary: "read-secondary", HTMLPath: html})
+	// Seed 2's history is not linearizable with the canary (seed 1's is
+	// caught by an oracle alone, with no picture to draw).
+	res, err := Run(Options{Seed: 2, Canary: "read-secondary", HTMLPath: html})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.OK() || res.HTML != html {
-		t.Fatalf("read-secondary on seed 1: ok=%t html=%q: %s", res.OK(), res.HTML, res.Violation)
+		t.Fatalf("read-secondary on seed 2: ok=%t html=%q: %s", res.OK(), res.HTML, res.Violation)
 	}
 	fi, err := os.Stat(html)
 	if err != nil {
