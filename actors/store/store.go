@@ -28,8 +28,11 @@ type Store struct {
 	db      *pebble.DB
 	written uint64 // the point of the newest Write
 	persist func(point uint64)
-	// flushLarge: Write flushes a large batch at once (FlushLargeBatches).
-	flushLarge bool
+	// flushLarge: Write flushes a large batch at once (FlushLargeBatches);
+	// flushWrites more writes ask again, since a flush asked for while one
+	// runs is not queued.
+	flushLarge  bool
+	flushWrites int
 }
 
 // New returns a Store over db. The caller opened db and closes it. persist
@@ -56,7 +59,12 @@ func (s *Store) Write(b *Batch) (point uint64, err error) {
 		// own until a flush; one is not due until later writes fill the
 		// current memtable, so a 60 MB value stayed in memory three times
 		// (log entry, applied state, per replica) after it was deleted.
-		// Flush now, in the background.
+		// Flush now, in the background, and again at the next few writes:
+		// pebble does not queue a flush asked for while one runs.
+		s.flushWrites = flushAfterLargeWrites
+	}
+	if s.flushWrites > 0 {
+		s.flushWrites--
 		_, _ = s.db.AsyncFlush()
 	}
 	s.written++
@@ -69,8 +77,12 @@ func (s *Store) Write(b *Batch) (point uint64, err error) {
 // pebble's timing.
 func (s *Store) FlushLargeBatches() { s.flushLarge = true }
 
-// largeBatchBytes: a written batch this large is flushed at once (Write).
-const largeBatchBytes = 8 << 20
+// largeBatchBytes: a written batch this large is flushed at once (Write),
+// and at the flushAfterLargeWrites writes after it.
+const (
+	largeBatchBytes       = 8 << 20
+	flushAfterLargeWrites = 4
+)
 
 // WriteSync applies b and makes it, and every write before it, durable
 // before it returns. It blocks the caller for a sync: keep it for rare
