@@ -39,7 +39,7 @@ type work struct {
 	exhausted string
 }
 
-// runUntil runs events up to virtual time t, as world.runUntil does, unless
+// runUntil runs events up to virtual time t, one step at a time, unless
 // the run's work budget runs out; from then on it runs nothing, so the
 // rest of the run (heal, restart, final reads) passes in no time and the
 // check sees the history up to the moment the budget ran out.

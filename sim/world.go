@@ -127,14 +127,6 @@ func (w *world) step(limit time.Duration) bool {
 	return true
 }
 
-func (w *world) runUntil(t time.Duration) {
-	for w.step(t) {
-	}
-	if w.now < t {
-		w.now = t
-	}
-}
-
 // hashEvent folds one delivered event into the trace.
 func (w *world) hashEvent(e *event, data []byte) {
 	var b [8]byte

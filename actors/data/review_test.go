@@ -85,7 +85,7 @@ func TestHoleInstallMarkerSurvivesRecovery(t *testing.T) {
 	}
 	t.Logf("learner acked 3 durably; applied %d", s.replica(0).appliedSeq)
 	env.Crash()
-	s = start(env, Config{Meta: "meta"})
+	start(env, Config{Meta: "meta"})
 	last := lastEntry(t, env)
 	applied, _ := env.Store().Applied(0)
 	if last < 3 && applied < 3 {

@@ -34,7 +34,6 @@ type snapshotOut struct {
 	done       bool   // the chunk in flight is the last
 	seq        uint64 // the applied point the snapshot is at
 	version    uint64
-	dedup      []byte
 	sentAt     time.Time
 	resendWait time.Duration
 }

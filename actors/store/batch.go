@@ -174,24 +174,18 @@ func (b *Batch) Commit(sync bool) error {
 	return err
 }
 
-func (b *Batch) commit(sync bool) error {
+// commit applies the batch, not durable (the Store decides about syncs).
+func (b *Batch) commit() error {
 	pb := b.batch()
 	defer b.Close()
 	if b.err != nil {
 		return b.err
 	}
 	if pb.Empty() {
-		if sync {
-			return b.s.Sync()
-		}
 		return nil
 	}
-	opts := pebble.NoSync
-	if sync {
-		opts = pebble.Sync
-	}
-	if err := pb.Commit(opts); err != nil {
-		return fmt.Errorf("store: commit batch of %d writes (sync %t): %w", pb.Count(), sync, err)
+	if err := pb.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("store: commit batch of %d writes: %w", pb.Count(), err)
 	}
 	return nil
 }

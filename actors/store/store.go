@@ -51,7 +51,7 @@ func (s *Store) DB() *pebble.DB {
 // closes b, also on error.
 func (s *Store) Write(b *Batch) (point uint64, err error) {
 	large := s.flushLarge && b.b != nil && b.b.Len() >= largeBatchBytes
-	if err := b.commit(false); err != nil {
+	if err := b.commit(); err != nil {
 		return 0, err
 	}
 	if large {
@@ -88,7 +88,7 @@ const (
 // before it returns. It blocks the caller for a sync: keep it for rare
 // records that must be durable before a role acts on them (configs).
 func (s *Store) WriteSync(b *Batch) error {
-	if err := b.commit(false); err != nil {
+	if err := b.commit(); err != nil {
 		return err
 	}
 	return s.Sync()
