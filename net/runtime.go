@@ -1,6 +1,7 @@
 package net
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,7 +113,7 @@ func splitAddr(a actors.Addr) (*actor.PID, error) {
 
 // Spawn starts node as role, with db as its store (nil for stateless roles).
 func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Addr {
-	r := &receiver{p: p, node: node, env: &env{
+	r := &receiver{p: p, node: node, labels: pprof.WithLabels(context.Background(), pprof.Labels("role", string(p.RoleAddr(role)))), env: &env{
 		p: p, self: p.RoleAddr(role), timers: map[actors.TimerID]*timer{},
 		log: p.log.With("role", role),
 	}}
@@ -210,6 +212,7 @@ type receiver struct {
 	pending atomic.Int64
 	stopped atomic.Bool
 	syncer  *syncer // nil for a role without a store
+	labels  context.Context
 }
 
 func (r *receiver) enqueue(d delivery) {
@@ -226,6 +229,8 @@ func (r *receiver) enqueue(d delivery) {
 
 // Receive runs on the actor's goroutine: one message at a time.
 func (r *receiver) Receive(c *actor.Context) {
+	// Profiles (castd --pprof) show each role's CPU under its own label.
+	pprof.SetGoroutineLabels(r.labels)
 	defer func() {
 		if v := recover(); v != nil {
 			r.p.cfg.OnPanic(r.env.self, v, debug.Stack())
