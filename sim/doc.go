@@ -25,7 +25,9 @@
 // OK read, a write sequenced or answered at once), no other replica holds a
 // lease valid in true time. "applied-state agreement", at the end of the
 // run: replicas at the same applied seq hold the same applied data,
-// however each got there (its log, a snapshot, a restart). A violated
+// however each got there (its log, a snapshot, a restart); "applied-state
+// shape": every replica's applied data has one version per key and a
+// matching live key count. A violated
 // oracle fails the run like a
 // linearizability violation (Result.Oracles), even when no client saw it.
 //

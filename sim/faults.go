@@ -40,6 +40,10 @@ const (
 	// rarer paths.
 	CountCompaction    = "log-compaction"     // a replica dropped applied entries from its log
 	CountSnapshot      = "snapshot-installed" // a replica installed a snapshot
+	// A write's replaced version came from the primary's cache, not its
+	// store (data.versionCache): the path the applied-state shape oracle
+	// watches.
+	CountVersionCacheHits = "version-cache-hits"
 	CountStall         = "stall"              // a long pause froze a handler's replies
 	CountMetaPromotion = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover  = "meta-failover"      // meta restarted during a failover

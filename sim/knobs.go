@@ -126,6 +126,7 @@ type APIKnobs struct {
 	AttemptTimeout   time.Duration `json:"attempt_timeout_ns"`
 	RequestTimeout   time.Duration `json:"request_timeout_ns"`
 	RetryBackoff     time.Duration `json:"retry_backoff_ns"`
+	SendAfter        time.Duration `json:"send_after_ns"`
 }
 
 // DataKnobs are the drawn fields of data.Config.
@@ -143,6 +144,9 @@ type DataKnobs struct {
 	CompactEvery        int `json:"compact_every"`
 	MaxLogEntries       int `json:"max_log_entries"`
 	MaxUncommittedBytes int `json:"max_uncommitted_bytes"`
+	// MaxVersionCacheBytes: small, so primaries' caches rotate; off (-1)
+	// in some runs, so every write reads what it replaces.
+	MaxVersionCacheBytes int `json:"max_version_cache_bytes"`
 }
 
 // MetaKnobs are the drawn fields of meta.Config.
@@ -307,6 +311,16 @@ func drawKnobs(opts Options) Knobs {
 	k.Data.MaxLogEntries = k.Data.CompactEvery * d.logIntIn(1, 8)
 	// Well above the largest value (a value alone always goes).
 	k.Data.MaxUncommittedBytes = d.logIntIn(64<<10, 256<<20)
+	// Drawn after the above. A cache of 1 KiB to 1 MiB holds 10 to 10,000
+	// of a run's keys; one run in five has none.
+	k.Data.MaxVersionCacheBytes = d.logIntIn(1<<10, 1<<20)
+	if d.rng.Float64() < 0.2 {
+		k.Data.MaxVersionCacheBytes = -1
+	}
+	// An API server's requests wait 1 µs to 2 ms for others bound for the
+	// same data server (production: until its queued messages are handled),
+	// so batches of one and of many both happen.
+	a.SendAfter = d.durationLog(time.Microsecond, 2*time.Millisecond)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -415,6 +429,7 @@ func (k *Knobs) apiConfig(canary string) api.Config {
 		AttemptTimeout:   k.API.AttemptTimeout,
 		RequestTimeout:   k.API.RequestTimeout,
 		RetryBackoff:     k.API.RetryBackoff,
+		SendAfter:        k.API.SendAfter,
 	}
 }
 
@@ -426,7 +441,7 @@ func (k *Knobs) dataConfig(canary string) data.Config {
 		MaxStagedValues: d.MaxStagedValues, MaxStagedBytes: d.MaxStagedBytes, StageTTL: d.StageTTL,
 		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
 		FlushAfter: d.FlushAfter, CompactEvery: d.CompactEvery, MaxLogEntries: d.MaxLogEntries,
-		MaxUncommittedBytes: d.MaxUncommittedBytes,
+		MaxUncommittedBytes: d.MaxUncommittedBytes, MaxVersionCacheBytes: d.MaxVersionCacheBytes,
 	}
 }
 
@@ -464,13 +479,14 @@ func (k Knobs) String() string {
 		f.LongPauseLeases, 100*f.StallP, f.SlowDiskNode, f.SlowDiskLatency.Round(10*time.Microsecond), f.SlowDiskAlways,
 		100*f.TimedP, f.TimedCooldown.Round(time.Millisecond))
 	a := k.API
-	fmt.Fprintf(&b, "api:      inline<=%s attempt=%v request=%v backoff=%v\n",
-		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond))
+	fmt.Fprintf(&b, "api:      inline<=%s attempt=%v request=%v backoff=%v send-after=%v\n",
+		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond),
+		a.SendAfter.Round(time.Microsecond))
 	d := k.Data
-	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d/%s flush-after=%v compact-every=%d log<=%d\n",
+	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d/%s flush-after=%v compact-every=%d log<=%d version-cache=%s\n",
 		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
-		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries)
+		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes))
 	m := k.Meta
 	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v",
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond))
@@ -483,6 +499,14 @@ func weightsString(w map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", kind, w[kind]))
 	}
 	return strings.Join(parts, ",")
+}
+
+// cacheString is a cache bound: below 0 turns the cache off.
+func cacheString(n int) string {
+	if n < 0 {
+		return "off"
+	}
+	return bytesString(n)
 }
 
 func bytesString(n int) string {

@@ -38,6 +38,10 @@ const (
 	// OracleAppliedAgree: at the end of the run, replicas at the same
 	// applied seq hold the same applied data (records and live key count).
 	OracleAppliedAgree = "applied-state agreement"
+	// OracleAppliedShape: at the end of the run, every replica's applied
+	// data has one version per key and a live key count that matches it
+	// (store.CheckShape): each write named the version it replaced right.
+	OracleAppliedShape = "applied-state shape"
 	// OracleCaughtUp: at the end of the run, every member of meta's config
 	// has applied what the primary committed 10 s before.
 	OracleCaughtUp = "catch-up"
@@ -96,6 +100,7 @@ type replicaWatch struct {
 	logStart   uint64
 	installing bool
 	snapshots  int
+	versionHits uint64
 }
 
 type crashedDisk struct {
@@ -128,7 +133,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree, OracleCaughtUp} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)
@@ -175,7 +180,11 @@ func (o *oracles) appliedAgree() {
 			if !v.Member || v.Installing || v.AppliedSeq == 0 {
 				continue
 			}
-			d, err := store.New(m.db, nil).DataDigest(v.Shard)
+			st := store.New(m.db, nil)
+			if err := st.CheckShape(v.Shard); err != nil {
+				o.violate(OracleAppliedShape, "%s at applied seq %d: %v", m.addr, v.AppliedSeq, err)
+			}
+			d, err := st.DataDigest(v.Shard)
 			if err != nil {
 				panic(fmt.Sprintf("sim: oracle: digest %s's applied data: %v", m.addr, err))
 			}
@@ -271,7 +280,11 @@ func (o *oracles) checkData(m *machine) {
 		if wt.incarnation == m.incarnation && v.SnapshotsInstalled > wt.snapshots {
 			o.w.faults[CountSnapshot] += v.SnapshotsInstalled - wt.snapshots
 		}
+		if wt.incarnation == m.incarnation && v.VersionCacheHits > wt.versionHits {
+			o.w.faults[CountVersionCacheHits] += int(v.VersionCacheHits - wt.versionHits)
+		}
 		wt.logStart, wt.installing, wt.snapshots = v.LogStart, v.Installing, v.SnapshotsInstalled
+		wt.versionHits = v.VersionCacheHits
 		if !v.Member {
 			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)
 		}
@@ -547,6 +560,15 @@ func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
 	if from.kind != "data" {
 		return
 	}
+	if b, ok := msg.(*wire.Replies); ok {
+		for _, r := range b.CommitReplies {
+			o.sent(from, to, r)
+		}
+		for _, r := range b.ReadReplies {
+			o.sent(from, to, r)
+		}
+		return
+	}
 	switch x := msg.(type) {
 	case *wire.ReadReply:
 		if x.Status == wire.Status_OK {
@@ -563,12 +585,16 @@ func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
 	}
 }
 
-var commitName = (&wire.Commit{}).ProtoReflect().Descriptor().FullName()
+var (
+	commitName   = (&wire.Commit{}).ProtoReflect().Descriptor().FullName()
+	requestsName = (&wire.Requests{}).ProtoReflect().Descriptor().FullName()
+)
 
-// handlingCommit: the step being run delivers a Commit to m.
+// handlingCommit: the step being run delivers a Commit to m, alone or in
+// a Requests.
 func (o *oracles) handlingCommit(m *machine) bool {
 	e := o.w.current
-	return e != nil && e.kind == evDeliver && e.to == m.addr && e.msgName == commitName
+	return e != nil && e.kind == evDeliver && e.to == m.addr && (e.msgName == commitName || e.msgName == requestsName)
 }
 
 // leaseOf describes m's own lease of shard, in true time.

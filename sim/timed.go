@@ -280,8 +280,20 @@ func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) (time.Dura
 		}
 	case *wire.ReadReply:
 		return 0, t.staleReply(from, to, x)
+	case *wire.Replies:
+		// Keeping one read reply of a batch drops the batch: the API
+		// crashes, so the rest would reach a dead incarnation anyway.
+		for _, r := range x.ReadReplies {
+			if t.staleReply(from, to, r) {
+				return 0, true
+			}
+		}
 	case *wire.Read:
 		t.releaseReply(from, x)
+	case *wire.Requests:
+		for _, r := range x.Reads {
+			t.releaseReply(from, r)
+		}
 	}
 	return 0, false
 }
@@ -312,11 +324,20 @@ func (t *timed) staleReply(from *machine, to actors.Addr, x *wire.ReadReply) boo
 func (t *timed) orphan(e *event, m *machine) bool {
 	w := t.w
 	from := w.byAddr[e.from]
-	if m.kind != "api" || e.msgName != readReplyName || !t.free() || from == nil || !from.up || !t.ready() {
+	if m.kind != "api" || (e.msgName != readReplyName && e.msgName != repliesName) || !t.free() || from == nil || !from.up || !t.ready() {
 		return false
 	}
 	x := &wire.ReadReply{}
-	if err := proto.Unmarshal(e.data, x); err != nil {
+	if e.msgName == repliesName {
+		b := &wire.Replies{}
+		if err := proto.Unmarshal(e.data, b); err != nil {
+			panic(fmt.Sprintf("sim: decode %s: %v", e.msgName, err))
+		}
+		if len(b.ReadReplies) == 0 {
+			return false
+		}
+		x = b.ReadReplies[0]
+	} else if err := proto.Unmarshal(e.data, x); err != nil {
 		panic(fmt.Sprintf("sim: decode %s: %v", e.msgName, err))
 	}
 	t.keep(from, m, e.incarn, x)
@@ -341,7 +362,10 @@ func (t *timed) keep(from, api *machine, apiIncarn uint64, msg *wire.ReadReply) 
 		msg: msg, until: t.w.now + staleReplyHold}
 }
 
-var readReplyName = (&wire.ReadReply{}).ProtoReflect().Descriptor().FullName()
+var (
+	readReplyName = (&wire.ReadReply{}).ProtoReflect().Descriptor().FullName()
+	repliesName   = (&wire.Replies{}).ProtoReflect().Descriptor().FullName()
+)
 
 // releaseReply: api sends a read. If a reply kept for it has the same id
 // and was meant for an earlier incarnation, deliver it now, ahead of the

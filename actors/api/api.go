@@ -35,7 +35,11 @@ type Config struct {
 	// receive values at; an attempt carrying large values gets longer than
 	// AttemptTimeout by their size at this rate.
 	TransferBytesPerSecond int
-	Canary                 string
+	// SendAfter is how long Commits and Reads wait to be sent, so that the
+	// ones arriving meanwhile go to their data server in one Requests (0:
+	// once the messages already queued are handled).
+	SendAfter time.Duration
+	Canary    string
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +88,7 @@ const (
 	timerAttempt  = wire.Tick_ATTEMPT  // one try timed out
 	timerDeadline = wire.Tick_DEADLINE // the request's deadline passed
 	timerRetry    = wire.Tick_BACKOFF  // backoff over: try again
+	timerSend     = wire.Tick_SEND     // send what queue collected
 )
 
 // API is the API server role.
@@ -103,6 +108,17 @@ type API struct {
 	reqs  map[uint64]*request // by request id
 	byOp  map[opKey]uint64    // op id -> request id
 	opLog opWatermark
+
+	// outbox holds the Commits and Reads for each data server until the
+	// SEND tick (Config.SendAfter), in the order queued; bounded by
+	// MaxInflight, since each belongs to a request held.
+	outbox      []outgoing
+	sendPending bool
+}
+
+type outgoing struct {
+	to  actors.Addr
+	msg actors.Msg // *wire.Commit or *wire.Read
 }
 
 type opKey struct{ session, counter uint64 }
@@ -138,6 +154,7 @@ func (a *API) Start(env actors.Env) {
 	a.reqs = map[uint64]*request{}
 	a.byOp = map[opKey]uint64{}
 	a.opLog = opWatermark{done: map[uint64]bool{}}
+	a.outbox, a.sendPending = nil, false
 	a.askConfig(env)
 }
 
@@ -164,18 +181,80 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			a.sendCommit(env, r)
 		}
 	case *wire.CommitReply:
-		if r := a.reqByOp(x.Op); r != nil {
-			a.answer(env, r, x.Status, x.Reply, x.Config)
-		}
+		a.commitReply(env, x)
 	case *wire.ReadReply:
-		mine := x.Incarnation == a.incarnation || a.cfg.Canary == CanaryReplyByRequestID
-		if r := a.reqs[x.Id]; r != nil && !r.write && mine {
-			a.answer(env, r, x.Status, x.Reply, x.Config)
+		a.readReply(env, x)
+	case *wire.Replies:
+		for _, r := range x.CommitReplies {
+			a.commitReply(env, r)
+		}
+		for _, r := range x.ReadReplies {
+			a.readReply(env, r)
 		}
 	case *wire.Tick:
 		a.tick(env, x)
 	default:
 		env.Log().Warn("api: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", m))
+	}
+}
+
+func (a *API) commitReply(env actors.Env, x *wire.CommitReply) {
+	if r := a.reqByOp(x.Op); r != nil {
+		a.answer(env, r, x.Status, x.Reply, x.Config)
+	}
+}
+
+func (a *API) readReply(env actors.Env, x *wire.ReadReply) {
+	mine := x.Incarnation == a.incarnation || a.cfg.Canary == CanaryReplyByRequestID
+	if r := a.reqs[x.Id]; r != nil && !r.write && mine {
+		a.answer(env, r, x.Status, x.Reply, x.Config)
+	}
+}
+
+// queue holds a Commit or Read for the SEND tick: requests arriving while
+// it waits share one message to their data server (Requests), which
+// handles them in order. A request's retry or timeout works as if the
+// message had been sent at once and lost.
+func (a *API) queue(env actors.Env, to actors.Addr, m actors.Msg) {
+	a.outbox = append(a.outbox, outgoing{to, m})
+	if !a.sendPending {
+		a.sendPending = true
+		env.After(a.cfg.SendAfter, &wire.Tick{Kind: timerSend})
+	}
+}
+
+// send sends what queue collected: one message to each data server, as
+// it is when alone, else in one Requests, in the order queued.
+func (a *API) send(env actors.Env) {
+	a.sendPending = false
+	var order []actors.Addr // first use: what is sent does not depend on map order
+	batches := map[actors.Addr]*wire.Requests{}
+	for _, o := range a.outbox {
+		b := batches[o.to]
+		if b == nil {
+			b = &wire.Requests{}
+			batches[o.to] = b
+			order = append(order, o.to)
+		}
+		switch x := o.msg.(type) {
+		case *wire.Commit:
+			b.Commits = append(b.Commits, x)
+		case *wire.Read:
+			b.Reads = append(b.Reads, x)
+		}
+	}
+	clear(a.outbox)
+	a.outbox = a.outbox[:0]
+	for _, to := range order {
+		b := batches[to]
+		switch {
+		case len(b.Commits) == 1 && len(b.Reads) == 0:
+			env.Send(to, b.Commits[0])
+		case len(b.Commits) == 0 && len(b.Reads) == 1:
+			env.Send(to, b.Reads[0])
+		default:
+			env.Send(to, b)
+		}
 	}
 }
 
@@ -269,7 +348,7 @@ func (a *API) try(env actors.Env, r *request) {
 	c := a.config
 	switch {
 	case !r.write:
-		env.Send(a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
+		a.queue(env, a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
 	case r.inline || r.stageAcked:
 		a.sendCommit(env, r)
 	default:
@@ -310,7 +389,7 @@ func (a *API) sendCommit(env actors.Env, r *request) {
 		}
 	}
 	r.commitSent = true
-	env.Send(actors.Addr(c.Primary), m)
+	a.queue(env, actors.Addr(c.Primary), m)
 }
 
 // answer handles a data server's reply to an attempt.
@@ -391,6 +470,10 @@ func (a *API) cancelAttempt(env actors.Env, r *request) {
 }
 
 func (a *API) tick(env actors.Env, t *wire.Tick) {
+	if t.Kind == timerSend {
+		a.send(env)
+		return
+	}
 	r := a.reqs[t.Id]
 	if r == nil {
 		return

@@ -16,7 +16,7 @@ func start(t *testing.T, cfg Config) (*roletest.Env, *API) {
 	a := New(cfg)
 	a.Start(env)
 	a.Handle(env, "meta", &wire.ConfigUpdate{Session: 42, Configs: []*wire.Config{{Shard: 0, Version: 1, Primary: "data1", Secondaries: []string{"data2"}}}})
-	env.Take()
+	take(env, a)
 	return env, a
 }
 
@@ -34,18 +34,18 @@ func TestReadReplyOfAnotherProcessIsIgnored(t *testing.T) {
 	env, a := start(t, Config{})
 	defer env.Close()
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "k")})
-	reads := roletest.Of[*wire.Read](env.Take())
+	reads := roletest.Of[*wire.Read](take(env, a))
 	if len(reads) != 1 {
 		t.Fatalf("want one Read, got %v", reads)
 	}
 	stale := &wire.ReadReply{Shard: 0, Id: reads[0].Id, Incarnation: reads[0].Incarnation + 1,
 		Reply: &wire.Reply{Kind: wire.Reply_BULK, Bulk: []byte("another key's value")}}
 	a.Handle(env, "data1", stale)
-	if got := roletest.Of[*wire.ClientReply](env.Take()); len(got) != 0 {
+	if got := roletest.Of[*wire.ClientReply](take(env, a)); len(got) != 0 {
 		t.Fatalf("a reply for another process's read %d answered the client: %v", reads[0].Id, got)
 	}
 	a.Handle(env, "data1", &wire.ReadReply{Shard: 0, Id: reads[0].Id, Incarnation: reads[0].Incarnation, Reply: &wire.Reply{Kind: wire.Reply_NIL}})
-	if got := roletest.Of[*wire.ClientReply](env.Take()); len(got) != 1 || got[0].Reply.Kind != wire.Reply_NIL {
+	if got := roletest.Of[*wire.ClientReply](take(env, a)); len(got) != 1 || got[0].Reply.Kind != wire.Reply_NIL {
 		t.Fatalf("the matching reply did not answer the client: %v", got)
 	}
 }
@@ -56,7 +56,7 @@ func TestOversizedCommandRefusedAtOnce(t *testing.T) {
 	defer env.Close()
 	v := strings.Repeat("x", 40<<20)
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("MSET", "a", v, "b", v)})
-	sent := env.Take()
+	sent := take(env, a)
 	got := roletest.Of[*wire.ClientReply](sent)
 	if len(sent) != 1 || len(got) != 1 || got[0].Reply.Kind != wire.Reply_ERROR || !strings.HasPrefix(got[0].Reply.Str, "ERR MSET command of") {
 		t.Fatalf("an 80 MiB MSET: sent %d messages, replies %v; want one -ERR and nothing else", len(sent), got)
@@ -69,13 +69,13 @@ func TestSessionExpiredAsksForANewSession(t *testing.T) {
 	env, a := start(t, Config{})
 	defer env.Close()
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k", "v")})
-	commits := roletest.Of[*wire.Commit](env.Take())
+	commits := roletest.Of[*wire.Commit](take(env, a))
 	if len(commits) != 1 || commits[0].Op.Incarnation != 42 {
 		t.Fatalf("want one Commit in session 42, got %v", commits)
 	}
 	env.Advance(time.Second)
 	a.Handle(env, "data1", &wire.CommitReply{Shard: 0, Op: commits[0].Op, Status: wire.Status_SESSION_EXPIRED})
-	sent := env.Take()
+	sent := take(env, a)
 	replies := roletest.Of[*wire.ClientReply](sent)
 	if len(replies) != 1 || !strings.HasPrefix(replies[0].Reply.Str, "UNCERTAIN") {
 		t.Fatalf("want -UNCERTAIN, got %v", replies)
@@ -91,9 +91,9 @@ func TestLargeValueIsNotResentEveryAttempt(t *testing.T) {
 	env, a := start(t, Config{})
 	defer env.Close()
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k", strings.Repeat("x", 30<<20))})
-	stages := len(roletest.Of[*wire.Stage](env.Take()))
+	stages := len(roletest.Of[*wire.Stage](take(env, a)))
 	env.Step(a, 2*time.Second, 10*time.Millisecond)
-	if again := len(roletest.Of[*wire.Stage](env.Take())); again != 0 {
+	if again := len(roletest.Of[*wire.Stage](take(env, a))); again != 0 {
 		t.Fatalf("the 30 MiB value was staged %d times, then %d more within 2 s", stages, again)
 	}
 }
@@ -107,7 +107,7 @@ func TestRefusedLargeValueBacksOff(t *testing.T) {
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k", strings.Repeat("x", 1<<20))})
 	commits := 0
 	for i := 0; i < 300; i++ { // 3 s
-		for _, c := range roletest.Of[*wire.Commit](env.Take()) {
+		for _, c := range roletest.Of[*wire.Commit](take(env, a)) {
 			commits++
 			a.Handle(env, "data1", &wire.CommitReply{Shard: 0, Op: c.Op, Status: wire.Status_NOT_READY})
 		}
@@ -118,4 +118,42 @@ func TestRefusedLargeValueBacksOff(t *testing.T) {
 		t.Fatalf("a 1 MiB SET refused for 3 s was sent %d times", commits)
 	}
 	t.Logf("a 1 MiB SET refused for 3 s was sent %d times", commits)
+}
+
+// take fires the timers due (the SEND tick among them) and returns what
+// the API sent.
+func take(env *roletest.Env, a *API) []roletest.Sent {
+	env.FireDue(a)
+	return env.Take()
+}
+
+// Batching: the Commits and Reads of requests that arrive before the SEND
+// tick go to their data server in one Requests, in arrival order; one
+// request alone goes as it is.
+func TestRequestsArrivingTogetherShareOneMessage(t *testing.T) {
+	env, a := start(t, Config{})
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k1", "v")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("GET", "k2")})
+	a.Handle(env, "client2", &wire.ClientRequest{Id: 1, Args: args("SET", "k3", "v")})
+	if sent := env.Take(); len(sent) != 0 {
+		t.Fatalf("sent %d messages before the SEND tick, want none", len(sent))
+	}
+	sent := take(env, a)
+	if len(sent) != 1 || sent[0].To != "data1" {
+		t.Fatalf("three requests for data1 went out as %d messages, want one", len(sent))
+	}
+	b, ok := sent[0].Msg.(*wire.Requests)
+	if !ok || len(b.Commits) != 2 || len(b.Reads) != 1 ||
+		string(b.Commits[0].Command.Keys[0]) != "k1" || string(b.Commits[1].Command.Keys[0]) != "k3" {
+		t.Fatalf("want Requests with the commits of k1 then k3 and one read, got %v", sent[0].Msg)
+	}
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 3, Args: args("GET", "k1")})
+	sent = take(env, a)
+	if len(sent) != 1 {
+		t.Fatalf("a lone read went out as %d messages, want one", len(sent))
+	}
+	if _, ok := sent[0].Msg.(*wire.Read); !ok {
+		t.Fatalf("a lone read went out as %T, want a bare Read", sent[0].Msg)
+	}
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// memory for the commit path and peers that keep up; older ones are
 	// read from pebble. Entries not yet durable stay whatever their size.
 	MaxLogMemoryBytes int
+	// MaxVersionCacheBytes bounds a primary's cache of the versions its
+	// committed state holds (versionCache), which spares a write a read of
+	// the version it replaces. 0 takes the default; below 0 turns it off.
+	MaxVersionCacheBytes int
 	// TransferBytesPerSecond is the slowest rate at which a peer is expected
 	// to receive and sync a Prepare; a large one extends the time it may
 	// stay silent before it counts as failed.
@@ -96,6 +100,9 @@ func (c Config) withDefaults() Config {
 	if c.TransferBytesPerSecond == 0 {
 		c.TransferBytesPerSecond = 8 << 20
 	}
+	if c.MaxVersionCacheBytes == 0 {
+		c.MaxVersionCacheBytes = 32 << 20
+	}
 	return c
 }
 
@@ -113,13 +120,14 @@ const (
 	CanaryUnsyncedTruncate   = "unsynced-truncate"       // log-matching: a truncation that is not written with the batch
 	CanaryLeaseFromReceive   = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
 	CanaryTruncateUnapplied  = "truncate-unapplied"      // compaction: drop log entries not yet applied
+	CanaryStaleVersionCache  = "stale-version-cache"     // one-version: a primary's version cache does not learn what it applies
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
 var Canaries = []string{
 	CanaryAckBeforeDurable, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
-	CanarySetnxOnCommitted, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
+	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 }
 
 // Server is the data server role.
@@ -137,6 +145,15 @@ type Server struct {
 	heartbeatSent map[uint64]time.Time // bounded: the last maxHeartbeatsRemembered
 	flushPending  bool
 	staged        *stageCache
+	// replies collects the CommitReplies and ReadReplies of the message
+	// being handled; Handle sends them at its end, one Replies per API
+	// server that gets more than one.
+	replies []reply
+}
+
+type reply struct {
+	to  actors.Addr
+	msg actors.Msg // *wire.CommitReply or *wire.ReadReply
 }
 
 const maxHeartbeatsRemembered = 64
@@ -182,7 +199,19 @@ func (s *Server) Start(env actors.Env) {
 
 // Handle processes one message.
 func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
+	s.handle(env, from, m)
+	s.sendReplies(env)
+}
+
+func (s *Server) handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
+	case *wire.Requests:
+		for _, c := range x.Commits {
+			s.handle(env, from, c)
+		}
+		for _, r := range x.Reads {
+			s.handle(env, from, r)
+		}
 	case *wire.Tick:
 		s.tick(env, x)
 	case *wire.Persisted:
@@ -200,13 +229,13 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		env.Send(from, &wire.StageAck{Shard: x.Shard, Op: x.Op, Stored: stored})
 	case *wire.Commit:
 		if r := s.replicaFor(env, x.Shard, x.ConfigVersion, func(st wire.Status, c *wire.Config) {
-			env.Send(from, &wire.CommitReply{Shard: x.Shard, Op: x.Op, Status: st, Config: c})
+			s.reply(from, &wire.CommitReply{Shard: x.Shard, Op: x.Op, Status: st, Config: c})
 		}); r != nil {
 			r.commit(env, from, x)
 		}
 	case *wire.Read:
 		if r := s.replicaFor(env, x.Shard, x.ConfigVersion, func(st wire.Status, c *wire.Config) {
-			env.Send(from, &wire.ReadReply{Shard: x.Shard, Id: x.Id, Incarnation: x.Incarnation, Status: st, Config: c})
+			s.reply(from, &wire.ReadReply{Shard: x.Shard, Id: x.Id, Incarnation: x.Incarnation, Status: st, Config: c})
 		}); r != nil {
 			r.read(env, from, x)
 		}
@@ -226,6 +255,51 @@ func (s *Server) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		}
 	default:
 		env.Log().Warn("data: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", m))
+	}
+}
+
+// reply queues a CommitReply or ReadReply for the end of Handle.
+func (s *Server) reply(to actors.Addr, m actors.Msg) {
+	s.replies = append(s.replies, reply{to, m})
+}
+
+// sendReplies sends what reply queued: to each API server its one reply as
+// it is, or its several in one Replies, in the order they were made.
+func (s *Server) sendReplies(env actors.Env) {
+	if len(s.replies) == 0 {
+		return
+	}
+	var order []actors.Addr // first use, so what is sent does not depend on map order
+	batches := map[actors.Addr]*wire.Replies{}
+	count := map[actors.Addr]int{}
+	var single map[actors.Addr]actors.Msg
+	for _, r := range s.replies {
+		b := batches[r.to]
+		if b == nil {
+			b = &wire.Replies{}
+			batches[r.to] = b
+			order = append(order, r.to)
+			if single == nil {
+				single = map[actors.Addr]actors.Msg{}
+			}
+			single[r.to] = r.msg
+		}
+		count[r.to]++
+		switch x := r.msg.(type) {
+		case *wire.CommitReply:
+			b.CommitReplies = append(b.CommitReplies, x)
+		case *wire.ReadReply:
+			b.ReadReplies = append(b.ReadReplies, x)
+		}
+	}
+	clear(s.replies)
+	s.replies = s.replies[:0]
+	for _, to := range order {
+		if count[to] == 1 {
+			env.Send(to, single[to])
+		} else {
+			env.Send(to, batches[to])
+		}
 	}
 }
 

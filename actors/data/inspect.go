@@ -22,7 +22,10 @@ type ReplicaView struct {
 	Installing, Member bool
 	// SnapshotsInstalled counts the snapshots this replica installed in
 	// this incarnation.
-	SnapshotsInstalled       int
+	SnapshotsInstalled int
+	// VersionCacheHits counts the writes, in this incarnation, whose
+	// replaced version came from the primary's version cache.
+	VersionCacheHits         uint64
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -63,7 +66,7 @@ func (s *Server) Inspect() []ReplicaView {
 			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
 			LeaseUntil: r.leaseUntil,
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
-			SnapshotsInstalled: r.snapshotsInstalled,
+			SnapshotsInstalled: r.snapshotsInstalled, VersionCacheHits: r.versionCacheHits,
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

@@ -257,9 +257,13 @@ func TestGroupCommitSharesWriteAndPrepare(t *testing.T) {
 	for _, peer := range []actors.Addr{"data2", "data3"} {
 		s.Handle(env, peer, &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: first + n - 1})
 	}
-	cr := commitReplies(env.Take())
+	sent := env.Take()
+	cr := commitReplies(sent)
 	if len(cr) != n {
 		t.Fatalf("got %d commit replies, want %d", len(cr), n)
+	}
+	if b := roletest.Of[*wire.Replies](sent); len(sent) != 1 || len(b) != 1 {
+		t.Fatalf("the %d replies to api1 went out in %d messages, want one Replies", n, len(sent))
 	}
 	for i, c := range cr {
 		if c.Status != wire.Status_OK || c.Op.Counter != uint64(i+1) {

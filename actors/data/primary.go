@@ -20,6 +20,8 @@ type primaryState struct {
 	// uncommitted FLUSH (0 = none); keys not in the overlay are absent then.
 	overlay  map[string]overlayValue
 	flushSeq uint64
+	// versions: what the committed state holds for recently used keys.
+	versions *versionCache
 }
 
 type overlayValue struct {
@@ -63,7 +65,8 @@ const maxResendAfter = 2 * time.Second
 // becomePrimary starts serving the current config version: rule barrier.
 func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
-	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{}}
+	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{},
+		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes)}
 	newPeer := func(a string, learner bool) *peer {
 		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now}
 		if old := r.peer(p.addr); old != nil {
@@ -83,7 +86,8 @@ func (r *replica) becomePrimary(env actors.Env) {
 		ps.peers = append(ps.peers, newPeer(a, true))
 	}
 	if r.primary != nil {
-		ps.waiters = r.primary.waiters // same log, same pending ops
+		ps.waiters = r.primary.waiters   // same log, same pending ops
+		ps.versions = r.primary.versions // same committed state
 		for _, old := range r.primary.peers {
 			r.stopSnapshot(old) // a peer no longer in the config
 		}
@@ -104,7 +108,7 @@ func (r *replica) stepDown(env actors.Env) {
 	for _, seq := range sortedKeys(r.primary.waiters) {
 		for _, to := range r.primary.waiters[seq] {
 			rec := r.entryOp(seq)
-			env.Send(to, &wire.CommitReply{Shard: r.shard, Op: rec, Status: wire.Status_STALE_CONFIG, Config: r.config})
+			r.s.reply(to, &wire.CommitReply{Shard: r.shard, Op: rec, Status: wire.Status_STALE_CONFIG, Config: r.config})
 		}
 	}
 	for _, p := range r.primary.peers {
@@ -158,11 +162,16 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	case ps.flushSeq != 0:
 		return 0, false // a pending FLUSH removes every version first
 	}
+	if v, ok := ps.versions.get(key); ok {
+		r.versionCacheHits++
+		return v.ts, v.found
+	}
 	if v, ok := read[string(key)]; ok {
 		return v.ts, v.found
 	}
 	_, ts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
 	r.s.must(err, "read the version a write replaces")
+	ps.versions.put(key, committedVersion{ts, found})
 	return ts, found
 }
 
@@ -190,6 +199,7 @@ func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 	v, ts, found, err := s.r.s.st.GetVersionFlushed(s.r.shard, key, math.MaxUint64, s.r.flushed)
 	if err == nil && s.read != nil {
 		s.read[string(key)] = committedVersion{ts, found}
+		ps.versions.put(key, committedVersion{ts, found})
 	}
 	return v, found, err
 }
@@ -201,7 +211,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		if st != wire.Status_OK {
 			out.Config = r.config
 		}
-		env.Send(from, out)
+		r.s.reply(from, out)
 	}
 	ps := r.primary
 	switch {
@@ -507,7 +517,7 @@ func (ps *primaryState) committed(env actors.Env, r *replica, from, to uint64) {
 		delete(ps.waiters, seq)
 		e := r.log.entry(seq) // in memory: applied entries leave it after this
 		for _, w := range waiters {
-			env.Send(w, &wire.CommitReply{Shard: r.shard, Op: e.Op, Status: wire.Status_OK, Reply: e.Result})
+			r.s.reply(w, &wire.CommitReply{Shard: r.shard, Op: e.Op, Status: wire.Status_OK, Reply: e.Result})
 		}
 	}
 	// order-independent: deletes every committed key

@@ -42,6 +42,9 @@ type replica struct {
 	installing         *snapshotIn
 	installed          uint64
 	snapshotsInstalled int
+	// versionCacheHits counts writes whose replaced version came from the
+	// primary's version cache (ReplicaView.VersionCacheHits).
+	versionCacheHits uint64
 	// snapshotCount numbers the snapshots this primary sent.
 	snapshotCount uint64
 
@@ -255,6 +258,10 @@ func (r *replica) apply() {
 	// One version per key, no tombstones: no read needs an older one
 	// (reads run inside a handler, at the newest committed state).
 	a := r.s.st.NewApplyBatch(r.shard)
+	var versions *versionCache // a primary's cache learns what it applies
+	if r.primary != nil && r.s.cfg.Canary != CanaryStaleVersionCache {
+		versions = r.primary.versions
+	}
 	r.log.forEach(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
 		switch e.Kind {
 		case wire.Entry_WRITE:
@@ -264,10 +271,20 @@ func (r *replica) apply() {
 				} else {
 					a.Put(w.Key, e.CommitTs, w.Value, w.PrevTs, w.WasLive)
 				}
+				if versions != nil {
+					v := committedVersion{ts: e.CommitTs, found: true}
+					if w.Delete {
+						v = committedVersion{} // a deletion leaves no version
+					}
+					versions.put(w.Key, v)
+				}
 			}
 		case wire.Entry_FLUSH:
 			a.Flush(e.CommitTs)
 			r.flushed = e.CommitTs
+			if r.primary != nil {
+				r.primary.versions.clear()
+			}
 		}
 	})
 	// Invariant applied ≤ commit holds by construction: we apply exactly
@@ -319,7 +336,7 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		if st != wire.Status_OK {
 			out.Config = r.config
 		}
-		env.Send(from, out)
+		r.s.reply(from, out)
 	}
 	if r.s.cfg.Canary != CanaryReadSecondary {
 		if r.primary == nil {

@@ -174,12 +174,33 @@ func (e *Env) After(d time.Duration, m actors.Msg) actors.TimerID {
 	return e.nextID
 }
 
-// Of returns the messages of type T in sent, in order.
+// Of returns the messages of type T in sent, in order. The requests in a
+// wire.Requests and the replies in a wire.Replies count as sent one by
+// one: batching them is the role's way of sending, not what it sends.
 func Of[T actors.Msg](sent []Sent) []T {
 	var out []T
-	for _, s := range sent {
-		if m, ok := s.Msg.(T); ok {
+	add := func(m actors.Msg) {
+		if m, ok := m.(T); ok {
 			out = append(out, m)
+		}
+	}
+	for _, s := range sent {
+		add(s.Msg)
+		switch b := s.Msg.(type) {
+		case *wire.Replies:
+			for _, r := range b.CommitReplies {
+				add(r)
+			}
+			for _, r := range b.ReadReplies {
+				add(r)
+			}
+		case *wire.Requests:
+			for _, r := range b.Commits {
+				add(r)
+			}
+			for _, r := range b.Reads {
+				add(r)
+			}
 		}
 	}
 	return out

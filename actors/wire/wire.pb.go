@@ -197,7 +197,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21, 0}
+	return file_wire_proto_rawDescGZIP(), []int{23, 0}
 }
 
 type Tick_Kind int32
@@ -207,25 +207,27 @@ const (
 	Tick_RETRY     Tick_Kind = 2
 	Tick_CHECK     Tick_Kind = 3
 	Tick_EXPIRE    Tick_Kind = 4
-	Tick_ATTEMPT   Tick_Kind = 5 // api: one try of request id timed out
-	Tick_DEADLINE  Tick_Kind = 6 // api: request id's deadline passed
-	Tick_BACKOFF   Tick_Kind = 7 // api: request id may try again
-	Tick_THINK     Tick_Kind = 8 // simulated client: time for the next command
-	Tick_FLUSH     Tick_Kind = 9 // data: write, persist and send what a primary appended; compact
+	Tick_ATTEMPT   Tick_Kind = 5  // api: one try of request id timed out
+	Tick_DEADLINE  Tick_Kind = 6  // api: request id's deadline passed
+	Tick_BACKOFF   Tick_Kind = 7  // api: request id may try again
+	Tick_THINK     Tick_Kind = 8  // simulated client: time for the next command
+	Tick_FLUSH     Tick_Kind = 9  // data: write, persist and send what a primary appended; compact
+	Tick_SEND      Tick_Kind = 10 // api: send the Requests collected for each data server
 )
 
 // Enum value maps for Tick_Kind.
 var (
 	Tick_Kind_name = map[int32]string{
-		0: "HEARTBEAT",
-		2: "RETRY",
-		3: "CHECK",
-		4: "EXPIRE",
-		5: "ATTEMPT",
-		6: "DEADLINE",
-		7: "BACKOFF",
-		8: "THINK",
-		9: "FLUSH",
+		0:  "HEARTBEAT",
+		2:  "RETRY",
+		3:  "CHECK",
+		4:  "EXPIRE",
+		5:  "ATTEMPT",
+		6:  "DEADLINE",
+		7:  "BACKOFF",
+		8:  "THINK",
+		9:  "FLUSH",
+		10: "SEND",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -237,6 +239,7 @@ var (
 		"BACKOFF":   7,
 		"THINK":     8,
 		"FLUSH":     9,
+		"SEND":      10,
 	}
 )
 
@@ -264,7 +267,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30, 0}
+	return file_wire_proto_rawDescGZIP(), []int{32, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1699,6 +1702,117 @@ func (x *ReadReply) GetIncarnation() uint64 {
 	return 0
 }
 
+// Requests is the Commits and Reads an API server collected for one data
+// server while earlier ones were in flight (one flush: Tick SEND), sent as
+// one message. The data server handles them in order, as if each came
+// alone; a lost Requests loses them all, like any message.
+type Requests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commits       []*Commit              `protobuf:"bytes,1,rep,name=commits,proto3" json:"commits,omitempty"`
+	Reads         []*Read                `protobuf:"bytes,2,rep,name=reads,proto3" json:"reads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Requests) Reset() {
+	*x = Requests{}
+	mi := &file_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Requests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Requests) ProtoMessage() {}
+
+func (x *Requests) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Requests.ProtoReflect.Descriptor instead.
+func (*Requests) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Requests) GetCommits() []*Commit {
+	if x != nil {
+		return x.Commits
+	}
+	return nil
+}
+
+func (x *Requests) GetReads() []*Read {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
+// Replies is the CommitReplies and ReadReplies a data server produced for
+// one API server while handling one message (a Requests, or a PrepareAck
+// that committed many entries).
+type Replies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommitReplies []*CommitReply         `protobuf:"bytes,1,rep,name=commit_replies,json=commitReplies,proto3" json:"commit_replies,omitempty"`
+	ReadReplies   []*ReadReply           `protobuf:"bytes,2,rep,name=read_replies,json=readReplies,proto3" json:"read_replies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replies) Reset() {
+	*x = Replies{}
+	mi := &file_wire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replies) ProtoMessage() {}
+
+func (x *Replies) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replies.ProtoReflect.Descriptor instead.
+func (*Replies) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Replies) GetCommitReplies() []*CommitReply {
+	if x != nil {
+		return x.CommitReplies
+	}
+	return nil
+}
+
+func (x *Replies) GetReadReplies() []*ReadReply {
+	if x != nil {
+		return x.ReadReplies
+	}
+	return nil
+}
+
 // Write is one key's effect in a log entry.
 type Write struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1723,7 +1837,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1849,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1862,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Write) GetKey() []byte {
@@ -1825,7 +1939,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1951,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1964,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -1928,7 +2042,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2054,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2067,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -2019,7 +2133,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2145,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2158,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -2119,7 +2233,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2245,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2258,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -2212,7 +2326,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2338,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2351,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -2288,7 +2402,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2414,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2427,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -2342,7 +2456,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2468,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2481,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -2409,7 +2523,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2535,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2548,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -2470,7 +2584,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2482,7 +2596,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2495,7 +2609,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -2518,7 +2632,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2644,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2657,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -2681,7 +2795,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
 	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12 \n" +
-	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"\xd0\x01\n" +
+	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"b\n" +
+	"\bRequests\x12-\n" +
+	"\acommits\x18\x01 \x03(\v2\x13.castkv.wire.CommitR\acommits\x12'\n" +
+	"\x05reads\x18\x02 \x03(\v2\x11.castkv.wire.ReadR\x05reads\"\x85\x01\n" +
+	"\aReplies\x12?\n" +
+	"\x0ecommit_replies\x18\x01 \x03(\v2\x18.castkv.wire.CommitReplyR\rcommitReplies\x129\n" +
+	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xd0\x01\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
@@ -2751,10 +2871,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
 	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\x04R\x05point\"\xbf\x01\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xca\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"{\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\x85\x01\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
@@ -2765,7 +2885,9 @@ const file_wire_proto_rawDesc = "" +
 	"\bDEADLINE\x10\x06\x12\v\n" +
 	"\aBACKOFF\x10\a\x12\t\n" +
 	"\x05THINK\x10\b\x12\t\n" +
-	"\x05FLUSH\x10\t\"\x04\b\x01\x10\x01*\x87\x01\n" +
+	"\x05FLUSH\x10\t\x12\b\n" +
+	"\x04SEND\x10\n" +
+	"\"\x04\b\x01\x10\x01*\x87\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -2789,7 +2911,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),            // 0: castkv.wire.Status
 	(Reply_Kind)(0),        // 1: castkv.wire.Reply.Kind
@@ -2815,17 +2937,19 @@ var file_wire_proto_goTypes = []any{
 	(*Read)(nil),           // 21: castkv.wire.Read
 	(*CommitReply)(nil),    // 22: castkv.wire.CommitReply
 	(*ReadReply)(nil),      // 23: castkv.wire.ReadReply
-	(*Write)(nil),          // 24: castkv.wire.Write
-	(*Entry)(nil),          // 25: castkv.wire.Entry
-	(*Prepare)(nil),        // 26: castkv.wire.Prepare
-	(*PrepareAck)(nil),     // 27: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),  // 28: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),    // 29: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),     // 30: castkv.wire.DedupTable
-	(*DedupSession)(nil),   // 31: castkv.wire.DedupSession
-	(*DedupRecord)(nil),    // 32: castkv.wire.DedupRecord
-	(*Persisted)(nil),      // 33: castkv.wire.Persisted
-	(*Tick)(nil),           // 34: castkv.wire.Tick
+	(*Requests)(nil),       // 24: castkv.wire.Requests
+	(*Replies)(nil),        // 25: castkv.wire.Replies
+	(*Write)(nil),          // 26: castkv.wire.Write
+	(*Entry)(nil),          // 27: castkv.wire.Entry
+	(*Prepare)(nil),        // 28: castkv.wire.Prepare
+	(*PrepareAck)(nil),     // 29: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),  // 30: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),    // 31: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),     // 32: castkv.wire.DedupTable
+	(*DedupSession)(nil),   // 33: castkv.wire.DedupSession
+	(*DedupRecord)(nil),    // 34: castkv.wire.DedupRecord
+	(*Persisted)(nil),      // 35: castkv.wire.Persisted
+	(*Tick)(nil),           // 36: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -2847,23 +2971,27 @@ var file_wire_proto_depIdxs = []int32{
 	0,  // 16: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
 	6,  // 17: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
 	7,  // 18: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	2,  // 19: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	16, // 20: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	24, // 21: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 22: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	7,  // 23: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	25, // 24: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 25: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 26: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	31, // 27: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	32, // 28: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 29: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 30: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	20, // 19: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	21, // 20: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	22, // 21: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	23, // 22: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	2,  // 23: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	16, // 24: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	26, // 25: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 26: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	7,  // 27: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	27, // 28: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 29: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 30: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	33, // 31: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	34, // 32: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 33: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 34: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -2877,7 +3005,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
