@@ -38,20 +38,20 @@ const (
 	CountCrashUnsynced = "crash-unsynced" // a crash lost writes whose sync was still running
 	// Not faults, but what a run must reach to test them: the protocol's
 	// rarer paths.
-	CountCompaction    = "log-compaction"     // a replica dropped applied entries from its log
-	CountSnapshot      = "snapshot-installed" // a replica installed a snapshot
+	CountCompaction = "log-compaction"     // a replica dropped applied entries from its log
+	CountSnapshot   = "snapshot-installed" // a replica installed a snapshot
 	// A write's replaced version came from the primary's cache, not its
 	// store (data.versionCache): the path the applied-state shape oracle
 	// watches.
 	CountVersionCacheHits = "version-cache-hits"
-	CountStall         = "stall"              // a long pause froze a handler's replies
-	CountMetaPromotion = "meta-promotion"     // meta restarted during a learner promotion
-	CountMetaFailover  = "meta-failover"      // meta restarted during a failover
-	CountTimedPromote  = "timed-promotion"    // acted when a primary asked to promote a learner
-	CountTimedConfig   = "timed-config"       // acted when a config version changed
-	CountTimedLease    = "timed-lease"        // acted when the primary's lease was about to run out
-	CountTimedReply    = "timed-stale-reply"  // kept a read reply for the API's next incarnation
-	CountTimedUnsynced = "timed-unsynced"     // crashed a data server while its writes waited for their sync
+	CountStall            = "stall"             // a long pause froze a handler's replies
+	CountMetaPromotion    = "meta-promotion"    // meta restarted during a learner promotion
+	CountMetaFailover     = "meta-failover"     // meta restarted during a failover
+	CountTimedPromote     = "timed-promotion"   // acted when a primary asked to promote a learner
+	CountTimedConfig      = "timed-config"      // acted when a config version changed
+	CountTimedLease       = "timed-lease"       // acted when the primary's lease was about to run out
+	CountTimedReply       = "timed-stale-reply" // kept a read reply for the API's next incarnation
+	CountTimedUnsynced    = "timed-unsynced"    // crashed a data server while its writes waited for their sync
 )
 
 // AllFaults lists every fault kind, sorted.

@@ -97,9 +97,9 @@ type replicaWatch struct {
 	lastSeq, lastVersion uint64
 	commitSeq            uint64
 	// logStart and installing, to count compactions and snapshots.
-	logStart   uint64
-	installing bool
-	snapshots  int
+	logStart    uint64
+	installing  bool
+	snapshots   int
 	versionHits uint64
 }
 
