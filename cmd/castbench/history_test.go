@@ -107,21 +107,21 @@ func TestFormatHistory(t *testing.T) {
 
 func TestFormatThroughput(t *testing.T) {
 	one, ratio := int64(7), 0.25
-	per := 0.19
+	per, cpu := 0.19, 93.4
 	rep := throughputReport{
 		Conns: 50, Keyspace: 100000, ValueBytes: 64, WarmupSec: 1, DurationSec: 5, Machine: "m",
 		Castkv:        targetInfo{Started: true, Config: "castd dev", FS: "ext4"},
 		RedisNote:     "redis-server: not found, castkv only",
 		FsyncCounting: "perf",
 		Rows: []rowReport{{Row: "set/p1", Castkv: &serverRow{OpsPerSec: 7152.4, P50Ms: 6.52, P99Ms: 14.5, Errors: 3, FirstError: "TRYAGAIN x",
-			Fsyncs: &one, FsyncsPerOp: &per, Events: []string{"WARN something"}}}},
+			Fsyncs: &one, FsyncsPerOp: &per, CPUMicrosPerOp: &cpu, Events: []string{"WARN something"}}}},
 	}
 	out := formatThroughput(rep)
 	for _, want := range []string{
 		"5s measured per row and server after 1s warmup; 50 connections; keys from 100000; 64-byte values",
 		"redis-server: not found, castkv only",
-		"row     castkv ops/s     p50     p99  redis ops/s  p50  p99  castkv/redis  castkv fsync/op  redis fsync/op",
-		"set/p1         7,152  6.52ms  14.5ms            -    -    -             -            0.190               -",
+		"row     castkv ops/s     p50     p99  redis ops/s  p50  p99  castkv/redis  castkv cpu/op  redis cpu/op  castkv fsync/op  redis fsync/op",
+		"set/p1         7,152  6.52ms  14.5ms            -    -    -             -           93µs             -            0.190               -",
 		"castkv set/p1: 3 error replies, first: TRYAGAIN x",
 		"castkv set/p1: castd logged WARN something",
 	} {
@@ -133,7 +133,7 @@ func TestFormatThroughput(t *testing.T) {
 	rep.Rows[0].Ratio = &ratio
 	rep.FsyncCounting = "not counted: perf not found"
 	out = formatThroughput(rep)
-	if !strings.Contains(out, "28,610  1.07ms  8.16ms          0.25\n") || !strings.Contains(out, "fsyncs: not counted: perf not found") {
+	if !strings.Contains(out, "28,610  1.07ms  8.16ms          0.25           93µs             -\n") || !strings.Contains(out, "fsyncs: not counted: perf not found") {
 		t.Errorf("with Redis, without fsyncs:\n%s", out)
 	}
 }

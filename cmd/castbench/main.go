@@ -39,6 +39,10 @@
 // config changes castd logged during a row (a replica removed mid-row
 // would leave the rest of the row committing on two replicas).
 //
+// The server process's CPU time (user+system, /proc/PID/stat; cpu.go) per
+// command answered is the column to compare across runs: ops/s depends on
+// what else the machine runs, CPU per command hardly does.
+//
 // Fsyncs are counted with Linux perf when it is installed and allowed
 // (fsync.go): the fsync and fdatasync calls of the whole server process
 // during a row, divided by the commands it answered (warmup included). For

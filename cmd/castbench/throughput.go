@@ -283,9 +283,21 @@ func measure(ctx context.Context, t *target, r row, w workload, counter *fsyncCo
 			return nil, fmt.Errorf("count %s's fsyncs: %w", t.name, err)
 		}
 	}
+	cpuBefore := -1.0
+	if t.srv != nil {
+		if c, err := processCPUSeconds(t.srv.pid()); err == nil {
+			cpuBefore = c
+		}
+	}
 	begin := time.Now()
 	res, err := runRow(ctx, t.addr, r, w)
 	end := time.Now()
+	cpuAfter := -1.0
+	if cpuBefore >= 0 {
+		if c, err := processCPUSeconds(t.srv.pid()); err == nil {
+			cpuAfter = c
+		}
+	}
 	var fsyncs int64
 	if session != nil {
 		var serr error
@@ -302,6 +314,10 @@ func measure(ctx context.Context, t *target, r row, w workload, counter *fsyncCo
 		return nil, fmt.Errorf("%s: %w", t.name, err)
 	}
 	sr := newServerRow(res)
+	if cpuAfter >= cpuBefore && cpuBefore >= 0 && res.total > 0 {
+		per := (cpuAfter - cpuBefore) / float64(res.total) * 1e6
+		sr.CPUMicrosPerOp = &per
+	}
 	if session != nil {
 		sr.Fsyncs = &fsyncs
 		if res.total > 0 {

@@ -67,7 +67,10 @@ type serverRow struct {
 	Nulls       int64    `json:"nulls"`
 	Fsyncs      *int64   `json:"fsyncs,omitempty"`
 	FsyncsPerOp *float64 `json:"fsyncs_per_op,omitempty"` // over every command of the row, warmup included
-	Events      []string `json:"events,omitempty"`        // castd's warnings and config changes during the row
+	// CPUMicrosPerOp is the server process's CPU time per command, warmup
+	// included (cpu.go).
+	CPUMicrosPerOp *float64 `json:"cpu_us_per_op,omitempty"`
+	Events         []string `json:"events,omitempty"` // castd's warnings and config changes during the row
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -103,10 +106,11 @@ func formatThroughput(rep throughputReport) string {
 	} else {
 		fmt.Fprintln(&b, "fsyncs: "+rep.FsyncCounting)
 	}
+	fmt.Fprintln(&b, "cpu/op: the server process's user+system CPU time per command answered (/proc/PID/stat)")
 	b.WriteString("\n")
 
 	fsyncCols := rep.FsyncCounting == "perf"
-	header := []string{"row", "castkv ops/s", "p50", "p99", "redis ops/s", "p50", "p99", "castkv/redis"}
+	header := []string{"row", "castkv ops/s", "p50", "p99", "redis ops/s", "p50", "p99", "castkv/redis", "castkv cpu/op", "redis cpu/op"}
 	if fsyncCols {
 		header = append(header, "castkv fsync/op", "redis fsync/op")
 	}
@@ -121,6 +125,7 @@ func formatThroughput(rep throughputReport) string {
 		} else {
 			c = append(c, "-")
 		}
+		c = append(c, cpuCell(r.Castkv), cpuCell(r.Redis))
 		if fsyncCols {
 			c = append(c, fsyncCell(r.Castkv), fsyncCell(r.Redis))
 		}
@@ -159,6 +164,13 @@ func serverCells(s *serverRow) []string {
 		return []string{"-", "-", "-"}
 	}
 	return []string{formatRate(s.OpsPerSec), formatMs(msDuration(s.P50Ms)), formatMs(msDuration(s.P99Ms))}
+}
+
+func cpuCell(s *serverRow) string {
+	if s == nil || s.CPUMicrosPerOp == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fµs", *s.CPUMicrosPerOp)
 }
 
 func fsyncCell(s *serverRow) string {
