@@ -32,11 +32,9 @@ import (
 	"castkv/actors/api"
 	"castkv/actors/data"
 	"castkv/actors/meta"
-	"castkv/actors/store"
 	"castkv/actors/wire"
 	cnet "castkv/net"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const usage = `castd runs castkv's daemons, one role per subcommand.
@@ -153,17 +151,6 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(stderr, opts)), nil
-}
-
-func openStore(dir string) (*pebble.DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	db, err := pebble.Open(dir, store.Options(vfs.Default, store.ProductionMemTableBytes, nil))
-	if err != nil {
-		return nil, fmt.Errorf("open pebble store in %s: %w", dir, err)
-	}
-	return db, nil
 }
 
 func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport + "/" + role) }
@@ -407,7 +394,7 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		if db == nil {
 			return nil
 		}
-		return db.Close()
+		return closeStore(db)
 	}
 	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log})
 	if err != nil {
@@ -474,7 +461,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			procs[i].Stop()
 		}
 		for _, db := range dbs {
-			db.Close()
+			closeStore(db)
 		}
 	}
 	spawn := func(i int, role, dir string, node actors.Node) error {
