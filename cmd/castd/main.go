@@ -20,12 +20,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // --pprof
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime/debug"
-	"runtime/metrics"
 	"strings"
-	"syscall"
 	"time"
 
 	"castkv/actors"
@@ -154,43 +150,6 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 }
 
 func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport + "/" + role) }
-
-// waitForSignal blocks until SIGINT or SIGTERM, returning idle memory to
-// the system meanwhile.
-func waitForSignal(log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	tick := time.NewTicker(idleMemoryCheckEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case s := <-ch:
-			log.Info("shutting down", "signal", s.String())
-			return
-		case <-tick.C:
-			returnIdleMemory()
-		}
-	}
-}
-
-// After a large value is written and deleted, Go keeps the heap it grew to
-// and hands it back to the system only slowly: a 60 MB SET left castd dev
-// at 1.3 GB of RSS 20 s after DEL with 100 MB of it live. Every
-// idleMemoryCheckEvery, heap memory that is free but still held beyond
-// idleMemorySlack goes back at once.
-const (
-	idleMemoryCheckEvery = 5 * time.Second
-	idleMemorySlack      = 64 << 20
-)
-
-var idleMemorySample = []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
-
-func returnIdleMemory() {
-	metrics.Read(idleMemorySample)
-	if v := idleMemorySample[0].Value; v.Kind() == metrics.KindUint64 && v.Uint64() > idleMemorySlack {
-		debug.FreeOSMemory()
-	}
-}
 
 // metaTimes are meta's timing flags, shared by meta and dev. The defaults
 // are the meta role's own (actors/meta Config).
