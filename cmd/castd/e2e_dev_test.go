@@ -33,6 +33,12 @@ type devCluster struct {
 
 func startDev(t *testing.T, ps *procs, extra ...string) *devCluster {
 	t.Helper()
+	return startDevBin(t, ps, "", extra...)
+}
+
+// startDevBin is startDev with another castd binary (empty: castdBin).
+func startDevBin(t *testing.T, ps *procs, bin string, extra ...string) *devCluster {
+	t.Helper()
 	ports := freePorts(t, 6) // five cluster ports, then the client port
 	dc := &devCluster{
 		clientAddr: loopback(ports[5]),
@@ -48,7 +54,7 @@ func startDev(t *testing.T, ps *procs, extra ...string) *devCluster {
 		"--remove-after", e2eRemoveAfter.String(),
 		"--request-timeout", e2eRequestTimeout.String(),
 	}, extra...)
-	dc.d = ps.start("dev", args...)
+	dc.d = ps.startBin("dev", bin, args...)
 	waitReady(t, dc.clientAddr, dc.d)
 	return dc
 }

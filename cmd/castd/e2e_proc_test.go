@@ -163,6 +163,7 @@ func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 type daemon struct {
 	t    *testing.T
 	name string
+	bin  string // castd binary; castdBin (built with -race) when empty
 	args []string
 	dir  string
 
@@ -202,7 +203,13 @@ func newProcs(t *testing.T, dir string) *procs {
 // start runs `castd args...` as a new daemon named name.
 func (p *procs) start(name string, args ...string) *daemon {
 	p.t.Helper()
-	d := &daemon{t: p.t, name: name, args: args, dir: p.dir}
+	return p.startBin(name, "", args...)
+}
+
+// startBin is start with another castd binary (empty: castdBin).
+func (p *procs) startBin(name, bin string, args ...string) *daemon {
+	p.t.Helper()
+	d := &daemon{t: p.t, name: name, bin: bin, args: args, dir: p.dir}
 	p.all = append(p.all, d)
 	d.start()
 	return d
@@ -226,7 +233,11 @@ func (d *daemon) start() {
 	}
 	d.stderr = stderr.Name()
 	d.logs = append(d.logs, stdout.Name(), stderr.Name())
-	cmd := exec.Command(castdBin, d.args...)
+	bin := d.bin
+	if bin == "" {
+		bin = castdBin
+	}
+	cmd := exec.Command(bin, d.args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {

@@ -20,23 +20,17 @@ import (
 	"net/http"
 	_ "net/http/pprof" // --pprof
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime/debug"
-	"runtime/metrics"
 	"strings"
-	"syscall"
 	"time"
 
 	"castkv/actors"
 	"castkv/actors/api"
 	"castkv/actors/data"
 	"castkv/actors/meta"
-	"castkv/actors/store"
 	"castkv/actors/wire"
 	cnet "castkv/net"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const usage = `castd runs castkv's daemons, one role per subcommand.
@@ -155,55 +149,7 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(stderr, opts)), nil
 }
 
-func openStore(dir string) (*pebble.DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	db, err := pebble.Open(dir, store.Options(vfs.Default, store.ProductionMemTableBytes, nil))
-	if err != nil {
-		return nil, fmt.Errorf("open pebble store in %s: %w", dir, err)
-	}
-	return db, nil
-}
-
 func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport + "/" + role) }
-
-// waitForSignal blocks until SIGINT or SIGTERM, returning idle memory to
-// the system meanwhile.
-func waitForSignal(log *slog.Logger) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	tick := time.NewTicker(idleMemoryCheckEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case s := <-ch:
-			log.Info("shutting down", "signal", s.String())
-			return
-		case <-tick.C:
-			returnIdleMemory()
-		}
-	}
-}
-
-// After a large value is written and deleted, Go keeps the heap it grew to
-// and hands it back to the system only slowly: a 60 MB SET left castd dev
-// at 1.3 GB of RSS 20 s after DEL with 100 MB of it live. Every
-// idleMemoryCheckEvery, heap memory that is free but still held beyond
-// idleMemorySlack goes back at once.
-const (
-	idleMemoryCheckEvery = 5 * time.Second
-	idleMemorySlack      = 64 << 20
-)
-
-var idleMemorySample = []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
-
-func returnIdleMemory() {
-	metrics.Read(idleMemorySample)
-	if v := idleMemorySample[0].Value; v.Kind() == metrics.KindUint64 && v.Uint64() > idleMemorySlack {
-		debug.FreeOSMemory()
-	}
-}
 
 // metaTimes are meta's timing flags, shared by meta and dev. The defaults
 // are the meta role's own (actors/meta Config).
@@ -407,7 +353,7 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		if db == nil {
 			return nil
 		}
-		return db.Close()
+		return closeStore(db)
 	}
 	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log})
 	if err != nil {
@@ -474,7 +420,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			procs[i].Stop()
 		}
 		for _, db := range dbs {
-			db.Close()
+			closeStore(db)
 		}
 	}
 	spawn := func(i int, role, dir string, node actors.Node) error {
