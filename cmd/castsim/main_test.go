@@ -119,7 +119,7 @@ func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
 	want := []string{"ack-before-durable", "commit-on-majority", "ignore-lease", "lease-from-receive-time",
 		"no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
-		"setnx-on-committed", "truncate-unapplied", "unsynced-truncate"}
+		"setnx-on-committed", "stale-version-cache", "truncate-unapplied", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
 	if o.exit != exitOK || !slices.Equal(got, want) {
 		t.Fatalf("castsim canaries: want exit 0 and %q, got %v", want, o)
