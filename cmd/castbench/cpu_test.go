@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -16,5 +17,20 @@ func TestParseProcStatCPU(t *testing.T) {
 	}
 	if _, err := processCPUSeconds(os.Getpid()); err != nil {
 		t.Fatalf("this process's CPU time: %v", err)
+	}
+}
+
+func TestPprofTotalParse(t *testing.T) {
+	out := "Active filters:\n   focus=x\nShowing nodes accounting for 450ms, 12.23% of 3.68s total\n"
+	m := pprofTotalRE.FindStringSubmatch(out)
+	if m == nil || seconds(m[1], m[2]) != 0.45 || seconds(m[3], m[4]) != 3.68 {
+		t.Fatalf("parsed %q from pprof's summary line, want 450ms of 3.68s", m)
+	}
+	b := &profileBreakdown{Row: "set/p1", Path: "/tmp/p/set-p1.pprof", TotalSec: 2}
+	for range profileCategories {
+		b.Categories = append(b.Categories, profileCategoryT{Sec: 0.5})
+	}
+	if s := formatBreakdowns([]*profileBreakdown{b}); !strings.Contains(s, "25.0%") || !strings.Contains(s, "2.00s") {
+		t.Fatalf("breakdown table lacks the share or the total:\n%s", s)
 	}
 }

@@ -1,7 +1,7 @@
 // Command castbench is castkv's benchmark: it starts the servers itself, so
 // anyone can run it on a fresh machine and get numbers that compare.
 //
-//	go run ./cmd/castbench [--duration 10s] [--conns 50] [--rows set,get/p16] [--json] [--keep]
+//	go run ./cmd/castbench [--duration 10s] [--conns 50] [--rows set,get/p16] [--json] [--keep] [--profile DIR]
 //	go run ./cmd/castbench history [-n 1000000] [--keys 1000] [--value-bytes 100] [--json]
 //
 // # Throughput (the default)
@@ -42,6 +42,10 @@
 // The server process's CPU time (user+system, /proc/PID/stat; cpu.go) per
 // command answered is the column to compare across runs: ops/s depends on
 // what else the machine runs, CPU per command hardly does.
+//
+// With --profile DIR each castkv row's measured part is CPU-profiled
+// (castd --pprof) into DIR, and a second table says where castd's CPU
+// went in each row, by category (profile.go).
 //
 // Fsyncs are counted with Linux perf when it is installed and allowed
 // (fsync.go): the fsync and fdatasync calls of the whole server process

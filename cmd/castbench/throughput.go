@@ -28,6 +28,7 @@ type throughputFlags struct {
 	keep, json, noRedis bool
 	addr, redisAddr     string
 	castd, castdFlags   string
+	profileDir          string
 }
 
 func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +54,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&f.noRedis, "no-redis", false, "castkv only")
 	fs.StringVar(&f.castd, "castd", "", "castd binary (default: go build ./cmd/castd)")
 	fs.StringVar(&f.castdFlags, "castd-flags", "", "extra flags for castd dev, space-separated (e.g. \"--remove-after 5s\")")
+	fs.StringVar(&f.profileDir, "profile", "", "CPU-profile castd in each castkv row into this directory and report where its time went (profile.go)")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -77,6 +79,21 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer cleanup()
+	var pprofAddr string
+	if f.profileDir != "" {
+		if f.addr != "" || w.requests > 0 || w.duration < time.Second {
+			return usageErr(errors.New("--profile needs castd started by castbench (no --addr) and a --duration of 1s or more"))
+		}
+		if err := os.MkdirAll(f.profileDir, 0o755); err != nil {
+			return err
+		}
+		port, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		f.castdFlags = strings.TrimSpace(f.castdFlags + " --pprof " + pprofAddr)
+	}
 
 	rep := throughputReport{
 		Mode: "throughput", Conns: w.conns, Keyspace: w.keyspace, ValueBytes: w.valueBytes,
@@ -155,9 +172,34 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rr := rowReport{Row: r.name, Command: r.cmd, Pipeline: r.pipeline}
 		for _, t := range targets {
 			progress("%s: %s", t.name, r.name)
+			var profiled chan error
+			path := filepath.Join(f.profileDir, strings.ReplaceAll(r.name, "/", "-")+".pprof")
+			if t == ck && pprofAddr != "" {
+				profiled = make(chan error, 1)
+				go func() {
+					select {
+					case <-time.After(w.warmup):
+						profiled <- profileRow(ctx, pprofAddr, int(w.duration.Seconds()), path)
+					case <-ctx.Done():
+						profiled <- ctx.Err()
+					}
+				}()
+			}
 			sr, err := measure(ctx, t, r, w, counter)
+			if profiled != nil {
+				if perr := <-profiled; perr != nil && err == nil {
+					err = perr
+				}
+			}
 			if err != nil {
 				return err
+			}
+			if profiled != nil {
+				b, err := breakdown(ctx, r.name, path)
+				if err != nil {
+					return err
+				}
+				rep.Profiles = append(rep.Profiles, b)
 			}
 			if t == ck {
 				rr.Castkv = sr
@@ -196,6 +238,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return enc.Encode(rep)
 	}
 	fmt.Fprint(stdout, formatThroughput(rep))
+	fmt.Fprint(stdout, formatBreakdowns(rep.Profiles))
 	return nil
 }
 

@@ -10,22 +10,23 @@ import (
 
 // throughputReport is what `castbench` prints with --json.
 type throughputReport struct {
-	Mode          string         `json:"mode"` // "throughput"
-	Conns         int            `json:"conns"`
-	Keyspace      int            `json:"keyspace"`
-	ValueBytes    int            `json:"value_bytes"`
-	WarmupSec     float64        `json:"warmup_seconds"`
-	DurationSec   float64        `json:"duration_seconds,omitempty"`
-	Requests      int64          `json:"requests,omitempty"`
-	Machine       string         `json:"machine"`
-	LoadStart     string         `json:"load_start"` // 1-minute load average when castbench started
-	LoadEnd       string         `json:"load_end"`   // and when it finished
-	Castkv        targetInfo     `json:"castkv"`
-	Redis         *targetInfo    `json:"redis,omitempty"`
-	RedisNote     string         `json:"redis_note,omitempty"`
-	FsyncCounting string         `json:"fsync_counting"` // "perf", or why not
-	Rows          []rowReport    `json:"rows"`
-	Prefill       *prefillReport `json:"prefill,omitempty"`
+	Mode          string              `json:"mode"` // "throughput"
+	Conns         int                 `json:"conns"`
+	Keyspace      int                 `json:"keyspace"`
+	ValueBytes    int                 `json:"value_bytes"`
+	WarmupSec     float64             `json:"warmup_seconds"`
+	DurationSec   float64             `json:"duration_seconds,omitempty"`
+	Requests      int64               `json:"requests,omitempty"`
+	Machine       string              `json:"machine"`
+	LoadStart     string              `json:"load_start"` // 1-minute load average when castbench started
+	LoadEnd       string              `json:"load_end"`   // and when it finished
+	Castkv        targetInfo          `json:"castkv"`
+	Redis         *targetInfo         `json:"redis,omitempty"`
+	RedisNote     string              `json:"redis_note,omitempty"`
+	FsyncCounting string              `json:"fsync_counting"` // "perf", or why not
+	Rows          []rowReport         `json:"rows"`
+	Prefill       *prefillReport      `json:"prefill,omitempty"`
+	Profiles      []*profileBreakdown `json:"profiles,omitempty"` // with --profile
 }
 
 type targetInfo struct {
