@@ -351,12 +351,13 @@ func (c *respConn) queueLocal(reply *wire.Reply, reserved int64, closeAfter bool
 	c.mu.Unlock()
 }
 
-// queueRaw queues a last, already-encoded reply, after which the
-// connection closes.
+// queueRaw queues a last, already-encoded error reply, after which the
+// connection closes. Like the connection's buffers it is outside the
+// budget: one line of a few hundred bytes per connection, and charging
+// it could push a full budget over when many connections are refused.
 func (c *respConn) queueRaw(raw []byte) {
 	p := &respPending{raw: raw, closeAfter: true}
 	c.mu.Lock()
-	c.settle(p, int64(len(raw)))
 	p.ready = true
 	c.queue = append(c.queue, p)
 	c.wakeWriter()
