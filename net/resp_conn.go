@@ -37,6 +37,8 @@ import (
 //     large as MaxCommandBytes);
 //   - the shared client memory budget (respBudget), waited for at most
 //     CommandTimeout;
+//   - commands whose replies, at the size of recent ones, would not fit
+//     MaxPipelineBytes wait (respConn.repliesFull);
 //   - a command that shares a key with one at the cluster waits for it
 //     (respConn.forward): pipelined commands that touch the same key run
 //     one after the other, so a GET sees the SET sent before it.
@@ -90,6 +92,11 @@ type respConn struct {
 	atGateway int
 	keys      map[uint64]int32
 	allKeys   int
+	// replyHint is about the largest recent reply on this connection:
+	// each reply sets it to max(its size, 15/16 of it). forward keeps
+	// atGateway × replyHint within MaxPipelineBytes, so a pipeline of
+	// GETs of large values does not pile up MaxPipeline large replies.
+	replyHint int64
 	// readerDone: no command will be queued any more. dead: the socket is
 	// closed and nothing more is written; deadErr is why.
 	readerDone bool
@@ -257,7 +264,7 @@ func (c *respConn) forward(name string, args [][]byte, reserved int64) {
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
 	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
 	c.mu.Lock()
-	for c.conflicts(p) && !c.dead {
+	for (c.conflicts(p) || c.repliesFull()) && !c.dead {
 		c.readerWaiting = true
 		c.readerCond.Wait()
 	}
@@ -298,6 +305,16 @@ func (c *respConn) conflicts(p *respPending) bool {
 	return false
 }
 
+// repliesFull reports whether the replies expected from the commands at
+// the Gateway, at about the size of recent ones, would fill
+// MaxPipelineBytes; c.mu is held. Replies are charged only when they
+// arrive, so this is what keeps them near the bound after the first large
+// one (a first burst of large replies can still exceed it, by at most
+// MaxPipeline of them).
+func (c *respConn) repliesFull() bool {
+	return c.atGateway > 0 && c.held+int64(c.atGateway)*c.replyHint > int64(c.s.cfg.MaxPipelineBytes)
+}
+
 // answered is the Gateway's done callback for p: it may run on any
 // goroutine and does not block.
 func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, err error) {
@@ -319,6 +336,7 @@ func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, er
 		c.allKeys--
 	}
 	c.atGateway--
+	c.replyHint = max(size, c.replyHint-c.replyHint/16)
 	if !c.dead {
 		c.settle(p, size)
 		p.reply, p.ready = reply, true

@@ -2,6 +2,7 @@ package net
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -200,6 +201,8 @@ func TestRESPPipelineSameKeyInOrder(t *testing.T) {
 // respHoldGateway holds every command until the test releases it or its
 // context ends, and records how many it held at once.
 type respHoldGateway struct {
+	bulkBytes int // GET's reply: bulkBytes of 'v', or the key when 0
+
 	mu      sync.Mutex
 	held    []func()
 	maxHeld int
@@ -209,6 +212,9 @@ func (g *respHoldGateway) Send(ctx context.Context, args [][]byte, done func(*wi
 	reply := command.OK()
 	if command.Name(args) == "get" {
 		reply = command.Bulk(args[1])
+		if g.bulkBytes > 0 {
+			reply = command.Bulk(bytes.Repeat([]byte("v"), g.bulkBytes))
+		}
 	}
 	var once sync.Once
 	answer := func(r *wire.Reply, err error) { once.Do(func() { done(r, err) }) }
@@ -295,6 +301,39 @@ func TestRESPMaxPipelineBytesStopsReading(t *testing.T) {
 	}
 	if _, most := gw.holding(); most != 2 {
 		t.Fatalf("the gateway held at most %d 4 KiB SETs of one connection, want 2 under MaxPipelineBytes 10 KiB", most)
+	}
+}
+
+// TestRESPLargeRepliesLimitPipeline: once a connection has seen a large
+// reply, it keeps at the Gateway only as many commands as replies of that
+// size fit in MaxPipelineBytes, so a pipeline of GETs of large values
+// cannot pile up MaxPipeline large replies.
+func TestRESPLargeRepliesLimitPipeline(t *testing.T) {
+	const n, replyBytes = 30, 1 << 20
+	gw := &respHoldGateway{bulkBytes: replyBytes}
+	s, _, _ := respStart(t, RESPConfig{Gateway: gw, MaxPipelineBytes: 4 * replyBytes})
+	c := respDial(t, s.Addr())
+	want := respBulk(strings.Repeat("v", replyBytes))
+	c.send(respArray("GET", "first"))
+	respWaitFor(t, "the first GET at the gateway", gw.releaseOne)
+	if got := c.reply(); got != want {
+		t.Fatalf("first GET: %d bytes, want %d", len(got), len(want))
+	}
+	var req strings.Builder
+	for i := range n {
+		req.WriteString(respArray("GET", fmt.Sprint("k", i)))
+	}
+	respSendAsync(t, c, req.String())
+	for range n {
+		respWaitFor(t, "a GET at the gateway", gw.releaseOne)
+		if got := c.reply(); got != want {
+			t.Fatalf("GET: %d bytes, want %d", len(got), len(want))
+		}
+	}
+	// Four: three 1 MiB replies and the pipeline's small arguments fit in
+	// 4 MiB, so a fourth is sent, and a fifth would not fit.
+	if _, most := gw.holding(); most != 4 {
+		t.Fatalf("the gateway held at most %d GETs with 1 MiB replies, want 4 under MaxPipelineBytes 4 MiB", most)
 	}
 }
 
