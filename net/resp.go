@@ -38,8 +38,9 @@ type RESPConfig struct {
 	// "-ERR max number of clients reached" and closed. Default 10000.
 	MaxClients int
 	// IdleTimeout closes a connection that sends nothing for this long
-	// while the port waits for its next bytes (not while its command is at
-	// the cluster). 0 means never, Redis's default.
+	// while it has no command unanswered (a command at the cluster is not
+	// the client's silence), counted from its last reply. 0 means never,
+	// Redis's default.
 	IdleTimeout time.Duration
 	// CommandTimeout bounds one command's wait on the Gateway. Default 30s.
 	// A read that runs out of time gets -TRYAGAIN; a write gets -UNCERTAIN,
