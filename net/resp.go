@@ -44,8 +44,10 @@ type RESPConfig struct {
 	IdleTimeout time.Duration
 	// CommandTimeout bounds one command's wait on the Gateway. Default 30s.
 	// A read that runs out of time gets -TRYAGAIN; a write gets -UNCERTAIN,
-	// because it may have committed. It also bounds a connection's wait for
-	// client memory (ClientMemoryBytes).
+	// because it may have committed. Commands dispatched close together
+	// share one deadline, so a command may time out up to 1/64 of
+	// CommandTimeout early, never late. It also bounds a connection's wait
+	// for client memory (ClientMemoryBytes).
 	CommandTimeout time.Duration
 	// WriteTimeout closes a connection whose replies make no progress
 	// (a client that stopped reading) for this long. Default 30s.

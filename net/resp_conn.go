@@ -75,6 +75,11 @@ type respConn struct {
 	// Gateway.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// cmdCtx is the deadline context of the commands dispatched since
+	// cmdCtxAt (see commandContext); the reader's.
+	cmdCtx    context.Context
+	cmdCancel context.CancelFunc
+	cmdCtxAt  time.Time
 
 	mu sync.Mutex
 	// readerCond wakes the reader (room in the pipeline, a key freed) and
@@ -250,8 +255,30 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 		c.queueLocal(reply, reserved, false)
 		return false
 	}
-	c.forward(name, args, reserved)
+	c.forward(name, args, reserved, cl.lastCmd)
 	return false
+}
+
+// respDeadlineShares is how many deadline contexts a connection makes per
+// CommandTimeout at most: commands dispatched within CommandTimeout /
+// respDeadlineShares of each other share one, so a deep pipeline does not
+// pay for a timer per command (context.WithTimeout was a fifth of the
+// port's CPU). A command thus waits at least CommandTimeout × (1 - 1/64),
+// never more than CommandTimeout, and a busy connection keeps at most
+// about 64 live deadline timers.
+const respDeadlineShares = 64
+
+// commandContext is the context for a command dispatched at now.
+func (c *respConn) commandContext(now time.Time) context.Context {
+	timeout := c.s.cfg.CommandTimeout
+	if c.cmdCtx == nil || now.Sub(c.cmdCtxAt) >= timeout/respDeadlineShares {
+		// The previous context is not cancelled: its commands may still
+		// be at the Gateway. Its deadline, or the connection's end,
+		// releases it.
+		c.cmdCtx, c.cmdCancel = context.WithDeadline(c.ctx, now.Add(timeout))
+		c.cmdCtxAt = now
+	}
+	return c.cmdCtx
 }
 
 // forward hands a command to the Gateway. It first waits for any command
@@ -259,7 +286,7 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 // the whole keyspace): pipelined commands on one key keep their order, so
 // a client reads its own writes as if they ran one at a time. Commands on
 // different keys run at once, as they would from separate connections.
-func (c *respConn) forward(name string, args [][]byte, reserved int64) {
+func (c *respConn) forward(name string, args [][]byte, reserved int64, now time.Time) {
 	p := &respPending{held: reserved}
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
 	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
@@ -284,9 +311,7 @@ func (c *respConn) forward(name string, args [][]byte, reserved int64) {
 	}
 	c.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.CommandTimeout)
-	c.s.cfg.Gateway.Send(ctx, args, func(reply *wire.Reply, err error) {
-		cancel()
+	c.s.cfg.Gateway.Send(c.commandContext(now), args, func(reply *wire.Reply, err error) {
 		c.answered(p, args, reply, err)
 	})
 }
