@@ -16,9 +16,22 @@
 //     peer are dropped, which the protocol tolerates like any loss.
 //   - Inbound messages for a role are bounded too (ProcessConfig.MaxPending):
 //     hollywood's inbox grows without limit, so Process counts and drops.
-//   - RESPServer is the client port on redcon, with the limits redcon lacks
-//     (bulk and array lengths, command size, clients, idle and slow
-//     clients) enforced by a framing reader before redcon buffers anything.
-//     Each connection's commands go one at a time through a Gateway to the
-//     API actor, so pipelined replies keep their order.
+//   - RESPServer is the client port (RESP2). Its framing is castkv's own:
+//     respReader (resp_reader.go) reads each connection's bytes and returns
+//     every command as its argument vector, once, with Redis's grammar,
+//     limits and error texts (bulk and array lengths, command size,
+//     unauthenticated limits, inline commands). It replaced
+//     github.com/tidwall/redcon, which has no limits: it buffers whatever
+//     length a client declares, so castkv ran its own framer in front of
+//     redcon, and every command was parsed twice. redcon also runs one
+//     command at a time per connection, which the port no longer does.
+//   - Pipelining (resp_conn.go): a connection's reader hands commands to
+//     the Gateway asynchronously, many at once, and its writer sends the
+//     replies strictly in request order, many per write. Commands of one
+//     connection that share a key still run one after the other, so a
+//     client reads its own pipelined writes. What a connection holds is
+//     bounded (MaxPipeline commands, MaxPipelineBytes), and so is what all
+//     connections hold together (ClientMemoryBytes, reserved as each
+//     argument's header arrives, before its bytes are buffered): at a
+//     bound the port stops reading, and TCP stops the client.
 package net

@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	gonet "net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/tidwall/redcon"
 
 	"castkv/actors/command"
 	"castkv/actors/wire"
@@ -39,16 +38,43 @@ type RESPConfig struct {
 	// "-ERR max number of clients reached" and closed. Default 10000.
 	MaxClients int
 	// IdleTimeout closes a connection that sends nothing for this long
-	// while the port waits for its next bytes (not while its command is at
-	// the cluster). 0 means never, Redis's default.
+	// while it has no command unanswered (a command at the cluster is not
+	// the client's silence), counted from its last reply. 0 means never,
+	// Redis's default.
 	IdleTimeout time.Duration
 	// CommandTimeout bounds one command's wait on the Gateway. Default 30s.
 	// A read that runs out of time gets -TRYAGAIN; a write gets -UNCERTAIN,
-	// because it may have committed.
+	// because it may have committed. Commands dispatched close together
+	// share one deadline, so a command may time out up to 1/64 of
+	// CommandTimeout early, never late. It also bounds a connection's wait
+	// for client memory (ClientMemoryBytes).
 	CommandTimeout time.Duration
 	// WriteTimeout closes a connection whose replies make no progress
 	// (a client that stopped reading) for this long. Default 30s.
 	WriteTimeout time.Duration
+	// MaxPipeline bounds the commands of one connection read and not yet
+	// answered (their replies written); at the bound the port stops
+	// reading from it until replies drain. Default 1024.
+	MaxPipeline int
+	// MaxPipelineBytes bounds the client memory (see ClientMemoryBytes)
+	// one connection holds: at the bound the port stops reading from it
+	// until replies drain. A command alone on its connection may still be
+	// as large as MaxCommandBytes. Default 32 MiB.
+	MaxPipelineBytes int
+	// ClientMemoryBytes is the budget, shared by every connection, for
+	// the argument bytes of commands read and not yet answered plus the
+	// replies queued and not yet written (Redis's maxmemory-clients, but
+	// enforced before the bytes are buffered: a connection reserves each
+	// argument when its "$N" header arrives). A connection that finds it
+	// spent waits, then gets -ERR and is closed if none frees within
+	// CommandTimeout; an argument larger than the whole budget gets that
+	// at once. A reply larger than its command's arguments is charged even
+	// beyond the budget (its bytes already exist), and nothing more is
+	// reserved until use falls back under it. Default 512 MiB: two
+	// commands of the default MaxCommandBytes, or thousands of pipelines
+	// of small commands. Per-connection buffers (a 16 KiB read buffer, a
+	// write buffer up to 64 KiB) are outside it and bounded by MaxClients.
+	ClientMemoryBytes int
 	// RequirePass is the default user's password for AUTH; "" means none.
 	RequirePass string
 	// Gateway answers every command the port does not answer itself.
@@ -71,9 +97,12 @@ const (
 	defaultRESPMaxClients      = 10000
 	defaultRESPCommandTimeout  = 30 * time.Second
 	defaultRESPWriteTimeout    = 30 * time.Second
+	defaultRESPMaxPipeline     = 1024
+	defaultRESPMaxPipelineMem  = 32 << 20
+	defaultRESPClientMemory    = 512 << 20
 
-	// respFlushBytes bounds the replies a connection holds before writing
-	// them, so a long pipeline of large replies does not pile up in memory.
+	// respFlushBytes bounds the encoded replies a connection gathers for
+	// one write; a reply larger than it is written on its own.
 	respFlushBytes = 64 << 10
 )
 
@@ -93,6 +122,9 @@ func (c RESPConfig) withDefaults() (RESPConfig, error) {
 		{"MaxArgs", &c.MaxArgs, defaultRESPMaxArgs},
 		{"MaxClients", &c.MaxClients, defaultRESPMaxClients},
 		{"MaxCommandBytes", &c.MaxCommandBytes, max(defaultRESPMaxCommandBytes, 4*c.MaxValueBytes)},
+		{"MaxPipeline", &c.MaxPipeline, defaultRESPMaxPipeline},
+		{"MaxPipelineBytes", &c.MaxPipelineBytes, defaultRESPMaxPipelineMem},
+		{"ClientMemoryBytes", &c.ClientMemoryBytes, defaultRESPClientMemory},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("resp: %s is %d, below 0", f.name, *f.v)
@@ -128,13 +160,15 @@ func (c RESPConfig) withDefaults() (RESPConfig, error) {
 
 // RESPServer is the Redis-protocol front door: it accepts client
 // connections, answers connection commands (PING, HELLO, AUTH, ...) itself
-// and hands every other command to the Gateway, one at a time per
-// connection, so pipelined replies come back in order.
+// and hands every other command to the Gateway, many at once per
+// connection, replying in request order (resp_conn.go).
 type RESPServer struct {
 	cfg     RESPConfig
 	log     *slog.Logger
 	ln      *respListener
-	srv     *redcon.Server
+	limits  respLimits
+	budget  *respBudget
+	keySeed maphash.Seed
 	started time.Time
 	runID   string
 
@@ -143,7 +177,9 @@ type RESPServer struct {
 	cancel context.CancelFunc
 
 	serveDone chan struct{}
-	conns     sync.WaitGroup // one per accepted connection until redcon's closed callback
+	conns     sync.WaitGroup // one per accepted connection until its goroutines end
+	mu        sync.Mutex
+	open      map[*respConn]struct{} // for Close; under mu
 	closeOnce sync.Once
 	closeErr  error
 
@@ -153,23 +189,33 @@ type RESPServer struct {
 	totalCommands  atomic.Uint64
 	rejected       atomic.Uint64
 	protocolErrors atomic.Uint64
+	memoryRefused  atomic.Uint64
 }
 
 // RESPStats counts the port's connections and commands, as INFO reports
-// them. CONFIG RESETSTAT zeroes the totals, as in Redis.
+// them. CONFIG RESETSTAT zeroes the totals, as in Redis, and restarts the
+// client memory high-water mark from the current use.
 type RESPStats struct {
 	ConnectedClients    int    // connections open now
 	TotalConnections    uint64 // connections accepted (not counting rejected ones)
 	TotalCommands       uint64 // commands handled, locally or by the Gateway
 	RejectedConnections uint64 // connections refused because MaxClients were open
 	ProtocolErrors      uint64 // connections closed for a protocol error
+	// ClientMemoryBytes is the client memory budget in use now, and
+	// ClientMemoryPeakBytes its high-water mark (see
+	// RESPConfig.ClientMemoryBytes).
+	ClientMemoryBytes     int64
+	ClientMemoryPeakBytes int64
+	// ClientMemoryRefused counts connections closed because the budget
+	// could not hold their command.
+	ClientMemoryRefused uint64
 }
 
-// respClient is one connection's state. Only the connection's goroutine
-// (redcon's handler loop, which also drives respConn.Read) touches it.
+// respClient is one connection's client state, as CLIENT and HELLO see
+// it. Only the connection's reading goroutine touches it.
 type respClient struct {
 	id      uint64
-	conn    *respConn
+	conn    gonet.Conn
 	created time.Time
 	lastCmd time.Time
 
@@ -177,13 +223,8 @@ type respClient struct {
 	// succeeded. The framer reads it too, for Redis's tighter limits on
 	// unauthenticated clients.
 	unauthenticated bool
-	// closing is set once the connection must answer nothing more (QUIT,
-	// a failed write): commands already read are dropped, as Redis drops
-	// the rest of the query buffer.
-	closing bool
 
 	name, libName, libVer string
-	scratch               []byte // reply encoding buffer, reused
 }
 
 // ListenRESP binds cfg.Addr and serves RESP clients on it in a goroutine
@@ -200,27 +241,25 @@ func ListenRESP(cfg RESPConfig) (*RESPServer, error) {
 	var id [20]byte
 	_, _ = rand.Read(id[:])
 	s := &RESPServer{
-		cfg:       cfg,
-		log:       cfg.Logger,
+		cfg: cfg,
+		log: cfg.Logger,
+		limits: respLimits{
+			maxValueBytes:   int64(cfg.MaxValueBytes),
+			maxArgs:         int64(cfg.MaxArgs),
+			maxCommandBytes: int64(cfg.MaxCommandBytes),
+		},
+		budget:    newRESPBudget(int64(cfg.ClientMemoryBytes)),
+		keySeed:   maphash.MakeSeed(),
 		started:   time.Now(),
 		runID:     hex.EncodeToString(id[:]),
 		serveDone: make(chan struct{}),
+		open:      map[*respConn]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	limits := respLimits{
-		maxValueBytes:   int64(cfg.MaxValueBytes),
-		maxArgs:         int64(cfg.MaxArgs),
-		maxCommandBytes: int64(cfg.MaxCommandBytes),
-		idleTimeout:     cfg.IdleTimeout,
-		writeTimeout:    cfg.WriteTimeout,
-	}
-	s.ln = newRESPListener(tcp, limits, s.protocolError, cfg.Logger)
-	s.srv = redcon.NewServerNetwork("tcp", cfg.Addr, s.handle, s.accept, s.closed)
+	s.ln = newRESPListener(tcp, cfg.Logger)
 	go func() {
 		defer close(s.serveDone)
-		if err := s.srv.Serve(s.ln); err != nil {
-			s.log.Error("resp: serving stopped", "addr", s.Addr(), "err", err)
-		}
+		s.acceptLoop()
 	}()
 	s.log.Debug("resp: listening", "addr", s.Addr())
 	return s, nil
@@ -230,73 +269,79 @@ func ListenRESP(cfg RESPConfig) (*RESPServer, error) {
 func (s *RESPServer) Addr() string { return s.ln.Addr().String() }
 
 // Close stops accepting, closes every connection, releases commands
-// waiting on the Gateway, and returns once every connection's goroutine
-// has finished.
+// waiting on the Gateway, and returns once every connection's goroutines
+// have finished.
 func (s *RESPServer) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		// redcon's serve loop returns on the closed listener and closes
-		// every connection it accepted; each connection's goroutine then
-		// ends with a read error and calls s.closed.
 		if err := s.ln.Close(); err != nil && !errors.Is(err, gonet.ErrClosed) {
 			s.closeErr = fmt.Errorf("resp: close listener %s: %w", s.Addr(), err)
 		}
-		<-s.serveDone
+		<-s.serveDone // no connection is accepted after this
+		s.mu.Lock()
+		for c := range s.open {
+			c.kill(errRESPServerClosed)
+		}
+		s.mu.Unlock()
 		s.conns.Wait()
 	})
 	return s.closeErr
 }
 
+var errRESPServerClosed = errors.New("resp: server closed")
+
 // Stats returns the port's counters.
 func (s *RESPServer) Stats() RESPStats {
+	used, peak := s.budget.usage()
 	return RESPStats{
-		ConnectedClients:    int(s.connected.Load()),
-		TotalConnections:    s.totalConns.Load(),
-		TotalCommands:       s.totalCommands.Load(),
-		RejectedConnections: s.rejected.Load(),
-		ProtocolErrors:      s.protocolErrors.Load(),
+		ConnectedClients:      int(s.connected.Load()),
+		TotalConnections:      s.totalConns.Load(),
+		TotalCommands:         s.totalCommands.Load(),
+		RejectedConnections:   s.rejected.Load(),
+		ProtocolErrors:        s.protocolErrors.Load(),
+		ClientMemoryBytes:     used,
+		ClientMemoryPeakBytes: peak,
+		ClientMemoryRefused:   s.memoryRefused.Load(),
 	}
 }
 
-// accept runs on redcon's accept loop for every new connection.
-func (s *RESPServer) accept(c redcon.Conn) bool {
-	rc := c.NetConn().(*respConn)
-	if s.connected.Load() >= int64(s.cfg.MaxClients) {
-		// Redis's acceptCommonHandler: the error goes out before the
-		// client could send anything, then the connection closes.
-		s.rejected.Add(1)
-		_, _ = rc.Write([]byte("-ERR max number of clients reached\r\n"))
-		s.log.Debug("resp: connection rejected: max number of clients reached",
-			"remote", c.RemoteAddr(), "max_clients", s.cfg.MaxClients)
-		return false
+// acceptLoop accepts connections until the listener closes.
+func (s *RESPServer) acceptLoop() {
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, gonet.ErrClosed) {
+				s.log.Error("resp: serving stopped", "addr", s.Addr(), "err", err)
+			}
+			return
+		}
+		if s.connected.Load() >= int64(s.cfg.MaxClients) {
+			// Redis's acceptCommonHandler: the error goes out before the
+			// client could send anything, then the connection closes.
+			s.rejected.Add(1)
+			_ = respWriteTimed(conn, []byte("-ERR max number of clients reached\r\n"), s.cfg.WriteTimeout)
+			conn.Close()
+			s.log.Debug("resp: connection rejected: max number of clients reached",
+				"remote", conn.RemoteAddr().String(), "max_clients", s.cfg.MaxClients)
+			continue
+		}
+		s.connected.Add(1)
+		s.totalConns.Add(1)
+		s.conns.Add(1)
+		c := s.newConn(conn)
+		s.mu.Lock()
+		s.open[c] = struct{}{}
+		s.mu.Unlock()
+		s.log.Debug("resp: client connected", "remote", c.remote, "id", c.cl.id)
+		go func() {
+			defer s.conns.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.open, c)
+			s.mu.Unlock()
+			s.connected.Add(-1)
+		}()
 	}
-	s.connected.Add(1)
-	s.totalConns.Add(1)
-	s.conns.Add(1)
-	now := time.Now()
-	cl := &respClient{
-		id:              s.nextClientID.Add(1),
-		conn:            rc,
-		created:         now,
-		lastCmd:         now,
-		unauthenticated: s.cfg.RequirePass != "",
-	}
-	rc.client = cl
-	c.SetContext(cl)
-	s.log.Debug("resp: client connected", "remote", c.RemoteAddr(), "id", cl.id)
-	return true
-}
-
-// closed runs when a connection's goroutine ends. redcon calls it with its
-// server lock held, so it only counts and logs.
-func (s *RESPServer) closed(c redcon.Conn, err error) {
-	var id uint64
-	if cl, ok := c.Context().(*respClient); ok {
-		id = cl.id
-	}
-	s.connected.Add(-1)
-	s.logDisconnect(c.RemoteAddr(), id, err)
-	s.conns.Done()
 }
 
 // logDisconnect logs a connection's end at Debug, except for a client
@@ -313,60 +358,12 @@ func (s *RESPServer) logDisconnect(remote string, id uint64, err error) {
 	s.log.Debug("resp: client disconnected", "remote", remote, "id", id, "err", err)
 }
 
-// protocolError is the framer's report of a connection it is closing.
-func (s *RESPServer) protocolError(rc *respConn, msg string) {
-	s.protocolErrors.Add(1)
-	s.log.Warn("resp: protocol error, closing connection", "remote", rc.RemoteAddr().String(), "err", msg)
-}
-
-// handle answers one command. redcon calls it on the connection's
-// goroutine, in order, and reads no further until it returns: blocking
-// here on the Gateway is what keeps pipelined replies in order.
-func (s *RESPServer) handle(c redcon.Conn, cmd redcon.Command) {
-	cl := c.Context().(*respClient)
-	if cl.closing {
-		return
-	}
-	s.totalCommands.Add(1)
-	cl.lastCmd = time.Now()
-	name := command.Name(cmd.Args)
-	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
-	// before authentication.
-	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" {
-		s.reply(c, cl, command.Error("NOAUTH Authentication required."))
-		return
-	}
-	if name == "quit" {
-		s.reply(c, cl, command.OK())
-		cl.closing = true
-		c.Close() // flushes the +OK first
-		return
-	}
-	if reply, ok := s.local(cl, name, cmd.Args); ok {
-		s.reply(c, cl, reply)
-		return
-	}
-	s.forward(c, cl, cmd.Args)
-}
-
-// forward hands a command to the Gateway and writes its reply.
-func (s *RESPServer) forward(c redcon.Conn, cl *respClient, args [][]byte) {
-	args = copyArgs(args)
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CommandTimeout)
-	reply, err := s.cfg.Gateway.Do(ctx, args)
-	cancel()
-	if err != nil {
-		reply = s.gatewayFailed(c, args, err)
-	}
-	s.reply(c, cl, reply)
-}
-
 // gatewayFailed is the reply for a command the Gateway did not answer. It
 // may have reached the API actor, so a write's outcome is unknown: it
 // answers -UNCERTAIN, and only a command that cannot have changed
 // anything answers -TRYAGAIN (DESIGN.md, "Client API": errors tell a
 // client whether a retry is safe).
-func (s *RESPServer) gatewayFailed(c redcon.Conn, args [][]byte, err error) *wire.Reply {
+func (s *RESPServer) gatewayFailed(remote string, args [][]byte, err error) *wire.Reply {
 	what := "timed out waiting for the cluster"
 	switch {
 	case s.ctx.Err() != nil:
@@ -378,7 +375,7 @@ func (s *RESPServer) gatewayFailed(c redcon.Conn, args [][]byte, err error) *wir
 	if cmd, bad := command.Parse(args); bad == nil {
 		write = cmd.IsWrite()
 	}
-	s.log.Warn("resp: gateway failed", "remote", c.RemoteAddr(), "command", command.Name(args),
+	s.log.Warn("resp: gateway failed", "remote", remote, "command", command.Name(args),
 		"write", write, "timeout", s.cfg.CommandTimeout, "err", err)
 	if write {
 		return command.Error("UNCERTAIN " + what + "; the write may or may not have been applied")
@@ -386,48 +383,45 @@ func (s *RESPServer) gatewayFailed(c redcon.Conn, args [][]byte, err error) *wir
 	return command.Error("TRYAGAIN " + what)
 }
 
-// copyArgs copies args into one allocation. The Gateway may keep them
-// after Do returns (a timed-out request still in flight), and redcon owns
-// the memory it parsed them into.
-func copyArgs(args [][]byte) [][]byte {
-	n := 0
-	for _, a := range args {
-		n += len(a)
-	}
-	buf := make([]byte, 0, n)
-	out := make([][]byte, len(args))
-	for i, a := range args {
-		start := len(buf)
-		buf = append(buf, a...)
-		out[i] = buf[start:len(buf):len(buf)]
-	}
-	return out
+const (
+	respAcceptBackoffMin = 5 * time.Millisecond
+	respAcceptBackoffMax = time.Second
+)
+
+// respListener backs off on accept errors that are not a closed listener
+// (e.g. EMFILE), which a plain loop would retry busily.
+type respListener struct {
+	gonet.Listener
+	log       *slog.Logger
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
-// reply encodes r as RESP2 and queues it on the connection. Small replies
-// wait in redcon's buffer until the end of the pipeline batch; once more
-// than respFlushBytes would be pending, what is pending is written and a
-// large reply goes straight to the socket, so a connection holds at most
-// about respFlushBytes plus the reply being written.
-func (s *RESPServer) reply(c redcon.Conn, cl *respClient, r *wire.Reply) {
-	buf := command.AppendRESP(cl.scratch[:0], r)
-	if cl.conn.unflushed+len(buf) <= respFlushBytes {
-		c.WriteRaw(buf)
-		cl.conn.unflushed += len(buf)
-	} else {
-		err := redcon.BaseWriter(c).Flush()
+func newRESPListener(ln gonet.Listener, log *slog.Logger) *respListener {
+	return &respListener{Listener: ln, log: log, done: make(chan struct{})}
+}
+
+func (l *respListener) Accept() (gonet.Conn, error) {
+	var backoff time.Duration
+	for {
+		conn, err := l.Listener.Accept()
 		if err == nil {
-			_, err = cl.conn.Write(buf)
+			return conn, nil
 		}
-		if err != nil {
-			s.logDisconnect(c.RemoteAddr(), cl.id, err)
-			cl.closing = true
-			c.Close()
+		if errors.Is(err, gonet.ErrClosed) {
+			return nil, err
+		}
+		backoff = min(max(2*backoff, respAcceptBackoffMin), respAcceptBackoffMax)
+		l.log.Warn("resp: accept failed; retrying", "addr", l.Addr().String(), "backoff", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-l.done:
+			return nil, gonet.ErrClosed
 		}
 	}
-	if cap(buf) <= respFlushBytes {
-		cl.scratch = buf[:0]
-	} else {
-		cl.scratch = nil
-	}
+}
+
+func (l *respListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }

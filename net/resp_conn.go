@@ -1,611 +1,687 @@
 package net
 
 import (
-	"bytes"
+	"context"
 	"errors"
-	"log/slog"
+	"hash/maphash"
+	"io"
 	gonet "net"
 	"strconv"
 	"sync"
 	"time"
+
+	"castkv/actors/command"
+	"castkv/actors/wire"
 )
 
-// The RESP port's framing limits. redcon has none: it buffers whatever a
-// client declares. So every client connection is a respConn, whose Read
-// frames the byte stream itself and passes redcon only what fits the
-// limits; the first byte over a limit ends the connection with Redis's
-// protocol error, before redcon buffers anything for it.
-const (
-	// respLineMaxBytes is Redis's PROTO_INLINE_MAX_SIZE: the longest inline
-	// command, and the longest a "*N" or "$N" header may grow while its
-	// CRLF has not come.
-	respLineMaxBytes = 64 << 10
-	// respUnauthMaxArgs and respUnauthMaxBulkBytes are Redis's limits for a
-	// client that has not authenticated yet (networking.c,
-	// processMultibulkBuffer: "unauthenticated multibulk length" and
-	// "unauthenticated bulk length").
-	respUnauthMaxArgs      = 10
-	respUnauthMaxBulkBytes = 16384
-	// respReadChunkBytes is how much one socket read asks for when framing.
-	respReadChunkBytes = 16 << 10
-	// respWriteChunkBytes bounds one socket write, so WriteTimeout measures
-	// progress rather than the time to send a whole large reply.
-	respWriteChunkBytes = 256 << 10
-)
-
-type respLimits struct {
-	maxValueBytes   int64
-	maxArgs         int64
-	maxCommandBytes int64
-	idleTimeout     time.Duration
-	writeTimeout    time.Duration
-}
-
-// respListener hands redcon respConns, and backs off on accept errors that
-// are not a closed listener (e.g. EMFILE), which redcon would retry in a
-// busy loop.
-type respListener struct {
-	gonet.Listener
-	limits          respLimits
-	onProtocolError func(*respConn, string)
-	log             *slog.Logger
-	done            chan struct{}
-	closeOnce       sync.Once
-}
-
-func newRESPListener(ln gonet.Listener, limits respLimits, onProtocolError func(*respConn, string), log *slog.Logger) *respListener {
-	return &respListener{Listener: ln, limits: limits, onProtocolError: onProtocolError, log: log, done: make(chan struct{})}
-}
-
-const (
-	respAcceptBackoffMin = 5 * time.Millisecond
-	respAcceptBackoffMax = time.Second
-)
-
-func (l *respListener) Accept() (gonet.Conn, error) {
-	var backoff time.Duration
-	for {
-		conn, err := l.Listener.Accept()
-		if err == nil {
-			return &respConn{Conn: conn, limits: l.limits, onProtocolError: l.onProtocolError}, nil
-		}
-		if errors.Is(err, gonet.ErrClosed) {
-			return nil, err
-		}
-		backoff = min(max(2*backoff, respAcceptBackoffMin), respAcceptBackoffMax)
-		l.log.Warn("resp: accept failed; retrying", "addr", l.Addr().String(), "backoff", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-l.done:
-			return nil, gonet.ErrClosed
-		}
-	}
-}
-
-// Close may run twice: RESPServer.Close calls it, and so does redcon's
-// serve loop on its way out.
-func (l *respListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-// respFrameState is where the framer is in the RESP grammar.
-type respFrameState uint8
-
-const (
-	respAtCommand    respFrameState = iota // a command starts: "*N" or an inline line
-	respAtBulkHeader                       // "$N" of the next argument
-	respInBulk                             // an argument's bytes, then its CRLF
-)
-
-// respProtocolError is the error respConn.Read returns once it has sent a
-// client Redis's protocol error; redcon then closes the connection.
-type respProtocolError struct{ msg string }
-
-func (e *respProtocolError) Error() string { return "Protocol error: " + e.msg }
-
-// respConn is a client connection as redcon sees it. Read frames what the
-// client sends (respConn.frame), Write bounds how long a reply may make no
-// progress, and every socket read renews the idle deadline.
+// One client connection is two goroutines around a queue of commands in
+// request order:
 //
-// Only the connection's goroutine calls Read and Write (redcon reads and
-// runs the handler on one goroutine); Close may come from any.
+//   - the reader (serve) parses commands with respReader, answers the
+//     port's own commands (resp_local.go) at once, and hands the others to
+//     the Gateway, which answers them later and in any order;
+//   - the writer (writeLoop) waits for the command at the head of the
+//     queue to have its reply, then writes every reply that is ready in
+//     order, many per write syscall, and flushes when no further reply is
+//     ready.
+//
+// So replies leave in request order, as Redis guarantees, however the
+// cluster orders its answers.
+//
+// Bounds, each a reason for the reader to stop reading (TCP back-pressure
+// then stops the client):
+//
+//   - MaxPipeline commands read and not yet answered on the wire;
+//   - MaxPipelineBytes of budgeted bytes on this connection, unless the
+//     command being read is its only one (one command may always be as
+//     large as MaxCommandBytes);
+//   - the shared client memory budget (respBudget), waited for at most
+//     CommandTimeout;
+//   - commands whose replies, at the size of recent ones, would not fit
+//     MaxPipelineBytes wait (respConn.repliesFull);
+//   - a command that shares a key with one at the cluster waits for it
+//     (respConn.forward): pipelined commands that touch the same key run
+//     one after the other, so a GET sees the SET sent before it.
+
+// respPending is one command of a connection, from read until its reply
+// is written.
+type respPending struct {
+	// reply and raw (an already-encoded reply: a protocol error) are set
+	// once, with ready, under respConn.mu.
+	reply *wire.Reply
+	raw   []byte
+	ready bool
+	// closeAfter closes the connection once this reply is written (QUIT,
+	// a protocol error, a refused budget).
+	closeAfter bool
+	// held is the budget this command holds: its arguments' bytes until
+	// it is answered, then its reply's.
+	held int64
+	// keys are hashes of the keys of a command at the Gateway; all is set
+	// for one that covers the whole keyspace (DBSIZE, FLUSHALL).
+	keys   []uint64
+	keyBuf [1]uint64
+	all    bool
+}
+
+// respConn is one client connection.
 type respConn struct {
-	gonet.Conn
-	limits          respLimits
-	onProtocolError func(*respConn, string)
-	// client is the connection's state, set by RESPServer.accept before
-	// redcon first reads.
-	client *respClient
+	s      *RESPServer
+	conn   gonet.Conn
+	remote string
+	cl     *respClient // the reader's: only serve and its callees touch it
+	rd     respReader
+	// ctx ends when the connection does, ending its commands at the
+	// Gateway.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// cmdCtx is the deadline context of the commands dispatched since
+	// cmdCtxAt (see commandContext); the reader's.
+	cmdCtx    context.Context
+	cmdCancel context.CancelFunc
+	cmdCtxAt  time.Time
 
-	buf    []byte // bytes read from the socket: buf[r:w] are not framed yet
-	r, w   int
-	out    []byte // framed bytes redcon has not taken yet
-	outBuf []byte // out's backing array, reused
-	err    error  // sticky: a protocol error, or the socket's read error
-	// errReply is the protocol error reply, sent when Read returns err.
-	errReply []byte
-
-	state    respFrameState
-	argsLeft int64 // arguments still to come in this command
-	bulkLeft int64 // bytes of this argument still to come, CRLF excluded
-	crlfLeft int   // bytes of this argument's CRLF still to come
-	cmdBytes int64 // bytes of this command so far, as framed
-	// hold stops framing after one command while the client is
-	// unauthenticated, until redcon has run it (see Read).
-	hold bool
-
-	// unflushed counts reply bytes queued in redcon's writer; every Write
-	// (redcon's flush included) empties that buffer.
-	unflushed int
+	mu sync.Mutex
+	// readerCond wakes the reader (room in the pipeline, a key freed) and
+	// serve's final wait for the Gateway; writerCond wakes the writer.
+	readerCond, writerCond sync.Cond
+	// queue[head:] are the commands read and not yet written, in request
+	// order; at most MaxPipeline of them (plus a closing error reply).
+	queue []*respPending
+	head  int
+	// held is the budget this connection holds: queue's and the command
+	// being read.
+	held int64
+	// atGateway counts commands sent and not answered; keys counts their
+	// key hashes, allKeys those that cover the whole keyspace.
+	atGateway int
+	keys      map[uint64]int32
+	allKeys   int
+	// replyHint is about the largest recent reply on this connection:
+	// each reply sets it to max(its size, 15/16 of it). forward keeps
+	// atGateway × replyHint within MaxPipelineBytes, so a pipeline of
+	// GETs of large values does not pile up MaxPipeline large replies.
+	replyHint int64
+	// readerDone: no command will be queued any more. dead: the socket is
+	// closed and nothing more is written; deadErr is why.
+	readerDone bool
+	dead       bool
+	deadErr    error
+	lastWrite  time.Time
+	// Set while a goroutine waits on the matching cond, so that the
+	// common path signals only when someone listens.
+	readerWaiting, writerWaiting bool
 }
 
-// Read gives redcon framed bytes. It blocks on the socket only when it
-// has nothing to give, so a command that is complete is never held back
-// waiting for the next one.
-//
-// While the client is unauthenticated, Read stops after each complete
-// command and frames no further until its out is drained and redcon calls
-// again, which redcon does only once it has run that command (it reads
-// only when its buffer holds no complete command). So the unauthenticated
-// limits apply exactly as far as Redis applies them: a command pipelined
-// right after a good AUTH is framed with the authenticated limits.
-func (c *respConn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+func (s *RESPServer) newConn(conn gonet.Conn) *respConn {
+	c := &respConn{s: s, conn: conn, remote: conn.RemoteAddr().String(), keys: map[uint64]int32{}}
+	c.readerCond.L = &c.mu
+	c.writerCond.L = &c.mu
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	now := time.Now()
+	c.cl = &respClient{
+		id:              s.nextClientID.Add(1),
+		conn:            conn,
+		created:         now,
+		lastCmd:         now,
+		unauthenticated: s.cfg.RequirePass != "",
 	}
-	if len(c.out) == 0 {
-		c.hold = false
+	c.rd = respReader{
+		src:             respSocket{c},
+		limits:          s.limits,
+		unauthenticated: func() bool { return c.cl.unauthenticated },
+		reserve:         c.reserve,
 	}
+	return c
+}
+
+// serve runs the connection until it ends and everything it held is
+// given back.
+func (c *respConn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	c.mu.Lock()
+	c.readerDone = true
+	c.wakeWriter()
+	c.mu.Unlock()
+	if err != nil {
+		c.kill(err)
+	}
+	<-writerDone
+	c.kill(nil) // ends the commands still at the Gateway
+
+	// Every command at the Gateway gets its done callback promptly now
+	// that ctx has ended (Gateway's contract); its budget is given back
+	// only then.
+	c.mu.Lock()
+	for c.atGateway > 0 {
+		c.readerWaiting = true
+		c.readerCond.Wait()
+	}
+	c.readerWaiting = false
+	var held int64
+	for _, p := range c.queue[c.head:] {
+		held += p.held
+	}
+	if held != c.held {
+		c.mu.Unlock()
+		panic("resp: connection " + c.remote + " holds " + strconv.FormatInt(c.held, 10) +
+			" budget bytes but its commands account for " + strconv.FormatInt(held, 10))
+	}
+	c.held = 0
+	c.queue, c.head = nil, 0
+	deadErr := c.deadErr
+	c.mu.Unlock()
+	c.s.budget.release(held)
+	c.s.logDisconnect(c.remote, c.cl.id, deadErr)
+}
+
+// readLoop reads and dispatches commands until the client closes, QUIT,
+// an error, or the connection dies. A nil result means the writer is to
+// finish the replies of what was read, then close.
+func (c *respConn) readLoop() error {
+	maxPipeline := c.s.cfg.MaxPipeline
 	for {
-		if len(c.out) > 0 {
-			n := copy(p, c.out)
-			c.out = c.out[n:]
-			return n, nil
+		c.mu.Lock()
+		for len(c.queue)-c.head >= maxPipeline && !c.dead {
+			c.readerWaiting = true
+			c.readerCond.Wait()
 		}
-		if c.err != nil {
-			if c.errReply != nil {
-				_, _ = c.Write(c.errReply)
-				c.errReply = nil
-			}
-			return 0, c.err
+		c.readerWaiting = false
+		dead := c.dead
+		c.mu.Unlock()
+		if dead {
+			return nil
 		}
-		if c.state == respInBulk && c.bulkLeft > 0 {
-			// An argument's bytes need no framing: pass them on, straight
-			// from the socket into redcon's buffer when none are buffered.
-			p = p[:min(int64(len(p)), c.bulkLeft)]
-			var n int
-			var err error
-			if c.r < c.w {
-				n = copy(p, c.buf[c.r:c.w])
-				c.r += n
-			} else {
-				n, err = c.readSocket(p)
-			}
-			c.bulkLeft -= int64(n)
-			if n > 0 {
-				return n, nil
-			}
-			c.err = err
-			continue
+		args, reserved, err := c.rd.next()
+		if err != nil {
+			c.unreserve(reserved)
+			return c.readFailed(err)
 		}
-		if c.frame() {
-			continue
-		}
-		if err := c.fill(); err != nil {
-			c.err = err
+		if quit := c.dispatch(args, reserved); quit {
+			return nil
 		}
 	}
 }
 
-// fill reads more of the socket into buf.
-func (c *respConn) fill() error {
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-		if len(c.buf) > respReadChunkBytes {
-			c.buf = nil // a long line grew it; give the memory back
-		}
-	}
-	if c.buf == nil {
-		c.buf = make([]byte, respReadChunkBytes)
-	}
-	if c.w == len(c.buf) {
-		if c.r > 0 {
-			c.w = copy(c.buf, c.buf[c.r:c.w])
-			c.r = 0
-		} else {
-			// Only a line longer than buf gets here, and frame refuses
-			// lines over respLineMaxBytes, so buf stays under
-			// respLineMaxBytes + respReadChunkBytes.
-			grown := make([]byte, min(2*len(c.buf), respLineMaxBytes+respReadChunkBytes))
-			if len(grown) == len(c.buf) {
-				panic("resp: framer buffer full without a refused line; frame's line limit is broken")
-			}
-			copy(grown, c.buf[:c.w])
-			c.buf = grown
-		}
-	}
-	n, err := c.readSocket(c.buf[c.w:])
-	c.w += n
-	if n > 0 {
+// readFailed ends reading. A protocol error or a refused budget is
+// answered after every reply before it, then the connection closes; a
+// client that closed its side gets the replies of what it sent.
+func (c *respConn) readFailed(err error) error {
+	var perr *respProtocolError
+	var berr *respBudgetError
+	switch {
+	case errors.As(err, &perr):
+		c.s.protocolErrors.Add(1)
+		c.s.log.Warn("resp: protocol error, closing connection", "remote", c.remote, "err", perr.msg)
+		c.queueRaw(perr.Reply())
+		return nil
+	case errors.As(err, &berr) && !berr.closed:
+		c.s.memoryRefused.Add(1)
+		c.s.log.Warn("resp: client memory budget refused a command; closing connection", "remote", c.remote, "id", c.cl.id,
+			"bytes", berr.n, "client_memory_bytes", berr.limit, "waited", berr.waited)
+		c.queueRaw(respErrorLine("ERR " + berr.Error()))
+		return nil
+	case errors.Is(err, io.EOF):
 		return nil
 	}
 	return err
 }
 
-func (c *respConn) readSocket(p []byte) (int, error) {
-	if c.limits.idleTimeout > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.limits.idleTimeout)); err != nil {
-			return 0, err
-		}
+// dispatch answers or forwards one command; quit reports QUIT.
+func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
+	s, cl := c.s, c.cl
+	s.totalCommands.Add(1)
+	cl.lastCmd = time.Now()
+	name := command.Name(args)
+	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
+	// before authentication. Every command of an unauthenticated client is
+	// answered here, before the next is read, so AUTH gates what follows.
+	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" {
+		c.queueLocal(command.Error("NOAUTH Authentication required."), reserved, false)
+		return false
 	}
-	return c.Conn.Read(p)
+	if name == "quit" {
+		// Answered after every earlier reply; what follows is dropped, as
+		// Redis drops the rest of the query buffer.
+		c.queueLocal(command.OK(), reserved, true)
+		return true
+	}
+	if reply, ok := s.local(cl, name, args); ok {
+		c.queueLocal(reply, reserved, false)
+		return false
+	}
+	c.forward(name, args, reserved, cl.lastCmd)
+	return false
 }
 
-// frame moves what it can of buf[r:w] to out, checking the grammar and
-// the limits as it goes. It reports whether it consumed anything; false
-// means it needs more input. It stops early at an argument's bytes when
-// nothing else is pending (Read passes them without a copy), after one
-// command while the client is unauthenticated, and at an error.
-//
-// It follows Redis's networking.c (processInlineBuffer,
-// processMultibulkBuffer): the same limits and the same error texts, with
-// redcon's stricter checks where redcon would fail anyway (a CRLF must end
-// every header and argument).
-func (c *respConn) frame() bool {
-	progress := false
-	if len(c.out) == 0 {
-		c.out = c.outBuf[:0]
-	}
-loop:
-	for c.err == nil && !c.hold && c.r < c.w {
-		in := c.buf[c.r:c.w]
-		switch c.state {
-		case respAtCommand:
-			if in[0] != '*' {
-				line, n, ok := c.line(in, "too big inline request", "")
-				if !ok {
-					break loop
-				}
-				c.r += n
-				progress = true
-				c.inline(line)
-				continue
-			}
-			line, n, ok := c.line(in, "too big mbulk count string", "invalid multibulk length")
-			if !ok {
-				break loop
-			}
-			count, ok := respParseInt(line[1:])
-			switch {
-			case !ok || count > c.limits.maxArgs:
-				c.fail("invalid multibulk length")
-				break loop
-			case count > respUnauthMaxArgs && c.unauthenticated():
-				c.fail("unauthenticated multibulk length")
-				break loop
-			}
-			c.r += n
-			progress = true
-			if count <= 0 {
-				continue // Redis skips an empty or negative array; redcon would not
-			}
-			c.out = append(c.out, in[:n]...)
-			c.state, c.argsLeft, c.cmdBytes = respAtBulkHeader, count, int64(n)
+// respDeadlineShares is how many deadline contexts a connection makes per
+// CommandTimeout at most: commands dispatched within CommandTimeout /
+// respDeadlineShares of each other share one, so a deep pipeline does not
+// pay for a timer per command (context.WithTimeout was a fifth of the
+// port's CPU). A command thus waits at least CommandTimeout × (1 - 1/64),
+// never more than CommandTimeout, and a busy connection keeps at most
+// about 64 live deadline timers.
+const respDeadlineShares = 64
 
-		case respAtBulkHeader:
-			if in[0] != '$' {
-				c.fail("expected '$', got '" + string(in[:1]) + "'")
-				break loop
-			}
-			line, n, ok := c.line(in, "too big bulk count string", "invalid bulk length")
-			if !ok {
-				break loop
-			}
-			size, ok := respParseInt(line[1:])
-			switch {
-			case !ok || size < 0 || size > c.limits.maxValueBytes:
-				c.fail("invalid bulk length")
-				break loop
-			case size > respUnauthMaxBulkBytes && c.unauthenticated():
-				c.fail("unauthenticated bulk length")
-				break loop
-			}
-			c.cmdBytes += int64(n) + size + 2
-			if c.cmdBytes > c.limits.maxCommandBytes {
-				c.fail("command larger than " + strconv.FormatInt(c.limits.maxCommandBytes, 10) + " bytes")
-				break loop
-			}
-			c.r += n
-			progress = true
-			c.out = append(c.out, in[:n]...)
-			c.state, c.bulkLeft, c.crlfLeft = respInBulk, size, 2
-
-		case respInBulk:
-			if c.bulkLeft > 0 {
-				// Read passes an argument's bytes through on its own; take
-				// them here only to deliver them with the header before
-				// them (many small commands in one Read).
-				if len(c.out) == 0 {
-					break loop
-				}
-				n := min(int64(len(in)), c.bulkLeft)
-				c.out = append(c.out, in[:n]...)
-				c.r += int(n)
-				c.bulkLeft -= n
-				progress = true
-				continue
-			}
-			if in[0] != "\r\n"[2-c.crlfLeft] {
-				c.fail("invalid bulk length") // redcon's text for a missing CRLF
-				break loop
-			}
-			c.out = append(c.out, in[0])
-			c.r++
-			c.crlfLeft--
-			progress = true
-			if c.crlfLeft > 0 {
-				continue
-			}
-			c.argsLeft--
-			if c.argsLeft > 0 {
-				c.state = respAtBulkHeader
-			} else {
-				c.endCommand()
-			}
-		}
+// commandContext is the context for a command dispatched at now.
+func (c *respConn) commandContext(now time.Time) context.Context {
+	timeout := c.s.cfg.CommandTimeout
+	if c.cmdCtx == nil || now.Sub(c.cmdCtxAt) >= timeout/respDeadlineShares {
+		// The previous context is not cancelled: its commands may still
+		// be at the Gateway. Its deadline, or the connection's end,
+		// releases it.
+		c.cmdCtx, c.cmdCancel = context.WithDeadline(c.ctx, now.Add(timeout))
+		c.cmdCtxAt = now
 	}
-	c.outBuf = c.out[:0]
-	return progress || c.err != nil
+	return c.cmdCtx
 }
 
-// line finds the line at the start of in. It returns the line without its
-// line ending and the bytes it spans; ok is false when the line is not
-// complete, or is malformed and c.err is set. A header ("*N", "$N") must
-// end in CRLF, else badEnding; an inline line may end in LF alone.
-func (c *respConn) line(in []byte, tooBig, badEnding string) (line []byte, n int, ok bool) {
-	i := bytes.IndexByte(in, '\n')
-	if i < 0 && len(in) > respLineMaxBytes || i > respLineMaxBytes+1 {
-		c.fail(tooBig)
-		return nil, 0, false
+// forward hands a command to the Gateway. It first waits for any command
+// of this connection at the Gateway that shares a key with it (or covers
+// the whole keyspace): pipelined commands on one key keep their order, so
+// a client reads its own writes as if they ran one at a time. Commands on
+// different keys run at once, as they would from separate connections.
+func (c *respConn) forward(name string, args [][]byte, reserved int64, now time.Time) {
+	p := &respPending{held: reserved}
+	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
+	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
+	c.mu.Lock()
+	for (c.conflicts(p) || c.repliesFull()) && !c.dead {
+		c.readerWaiting = true
+		c.readerCond.Wait()
 	}
-	if i < 0 {
-		return nil, 0, false
-	}
-	line = in[:i]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	} else if badEnding != "" {
-		c.fail(badEnding)
-		return nil, 0, false
-	}
-	return line, i + 1, true
-}
-
-// inline frames an inline command (a line of words, as typed into telnet)
-// as the RESP array redcon expects, split as Redis splits it.
-func (c *respConn) inline(line []byte) {
-	args, ok := respSplitArgs(line)
-	switch {
-	case !ok:
-		c.fail("unbalanced quotes in request")
-		return
-	case len(args) == 0:
-		return // Redis ignores an empty line
-	case int64(len(args)) > c.limits.maxArgs:
-		c.fail("invalid multibulk length")
+	c.readerWaiting = false
+	if c.dead {
+		c.mu.Unlock()
+		c.unreserve(reserved)
 		return
 	}
-	start := len(c.out)
-	c.out = append(c.out, '*')
-	c.out = strconv.AppendInt(c.out, int64(len(args)), 10)
-	c.out = append(c.out, "\r\n"...)
-	for _, a := range args {
-		if int64(len(a)) > c.limits.maxValueBytes {
-			c.fail("invalid bulk length")
-			return
-		}
-		c.out = append(c.out, '$')
-		c.out = strconv.AppendInt(c.out, int64(len(a)), 10)
-		c.out = append(c.out, "\r\n"...)
-		c.out = append(c.out, a...)
-		c.out = append(c.out, "\r\n"...)
+	c.queue = append(c.queue, p)
+	c.atGateway++
+	for _, k := range p.keys {
+		c.keys[k]++
 	}
-	if int64(len(c.out)-start) > c.limits.maxCommandBytes {
-		c.fail("command larger than " + strconv.FormatInt(c.limits.maxCommandBytes, 10) + " bytes")
+	if p.all {
+		c.allKeys++
+	}
+	c.mu.Unlock()
+
+	c.s.cfg.Gateway.Send(c.commandContext(now), args, func(reply *wire.Reply, err error) {
+		c.answered(p, args, reply, err)
+	})
+}
+
+// conflicts reports whether p must wait for a command at the Gateway;
+// c.mu is held.
+func (c *respConn) conflicts(p *respPending) bool {
+	if c.allKeys > 0 || p.all && c.atGateway > 0 {
+		return true
+	}
+	for _, k := range p.keys {
+		if c.keys[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// repliesFull reports whether the replies expected from the commands at
+// the Gateway, at about the size of recent ones, would fill
+// MaxPipelineBytes; c.mu is held. Replies are charged only when they
+// arrive, so this is what keeps them near the bound after the first large
+// one (a first burst of large replies can still exceed it, by at most
+// MaxPipeline of them).
+func (c *respConn) repliesFull() bool {
+	return c.atGateway > 0 && c.held+int64(c.atGateway)*c.replyHint > int64(c.s.cfg.MaxPipelineBytes)
+}
+
+// answered is the Gateway's done callback for p: it may run on any
+// goroutine and does not block.
+func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, err error) {
+	c.mu.Lock()
+	dead := c.dead
+	c.mu.Unlock()
+	if err != nil && !dead {
+		reply = c.s.gatewayFailed(c.remote, args, err)
+	}
+	size := respReplyBytes(reply)
+
+	c.mu.Lock()
+	for _, k := range p.keys {
+		if c.keys[k]--; c.keys[k] == 0 {
+			delete(c.keys, k)
+		}
+	}
+	if p.all {
+		c.allKeys--
+	}
+	c.atGateway--
+	c.replyHint = max(size, c.replyHint-c.replyHint/16)
+	if !c.dead {
+		c.settle(p, size)
+		p.reply, p.ready = reply, true
+		c.wakeWriter()
+	}
+	c.wakeReader()
+	c.mu.Unlock()
+}
+
+// settle turns p's budget from its arguments' bytes into its reply's;
+// c.mu is held.
+func (c *respConn) settle(p *respPending, replyBytes int64) {
+	if replyBytes <= p.held {
+		c.s.budget.release(p.held - replyBytes)
+	} else {
+		c.s.budget.charge(replyBytes - p.held)
+	}
+	c.held += replyBytes - p.held
+	p.held = replyBytes
+}
+
+// queueLocal queues a reply the port made itself.
+func (c *respConn) queueLocal(reply *wire.Reply, reserved int64, closeAfter bool) {
+	p := &respPending{held: reserved, closeAfter: closeAfter}
+	c.mu.Lock()
+	c.settle(p, respReplyBytes(reply))
+	p.reply, p.ready = reply, true
+	c.queue = append(c.queue, p)
+	c.wakeWriter()
+	c.mu.Unlock()
+}
+
+// queueRaw queues a last, already-encoded error reply, after which the
+// connection closes. Like the connection's buffers it is outside the
+// budget: one line of a few hundred bytes per connection, and charging
+// it could push a full budget over when many connections are refused.
+func (c *respConn) queueRaw(raw []byte) {
+	p := &respPending{raw: raw, closeAfter: true}
+	c.mu.Lock()
+	p.ready = true
+	c.queue = append(c.queue, p)
+	c.wakeWriter()
+	c.mu.Unlock()
+}
+
+// reserve is the reader's budget hook, called for each argument before
+// its bytes are buffered.
+func (c *respConn) reserve(n int64) error {
+	c.mu.Lock()
+	for c.held+n > int64(c.s.cfg.MaxPipelineBytes) && len(c.queue) > c.head && !c.dead {
+		c.readerWaiting = true
+		c.readerCond.Wait()
+	}
+	c.readerWaiting = false
+	dead := c.dead
+	c.mu.Unlock()
+	if dead {
+		return &respBudgetError{n: n, closed: true}
+	}
+	if err := c.s.budget.acquire(n, c.s.cfg.CommandTimeout, c.ctx.Done()); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.held += n
+	c.mu.Unlock()
+	return nil
+}
+
+// unreserve gives back what a command that is not queued had reserved.
+func (c *respConn) unreserve(n int64) {
+	if n == 0 {
 		return
 	}
-	c.endCommand()
+	c.mu.Lock()
+	c.held -= n
+	c.mu.Unlock()
+	c.s.budget.release(n)
 }
 
-func (c *respConn) endCommand() {
-	c.state, c.cmdBytes = respAtCommand, 0
-	if c.unauthenticated() {
-		c.hold = true
+// wakeWriter and wakeReader signal a waiting goroutine; c.mu is held.
+func (c *respConn) wakeWriter() {
+	if c.writerWaiting {
+		c.writerCond.Signal()
 	}
 }
 
-func (c *respConn) unauthenticated() bool { return c.client != nil && c.client.unauthenticated }
-
-// fail ends the connection with Redis's "-ERR Protocol error: msg". The
-// reply goes out when Read returns the error, which is after redcon has
-// answered and flushed every command framed before it, so replies keep
-// their order.
-func (c *respConn) fail(msg string) {
-	err := &respProtocolError{msg: msg}
-	c.err = err
-	if c.onProtocolError != nil {
-		c.onProtocolError(c, msg)
+func (c *respConn) wakeReader() {
+	if c.readerWaiting {
+		c.readerCond.Signal()
 	}
-	text := err.Error()
-	reply := make([]byte, 0, len(text)+7)
-	reply = append(reply, "-ERR "...)
-	for i := 0; i < len(text); i++ {
-		b := text[i]
-		if b == '\r' || b == '\n' {
-			b = ' ' // as Redis does to error texts that echo client bytes
-		}
-		reply = append(reply, b)
-	}
-	c.errReply = append(reply, "\r\n"...)
 }
 
-// Write sends p in chunks of at most respWriteChunkBytes, each with its
-// own WriteTimeout deadline: a client that reads slowly keeps its
-// connection, one that stopped reading loses it.
-func (c *respConn) Write(p []byte) (int, error) {
-	c.unflushed = 0
-	written := 0
-	for written < len(p) {
-		chunk := p[written:min(len(p), written+respWriteChunkBytes)]
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.limits.writeTimeout)); err != nil {
-			return written, err
-		}
-		n, err := c.Conn.Write(chunk)
-		written += n
-		if err != nil {
-			return written, err
-		}
+// kill closes the connection, once: nothing more is read or written, and
+// its commands at the Gateway end. err (nil for an orderly end) is why,
+// for the log.
+func (c *respConn) kill(err error) {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
 	}
-	return written, nil
+	c.dead, c.deadErr = true, err
+	c.readerCond.Broadcast()
+	c.writerCond.Broadcast()
+	c.mu.Unlock()
+	c.conn.Close()
+	c.cancel()
 }
 
-// respParseInt parses a header's length as Redis's string2ll does: an
-// optional '-', then digits without leading zeros ("0" alone is zero), no
-// '+' and no spaces. Lengths above 19 digits are refused.
-func respParseInt(b []byte) (int64, bool) {
-	if len(b) == 1 && b[0] == '0' {
-		return 0, true
-	}
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 19 || b[0] < '1' || b[0] > '9' {
-		return 0, false
-	}
-	var v int64
-	for _, d := range b {
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(d-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
-// respSplitArgs splits an inline command line into arguments exactly as
-// Redis's sdssplitargs does: words separated by blanks; "double quotes"
-// with \n \r \t \b \a \xHH and \<any> escapes; 'single quotes' with only
-// \' escaped; a closing quote must be followed by a blank or the end. The
-// line ends at a NUL byte, as a C string does. ok is false for unbalanced
-// quotes.
-func respSplitArgs(line []byte) (args [][]byte, ok bool) {
-	if i := bytes.IndexByte(line, 0); i >= 0 {
-		line = line[:i]
-	}
-	at := func(i int) byte {
-		if i < len(line) {
-			return line[i]
-		}
-		return 0
-	}
-	isSpace := func(b byte) bool {
-		return b == ' ' || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r'
-	}
-	p := 0
+// writeLoop writes replies in request order until the connection dies or
+// the reader is done and every reply is out. Replies that are ready
+// together share a write (up to respFlushBytes); a reply larger than that
+// goes out on its own, its bulk bytes straight from the reply.
+func (c *respConn) writeLoop() {
+	var buf []byte // encoded replies not yet written
+	var batch []*respPending
+	encoded := 0 // queue[head:head+encoded] are in buf
 	for {
-		for p < len(line) && isSpace(line[p]) {
-			p++
+		batch = batch[:0]
+		c.mu.Lock()
+		for {
+			if c.dead {
+				c.mu.Unlock()
+				return
+			}
+			for i := c.head + encoded; i < len(c.queue) && c.queue[i].ready && len(batch) < respWriteBatch; i++ {
+				batch = append(batch, c.queue[i])
+			}
+			if len(batch) > 0 || encoded > 0 {
+				break
+			}
+			if c.readerDone && c.head == len(c.queue) {
+				c.mu.Unlock()
+				c.kill(nil) // an orderly end: every reply is out
+				return
+			}
+			c.writerWaiting = true
+			c.writerCond.Wait()
+			c.writerWaiting = false
 		}
-		if p >= len(line) {
-			return args, true
+		c.mu.Unlock()
+
+		if len(batch) == 0 {
+			// No further reply is ready: flush.
+			if !c.flush(buf, encoded) {
+				return
+			}
+			buf, encoded = respTrimBuffer(buf), 0
+			continue
 		}
-		cur := []byte{}
-		inDouble, inSingle, done := false, false, false
-		for !done {
-			ch := at(p)
+		for _, p := range batch {
 			switch {
-			case inDouble:
-				switch {
-				case ch == '\\' && at(p+1) == 'x' && isHexDigit(at(p+2)) && isHexDigit(at(p+3)):
-					cur = append(cur, hexValue(at(p+2))<<4|hexValue(at(p+3)))
-					p += 3
-				case ch == '\\' && at(p+1) != 0:
-					p++
-					e := at(p)
-					switch e {
-					case 'n':
-						e = '\n'
-					case 'r':
-						e = '\r'
-					case 't':
-						e = '\t'
-					case 'b':
-						e = '\b'
-					case 'a':
-						e = '\a'
-					}
-					cur = append(cur, e)
-				case ch == '"':
-					if next := at(p + 1); next != 0 && !isSpace(next) {
-						return nil, false
-					}
-					done = true
-				case ch == 0:
-					return nil, false
-				default:
-					cur = append(cur, ch)
+			case p.raw != nil:
+				buf = append(buf, p.raw...)
+			case p.reply.GetKind() == wire.Reply_BULK && len(p.reply.GetBulk()) > respFlushBytes:
+				// Write what is pending and the header, then the bulk
+				// bytes from the reply itself, without a copy.
+				bulk := p.reply.GetBulk()
+				buf = strconv.AppendInt(append(buf, '$'), int64(len(bulk)), 10)
+				buf = append(buf, "\r\n"...)
+				if err := respWriteTimed(c.conn, buf, c.s.cfg.WriteTimeout); err != nil {
+					c.kill(err)
+					return
 				}
-			case inSingle:
-				switch {
-				case ch == '\\' && at(p+1) == '\'':
-					p++
-					cur = append(cur, '\'')
-				case ch == '\'':
-					if next := at(p + 1); next != 0 && !isSpace(next) {
-						return nil, false
-					}
-					done = true
-				case ch == 0:
-					return nil, false
-				default:
-					cur = append(cur, ch)
+				if err := respWriteTimed(c.conn, bulk, c.s.cfg.WriteTimeout); err != nil {
+					c.kill(err)
+					return
 				}
+				buf = append(buf[:0], "\r\n"...)
 			default:
-				switch ch {
-				case ' ', '\n', '\r', '\t', 0:
-					done = true
-				case '"':
-					inDouble = true
-				case '\'':
-					inSingle = true
-				default:
-					cur = append(cur, ch)
-				}
+				buf = command.AppendRESP(buf, p.reply)
 			}
-			if at(p) != 0 {
-				p++
+			encoded++
+			if p.closeAfter {
+				if c.flush(buf, encoded) {
+					c.kill(nil)
+				}
+				return
+			}
+			if len(buf) >= respFlushBytes {
+				if !c.flush(buf, encoded) {
+					return
+				}
+				buf, encoded = respTrimBuffer(buf), 0
 			}
 		}
-		args = append(args, cur)
 	}
 }
 
-func isHexDigit(b byte) bool {
-	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+// respWriteBatch bounds the replies the writer takes per look at the
+// queue, so it flushes at least every respFlushBytes even when replies
+// keep coming.
+const respWriteBatch = 256
+
+// respTrimBuffer empties buf for reuse, or drops it when a large reply
+// grew it past respFlushBytes, so an idle connection does not keep it.
+func respTrimBuffer(buf []byte) []byte {
+	if cap(buf) > 2*respFlushBytes {
+		return nil
+	}
+	return buf[:0]
 }
 
-func hexValue(b byte) byte {
-	switch {
-	case '0' <= b && b <= '9':
-		return b - '0'
-	case 'a' <= b && b <= 'f':
-		return b - 'a' + 10
+// flush writes buf, which holds the replies of the first n queued
+// commands, then retires them and gives back their budget. false means
+// the connection died.
+func (c *respConn) flush(buf []byte, n int) bool {
+	if len(buf) > 0 {
+		if err := respWriteTimed(c.conn, buf, c.s.cfg.WriteTimeout); err != nil {
+			c.kill(err)
+			return false
+		}
+	}
+	var held int64
+	c.mu.Lock()
+	for i := c.head; i < c.head+n; i++ {
+		held += c.queue[i].held
+		c.queue[i] = nil
+	}
+	c.head += n
+	if c.head == len(c.queue) {
+		c.queue, c.head = c.queue[:0], 0
+	} else if c.head > 1024 && c.head > len(c.queue)/2 {
+		c.queue, c.head = append(c.queue[:0], c.queue[c.head:]...), 0
+	}
+	c.held -= held
+	c.lastWrite = time.Now()
+	c.wakeReader()
+	c.mu.Unlock()
+	c.s.budget.release(held)
+	return true
+}
+
+// respSocket is what the reader reads: the socket, with the idle timeout.
+type respSocket struct{ c *respConn }
+
+// Read renews the idle deadline for every read. The connection is idle
+// only while it has nothing queued (a command at the cluster is not the
+// client's silence) and has written nothing for IdleTimeout either.
+func (r respSocket) Read(p []byte) (int, error) {
+	c, idle := r.c, r.c.s.cfg.IdleTimeout
+	deadline := time.Now().Add(idle)
+	for {
+		if idle > 0 {
+			if err := c.conn.SetReadDeadline(deadline); err != nil {
+				return 0, err
+			}
+		}
+		n, err := c.conn.Read(p)
+		if n > 0 || err == nil || idle == 0 || !isTimeout(err) {
+			return n, err
+		}
+		c.mu.Lock()
+		busy, lastWrite := len(c.queue) > c.head, c.lastWrite
+		c.mu.Unlock()
+		now := time.Now()
+		switch {
+		case busy:
+			deadline = now.Add(idle)
+		case lastWrite.Add(idle).After(now):
+			deadline = lastWrite.Add(idle)
+		default:
+			return n, err
+		}
+	}
+}
+
+// keyHashes appends to dst the hashes of the keys args names, for the
+// per-connection ordering of commands on a key. A collision only orders
+// two commands that need not be.
+func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint64 {
+	first, step := 0, 1
+	switch name {
+	case "get", "set", "setnx", "setxx", "getset":
+		if len(args) > 1 {
+			return append(dst, maphash.Bytes(s.keySeed, args[1]))
+		}
+		return dst
+	case "mget", "exists", "del":
+		first = 1
+	case "mset":
+		first, step = 1, 2
 	default:
-		return b - 'A' + 10
+		return dst // no keys: an unknown command, or DBSIZE and FLUSHALL (respPending.all)
 	}
+	for i := first; i < len(args); i += step {
+		dst = append(dst, maphash.Bytes(s.keySeed, args[i]))
+	}
+	return dst
+}
+
+// respReplyBytes is the size of r encoded as RESP2, what the reply holds
+// of the budget until written.
+func respReplyBytes(r *wire.Reply) int64 {
+	digits := func(n int64) int64 {
+		d := int64(1)
+		if n < 0 {
+			d, n = 2, -n
+		}
+		for n >= 10 {
+			d, n = d+1, n/10
+		}
+		return d
+	}
+	switch r.GetKind() {
+	case wire.Reply_NIL:
+		return 5
+	case wire.Reply_STATUS, wire.Reply_ERROR:
+		return int64(len(r.GetStr())) + 3
+	case wire.Reply_INT:
+		return digits(r.GetInt()) + 3
+	case wire.Reply_BULK:
+		n := int64(len(r.GetBulk()))
+		return digits(n) + n + 5
+	case wire.Reply_ARRAY:
+		n := digits(int64(len(r.GetArray()))) + 3
+		for _, e := range r.GetArray() {
+			n += respReplyBytes(e)
+		}
+		return n
+	}
+	return 64 // an unknown kind, encoded as a short error
 }

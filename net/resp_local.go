@@ -323,12 +323,22 @@ func (s *RESPServer) infoSections() []respInfoSection {
 		{"Clients", [][2]string{
 			{"connected_clients", strconv.Itoa(st.ConnectedClients)},
 			{"maxclients", strconv.Itoa(s.cfg.MaxClients)},
+			{"max_pipeline", strconv.Itoa(s.cfg.MaxPipeline)},
+			{"max_pipeline_bytes", strconv.Itoa(s.cfg.MaxPipelineBytes)},
+		}},
+		// Redis reports its clients' memory here too (mem_clients_normal,
+		// maxmemory_clients); castkv's is the client memory budget.
+		{"Memory", [][2]string{
+			{"mem_clients_normal", strconv.FormatInt(st.ClientMemoryBytes, 10)},
+			{"mem_clients_peak", strconv.FormatInt(st.ClientMemoryPeakBytes, 10)},
+			{"maxmemory_clients", strconv.Itoa(s.cfg.ClientMemoryBytes)},
 		}},
 		{"Stats", [][2]string{
 			{"total_connections_received", u(st.TotalConnections)},
 			{"total_commands_processed", u(st.TotalCommands)},
 			{"rejected_connections", u(st.RejectedConnections)},
 			{"total_protocol_errors", u(st.ProtocolErrors)},
+			{"client_memory_refused", u(st.ClientMemoryRefused)},
 		}},
 	}
 	// cfg.Stats's sections follow, sorted, with Keyspace last as in Redis.
@@ -340,6 +350,10 @@ func (s *RESPServer) infoSections() []respInfoSection {
 				sec, field = "keyspace", k
 			}
 			sec = strings.ToLower(sec)
+			if i := slices.IndexFunc(sections, func(b respInfoSection) bool { return strings.ToLower(b.title) == sec }); i >= 0 {
+				sections[i].fields = append(sections[i].fields, [2]string{field, v}) // one of the port's own sections
+				continue
+			}
 			if extra[sec] == nil {
 				extra[sec] = &respInfoSection{title: strings.ToUpper(sec[:1]) + sec[1:]}
 			}
@@ -394,6 +408,7 @@ func (s *RESPServer) respConfigParams() [][2]string {
 		{"bind", host},
 		{"databases", "1"},
 		{"maxclients", strconv.Itoa(s.cfg.MaxClients)},
+		{"maxmemory-clients", strconv.Itoa(s.cfg.ClientMemoryBytes)},
 		{"port", port},
 		{"proto-max-bulk-len", strconv.Itoa(s.cfg.MaxValueBytes)},
 		{"save", ""},
@@ -445,6 +460,8 @@ func (s *RESPServer) config(args [][]byte) *wire.Reply {
 		s.totalCommands.Store(0)
 		s.rejected.Store(0)
 		s.protocolErrors.Store(0)
+		s.memoryRefused.Store(0)
+		s.budget.resetPeak()
 		return command.OK()
 	}
 	return respUnknownSubcommand("config", args[1])

@@ -301,7 +301,7 @@ func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logg
 func keyspace(gw cnet.Gateway) map[string]string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	r, err := gw.Do(ctx, [][]byte{[]byte("DBSIZE")})
+	r, err := cnet.Call(ctx, gw, [][]byte{[]byte("DBSIZE")})
 	if err != nil || r.Kind != wire.Reply_INT {
 		return nil
 	}

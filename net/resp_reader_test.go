@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tidwall/redcon"
 )
 
 // respChunkConn is a net.Conn whose reads return the given chunks one by one,
@@ -49,29 +47,41 @@ func respSplitRandomly(rng *rand.Rand, b []byte, maxChunk int) [][]byte {
 	return chunks
 }
 
-var respTestLimits = respLimits{maxValueBytes: 1 << 20, maxArgs: 1 << 10, maxCommandBytes: 4 << 20, writeTimeout: time.Second}
+var respTestLimits = respLimits{maxValueBytes: 1 << 20, maxArgs: 1 << 10, maxCommandBytes: 4 << 20}
 
-// respReadCommands reads through rc as the server does (redcon's reader)
-// until an error, and returns the commands and that error.
-func respReadCommands(rc *respConn) ([][]string, error) {
-	rd := redcon.NewReader(rc)
+// respReadCommands reads rd's commands as the server does until an error,
+// and returns the commands and that error. It also checks what rd reserves
+// for each command: exactly its argument bytes.
+func respReadCommands(t *testing.T, rd *respReader) ([][]string, error) {
+	t.Helper()
+	var reserved int64
+	rd.reserve = func(n int64) error { reserved += n; return nil }
 	var cmds [][]string
 	for {
-		cmd, err := rd.ReadCommand()
+		argv, got, err := rd.next()
+		if got != reserved {
+			t.Fatalf("next reports %d bytes reserved, reserve was asked for %d", got, reserved)
+		}
+		reserved = 0
 		if err != nil {
 			return cmds, err
 		}
-		args := make([]string, len(cmd.Args))
-		for i, a := range cmd.Args {
+		args := make([]string, len(argv))
+		var n int64
+		for i, a := range argv {
 			args[i] = string(a)
+			n += int64(len(a))
+		}
+		if n != got {
+			t.Fatalf("command %.100q: %d bytes reserved for %d argument bytes", args, got, n)
 		}
 		cmds = append(cmds, args)
 	}
 }
 
 // TestRESPFramerChunking sends random valid commands, RESP and inline,
-// cut at random points, and checks that redcon reads exactly those
-// commands through the framer.
+// cut at random points, and checks that the framer reads exactly those
+// commands.
 func TestRESPFramerChunking(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -110,7 +120,7 @@ func TestRESPFramerChunking(t *testing.T) {
 			}
 		}
 		conn := &respChunkConn{chunks: respSplitRandomly(rng, stream.Bytes(), 1+rng.IntN(70000))}
-		got, err := respReadCommands(&respConn{Conn: conn, limits: respTestLimits})
+		got, err := respReadCommands(t, &respReader{src: conn, limits: respTestLimits})
 		if err != io.EOF {
 			t.Fatalf("seed %d round %d: read error %v", seed, round, err)
 		}
@@ -128,39 +138,38 @@ func TestRESPFramerChunking(t *testing.T) {
 	}
 }
 
-// TestRESPFramerHoldsUntilAuthenticated checks that an unauthenticated
-// client's commands are framed one at a time: the array after AUTH, sent
-// in the same packet, is judged by the limits in force once AUTH ran.
+// TestRESPFramerHoldsUntilAuthenticated checks that the unauthenticated
+// limits are judged per command: the array after AUTH, sent in the same
+// packet, is judged by the limits in force once AUTH ran.
 func TestRESPFramerHoldsUntilAuthenticated(t *testing.T) {
 	big := respArray("MSET", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5") // 11 arguments
 	for _, authOK := range []bool{true, false} {
 		conn := &respChunkConn{chunks: [][]byte{[]byte("AUTH pw\r\n" + big)}}
-		cl := &respClient{unauthenticated: true}
-		rc := &respConn{Conn: conn, limits: respTestLimits, client: cl}
-		rd := redcon.NewReader(rc)
-		cmd, err := rd.ReadCommand()
-		if err != nil || string(cmd.Args[0]) != "AUTH" {
-			t.Fatalf("first command: %q, %v", cmd.Args, err)
+		unauthenticated := true
+		rd := &respReader{src: conn, limits: respTestLimits, unauthenticated: func() bool { return unauthenticated }}
+		args, _, err := rd.next()
+		if err != nil || len(args) != 2 || string(args[0]) != "AUTH" {
+			t.Fatalf("first command: %q, %v", args, err)
 		}
-		cl.unauthenticated = !authOK // what the handler does with AUTH
-		cmd, err = rd.ReadCommand()
+		unauthenticated = !authOK // what the connection does with AUTH
+		args, _, err = rd.next()
 		if authOK {
-			if err != nil || len(cmd.Args) != 11 {
-				t.Errorf("after a good AUTH: %d args, %v", len(cmd.Args), err)
+			if err != nil || len(args) != 11 {
+				t.Errorf("after a good AUTH: %d args, %v", len(args), err)
 			}
 			continue
 		}
 		var perr *respProtocolError
-		if !errors.As(err, &perr) || conn.written.String() != "-ERR Protocol error: unauthenticated multibulk length\r\n" {
-			t.Errorf("after a failed AUTH: %v, wrote %q", err, conn.written.String())
+		if !errors.As(err, &perr) || string(perr.Reply()) != "-ERR Protocol error: unauthenticated multibulk length\r\n" {
+			t.Errorf("after a failed AUTH: %v", err)
 		}
 	}
 }
 
 // FuzzRESPFramer: whatever a client sends, in whatever pieces, the framer
-// either refuses it with its own protocol error or hands redcon bytes it
-// parses without a protocol error, and every command redcon gets is within
-// the limits.
+// either refuses it with a protocol error that frames as one error reply
+// or reads it to the end, and every command it returns is within the
+// limits.
 func FuzzRESPFramer(f *testing.F) {
 	for _, seed := range []string{
 		respArray("SET", "a", "b"), "PING\r\n", "*1\r\n$x\r\n", "*x\r\n", "*1\r\n+PING\r\n", "*1\r\n$4\r\nPINGxx",
@@ -169,24 +178,22 @@ func FuzzRESPFramer(f *testing.F) {
 	} {
 		f.Add([]byte(seed), uint16(7))
 	}
-	limits := respLimits{maxValueBytes: 64, maxArgs: 8, maxCommandBytes: 256, writeTimeout: time.Second}
+	limits := respLimits{maxValueBytes: 64, maxArgs: 8, maxCommandBytes: 256}
 	f.Fuzz(func(t *testing.T, data []byte, chunkSeed uint16) {
 		rng := rand.New(rand.NewPCG(uint64(chunkSeed), 1))
 		conn := &respChunkConn{chunks: respSplitRandomly(rng, bytes.Clone(data), 1+int(chunkSeed%97))}
-		cmds, err := respReadCommands(&respConn{Conn: conn, limits: limits})
+		cmds, err := respReadCommands(t, &respReader{src: conn, limits: limits})
 		var perr *respProtocolError
 		switch {
 		case err == io.EOF:
-			if conn.written.Len() > 0 {
-				t.Fatalf("wrote %q without a protocol error", conn.written.String())
-			}
 		case errors.As(err, &perr):
-			if !strings.HasPrefix(conn.written.String(), "-ERR Protocol error: ") || !strings.HasSuffix(conn.written.String(), "\r\n") ||
-				strings.Count(conn.written.String(), "\r\n") != 1 {
-				t.Fatalf("protocol error %v wrote %q", err, conn.written.String())
+			reply := string(perr.Reply())
+			if !strings.HasPrefix(reply, "-ERR Protocol error: ") || !strings.HasSuffix(reply, "\r\n") || strings.Count(reply, "\r\n") != 1 ||
+				strings.Count(reply, "\n") != 1 {
+				t.Fatalf("protocol error %v replies %q", err, reply)
 			}
 		default:
-			t.Fatalf("redcon saw bytes it refuses: %v", err)
+			t.Fatalf("read error other than EOF or a protocol error: %v", err)
 		}
 		for _, args := range cmds {
 			if len(args) == 0 || int64(len(args)) > limits.maxArgs {
