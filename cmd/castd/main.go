@@ -250,6 +250,8 @@ func runData(args []string, stderr io.Writer) error {
 type apiFlags struct {
 	listen, requirePass       string
 	maxValueBytes, maxClients int
+	maxPipeline               int
+	clientMemoryBytes         int
 	idleTimeout               time.Duration
 	requestTimeout            time.Duration
 	enableFlush               bool
@@ -260,6 +262,8 @@ func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) 
 	fs.StringVar(&a.requirePass, "requirepass", "", "password clients must AUTH with; empty: none")
 	fs.IntVar(&a.maxValueBytes, "max-value-bytes", maxValueBytes, "largest bulk string a client may send (at most 64 MiB, which the cluster's 80 MiB frames carry)")
 	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
+	fs.IntVar(&a.maxPipeline, "max-pipeline", 1024, "most commands of one connection read and not yet answered; beyond it the port stops reading that connection")
+	fs.IntVar(&a.clientMemoryBytes, "client-memory-bytes", 512<<20, "memory budget for every connection's unanswered commands and unsent replies together (Redis's maxmemory-clients); at least --max-value-bytes")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", 0, "close client connections idle this long (0: never, as Redis)")
 	fs.DurationVar(&a.requestTimeout, "request-timeout", 8*time.Second, fmt.Sprintf("how long the API server retries a command before it answers -TRYAGAIN (or -UNCERTAIN for a write); at most %v", maxRequestTimeout))
 	fs.BoolVar(&a.enableFlush, "enable-flush", flush, "allow FLUSHALL and FLUSHDB")
@@ -280,6 +284,12 @@ func (a *apiFlags) check() error {
 	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
 		return usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
 	}
+	if a.maxPipeline <= 0 {
+		return usageError{fmt.Errorf("--max-pipeline must be positive, not %d", a.maxPipeline)}
+	}
+	if a.clientMemoryBytes < a.maxValueBytes {
+		return usageError{fmt.Errorf("--client-memory-bytes %d is below --max-value-bytes %d: the largest value could never be read", a.clientMemoryBytes, a.maxValueBytes)}
+	}
 	if a.requestTimeout <= 0 || a.requestTimeout > maxRequestTimeout {
 		return usageError{fmt.Errorf("--request-timeout must be positive and at most %v, not %v", maxRequestTimeout, a.requestTimeout)}
 	}
@@ -292,6 +302,7 @@ func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logg
 	gw := p.Gateway("resp", apiAddr)
 	return cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
+		MaxPipeline: a.maxPipeline, ClientMemoryBytes: a.clientMemoryBytes,
 		IdleTimeout: a.idleTimeout, RequirePass: a.requirePass, Gateway: gw, Logger: log,
 		Stats: func() map[string]string { return keyspace(gw) },
 	})
