@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,9 @@ type work struct {
 	limit                     budget // the zero value: defaultBudget
 	events, clientRequests    int
 	deliveredBytes, fromBytes int64 // fromBytes: sent by clients
+	// byFlow is the bytes delivered per message type and direction
+	// ("data3->data2 castkv.Prepare"), to name a storm's source.
+	byFlow map[string]int64
 	// exhausted says how the budget ran out; "" while it has not.
 	exhausted string
 }
@@ -51,6 +56,10 @@ func (r *runner) runUntil(t time.Duration) {
 	for k.exhausted == "" && len(w.events) > 0 && w.events[0].at <= t {
 		if e := w.events[0]; e.kind == evDeliver {
 			k.deliveredBytes += int64(len(e.data))
+			if k.byFlow == nil {
+				k.byFlow = map[string]int64{}
+			}
+			k.byFlow[fmt.Sprintf("%s->%s %s", e.from, e.to, e.msgName)] += int64(len(e.data))
 			if from := w.byAddr[e.from]; from != nil && from.kind == "client" {
 				k.fromBytes += int64(len(e.data))
 				k.clientRequests++
@@ -74,9 +83,28 @@ func (k *work) overrun(now time.Duration) string {
 		return ""
 	}
 	return fmt.Sprintf("work budget: by %v the cluster had delivered %.1f MB in %d events for %d client requests of %.2f MB "+
-		"(budget %.0f MB + %dx the client bytes, %d events + %d per request): a resend storm? The run was stopped there",
+		"(budget %.0f MB + %dx the client bytes, %d events + %d per request): a resend storm? The run was stopped there; most bytes: %s",
 		now.Round(time.Millisecond), float64(k.deliveredBytes)/1e6, k.events, k.clientRequests, float64(k.fromBytes)/1e6,
-		float64(l.floorBytes)/1e6, l.bytesPerClient, l.floorEvents, l.eventsPerReq)
+		float64(l.floorBytes)/1e6, l.bytesPerClient, l.floorEvents, l.eventsPerReq, k.topFlows(3))
+}
+
+// topFlows names the n flows that delivered the most bytes.
+func (k *work) topFlows(n int) string {
+	flows := make([]string, 0, len(k.byFlow))
+	for f := range k.byFlow {
+		flows = append(flows, f)
+	}
+	sort.Slice(flows, func(i, j int) bool {
+		if k.byFlow[flows[i]] != k.byFlow[flows[j]] {
+			return k.byFlow[flows[i]] > k.byFlow[flows[j]]
+		}
+		return flows[i] < flows[j]
+	})
+	var parts []string
+	for _, f := range flows[:min(n, len(flows))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f MB", f, float64(k.byFlow[f])/1e6))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // release closes every machine's store. A run that left them open would
