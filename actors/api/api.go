@@ -227,34 +227,25 @@ func (a *API) queue(env actors.Env, to actors.Addr, m actors.Msg) {
 // it is when alone, else in one Requests, in the order queued.
 func (a *API) send(env actors.Env) {
 	a.sendPending = false
-	var order []actors.Addr // first use: what is sent does not depend on map order
-	batches := map[actors.Addr]*wire.Requests{}
-	for _, o := range a.outbox {
-		b := batches[o.to]
-		if b == nil {
-			b = &wire.Requests{}
-			batches[o.to] = b
-			order = append(order, o.to)
-		}
-		switch x := o.msg.(type) {
-		case *wire.Commit:
-			b.Commits = append(b.Commits, x)
-		case *wire.Read:
-			b.Reads = append(b.Reads, x)
-		}
-	}
+	order, groups := actors.GroupByAddr(a.outbox, func(o outgoing) actors.Addr { return o.to })
 	clear(a.outbox)
 	a.outbox = a.outbox[:0]
 	for _, to := range order {
-		b := batches[to]
-		switch {
-		case len(b.Commits) == 1 && len(b.Reads) == 0:
-			env.Send(to, b.Commits[0])
-		case len(b.Commits) == 0 && len(b.Reads) == 1:
-			env.Send(to, b.Reads[0])
-		default:
-			env.Send(to, b)
+		g := groups[to]
+		if len(g) == 1 {
+			env.Send(to, g[0].msg)
+			continue
 		}
+		b := &wire.Requests{}
+		for _, o := range g {
+			switch x := o.msg.(type) {
+			case *wire.Commit:
+				b.Commits = append(b.Commits, x)
+			case *wire.Read:
+				b.Reads = append(b.Reads, x)
+			}
+		}
+		env.Send(to, b)
 	}
 }
 

@@ -269,37 +269,25 @@ func (s *Server) sendReplies(env actors.Env) {
 	if len(s.replies) == 0 {
 		return
 	}
-	var order []actors.Addr // first use, so what is sent does not depend on map order
-	batches := map[actors.Addr]*wire.Replies{}
-	count := map[actors.Addr]int{}
-	var single map[actors.Addr]actors.Msg
-	for _, r := range s.replies {
-		b := batches[r.to]
-		if b == nil {
-			b = &wire.Replies{}
-			batches[r.to] = b
-			order = append(order, r.to)
-			if single == nil {
-				single = map[actors.Addr]actors.Msg{}
-			}
-			single[r.to] = r.msg
-		}
-		count[r.to]++
-		switch x := r.msg.(type) {
-		case *wire.CommitReply:
-			b.CommitReplies = append(b.CommitReplies, x)
-		case *wire.ReadReply:
-			b.ReadReplies = append(b.ReadReplies, x)
-		}
-	}
+	order, groups := actors.GroupByAddr(s.replies, func(r reply) actors.Addr { return r.to })
 	clear(s.replies)
 	s.replies = s.replies[:0]
 	for _, to := range order {
-		if count[to] == 1 {
-			env.Send(to, single[to])
-		} else {
-			env.Send(to, batches[to])
+		g := groups[to]
+		if len(g) == 1 {
+			env.Send(to, g[0].msg)
+			continue
 		}
+		b := &wire.Replies{}
+		for _, r := range g {
+			switch x := r.msg.(type) {
+			case *wire.CommitReply:
+				b.CommitReplies = append(b.CommitReplies, x)
+			case *wire.ReadReply:
+				b.ReadReplies = append(b.ReadReplies, x)
+			}
+		}
+		env.Send(to, b)
 	}
 }
 
