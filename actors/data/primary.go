@@ -564,12 +564,16 @@ func (r *replica) retry(env actors.Env) {
 			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "last", r.log.last)
 			env.Send(r.s.cfg.Meta, &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
 		}
-		if p.learner && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+		if p.learner && p.snap == nil && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			// The learner holds everything committed: count it from now
 			// on, so nothing commits without it before meta makes it a
 			// secondary. Waiting for it to match the end of the log would
 			// never happen under a steady write stream; entries in flight
-			// now simply wait for its ack too.
+			// now simply wait for its ack too. Not while a snapshot is on
+			// its way to it: installing one drops what it holds durably,
+			// match included, until the install is durable (seed 1506: a
+			// stale nack sent a learner at match 133 a snapshot, and it
+			// was promoted while it held nothing synced).
 			p.promoting = true
 			p.lastAsked = now
 			env.Send(r.s.cfg.Meta, &wire.PromoteLearner{Shard: r.shard, ConfigVersion: r.config.Version, Learner: string(p.addr)})

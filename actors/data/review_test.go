@@ -5,6 +5,7 @@ package data
 
 import (
 	"testing"
+	"time"
 
 	"castkv/actors"
 	"castkv/actors/roletest"
@@ -295,5 +296,37 @@ func TestHoleInstallOrphanedByNewPrimary(t *testing.T) {
 	}
 	if ok, err := env.Store().SnapshotInstalling(0); err != nil || ok {
 		t.Fatalf("install marker left behind: %t %v", ok, err)
+	}
+}
+
+// Seed 1506 of the 2000-seed sweep: a stale nack lowered a learner's next
+// entry below the primary's log start, so it got a snapshot although its
+// match already covered every committed entry; the primary then asked meta
+// to promote it while the install, which drops what the learner holds,
+// was not yet durable, and meta counted a replica that held nothing. A
+// learner with a snapshot on its way is not promoted.
+func TestHoleLearnerPromotedDuringSnapshot(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"}, "data3")
+	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2", "data3")
+	r := s.replica(0)
+	p := r.peer("data3")
+	if p == nil || !p.learner || p.match < r.commitSeq {
+		t.Fatalf("data3 should be a caught-up learner: %+v, commit %d", p, r.commitSeq)
+	}
+	p.snap = &snapshotOut{id: 1, seq: r.commitSeq} // on its way, as after the stale nack
+	env.Take()
+	for range 3 {
+		env.Step(s, 2*time.Second, tick)
+		grantLease(env, s, c.Version)
+	}
+	if got := roletest.Of[*wire.PromoteLearner](env.Take()); len(got) != 0 || p.promoting {
+		t.Fatalf("the primary asked to promote data3 while a snapshot was on its way to it: %v", got)
+	}
+	p.snap = nil // installed and durable
+	env.Step(s, 2*time.Second, tick)
+	if got := roletest.Of[*wire.PromoteLearner](env.Take()); len(got) == 0 {
+		t.Fatalf("once the snapshot is installed, the caught-up learner should be promoted; sent %v", got)
 	}
 }
