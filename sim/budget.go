@@ -5,6 +5,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"castkv/actors"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // A run's work budget. A protocol that resends without end (a catch-up that
@@ -37,9 +40,9 @@ type work struct {
 	limit                     budget // the zero value: defaultBudget
 	events, clientRequests    int
 	deliveredBytes, fromBytes int64 // fromBytes: sent by clients
-	// byFlow is the bytes delivered per message type and direction
-	// ("data3->data2 castkv.Prepare"), to name a storm's source.
-	byFlow map[string]int64
+	// byFlow is the bytes delivered per direction and message type, to
+	// name a storm's source.
+	byFlow map[flow]int64
 	// exhausted says how the budget ran out; "" while it has not.
 	exhausted string
 }
@@ -57,9 +60,9 @@ func (r *runner) runUntil(t time.Duration) {
 		if e := w.events[0]; e.kind == evDeliver {
 			k.deliveredBytes += int64(len(e.data))
 			if k.byFlow == nil {
-				k.byFlow = map[string]int64{}
+				k.byFlow = map[flow]int64{}
 			}
-			k.byFlow[fmt.Sprintf("%s->%s %s", e.from, e.to, e.msgName)] += int64(len(e.data))
+			k.byFlow[flow{e.from, e.to, e.msgName}] += int64(len(e.data))
 			if from := w.byAddr[e.from]; from != nil && from.kind == "client" {
 				k.fromBytes += int64(len(e.data))
 				k.clientRequests++
@@ -88,9 +91,17 @@ func (k *work) overrun(now time.Duration) string {
 		float64(l.floorBytes)/1e6, l.bytesPerClient, l.floorEvents, l.eventsPerReq, k.topFlows(3))
 }
 
+// flow is one direction and type of message.
+type flow struct {
+	from, to actors.Addr
+	msg      protoreflect.FullName
+}
+
+func (f flow) String() string { return fmt.Sprintf("%s->%s %s", f.from, f.to, f.msg) }
+
 // topFlows names the n flows that delivered the most bytes.
 func (k *work) topFlows(n int) string {
-	flows := make([]string, 0, len(k.byFlow))
+	flows := make([]flow, 0, len(k.byFlow))
 	for f := range k.byFlow {
 		flows = append(flows, f)
 	}
@@ -98,7 +109,7 @@ func (k *work) topFlows(n int) string {
 		if k.byFlow[flows[i]] != k.byFlow[flows[j]] {
 			return k.byFlow[flows[i]] > k.byFlow[flows[j]]
 		}
-		return flows[i] < flows[j]
+		return flows[i].String() < flows[j].String()
 	})
 	var parts []string
 	for _, f := range flows[:min(n, len(flows))] {
