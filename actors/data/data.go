@@ -173,6 +173,7 @@ func (s *Server) Start(env actors.Env) {
 	s.heartbeatID = 0
 	s.heartbeatSent = map[uint64]time.Time{}
 	s.flushPending = false
+	s.replies = nil // a crashed incarnation's unsent replies are lost, like its messages
 	s.staged = newStageCache(s.cfg.MaxStagedValues, s.cfg.MaxStagedBytes, s.cfg.StageTTL)
 	// One shard for now; more shards recover the same way.
 	c, err := s.st.Config(0)
@@ -195,6 +196,7 @@ func (s *Server) Start(env actors.Env) {
 	s.heartbeat(env)
 	env.After(s.cfg.RetryEvery, &wire.Tick{Kind: wire.Tick_RETRY})
 	env.After(s.cfg.StageTTL/4, &wire.Tick{Kind: wire.Tick_EXPIRE})
+	s.sendReplies(env) // none today; any that recovery queues go now, not at the next message
 }
 
 // Handle processes one message.
