@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"castkv/actors"
@@ -261,7 +262,7 @@ func (c *chaos) partition() []link {
 		if p := r.primary(); p != nil && w.rng.IntN(2) == 0 {
 			v = p
 		}
-		for _, m := range append([]*machine{r.meta}, r.data...) {
+		for _, m := range append(slices.Clone(r.metas), r.data...) {
 			if m != v {
 				block(v, m, true)
 			}

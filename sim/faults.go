@@ -44,14 +44,16 @@ const (
 	// store (data.versionCache): the path the applied-state shape oracle
 	// watches.
 	CountVersionCacheHits = "version-cache-hits"
-	CountStall            = "stall"             // a long pause froze a handler's replies
-	CountMetaPromotion    = "meta-promotion"    // meta restarted during a learner promotion
-	CountMetaFailover     = "meta-failover"     // meta restarted during a failover
-	CountTimedPromote     = "timed-promotion"   // acted when a primary asked to promote a learner
-	CountTimedConfig      = "timed-config"      // acted when a config version changed
-	CountTimedLease       = "timed-lease"       // acted when the primary's lease was about to run out
-	CountTimedReply       = "timed-stale-reply" // kept a read reply for the API's next incarnation
-	CountTimedUnsynced    = "timed-unsynced"    // crashed a data server while its writes waited for their sync
+	CountStall            = "stall"              // a long pause froze a handler's replies
+	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
+	CountMetaFailover     = "meta-failover"      // meta restarted during a failover
+	CountMetaLeaderChange = "meta-leader-change" // another meta member took over as leader
+	CountTimedPromote     = "timed-promotion"    // acted when a primary asked to promote a learner
+	CountTimedConfig      = "timed-config"       // acted when a config version changed
+	CountTimedLease       = "timed-lease"        // acted when the primary's lease was about to run out
+	CountTimedMetaLease   = "timed-meta-lease"   // the meta leader failed or was cut off right after a grant
+	CountTimedReply       = "timed-stale-reply"  // kept a read reply for the API's next incarnation
+	CountTimedUnsynced    = "timed-unsynced"     // crashed a data server while its writes waited for their sync
 )
 
 // AllFaults lists every fault kind, sorted.

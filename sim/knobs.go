@@ -154,6 +154,11 @@ type MetaKnobs struct {
 	LeaseTimeout time.Duration `json:"lease_timeout_ns"`
 	FailTimeout  time.Duration `json:"fail_timeout_ns"`
 	CheckEvery   time.Duration `json:"check_every_ns"`
+	// Members of the meta group (1 or 3), its raft tick and election
+	// timeout.
+	Members         int           `json:"members"`
+	TickEvery       time.Duration `json:"tick_every_ns"`
+	ElectionTimeout time.Duration `json:"election_timeout_ns"`
 }
 
 // Bounds of the draw. Each says why it is where it is.
@@ -202,7 +207,7 @@ func baselineKnobs(opts Options) Knobs {
 	k := drawKnobs(opts)
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5bd1e995))
 	d := drawer{rng}
-	k.API, k.Data, k.Meta = APIKnobs{}, DataKnobs{}, MetaKnobs{}
+	k.API, k.Data, k.Meta = APIKnobs{}, DataKnobs{}, MetaKnobs{Members: 3}
 	wl := &k.Workload
 	wl.Clients = 5
 	if opts.Clients != 0 {
@@ -321,6 +326,16 @@ func drawKnobs(opts Options) Knobs {
 	// same data server (production: until its queued messages are handled),
 	// so batches of one and of many both happen.
 	a.SendAfter = d.durationLog(time.Microsecond, 2*time.Millisecond)
+	// The meta group: three members in most runs, one in the rest. Its
+	// election timeout stays under 600 ms so that, after the final restart,
+	// electing a leader, finding it, and a failover's lease wait fit in
+	// the liveness bound; a tick of up to a fifth of it.
+	m.Members = 3
+	if d.rng.IntN(4) == 0 {
+		m.Members = 1
+	}
+	m.ElectionTimeout = d.durationLog(50*time.Millisecond, 600*time.Millisecond)
+	m.TickEvery = d.durationLog(2*time.Millisecond, m.ElectionTimeout/5)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -386,7 +401,7 @@ func drawFaultKnobs(d drawer) FaultKnobs {
 	f.APIUpMax = d.durationLog(50*time.Millisecond, time.Second)
 	f.LongPauseLeases = 1.1 + 1.9*rng.Float64()
 	f.StallP = rng.Float64()
-	f.SlowDiskNode = []string{"meta", "data1", "data2", "data3"}[rng.IntN(4)]
+	f.SlowDiskNode = []string{"meta1", "data1", "data2", "data3"}[rng.IntN(4)]
 	f.SlowDiskLatency = d.durationLog(time.Millisecond, 100*time.Millisecond)
 	f.SlowDiskAlways = rng.IntN(3) == 0
 	f.TimedP = 0.2 + 0.8*rng.Float64()
@@ -422,9 +437,9 @@ func (d drawer) logIntIn(lo, hi int) int {
 
 // Role configurations from the knobs.
 
-func (k *Knobs) apiConfig(canary string) api.Config {
+func (k *Knobs) apiConfig(metas []actors.Addr, canary string) api.Config {
 	return api.Config{
-		Meta: "meta", Canary: canary,
+		Meta: metas, Canary: canary,
 		InlineValueBytes: k.API.InlineValueBytes,
 		AttemptTimeout:   k.API.AttemptTimeout,
 		RequestTimeout:   k.API.RequestTimeout,
@@ -433,10 +448,10 @@ func (k *Knobs) apiConfig(canary string) api.Config {
 	}
 }
 
-func (k *Knobs) dataConfig(canary string) data.Config {
+func (k *Knobs) dataConfig(metas []actors.Addr, canary string) data.Config {
 	d := k.Data
 	return data.Config{
-		Meta: "meta", Canary: canary,
+		Meta: metas, Canary: canary,
 		HeartbeatEvery: d.HeartbeatEvery, RetryEvery: d.RetryEvery, RemoveAfter: d.RemoveAfter,
 		MaxStagedValues: d.MaxStagedValues, MaxStagedBytes: d.MaxStagedBytes, StageTTL: d.StageTTL,
 		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
@@ -445,10 +460,11 @@ func (k *Knobs) dataConfig(canary string) data.Config {
 	}
 }
 
-func (k *Knobs) metaConfig(dataServers []actors.Addr) meta.Config {
+func (k *Knobs) metaConfig(dataServers, metas []actors.Addr, canary string) meta.Config {
 	return meta.Config{
-		DataServers:  dataServers,
+		DataServers: dataServers, Peers: metas, Canary: canary,
 		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
+		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout,
 	}
 }
 
@@ -488,8 +504,9 @@ func (k Knobs) String() string {
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
 		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes))
 	m := k.Meta
-	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v",
-		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond))
+	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v members=%d tick=%v election=%v",
+		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond),
+		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond))
 	return b.String()
 }
 

@@ -62,6 +62,8 @@ type oracles struct {
 	removedAt map[watchKey]uint64
 	// metaConfig is the newest shard-0 config meta was seen to hold.
 	metaConfig *wire.Config
+	// metaLeader is the last meta member seen acting as leader.
+	metaLeader actors.Addr
 	// disks are read-only copies of crashed machines' disks, opened on
 	// first need and closed once the machine is back.
 	disks map[*machine]*crashedDisk
@@ -207,12 +209,8 @@ func (o *oracles) appliedAgree() {
 // learner stuck in a snapshot or a replica that stopped following shows
 // here, though no client needs it.
 func (o *oracles) caughtUp(target uint64) {
-	mm, ok := o.r.meta.node.(*meta.Meta)
-	if !ok || mm == nil || target == 0 {
-		return
-	}
-	c := mm.Config(0)
-	if c == nil {
+	c := o.r.metaConfig()
+	if c == nil || target == 0 {
 		return
 	}
 	members := append(append([]string{c.Primary}, c.Secondaries...), c.Learners...)
@@ -236,6 +234,7 @@ func (o *oracles) caughtUp(target uint64) {
 // (a start, a crash, a fault).
 func (o *oracles) afterStep(e *event) {
 	o.checkMeta()
+	o.checkMetaLeader()
 	if e.kind == evAction {
 		for _, m := range o.r.data {
 			o.checkData(m)
@@ -519,14 +518,32 @@ func openCrashed(m *machine) *crashedDisk {
 
 func (d *crashedDisk) close() { _ = d.db.Close() } // a read-only copy: nothing to lose
 
+// checkMetaLeader counts changes of the meta member acting as leader, so a
+// sweep shows how often leadership moved (an old leader still granting
+// leases is what the single-lease oracle catches).
+func (o *oracles) checkMetaLeader() {
+	if len(o.r.metas) < 2 {
+		return
+	}
+	var leader actors.Addr
+	for _, m := range o.r.metas {
+		if mm, ok := m.node.(*meta.Meta); ok && mm != nil && m.up && mm.Leading(m.Now()) {
+			leader = m.addr
+			break
+		}
+	}
+	if leader != "" && leader != o.metaLeader {
+		if o.metaLeader != "" {
+			o.w.faults[CountMetaLeaderChange]++
+		}
+		o.metaLeader = leader
+	}
+}
+
 // checkMeta runs the commit-all and single-lease oracles when meta
 // installs a new config.
 func (o *oracles) checkMeta() {
-	mm, ok := o.r.meta.node.(*meta.Meta)
-	if !ok || !o.r.meta.up {
-		return
-	}
-	c := mm.Config(0)
+	c := o.r.metaConfig()
 	old := o.metaConfig
 	if c == nil || c == old || old != nil && c.Version <= old.Version {
 		return

@@ -12,6 +12,7 @@ import (
 	"castkv/actors/api"
 	"castkv/actors/data"
 	"castkv/actors/meta"
+	"castkv/actors/wire"
 	"castkv/checker"
 )
 
@@ -21,7 +22,7 @@ var Canaries = canaries()
 
 func canaries() []string {
 	out := slices.Clone(data.Canaries)
-	for _, c := range api.Canaries {
+	for _, c := range append(slices.Clone(api.Canaries), meta.Canaries...) {
 		if !slices.Contains(out, c) {
 			out = append(out, c)
 		}
@@ -49,7 +50,7 @@ type runner struct {
 	knobs Knobs
 	w     *world
 
-	meta    *machine
+	metas   []*machine // the meta group's members
 	data    []*machine
 	apis    []*machine
 	clients []*client
@@ -130,13 +131,19 @@ func newRunner(opts Options) *runner {
 	for i := 1; i <= dataServers; i++ {
 		addrs = append(addrs, actors.Addr(fmt.Sprintf("data%d", i)))
 	}
-	metaCfg := k.metaConfig(addrs)
-	r.meta = r.add("meta", "meta", func() actors.Node { return meta.New(metaCfg) })
-	dataCfg := k.dataConfig(opts.Canary)
+	var metaAddrs []actors.Addr
+	for i := 1; i <= k.Meta.Members; i++ {
+		metaAddrs = append(metaAddrs, actors.Addr(fmt.Sprintf("meta%d", i)))
+	}
+	metaCfg := k.metaConfig(addrs, metaAddrs, opts.Canary)
+	for _, a := range metaAddrs {
+		r.metas = append(r.metas, r.add(a, "meta", func() actors.Node { return meta.New(metaCfg) }))
+	}
+	dataCfg := k.dataConfig(metaAddrs, opts.Canary)
 	for _, a := range addrs {
 		r.data = append(r.data, r.add(a, "data", func() actors.Node { return data.New(dataCfg) }))
 	}
-	apiCfg := k.apiConfig(opts.Canary)
+	apiCfg := k.apiConfig(metaAddrs, opts.Canary)
 	for i := 1; i <= apiServers; i++ {
 		r.apis = append(r.apis, r.add(actors.Addr(fmt.Sprintf("api%d", i)), "api", func() actors.Node {
 			return api.New(apiCfg)
@@ -179,7 +186,7 @@ func (r *runner) newPorcID() int {
 
 // servers are the machines the chaos may hit: everything but clients.
 func (r *runner) servers() []*machine {
-	out := []*machine{r.meta}
+	out := slices.Clone(r.metas)
 	out = append(out, r.data...)
 	return append(out, r.apis...)
 }
@@ -267,12 +274,44 @@ func (r *runner) crash(m *machine) {
 
 // primary is the data server meta currently names primary, if known.
 func (r *runner) primary() *machine {
-	mm, ok := r.meta.node.(*meta.Meta)
-	if !ok || mm == nil {
-		return nil
-	}
-	if c := mm.Config(0); c != nil {
+	if c := r.metaConfig(); c != nil {
 		return r.w.byAddr[actors.Addr(c.Primary)]
 	}
 	return nil
+}
+
+// metaConfig is the newest shard-0 config any meta member applied: the
+// group's newest committed config (a member applies only committed
+// entries). Crashed members count: what they applied was committed.
+func (r *runner) metaConfig() *wire.Config {
+	var best *wire.Config
+	for _, m := range r.metas {
+		mm, ok := m.node.(*meta.Meta)
+		if !ok || mm == nil {
+			continue
+		}
+		if c := mm.Config(0); c != nil && (best == nil || c.Version > best.Version) {
+			best = c
+		}
+	}
+	return best
+}
+
+// metaLeader is the member acting as the meta group's leader now, or, when
+// none does, one drawn at random among those up (nil if none is).
+func (r *runner) metaLeader() *machine {
+	var up []*machine
+	for _, m := range r.metas {
+		if !m.up {
+			continue
+		}
+		if mm, ok := m.node.(*meta.Meta); ok && mm != nil && mm.Leading(m.Now()) {
+			return m
+		}
+		up = append(up, m)
+	}
+	if len(up) == 0 {
+		return nil
+	}
+	return up[r.w.rng.IntN(len(up))]
 }

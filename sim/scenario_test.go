@@ -23,7 +23,7 @@ func isolatePrimary(r *runner, at, d time.Duration) {
 	w.at(at, func() {
 		p := r.primary()
 		var links []link
-		for _, m := range append(r.data, r.meta) {
+		for _, m := range append(r.data, r.metas...) {
 			if m != p {
 				links = append(links, link{p.addr, m.addr}, link{m.addr, p.addr})
 			}

@@ -126,11 +126,7 @@ func (t *timed) poll() {
 		return
 	}
 	w.at(w.now+pollEvery, t.poll)
-	mm, ok := t.r.meta.node.(*meta.Meta)
-	if !ok || mm == nil {
-		return
-	}
-	cur := mm.Config(0)
+	cur := t.r.metaConfig()
 	if cur == nil {
 		return
 	}
@@ -175,7 +171,8 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 		return
 	}
 	var targets []*machine
-	for _, m := range []*machine{primary, subject, r.meta} {
+	leader := r.metaLeader()
+	for _, m := range []*machine{primary, subject, leader} {
 		if m != nil && m.up && !slices.Contains(targets, m) {
 			targets = append(targets, m)
 		}
@@ -185,7 +182,7 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 	}
 	m := targets[w.rng.IntN(len(targets))]
 	t.act(CountTimedConfig, "%s to v%d: hit %s", what, cur.Version, m.addr)
-	if m == r.meta && (what == "failover" || what == "learner promoted") {
+	if m == leader && m.kind == "meta" && (what == "failover" || what == "learner promoted") {
 		if what == "failover" {
 			w.faults[CountMetaFailover]++
 		} else {
@@ -247,10 +244,13 @@ func (t *timed) crashFor(m *machine, down time.Duration) {
 }
 
 // isolate cuts m off from every other server, both ways, for d.
-func (t *timed) isolate(m *machine, d time.Duration) {
+func (t *timed) isolate(m *machine, d time.Duration) { t.cutOff(m, t.r.servers(), d) }
+
+// cutOff cuts m off from the machines of others, both ways, for d.
+func (t *timed) cutOff(m *machine, others []*machine, d time.Duration) {
 	w := t.w
 	var links []link
-	for _, o := range t.r.servers() {
+	for _, o := range others {
 		if o != m {
 			links = append(links, link{m.addr, o.addr}, link{o.addr, m.addr})
 		}
@@ -259,7 +259,7 @@ func (t *timed) isolate(m *machine, d time.Duration) {
 		for _, l := range links {
 			w.net.blocked[l] = true
 		}
-		w.logf("timed fault: isolate %s for %v", m.addr, d)
+		w.logf("timed fault: cut %s off from %d machines for %v", m.addr, len(links)/2, d)
 	})
 	w.at(min(w.now+d, t.c.end), func() {
 		for _, l := range links {
@@ -412,9 +412,13 @@ func (t *timed) promotion(p *machine, x *wire.PromoteLearner) time.Duration {
 		}
 		return hold
 	case 1:
-		t.act(CountTimedPromote, "%s asked to promote %s at v%d: restart meta", p.addr, x.Learner, x.ConfigVersion)
+		leader := t.r.metaLeader()
+		if leader == nil {
+			return 0
+		}
+		t.act(CountTimedPromote, "%s asked to promote %s at v%d: restart the meta leader %s", p.addr, x.Learner, x.ConfigVersion, leader.addr)
 		w.faults[CountMetaPromotion]++
-		t.crashFor(t.r.meta, 20*time.Millisecond+time.Duration(w.rng.Int64N(int64(time.Second))))
+		t.crashFor(leader, 20*time.Millisecond+time.Duration(w.rng.Int64N(int64(time.Second))))
 	default:
 		if learner == nil {
 			return 0
@@ -436,9 +440,52 @@ func (t *timed) leaseGranted(to actors.Addr) {
 	}
 	p := w.byAddr[to]
 	lease := r.knobs.Meta.LeaseTimeout
+	if leader := r.metaLeader(); leader != nil && len(r.metas) > 1 && w.rng.IntN(2) == 0 {
+		// The meta leader goes away right after this grant: the primary
+		// must renew with the next leader, which knows nothing of it.
+		down := time.Duration(float64(lease) * (0.2 + 2*w.rng.Float64()))
+		switch w.rng.IntN(6) {
+		case 3, 4, 5:
+			// The leader and the primary on one side, the other meta members
+			// and data servers on the other (the API servers reach both):
+			// the leader must stop granting once it cannot confirm it still
+			// leads, or the old primary serves on beside a new one.
+			t.act(CountTimedMetaLease, "lease granted to %s by meta leader %s; partition the two from the other meta members and data servers for %v", p.addr, leader.addr, down)
+			// Long enough for the others to elect a leader, suspect the
+			// primary and wait out its lease.
+			mk := r.knobs.Meta
+			down = 2*mk.ElectionTimeout + mk.FailTimeout + meta.Config{LeaseTimeout: lease}.LeaseWait() +
+				time.Duration(w.rng.Int64N(int64(lease)))
+			var others []*machine
+			for _, o := range append(slices.Clone(r.metas), r.data...) {
+				if o != leader && o != p {
+					others = append(others, o)
+				}
+			}
+			t.cutOff(leader, others, down)
+			t.cutOff(p, others, down)
+			return
+		case 0:
+			t.act(CountTimedMetaLease, "lease granted to %s by meta leader %s; crash the leader for %v", p.addr, leader.addr, down)
+			t.crashFor(leader, down)
+		case 1:
+			t.act(CountTimedMetaLease, "lease granted to %s by meta leader %s; isolate the leader for %v", p.addr, leader.addr, down)
+			t.isolate(leader, down)
+		default:
+			// It still hears the data servers and may go on granting,
+			// though the other members elect another leader.
+			t.act(CountTimedMetaLease, "lease granted to %s by meta leader %s; cut the leader off from the other meta members for %v", p.addr, leader.addr, down)
+			t.cutOff(leader, r.metas, down)
+		}
+		if w.rng.IntN(2) == 0 {
+			return
+		}
+		// And the primary is cut off too: the next leader must wait out
+		// the lease this grant started before it promotes another.
+	}
 	cut := lease + time.Duration(w.rng.Int64N(int64(2*lease)))
 	var links []link
-	for _, o := range append([]*machine{r.meta}, r.data...) {
+	for _, o := range append(slices.Clone(r.metas), r.data...) {
 		if o != p {
 			links = append(links, link{p.addr, o.addr}, link{o.addr, p.addr})
 		}
@@ -485,10 +532,14 @@ func (t *timed) primaryDown() {
 	wait := mk.FailTimeout + meta.Config{LeaseTimeout: mk.LeaseTimeout}.LeaseWait()
 	at := w.now + time.Duration(w.rng.Int64N(int64(wait)+1))
 	down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(time.Second)))
-	t.act(CountMetaFailover, "primary down; restart meta for %v in %v, during the failover", down, at-w.now)
+	t.act(CountMetaFailover, "primary down; restart the meta leader for %v in %v, during the failover", down, at-w.now)
 	w.at(min(at, t.c.end), func() {
-		if w.now < t.c.end {
-			t.crashFor(r.meta, down)
+		if w.now >= t.c.end {
+			return
+		}
+		if leader := r.metaLeader(); leader != nil {
+			w.logf("timed fault: the meta leader is %s", leader.addr)
+			t.crashFor(leader, down)
 		}
 	})
 }

@@ -12,7 +12,9 @@ import (
 
 // Config is the API role's static configuration.
 type Config struct {
-	Meta actors.Addr
+	// Meta lists the meta group's members; requests go to the one that
+	// leads (found by redirects, and by moving on from a silent one).
+	Meta []actors.Addr
 	// InlineValueBytes: a write whose values all fit rides inside Commit;
 	// larger ones are staged at every replica first.
 	InlineValueBytes int
@@ -104,6 +106,12 @@ type API struct {
 	nextReq     uint64
 	config      *wire.Config // shard 0; more shards come with the slot map
 	configAsked time.Time
+	// meta is the member asked; unanswered counts GetConfigs it left
+	// unanswered in a row, and redirected says a redirect already caused an
+	// extra GetConfig since the last one the backoff allowed.
+	meta       *actors.MetaPeers
+	unanswered int
+	redirected bool
 
 	reqs  map[uint64]*request // by request id
 	byOp  map[opKey]uint64    // op id -> request id
@@ -151,6 +159,7 @@ func (a *API) Start(env actors.Env) {
 	a.nextOp, a.nextReq = 0, 0
 	a.config = nil
 	a.configAsked = time.Time{}
+	a.meta, a.unanswered, a.redirected = actors.NewMetaPeers(a.cfg.Meta), 0, false
 	a.reqs = map[uint64]*request{}
 	a.byOp = map[opKey]uint64{}
 	a.opLog = opWatermark{done: map[uint64]bool{}}
@@ -163,7 +172,18 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
 	case *wire.ClientRequest:
 		a.clientRequest(env, from, x)
+	case *wire.MetaRedirect:
+		// Another member leads: ask it at once, at most once between two
+		// asks the backoff allowed (members naming each other cannot start
+		// a storm).
+		if a.meta.Redirect(from, actors.Addr(x.Leader)) && !a.redirected {
+			a.configAsked = time.Time{}
+			a.askConfig(env)
+			a.redirected = true
+		}
 	case *wire.ConfigUpdate:
+		a.meta.Answered(from)
+		a.unanswered = 0
 		for _, c := range x.Configs {
 			a.adopt(c)
 		}
@@ -520,6 +540,10 @@ func (a *API) adopt(c *wire.Config) {
 	}
 }
 
+// metaSilentAsks: a meta member that answered none of this many GetConfigs
+// in a row is passed over for the next member.
+const metaSilentAsks = 2
+
 // askConfig asks meta for the current config, at most once per backoff.
 func (a *API) askConfig(env actors.Env) {
 	now := env.Now()
@@ -527,7 +551,13 @@ func (a *API) askConfig(env actors.Env) {
 		return
 	}
 	a.configAsked = now
-	env.Send(a.cfg.Meta, &wire.GetConfig{NewSession: a.session == 0})
+	if a.unanswered >= metaSilentAsks {
+		a.meta.Silent()
+		a.unanswered = 0
+	}
+	a.unanswered++
+	a.redirected = false
+	env.Send(a.meta.Leader(), &wire.GetConfig{NewSession: a.session == 0})
 }
 
 func members(c *wire.Config) []string {

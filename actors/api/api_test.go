@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"castkv/actors"
 	"castkv/actors/roletest"
 	"castkv/actors/wire"
 )
@@ -12,7 +13,7 @@ import (
 func start(t *testing.T, cfg Config) (*roletest.Env, *API) {
 	t.Helper()
 	env := roletest.New("api1", 1)
-	cfg.Meta = "meta"
+	cfg.Meta = []actors.Addr{"meta"}
 	a := New(cfg)
 	a.Start(env)
 	a.Handle(env, "meta", &wire.ConfigUpdate{Session: 42, Configs: []*wire.Config{{Shard: 0, Version: 1, Primary: "data1", Secondaries: []string{"data2"}}}})

@@ -12,7 +12,9 @@ import (
 
 // Config is the data role's static configuration.
 type Config struct {
-	Meta actors.Addr
+	// Meta lists the meta group's members; heartbeats go to the one that
+	// leads (found by redirects, and by moving on from a silent one).
+	Meta []actors.Addr
 	// HeartbeatEvery is how often the server reports to meta (and renews
 	// its leases).
 	HeartbeatEvery time.Duration
@@ -143,8 +145,14 @@ type Server struct {
 	incarnation   uint64
 	heartbeatID   uint64
 	heartbeatSent map[uint64]time.Time // bounded: the last maxHeartbeatsRemembered
-	flushPending  bool
-	staged        *stageCache
+	// meta is the member heartbeats go to; answered is the newest heartbeat
+	// it answered, and redirected says a redirect already caused an extra
+	// heartbeat since the last timed one.
+	meta         *actors.MetaPeers
+	answered     uint64
+	redirected   bool
+	flushPending bool
+	staged       *stageCache
 	// replies collects the CommitReplies and ReadReplies of the message
 	// being handled; Handle sends them at its end, one Replies per API
 	// server that gets more than one.
@@ -172,6 +180,7 @@ func (s *Server) Start(env actors.Env) {
 	s.incarnation = env.Rand().Uint64()
 	s.heartbeatID = 0
 	s.heartbeatSent = map[uint64]time.Time{}
+	s.meta, s.answered, s.redirected = actors.NewMetaPeers(s.cfg.Meta), 0, false
 	s.flushPending = false
 	s.replies = nil // a crashed incarnation's unsent replies are lost, like its messages
 	s.staged = newStageCache(s.cfg.MaxStagedValues, s.cfg.MaxStagedBytes, s.cfg.StageTTL)
@@ -221,7 +230,15 @@ func (s *Server) handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			r.persisted(env, x.Point)
 		}
 	case *wire.HeartbeatReply:
-		s.heartbeatReply(env, x)
+		s.heartbeatReply(env, from, x)
+	case *wire.MetaRedirect:
+		// Another member leads: heartbeat there at once, at most once
+		// between two timed heartbeats (two members naming each other
+		// cannot start a storm).
+		if s.meta.Redirect(from, actors.Addr(x.Leader)) && !s.redirected {
+			s.redirected = true
+			s.sendHeartbeat(env)
+		}
 	case *wire.ConfigUpdate:
 		for _, c := range x.Configs {
 			s.acceptConfig(env, c)
@@ -345,14 +362,29 @@ func (s *Server) replicaFor(env actors.Env, shard uint32, version uint64, refuse
 		return nil
 	}
 	if version > r.config.Version {
-		env.Send(s.cfg.Meta, &wire.GetConfig{})
+		env.Send(s.meta.Leader(), &wire.GetConfig{})
 		refuse(wire.Status_NOT_READY, nil)
 		return nil
 	}
 	return r
 }
 
+// metaSilentBeats: a meta member that answered none of this many heartbeats
+// in a row is passed over for the next member.
+const metaSilentBeats = 3
+
+// heartbeat is the timed heartbeat.
 func (s *Server) heartbeat(env actors.Env) {
+	if s.heartbeatID-s.answered >= metaSilentBeats {
+		s.meta.Silent()
+		s.answered = s.heartbeatID // the next member gets as many tries
+	}
+	s.redirected = false
+	s.sendHeartbeat(env)
+	env.After(s.cfg.HeartbeatEvery, &wire.Tick{Kind: wire.Tick_HEARTBEAT})
+}
+
+func (s *Server) sendHeartbeat(env actors.Env) {
 	s.heartbeatID++
 	now := env.Now()
 	s.heartbeatSent[s.heartbeatID] = now
@@ -361,11 +393,10 @@ func (s *Server) heartbeat(env actors.Env) {
 	for _, r := range s.replicas {
 		hb.Replicas = append(hb.Replicas, r.status(now))
 	}
-	env.Send(s.cfg.Meta, hb)
-	env.After(s.cfg.HeartbeatEvery, &wire.Tick{Kind: wire.Tick_HEARTBEAT})
+	env.Send(s.meta.Leader(), hb)
 }
 
-func (s *Server) heartbeatReply(env actors.Env, hr *wire.HeartbeatReply) {
+func (s *Server) heartbeatReply(env actors.Env, from actors.Addr, hr *wire.HeartbeatReply) {
 	for _, c := range hr.Configs {
 		s.acceptConfig(env, c)
 	}
@@ -373,6 +404,8 @@ func (s *Server) heartbeatReply(env actors.Env, hr *wire.HeartbeatReply) {
 	if !ok || hr.Incarnation != s.incarnation {
 		return // an answer to an earlier process's heartbeat
 	}
+	s.meta.Answered(from)
+	s.answered = max(s.answered, hr.Id)
 	if s.cfg.Canary == CanaryLeaseFromReceive {
 		sent = env.Now()
 	}

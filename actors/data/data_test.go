@@ -60,7 +60,7 @@ func lastEntry(t *testing.T, env *roletest.Env) uint64 {
 func secondaryWithLog(t *testing.T, n, commit uint64) (*roletest.Env, *Server) {
 	t.Helper()
 	env := roletest.New("data2", 1)
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	c1 := config(1, "data1", []string{"data2", "data3"})
 	p := &wire.Prepare{Config: c1}
 	for i := uint64(1); i <= n; i++ {
@@ -103,7 +103,7 @@ func TestTruncationIsWrittenEvenWhenAValueIsMissing(t *testing.T) {
 	s.Handle(env, "data3", &wire.Prepare{Config: c2, PrevSeq: 1, PrevVersion: 1, CommitSeq: 1, Entries: []*wire.Entry{entry(2, 2, "k", "v2")}})
 	settle(env, s)
 	env.Crash()
-	s = start(env, Config{Meta: "meta"}) // recovery checks versions never decrease
+	s = start(env, Config{Meta: []actors.Addr{"meta"}}) // recovery checks versions never decrease
 	if r := s.replica(0); r.log.last != 2 || r.log.lastVersion != 2 {
 		t.Fatalf("after restart the log ends at %d (version %d), want 2 (version 2): a stale tail came back", r.log.last, r.log.lastVersion)
 	}
@@ -114,7 +114,7 @@ func TestTruncationIsWrittenEvenWhenAValueIsMissing(t *testing.T) {
 func TestEmptyInlineValueIsNotMissing(t *testing.T) {
 	env := roletest.New("data2", 1)
 	defer env.Close()
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	e := entry(1, 1, "a", "")
 	e.Writes[0].Staged = true // the primary had it staged, but sends it inline
 	e.Writes = append(e.Writes, &wire.Write{Key: []byte("b"), Staged: true, ValueOmitted: true, Digest: wire.Digest([]byte("big"))})
@@ -175,9 +175,9 @@ func TestRestartedPrimaryWaitsForMeta(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"}, "data3")
-	primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
 	env.Crash()
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	hbs := roletest.Of[*wire.Heartbeat](env.Take())
 	if len(hbs) == 0 || len(hbs[0].Replicas) != 1 || hbs[0].Replicas[0].ActingPrimary || hbs[0].Replicas[0].ConfigVersion != 1 {
 		t.Fatalf("restarted primary's heartbeat %v: want version 1, not acting as primary", hbs)
@@ -200,7 +200,7 @@ func TestLeaseGrantForAnotherProcessIsIgnored(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"})
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{c}})
 	settle(env, s)
 	s.Handle(env, "meta", &wire.HeartbeatReply{Id: s.heartbeatID, Incarnation: s.incarnation + 1,
@@ -216,7 +216,7 @@ func TestLearnerPromotedUnderSteadyWrites(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"}, "data3")
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
 	r := s.replica(0)
 	for i := 1; i <= 300; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
@@ -244,7 +244,7 @@ func TestLargePrepareGetsTimeToArrive(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"})
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
 	big := strings.Repeat("x", 30<<20)
 	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1},
 		Command: cmdOf("SET", "k", big)})
@@ -275,7 +275,7 @@ func TestReadNeedsLease(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"})
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
 	env.Advance(3 * time.Second) // the lease ran out
 	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Command: cmdOf("GET", "k")})
 	rr := roletest.Of[*wire.ReadReply](env.Take())
@@ -292,7 +292,7 @@ func TestReadNeedsLease(t *testing.T) {
 func TestConfigChangeKeepsPeerProgress(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, config(1, "data1", []string{"data2"}), "data2")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, config(1, "data1", []string{"data2"}), "data2")
 	r := s.replica(0)
 	for i := 1; i <= 5; i++ {
 		s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},

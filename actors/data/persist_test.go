@@ -53,7 +53,7 @@ func commitReplies(sent []roletest.Sent) []*wire.CommitReply {
 // data2 and data3 and returns it with nothing left to send.
 func threeReplicaPrimary(t *testing.T, env *roletest.Env) *Server {
 	t.Helper()
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, config(1, "data1", []string{"data2", "data3"}), "data2", "data3")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, config(1, "data1", []string{"data2", "data3"}), "data2", "data3")
 	env.Take()
 	if env.PersistAsked() {
 		t.Fatal("a ready primary with nothing appended still asks for persistence")
@@ -67,7 +67,7 @@ func threeReplicaPrimary(t *testing.T, env *roletest.Env) *Server {
 func TestSecondaryAcksOnlyDurablePrefix(t *testing.T) {
 	env := roletest.New("data2", 1)
 	defer env.Close()
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	env.Take()
 	c := config(1, "data1", []string{"data2", "data3"})
 	first := &wire.Prepare{Config: c, Entries: []*wire.Entry{entry(1, 1, "a", "1"), entry(2, 1, "b", "2"), entry(3, 1, "c", "3")}}
@@ -124,7 +124,7 @@ func TestCrashBeforePersistedLosesEntries(t *testing.T) {
 		t.Fatalf("pebble's log ends at %d before the crash, want 4 (written, not durable)", got)
 	}
 	env.Crash()
-	s = start(env, Config{Meta: "meta"})
+	s = start(env, Config{Meta: []actors.Addr{"meta"}})
 	if got := lastEntry(t, env); got != 2 {
 		t.Fatalf("after the crash pebble's log ends at %d, want 2: entries 3..4 were never reported durable", got)
 	}
@@ -384,7 +384,7 @@ func TestCatchUpReadsReleasedEntriesFromPebble(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	const maxMem, n = 1 << 10, 60
-	cfg := Config{Meta: "meta", MaxLogMemoryBytes: maxMem, MaxPrepareBytes: 700}
+	cfg := Config{Meta: []actors.Addr{"meta"}, MaxLogMemoryBytes: maxMem, MaxPrepareBytes: 700}
 	// data3 is a learner that is not counted, so the log commits without it.
 	s := primaryWithLease(t, env, cfg, config(1, "data1", []string{"data2"}, "data3"), "data2")
 	env.Take()
@@ -453,7 +453,7 @@ func TestCatchUpReadsReleasedEntriesFromPebble(t *testing.T) {
 func TestStepDownBeforeFlushKeepsLogConsistent(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, config(1, "data1", []string{"data2"}), "data2")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, config(1, "data1", []string{"data2"}), "data2")
 	r := s.replica(0)
 	s.Handle(env, "api1", set(1, "k", "old")) // entry 2 of v1, appended, not yet flushed
 	// Before the flush tick, data2 becomes primary of v2 and sends its
@@ -473,7 +473,7 @@ func TestStepDownBeforeFlushKeepsLogConsistent(t *testing.T) {
 		t.Fatalf("data1 acked entry 2 of v2, but pebble holds %v (%v) at 2", e, err)
 	}
 	env.Crash()
-	s = start(env, Config{Meta: "meta"})
+	s = start(env, Config{Meta: []actors.Addr{"meta"}})
 	if r := s.replica(0); r.log.last != 2 || r.log.lastVersion != 2 {
 		t.Fatalf("after a restart the log ends at %d (version %d), want 2 (version 2), the entry it acked", r.log.last, r.log.lastVersion)
 	}

@@ -562,7 +562,7 @@ func (r *replica) retry(env actors.Env) {
 		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.transferUntil) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			p.lastAsked = now
 			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "last", r.log.last)
-			env.Send(r.s.cfg.Meta, &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
+			env.Send(r.s.meta.Leader(), &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
 		}
 		if p.learner && p.snap == nil && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			// The learner holds everything committed: count it from now
@@ -576,7 +576,8 @@ func (r *replica) retry(env actors.Env) {
 			// was promoted while it held nothing synced).
 			p.promoting = true
 			p.lastAsked = now
-			env.Send(r.s.cfg.Meta, &wire.PromoteLearner{Shard: r.shard, ConfigVersion: r.config.Version, Learner: string(p.addr)})
+			env.Log().Debug("primary: learner caught up; asking meta to promote it", "shard", r.shard, "learner", p.addr, "match", p.match, "commit_seq", r.commitSeq, "version", r.config.Version)
+			env.Send(r.s.meta.Leader(), &wire.PromoteLearner{Shard: r.shard, ConfigVersion: r.config.Version, Learner: string(p.addr)})
 		}
 	}
 }

@@ -40,7 +40,7 @@ func snapshotChunks(t *testing.T, n uint64, c *wire.Config, id uint64) []*wire.S
 
 func learnerOf(t *testing.T, c *wire.Config) (*roletest.Env, *Server) {
 	env := roletest.New("data3", 3)
-	s := start(env, Config{Meta: "meta"})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
 	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{c}})
 	settle(env, s)
 	return env, s
@@ -65,7 +65,7 @@ func TestHoleInstallMarkerSurvivesRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.Crash()
-	s = start(env, Config{Meta: "meta"})
+	s = start(env, Config{Meta: []actors.Addr{"meta"}})
 	if err := env.Store().Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestHoleInstallMarkerSurvivesRecovery(t *testing.T) {
 	}
 	t.Logf("learner acked 3 durably; applied %d", s.replica(0).appliedSeq)
 	env.Crash()
-	start(env, Config{Meta: "meta"})
+	start(env, Config{Meta: []actors.Addr{"meta"}})
 	last := lastEntry(t, env)
 	applied, _ := env.Store().Applied(0)
 	if last < 3 && applied < 3 {
@@ -141,7 +141,7 @@ func TestHoleStaleChunkZeroWipesLearner(t *testing.T) {
 		t.Fatal("no ack of 8")
 	}
 	env.Crash()
-	s = start(env, Config{Meta: "meta"})
+	s = start(env, Config{Meta: []actors.Addr{"meta"}})
 	settle(env, s)
 	t.Logf("restarted learner: applied %d, log last %d", s.replica(0).appliedSeq, s.replica(0).log.last)
 	// A duplicate of chunk 0 of snapshot 77 arrives late.
@@ -218,7 +218,7 @@ func TestHoleStaleNackSnapshotsCountedLearner(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"}, "data3")
-	s := primaryWithLease(t, env, Config{Meta: "meta", CompactEvery: 2, MaxLogEntries: 1000}, c, "data2", "data3")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2, MaxLogEntries: 1000}, c, "data2", "data3")
 	r := s.replica(0)
 	for i := uint64(1); i <= 6; i++ {
 		s.Handle(env, "api", set(i, "k", "v"))
@@ -309,7 +309,7 @@ func TestHoleLearnerPromotedDuringSnapshot(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
 	c := config(1, "data1", []string{"data2"}, "data3")
-	s := primaryWithLease(t, env, Config{Meta: "meta"}, c, "data2", "data3")
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2", "data3")
 	r := s.replica(0)
 	p := r.peer("data3")
 	if p == nil || !p.learner || p.match < r.commitSeq {

@@ -218,7 +218,7 @@ type learnerCatchUp struct {
 
 func newLearnerCatchUp(t *testing.T, maxPrepareBytes, writes int) *learnerCatchUp {
 	t.Helper()
-	cfg := Config{Meta: "meta", CompactEvery: 2, MaxLogEntries: 4, MaxPrepareBytes: maxPrepareBytes}
+	cfg := Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2, MaxLogEntries: 4, MaxPrepareBytes: maxPrepareBytes}
 	lc := &learnerCatchUp{t: t, cfg: cfg, penv: roletest.New("data1", 1), lenv: roletest.New("data3", 3)}
 	t.Cleanup(func() { lc.penv.Close(); lc.lenv.Close() })
 	lc.p = primaryWithLease(t, lc.penv, cfg, config(1, "data1", []string{"data2"}, "data3"), "data2")
@@ -235,7 +235,7 @@ func newLearnerCatchUp(t *testing.T, maxPrepareBytes, writes int) *learnerCatchU
 	if v := view(lc.p); v.LogStart == 0 {
 		t.Fatalf("the primary never compacted (applied %d)", v.AppliedSeq)
 	}
-	lc.l = start(lc.lenv, Config{Meta: "meta", MaxPrepareBytes: maxPrepareBytes})
+	lc.l = start(lc.lenv, Config{Meta: []actors.Addr{"meta"}, MaxPrepareBytes: maxPrepareBytes})
 	lc.lenv.Take()
 	return lc
 }
@@ -389,7 +389,7 @@ func TestCompactionKeepsWhatALaggingReplicaLacks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := roletest.New("data1", 1)
 			defer env.Close()
-			cfg := Config{Meta: "meta", CompactEvery: 2}
+			cfg := Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2}
 			c := config(1, "data1", []string{"data2"})
 			if laggard == "data3" {
 				c = config(1, "data1", []string{"data2"}, "data3")
@@ -449,7 +449,7 @@ func TestCompactionKeepsWhatALaggingReplicaLacks(t *testing.T) {
 func TestSecondaryCompactsToHintAndApplied(t *testing.T) {
 	env := roletest.New("data2", 1)
 	defer env.Close()
-	s := start(env, Config{Meta: "meta", CompactEvery: 2})
+	s := start(env, Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2})
 	c := config(1, "data1", []string{"data2", "data3"})
 	p := &wire.Prepare{Config: c, CommitSeq: 6, CompactSeq: 4}
 	for i := uint64(1); i <= 10; i++ {
@@ -485,7 +485,7 @@ func TestSecondaryCompactsToHintAndApplied(t *testing.T) {
 func TestMaxLogEntriesThenProbeThenSnapshot(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
-	cfg := Config{Meta: "meta", CompactEvery: 2, MaxLogEntries: 4}
+	cfg := Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2, MaxLogEntries: 4}
 	s := primaryWithLease(t, env, cfg, config(1, "data1", []string{"data2"}, "data3"), "data2")
 	var older []uint64 // prev_seq of the Prepares data3 was sent
 	for i := uint64(1); i <= 10; i++ {
@@ -684,7 +684,7 @@ func TestSnapshotInstallDurableBeforeAck(t *testing.T) {
 			t.Fatal("chunk 0 did not carry the applied point; the test wants a partial state on disk")
 		}
 		lc.lenv.Crash()
-		lc.l = start(lc.lenv, Config{Meta: "meta", MaxPrepareBytes: lc.cfg.MaxPrepareBytes})
+		lc.l = start(lc.lenv, Config{Meta: []actors.Addr{"meta"}, MaxPrepareBytes: lc.cfg.MaxPrepareBytes})
 		v := view(lc.l)
 		if v.Installing || v.AppliedSeq != 0 || v.CommitSeq != 0 || v.LastSeq != 0 || v.LogStart != 0 || v.SyncedSeq != 0 {
 			t.Fatalf("restarted mid-install: %s, want an empty shard", state(v))
@@ -812,7 +812,7 @@ func TestInstalledSnapshotResendsIgnored(t *testing.T) {
 		all := lc.install()
 		grow(t, lc, 3)
 		lc.lenv.Crash()
-		lc.l = start(lc.lenv, Config{Meta: "meta", MaxPrepareBytes: lc.cfg.MaxPrepareBytes})
+		lc.l = start(lc.lenv, Config{Meta: []actors.Addr{"meta"}, MaxPrepareBytes: lc.cfg.MaxPrepareBytes})
 		lc.lenv.Take()
 		resend(t, lc, all[:1])
 	})
@@ -841,8 +841,8 @@ func TestRemovedReplicaDeletesDataAndCatchesUpWhenAdded(t *testing.T) {
 	penv, renv := roletest.New("data1", 1), roletest.New("data2", 2)
 	defer penv.Close()
 	defer renv.Close()
-	p := start(penv, Config{Meta: "meta", CompactEvery: 2, MaxPrepareBytes: 256})
-	r := start(renv, Config{Meta: "meta", MaxPrepareBytes: 256})
+	p := start(penv, Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2, MaxPrepareBytes: 256})
+	r := start(renv, Config{Meta: []actors.Addr{"meta"}, MaxPrepareBytes: 256})
 	cl := cluster{{penv, p}, {renv, r}}
 	configure := func(c *wire.Config) {
 		for _, n := range cl {
@@ -919,7 +919,7 @@ func TestRemovedReplicaDeletesDataAndCatchesUpWhenAdded(t *testing.T) {
 func TestRestartAfterCompaction(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
-	cfg := Config{Meta: "meta", CompactEvery: 2}
+	cfg := Config{Meta: []actors.Addr{"meta"}, CompactEvery: 2}
 	s := primaryWithLease(t, env, cfg, config(1, "data1", []string{"data2"}), "data2")
 	if rep, _ := commitAcked(t, env, s, commitCmd(1, 1, "SETNX", "once", "first")); !proto.Equal(rep, command.Int(1)) {
 		t.Fatalf("SETNX once answered %v, want :1", rep)
@@ -999,7 +999,7 @@ func TestLogTakenAfterDroppedInstallSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.lenv.Crash()
-	lc.l = start(lc.lenv, Config{Meta: "meta"})
+	lc.l = start(lc.lenv, Config{Meta: []actors.Addr{"meta"}})
 	// A new primary data4 of v2, whose log is whole, sends it all.
 	c2 := config(2, "data4", nil, "data3")
 	p := &wire.Prepare{Config: c2, CommitSeq: 6}
@@ -1012,9 +1012,36 @@ func TestLogTakenAfterDroppedInstallSurvivesRestart(t *testing.T) {
 	}
 	installing, _ := lc.lenv.Store().SnapshotInstalling(0)
 	lc.lenv.Crash()
-	lc.l = start(lc.lenv, Config{Meta: "meta"})
+	lc.l = start(lc.lenv, Config{Meta: []actors.Addr{"meta"}})
 	if v := view(lc.l); v.LastSeq != 6 || v.SyncedSeq != 6 {
 		t.Fatalf("after a restart the learner's log ends at %d; it acked entries 1..6 durably (the dropped install's marker was still set: %v)",
 			v.LastSeq, installing)
+	}
+}
+
+// Seed 137: a learner that installed a snapshot and then took and acked
+// entries past it is sent a second, older snapshot (the primary restarted
+// the transfer on a stale refusal). Installing it would take back entries
+// the learner acked, which the primary may already count once it asks for
+// the learner's promotion; the learner keeps its log, as raft does when
+// its log holds the snapshot's last entry, and says where it is.
+func TestSnapshotWithinMatchedLogKeepsIt(t *testing.T) {
+	lc := newLearnerCatchUp(t, 256, 12)
+	first := lc.install()
+	lc.writeAll("SET", "after", "snapshot")
+	before := view(lc.l)
+	if before.CommitSeq >= before.LastSeq {
+		t.Fatalf("precondition: the learner's commit point %d should lag its log %d (the primary's commit reaches it later)", before.CommitSeq, before.LastSeq)
+	}
+	stale := proto.Clone(first[0]).(*wire.SnapshotChunk)
+	stale.Id += 100
+	stale.AppliedSeq, stale.AppliedVersion = before.LastSeq, before.LastVersion
+	acked := okAckAtLeast(lc.toLearner(stale), before.LastSeq)
+	after := view(lc.l)
+	if after.Installing || after.LastSeq != before.LastSeq || after.SyncedSeq != before.SyncedSeq {
+		t.Fatalf("a snapshot at %d, inside the learner's log through %d, was installed: before %s, after %s", stale.AppliedSeq, before.LastSeq, state(before), state(after))
+	}
+	if acked == nil {
+		t.Fatalf("the learner did not answer the snapshot with its position %d", before.LastSeq)
 	}
 }

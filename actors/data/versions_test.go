@@ -56,7 +56,7 @@ func TestWriteNamesTheVersionItReplaces(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := roletest.New("data1", 1)
 			defer env.Close()
-			s := primaryWithLease(t, env, Config{Meta: "meta", MaxVersionCacheBytes: tc.cacheMax},
+			s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, MaxVersionCacheBytes: tc.cacheMax},
 				config(1, "data1", []string{"data2", "data3"}), "data2", "data3")
 			env.Take()
 			r := s.replica(0)
@@ -100,7 +100,7 @@ func TestWriteNamesTheVersionItReplaces(t *testing.T) {
 func TestStaleVersionCacheCanaryBreaksShape(t *testing.T) {
 	env := roletest.New("data1", 1)
 	defer env.Close()
-	s := primaryWithLease(t, env, Config{Meta: "meta", Canary: CanaryStaleVersionCache},
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, Canary: CanaryStaleVersionCache},
 		config(1, "data1", []string{"data2", "data3"}), "data2", "data3")
 	env.Take()
 	for i, v := range []string{"a", "b", "c"} {

@@ -1,17 +1,26 @@
-// Package meta is the metadata server role: the one authority on each
-// shard's config (version, primary, secondaries, learners), the failure
-// detector and the source of primary leases.
+// Package meta is the metadata role: the one authority on each shard's
+// config (version, primary, secondaries, learners), the failure detector and
+// the source of primary leases. It runs as a raft group (go.etcd.io/raft's
+// RawNode, inside the actor: raft.go says what the actor adds to raft), and
+// only the group's leader acts; the other members redirect data and API
+// servers to it.
 //
-// Rules it implements (README, "Design"):
+// Rules it implements (README, "The meta group" and "Design"):
 //
-//   - Every config change is a compare-and-swap on the version and is synced
-//     to pebble before anyone hears of it.
+//   - Every config change is a compare-and-swap on the version, committed
+//     by a majority of the members (synced to their pebble) before anyone
+//     hears of it. So are the blocks of exactly-once session ids a leader
+//     issues from, so no id repeats across restarts and leaders.
 //   - Lease: a grant names (config version, heartbeat id); the primary
-//     measures it from when it sent that heartbeat. Meta counts from the last
-//     grant it sent. Once it suspects a primary it grants that version
-//     nothing more and promotes only after leaseTimeout·(1+ρ)/(1−ρ).
-//   - After its own restart meta promotes nothing for that same span, since
-//     leases are not persisted.
+//     measures it from when it sent that heartbeat. The leader counts from
+//     the last grant it sent. Once it suspects a primary it grants that
+//     version nothing more and promotes only after leaseTimeout·(1+ρ)/(1−ρ).
+//   - Leases across leaders: grants are not in the log. A leader grants only
+//     within half an election timeout of a majority confirming it leads, and
+//     a member that heard from a leader refuses votes for an election
+//     timeout, so every grant of an old leader precedes the next election; a
+//     new leader (and a restarted one) counts its election as the last grant
+//     of every shard.
 //   - Promotion picks the live secondary with the highest persisted
 //     (last version, last seq). Any secondary holds every committed entry,
 //     because an entry commits only when every member has it.

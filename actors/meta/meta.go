@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -9,6 +8,8 @@ import (
 	"castkv/actors"
 	"castkv/actors/store"
 	"castkv/actors/wire"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,9 +27,44 @@ type Config struct {
 	DriftBound float64
 	// FailTimeout without a heartbeat makes a data server suspect.
 	FailTimeout time.Duration
-	// CheckEvery is how often meta looks for failed primaries.
+	// CheckEvery is how often the leader looks for failed primaries.
 	CheckEvery time.Duration
+
+	// Peers are the meta group's members when it is first started, this one
+	// among them; empty: a group of one. Every initial member must be given
+	// the same list.
+	Peers []actors.Addr
+	// Join starts a member with no state, to be added to a running group
+	// (castd admin meta-add); it bootstraps nothing.
+	Join bool
+	// TickEvery is the raft tick: how often the leader heartbeats and
+	// confirms its leadership, and a follower checks its election timer.
+	TickEvery time.Duration
+	// ElectionTimeout: a follower that hears nothing from a leader for this
+	// long (plus a random extra up to as much again) campaigns, and one that
+	// heard from a leader within it refuses to vote for another.
+	ElectionTimeout time.Duration
+
+	// Canary switches on a deliberate defect (see the Canary constants).
+	Canary string
 }
+
+// Canaries lists the meta role's deliberate defects.
+var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed}
+
+// Canaries: deliberate defects the simulator must catch.
+const (
+	// CanaryMetaNoWait: a meta leader promotes a failed primary's successor
+	// at once, without waiting out any lease.
+	CanaryMetaNoWait = "meta-no-wait"
+	// CanaryLeaseFromOldLeader: a new meta leader counts only the grants it
+	// made itself (in an earlier term, if any), trusting that no other
+	// leader granted since.
+	CanaryLeaseFromOldLeader = "lease-from-old-leader"
+	// CanaryGrantUnconfirmed: a meta leader grants leases and promotes
+	// without a recent confirmation that a quorum still follows it.
+	CanaryGrantUnconfirmed = "meta-grant-unconfirmed"
+)
 
 // DefaultDriftBound is ρ when Config.DriftBound is zero: clocks may run
 // 1% fast or slow.
@@ -50,6 +86,12 @@ func (c Config) withDefaults() Config {
 	if c.CheckEvery == 0 {
 		c.CheckEvery = 100 * time.Millisecond
 	}
+	if c.TickEvery == 0 {
+		c.TickEvery = 100 * time.Millisecond
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = 500 * time.Millisecond
+	}
 	return c
 }
 
@@ -60,31 +102,65 @@ func (c Config) LeaseWait() time.Duration {
 	return time.Duration(float64(c.LeaseTimeout) * (1 + c.DriftBound) / (1 - c.DriftBound))
 }
 
-// Meta is the metadata server.
+// Meta is one member of the metadata group.
 type Meta struct {
 	cfg   Config
 	st    *store.Store
 	start time.Time
+	now   time.Time // env.Now() of the message being handled
 
-	shards []*shard // by shard id
+	// The replicated state machine (state.go).
+	shards       []*shard // by shard id
+	sessionLimit uint64   // every session id ever issued is below it
+	members      map[uint64]actors.Addr
+	confState    *raftpb.ConfState
+	applied      uint64
+	snapIndex    uint64 // of the newest snapshot persisted
+	memSnapIndex uint64 // of the newest snapshot in memory, for raft to send
+
+	// Raft (raft.go).
+	id            uint64
+	addrs         map[uint64]actors.Addr // members and any peer heard from
+	rn            *raft.RawNode
+	ms            *raft.MemoryStorage
+	wasLeader     bool
+	heardLeaderAt time.Time
+	lastCampaign  time.Time
+	electionAfter time.Duration
+	confirmedAt   time.Time   // newest time a quorum confirmed our leadership
+	reads         []time.Time // confirmations in flight, by when asked
+	memberChange  *pendingMembers
+
+	// The leader's own state, dropped when it stops leading.
+	leaderSince time.Time
 	// liveness and persisted state reported by each data server
 	servers map[actors.Addr]*server
-
-	// nextSession is the next exactly-once session id to hand an API
-	// server; sessionLimit is the persisted high-water mark it may not
-	// reach without persisting a higher one first, so ids never repeat or
-	// go back across restarts.
-	nextSession, sessionLimit uint64
+	// sessNext..sessEnd are session ids this leader reserved in the log and
+	// has not issued yet; sessWaiting are GetConfigs waiting for a block.
+	sessNext, sessEnd uint64
+	sessReserving     bool
+	sessWaiting       []sessionWait
 }
 
-// sessionBlock is how many session ids one synced write of the high-water
-// mark covers.
+// sessionBlock is how many session ids one reservation in the log covers.
 const sessionBlock = 1024
 
-const sessionKey = "api-sessions"
+// maxSessionWaiting bounds the GetConfigs held for a reservation; beyond it
+// they go unanswered and their senders retry.
+const maxSessionWaiting = 256
+
+type sessionWait struct {
+	from actors.Addr
+	id   uint64
+}
 
 type shard struct {
 	config *wire.Config
+	// The rest is the leader's. proposed is the next config this leader
+	// proposed and has not seen applied (one at a time per shard).
+	proposed    *wire.Config
+	proposedAt  time.Time
+	proposedWhy string
 	// lastGrant is when meta last sent the current primary a lease.
 	lastGrant time.Time
 	// suspect: the primary missed heartbeats, or kept heartbeating without
@@ -107,70 +183,74 @@ func New(cfg Config) *Meta {
 	return &Meta{cfg: cfg.withDefaults()}
 }
 
-const checkTimer = 1
-
-// Start loads the configs, bootstrapping shard 0 on first boot.
+// Start loads the group's state from storage, bootstrapping it on an
+// initial member's first boot.
 func (m *Meta) Start(env actors.Env) {
 	m.st = env.Store()
 	m.start = env.Now()
-	m.servers = map[actors.Addr]*server{}
-	m.shards = nil
-	c, err := m.st.Config(0)
-	if err != nil {
-		panic(fmt.Sprintf("meta: load shard 0 config: %v", err))
-	}
-	if c == nil {
-		c = &wire.Config{Shard: 0, Version: 1}
-		for i, d := range m.cfg.DataServers {
-			if i == 0 {
-				c.Primary = string(d)
-			} else {
-				c.Secondaries = append(c.Secondaries, string(d))
-			}
-		}
-		m.persist(c)
-		env.Log().Info("bootstrapped cluster", "shard", 0, "config", describe(c))
-	}
-	// Leases are not persisted: after a restart, wait out any lease a
-	// previous incarnation may have granted before promoting anyone.
-	m.shards = []*shard{{config: c, lastGrant: m.start, leaseConfirmed: m.start}}
-	hwm, err := m.st.Meta(sessionKey)
-	if err != nil {
-		panic(fmt.Sprintf("meta: load session high-water mark: %v", err))
-	}
-	m.nextSession, m.sessionLimit = 1, 1
-	if len(hwm) == 8 {
-		m.nextSession = binary.BigEndian.Uint64(hwm)
-		m.sessionLimit = m.nextSession
-	}
-	env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK, Id: checkTimer})
+	m.now = m.start
+	m.rn, m.wasLeader, m.memberChange = nil, false, nil
+	m.confirmedAt, m.reads = time.Time{}, nil
+	m.dropLeaderState()
+	m.startRaft(env)
+	m.ready(env)
+	env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK})
+	env.After(m.cfg.TickEvery, &wire.Tick{Kind: wire.Tick_RAFT})
 }
 
 // Handle processes one message.
 func (m *Meta) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
+	m.now = env.Now()
 	switch x := msg.(type) {
+	case *wire.RaftMessage:
+		m.stepRaft(env, from, x)
 	case *wire.Heartbeat:
-		m.heartbeat(env, from, x)
-	case *wire.GetConfig:
-		up := &wire.ConfigUpdate{Id: x.Id, Configs: m.configs()}
-		if x.NewSession {
-			up.Session = m.newSession()
+		if m.serve(env, from, x.Id) {
+			m.heartbeat(env, from, x)
 		}
-		env.Send(from, up)
+	case *wire.GetConfig:
+		if m.serve(env, from, x.Id) {
+			m.getConfig(env, from, x)
+		}
 	case *wire.RemoveReplica:
-		m.removeReplica(env, from, x)
+		if m.serve(env, from, 0) {
+			m.removeReplica(env, from, x)
+		}
 	case *wire.PromoteLearner:
-		m.promoteLearner(env, from, x)
+		if m.serve(env, from, 0) {
+			m.promoteLearner(env, from, x)
+		}
+	case *wire.MetaMembers:
+		m.membership(env, from, x)
 	case *wire.Tick:
-		m.check(env)
-		env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK, Id: checkTimer})
+		switch x.Kind {
+		case wire.Tick_RAFT:
+			m.tick(env)
+			env.After(m.cfg.TickEvery, &wire.Tick{Kind: wire.Tick_RAFT})
+		case wire.Tick_CHECK:
+			if m.leading(m.now) {
+				m.check(env)
+			}
+			env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK})
+		}
 	default:
 		env.Log().Warn("meta: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", msg))
 	}
+	m.ready(env)
 }
 
-// Config is shard's current config (nil before Start). The simulator uses
-// it to aim faults at the primary.
+// serve reports whether this member may answer a data or API server: only
+// a confirmed leader does; the others redirect the sender.
+func (m *Meta) serve(env actors.Env, from actors.Addr, id uint64) bool {
+	if m.leading(m.now) {
+		return true
+	}
+	env.Send(from, &wire.MetaRedirect{Id: id, Leader: string(m.leaderAddr())})
+	return false
+}
+
+// Config is shard's current config as this member applied it (nil before
+// Start). The simulator uses it to aim faults at the primary.
 func (m *Meta) Config(shard uint32) *wire.Config {
 	if s := m.shard(shard); s != nil {
 		return s.config
@@ -178,22 +258,99 @@ func (m *Meta) Config(shard uint32) *wire.Config {
 	return nil
 }
 
-// newSession issues an exactly-once session id larger than any issued
-// before, persisting (synced) a new high-water mark when the old one is
-// reached.
-func (m *Meta) newSession() uint64 {
-	if m.nextSession >= m.sessionLimit {
-		limit := m.nextSession + sessionBlock
-		b := m.st.NewBatch()
-		b.PutMeta(sessionKey, binary.BigEndian.AppendUint64(nil, limit))
-		if err := b.Commit(true); err != nil {
-			panic(fmt.Sprintf("meta: persist session high-water mark %d: %v", limit, err))
+// Leading reports whether this member acts as the group's leader now.
+func (m *Meta) Leading(now time.Time) bool { return m.leading(now) }
+
+// becomeLeader starts a leadership. The grants of earlier leaders are
+// unknown to it, so it promotes nobody until a lease granted just before it
+// was elected has surely expired: every shard's last grant counts as now.
+func (m *Meta) becomeLeader(env actors.Env, now time.Time) {
+	env.Log().Info("meta: elected leader", "term", m.rn.BasicStatus().GetTerm())
+	m.leaderSince = now
+	m.confirmedAt, m.reads = time.Time{}, nil
+	m.servers = map[actors.Addr]*server{}
+	m.resetLeaderShards(now)
+	m.reserveSessions()
+}
+
+// resetLeaderShards gives every shard a fresh leader's view: nothing
+// suspect, no proposal of ours in flight, and the last grant taken as now
+// (the canary lease-from-old-leader keeps the grants it made in an earlier
+// term instead).
+func (m *Meta) resetLeaderShards(now time.Time) {
+	for _, s := range m.shards {
+		s.suspect, s.why, s.proposed = false, "", nil
+		s.leaseConfirmed = now
+		if m.cfg.Canary != CanaryLeaseFromOldLeader {
+			s.lastGrant = now
 		}
-		m.sessionLimit = limit
+		// A grace of one failure timeout for every member to find us.
+		for _, a := range members(s.config) {
+			if m.servers[actors.Addr(a)] == nil {
+				m.servers[actors.Addr(a)] = &server{lastHeartbeat: now, status: map[uint32]*wire.ReplicaStatus{}}
+			}
+		}
 	}
-	id := m.nextSession
-	m.nextSession++
-	return id
+}
+
+// dropLeaderState forgets what only a leader keeps.
+func (m *Meta) dropLeaderState() {
+	m.servers = map[actors.Addr]*server{}
+	m.sessNext, m.sessEnd, m.sessReserving = 0, 0, false
+	m.sessWaiting = nil
+	for _, s := range m.shards {
+		s.proposed = nil
+	}
+}
+
+// propose asks the group to install next as s's config, unless a proposal
+// of ours for s is still in flight.
+func (m *Meta) propose(env actors.Env, s *shard, next *wire.Config, why string) {
+	if s.proposed != nil && m.now.Sub(s.proposedAt) < 2*m.cfg.ElectionTimeout {
+		return
+	}
+	if err := m.rn.Propose(marshal(&wire.MetaCommand{Config: next})); err != nil {
+		env.Log().Warn("meta: config change not proposed", "shard", next.Shard, "why", why, "err", err)
+		return
+	}
+	s.proposed, s.proposedAt, s.proposedWhy = next, m.now, why
+}
+
+func (m *Meta) getConfig(env actors.Env, from actors.Addr, x *wire.GetConfig) {
+	if !x.NewSession {
+		env.Send(from, &wire.ConfigUpdate{Id: x.Id, Configs: m.configs()})
+		return
+	}
+	if len(m.sessWaiting) < maxSessionWaiting {
+		m.sessWaiting = append(m.sessWaiting, sessionWait{from, x.Id})
+	}
+	m.answerSessions(env)
+}
+
+// answerSessions answers the GetConfigs waiting for a session id from this
+// leader's reserved block, reserving another block when it runs out. Every
+// id is below a limit a quorum persisted, and every block is reserved by one
+// leader, so no id is issued twice, across restarts and leaders.
+func (m *Meta) answerSessions(env actors.Env) {
+	for len(m.sessWaiting) > 0 && m.sessNext < m.sessEnd {
+		w := m.sessWaiting[0]
+		m.sessWaiting = m.sessWaiting[1:]
+		env.Send(w.from, &wire.ConfigUpdate{Id: w.id, Configs: m.configs(), Session: m.sessNext})
+		m.sessNext++
+	}
+	if m.sessNext >= m.sessEnd {
+		m.reserveSessions()
+	}
+}
+
+func (m *Meta) reserveSessions() {
+	if m.sessReserving {
+		return
+	}
+	term := m.rn.BasicStatus().GetTerm()
+	if err := m.rn.Propose(marshal(&wire.MetaCommand{ReserveSessions: sessionBlock, ProposerTerm: term})); err == nil {
+		m.sessReserving = true
+	}
 }
 
 func (m *Meta) configs() []*wire.Config {
@@ -231,8 +388,7 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 				// can be running: it died.
 				next := proto.Clone(c).(*wire.Config)
 				next.Version++
-				m.change(env, s, next, "primary restarted; recovering it in a new version")
-				c = s.config
+				m.propose(env, s, next, whyPrimaryRestarted)
 			}
 			if st != nil && st.ConfigVersion == c.Version && st.ActingPrimary && st.LeaseValid {
 				s.leaseConfirmed = now
@@ -246,7 +402,10 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 				// grants a failure timeout to reach it again.
 				s.leaseConfirmed = now
 			}
-			if !s.suspect {
+			// No grants while a version of ours that ends this primary's
+			// term is on its way.
+			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted)
+			if !s.suspect && !ending {
 				reply.Leases = append(reply.Leases, &wire.LeaseGrant{
 					Shard: c.Shard, ConfigVersion: c.Version, HeartbeatId: hb.Id,
 					LeaseNanos: int64(m.cfg.LeaseTimeout),
@@ -258,7 +417,7 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			next := proto.Clone(c).(*wire.Config)
 			next.Version++
 			next.Learners = append(next.Learners, string(from))
-			m.change(env, s, next, "data server joins as learner")
+			m.propose(env, s, next, "data server joins as learner")
 		}
 		if isMember(s.config, string(from)) {
 			reply.Configs = append(reply.Configs, s.config)
@@ -276,6 +435,8 @@ func (m *Meta) wantsLearner(c *wire.Config, d actors.Addr) bool {
 	}
 	return members < m.cfg.Replicas && slices.Contains(m.cfg.DataServers, d)
 }
+
+const whyPrimaryRestarted = "primary restarted; recovering it in a new version"
 
 // Why a primary is suspect.
 const (
@@ -316,7 +477,7 @@ func (m *Meta) check(env actors.Env) {
 		}
 		// Lease rule: the old primary may serve until lastGrant + L on its
 		// clock; L(1+ρ)/(1−ρ) on ours is surely later.
-		if now.Before(s.lastGrant.Add(m.cfg.LeaseWait())) {
+		if now.Before(s.lastGrant.Add(m.cfg.LeaseWait())) && m.cfg.Canary != CanaryMetaNoWait {
 			continue
 		}
 		cand := m.candidate(now, c)
@@ -335,7 +496,7 @@ func (m *Meta) check(env actors.Env) {
 			}
 		}
 		next.Learners = append(next.Learners, c.Learners...)
-		m.change(env, s, next, "primary failed; promoted the most up-to-date live secondary")
+		m.propose(env, s, next, "primary failed; promoted the most up-to-date live secondary")
 	}
 }
 
@@ -370,7 +531,7 @@ func (m *Meta) removeReplica(env actors.Env, from actors.Addr, r *wire.RemoveRep
 		next.Secondaries = without(next.Secondaries, r.Replica)
 		next.Learners = without(next.Learners, r.Replica)
 		if len(next.Secondaries) != len(c.Secondaries) || len(next.Learners) != len(c.Learners) {
-			m.change(env, s, next, "primary removed an unresponsive replica "+r.Replica)
+			m.propose(env, s, next, "primary removed an unresponsive replica "+r.Replica)
 		}
 	}
 	env.Send(from, &wire.ConfigUpdate{Configs: m.configs()})
@@ -387,7 +548,7 @@ func (m *Meta) promoteLearner(env actors.Env, from actors.Addr, p *wire.PromoteL
 		next.Version++
 		next.Learners = without(next.Learners, p.Learner)
 		next.Secondaries = append(next.Secondaries, p.Learner)
-		m.change(env, s, next, "caught-up learner "+p.Learner+" becomes a secondary")
+		m.propose(env, s, next, "caught-up learner "+p.Learner+" becomes a secondary")
 	}
 	env.Send(from, &wire.ConfigUpdate{Configs: m.configs()})
 }
@@ -397,35 +558,6 @@ func (m *Meta) shard(id uint32) *shard {
 		return nil
 	}
 	return m.shards[id]
-}
-
-// change persists next (synced) and only then tells every member, old and new.
-func (m *Meta) change(env actors.Env, s *shard, next *wire.Config, why string) {
-	old := s.config
-	m.persist(next)
-	s.config = next
-	s.suspect = false
-	s.leaseConfirmed = env.Now()
-	// lastGrant stays: a lease granted under the old version may still be
-	// running, and the next promotion must wait it out too.
-	env.Log().Info("config change", "shard", next.Shard, "why", why, "from", describe(old), "to", describe(next))
-	notify := members(old)
-	for _, a := range members(next) {
-		if !slices.Contains(notify, a) {
-			notify = append(notify, a)
-		}
-	}
-	for _, a := range notify {
-		env.Send(actors.Addr(a), &wire.ConfigUpdate{Configs: []*wire.Config{next}})
-	}
-}
-
-func (m *Meta) persist(c *wire.Config) {
-	b := m.st.NewBatch()
-	b.PutConfig(c)
-	if err := b.Commit(true); err != nil { // synced before anyone hears of it
-		panic(fmt.Sprintf("meta: persist config %s: %v", describe(c), err))
-	}
 }
 
 func members(c *wire.Config) []string {

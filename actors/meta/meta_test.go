@@ -16,8 +16,21 @@ func start(t *testing.T) (*roletest.Env, *Meta) {
 	env := roletest.New("meta", 1)
 	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3"}})
 	m.Start(env)
-	env.FireDue(m)
+	elect(t, env, m)
 	return env, m
+}
+
+// elect runs a group of one until it leads (its election timeout, then one
+// tick to confirm), and forgets what it sent meanwhile.
+func elect(t *testing.T, env *roletest.Env, m *Meta) {
+	t.Helper()
+	for i := 0; i < 1000 && !m.Leading(env.Now()); i++ {
+		env.Step(m, tick, tick)
+	}
+	if !m.Leading(env.Now()) {
+		t.Fatal("a meta group of one did not elect itself within 10 s")
+	}
+	env.Take()
 }
 
 func status(version uint64, acting, lease bool, last uint64) []*wire.ReplicaStatus {
@@ -86,5 +99,6 @@ func TestSessionsIncreaseAcrossRestarts(t *testing.T) {
 		env.Crash()
 		m = New(Config{DataServers: []actors.Addr{"data1", "data2", "data3"}})
 		m.Start(env)
+		elect(t, env, m)
 	}
 }

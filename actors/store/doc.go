@@ -30,6 +30,7 @@
 //	'e' shard                      -> exactly-once table (opaque bytes)
 //	'i' shard                      -> snapshot install under way (empty)
 //	'm' name                       -> meta role record (opaque bytes)
+//	'r' index                      -> meta group raft entry (opaque bytes)
 //
 // shard is a u32, seq and ts are u64. A data record's value is one kind byte,
 // 0x01 (value: the user value follows) or 0x02 (tombstone: nothing follows).

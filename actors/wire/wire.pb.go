@@ -197,7 +197,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23, 0}
+	return file_wire_proto_rawDescGZIP(), []int{30, 0}
 }
 
 type Tick_Kind int32
@@ -213,6 +213,7 @@ const (
 	Tick_THINK     Tick_Kind = 8  // simulated client: time for the next command
 	Tick_FLUSH     Tick_Kind = 9  // data: write, persist and send what a primary appended; compact
 	Tick_SEND      Tick_Kind = 10 // api: send the Requests collected for each data server
+	Tick_RAFT      Tick_Kind = 11 // meta: one raft tick (heartbeats, elections, leadership checks)
 )
 
 // Enum value maps for Tick_Kind.
@@ -228,6 +229,7 @@ var (
 		8:  "THINK",
 		9:  "FLUSH",
 		10: "SEND",
+		11: "RAFT",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -240,6 +242,7 @@ var (
 		"THINK":     8,
 		"FLUSH":     9,
 		"SEND":      10,
+		"RAFT":      11,
 	}
 )
 
@@ -267,7 +270,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32, 0}
+	return file_wire_proto_rawDescGZIP(), []int{39, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1077,6 +1080,421 @@ func (x *ConfigUpdate) GetSession() uint64 {
 	return 0
 }
 
+// MetaRedirect answers a request sent to a meta member that does not lead
+// the meta group (or leads it but cannot confirm that a quorum still
+// follows): leader names the member it believes leads, empty when it knows
+// none. The sender tries that one, or the next member.
+type MetaRedirect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"` // the request's id (GetConfig.id, Heartbeat.id)
+	Leader        string                 `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaRedirect) Reset() {
+	*x = MetaRedirect{}
+	mi := &file_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaRedirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaRedirect) ProtoMessage() {}
+
+func (x *MetaRedirect) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaRedirect.ProtoReflect.Descriptor instead.
+func (*MetaRedirect) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MetaRedirect) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MetaRedirect) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// MetaMembers asks the meta leader to add or remove one member of the meta
+// group, or with neither to list them (castd admin); the answer is a
+// MetaMembersReply.
+type MetaMembers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Add           string                 `protobuf:"bytes,2,opt,name=add,proto3" json:"add,omitempty"`       // address of a member started with --join
+	Remove        string                 `protobuf:"bytes,3,opt,name=remove,proto3" json:"remove,omitempty"` // address of a current member
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaMembers) Reset() {
+	*x = MetaMembers{}
+	mi := &file_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaMembers) ProtoMessage() {}
+
+func (x *MetaMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaMembers.ProtoReflect.Descriptor instead.
+func (*MetaMembers) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MetaMembers) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MetaMembers) GetAdd() string {
+	if x != nil {
+		return x.Add
+	}
+	return ""
+}
+
+func (x *MetaMembers) GetRemove() string {
+	if x != nil {
+		return x.Remove
+	}
+	return ""
+}
+
+type MetaMembersReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`     // empty: the change committed
+	Members       []string               `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"` // the group after it
+	Leader        string                 `protobuf:"bytes,4,opt,name=leader,proto3" json:"leader,omitempty"`   // the member that answered: the leader
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaMembersReply) Reset() {
+	*x = MetaMembersReply{}
+	mi := &file_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaMembersReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaMembersReply) ProtoMessage() {}
+
+func (x *MetaMembersReply) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaMembersReply.ProtoReflect.Descriptor instead.
+func (*MetaMembersReply) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MetaMembersReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MetaMembersReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *MetaMembersReply) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *MetaMembersReply) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// RaftMessage carries one go.etcd.io/raft message (raftpb.Message) between
+// members of the meta group.
+type RaftMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Msg           []byte                 `protobuf:"bytes,1,opt,name=msg,proto3" json:"msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaftMessage) Reset() {
+	*x = RaftMessage{}
+	mi := &file_wire_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftMessage) ProtoMessage() {}
+
+func (x *RaftMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
+func (*RaftMessage) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RaftMessage) GetMsg() []byte {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+// MetaCommand is one entry of the meta group's raft log.
+type MetaCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config installs a shard's next config when the shard's current version
+	// is config.version - 1 (compare-and-swap), or when it is the shard's
+	// first (bootstrap).
+	Config *Config `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// reserve_sessions reserves that many exactly-once session ids, from the
+	// limit before this entry up, for the leader that proposed it (the
+	// leader of term proposer_term).
+	ReserveSessions uint64 `protobuf:"varint,2,opt,name=reserve_sessions,json=reserveSessions,proto3" json:"reserve_sessions,omitempty"`
+	ProposerTerm    uint64 `protobuf:"varint,3,opt,name=proposer_term,json=proposerTerm,proto3" json:"proposer_term,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MetaCommand) Reset() {
+	*x = MetaCommand{}
+	mi := &file_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaCommand) ProtoMessage() {}
+
+func (x *MetaCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
+func (*MetaCommand) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *MetaCommand) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetReserveSessions() uint64 {
+	if x != nil {
+		return x.ReserveSessions
+	}
+	return 0
+}
+
+func (x *MetaCommand) GetProposerTerm() uint64 {
+	if x != nil {
+		return x.ProposerTerm
+	}
+	return 0
+}
+
+// MetaState is the meta group's replicated state, as a raft snapshot
+// carries it.
+type MetaState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`                                // by shard id
+	SessionLimit  uint64                 `protobuf:"varint,2,opt,name=session_limit,json=sessionLimit,proto3" json:"session_limit,omitempty"` // every session id issued is below it
+	Members       []*MetaMember          `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaState) Reset() {
+	*x = MetaState{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaState) ProtoMessage() {}
+
+func (x *MetaState) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
+func (*MetaState) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *MetaState) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+func (x *MetaState) GetSessionLimit() uint64 {
+	if x != nil {
+		return x.SessionLimit
+	}
+	return 0
+}
+
+func (x *MetaState) GetMembers() []*MetaMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// MetaMember maps a raft node id to a member's address.
+type MetaMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaMember) Reset() {
+	*x = MetaMember{}
+	mi := &file_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaMember) ProtoMessage() {}
+
+func (x *MetaMember) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
+func (*MetaMember) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MetaMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MetaMember) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
 // OpID names one client write across retries: incarnation is the API
 // server's exactly-once session, issued by meta in increasing order;
 // counter increases within it.
@@ -1090,7 +1508,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1520,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1533,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -1146,7 +1564,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1576,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1589,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -1215,7 +1633,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1645,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1658,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -1281,7 +1699,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1711,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1724,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -1379,7 +1797,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1809,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1822,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -1479,7 +1897,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1909,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1922,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -1555,7 +1973,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1985,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1998,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -1632,7 +2050,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +2062,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +2075,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -1716,7 +2134,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2146,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2159,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -1771,7 +2189,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +2201,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +2214,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -1837,7 +2255,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2267,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2280,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Write) GetKey() []byte {
@@ -1939,7 +2357,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2369,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2382,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -2042,7 +2460,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2472,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2485,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -2133,7 +2551,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2563,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2576,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -2233,7 +2651,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2663,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2676,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -2326,7 +2744,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2756,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2769,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -2402,7 +2820,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2832,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2845,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -2456,7 +2874,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2886,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2899,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -2523,7 +2941,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2535,7 +2953,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2548,7 +2966,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -2584,7 +3002,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +3014,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +3027,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -2632,7 +3050,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +3062,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +3075,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -2747,7 +3165,33 @@ const file_wire_proto_rawDesc = "" +
 	"\fConfigUpdate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12\x18\n" +
-	"\asession\x18\x03 \x01(\x04R\asession\"B\n" +
+	"\asession\x18\x03 \x01(\x04R\asession\"6\n" +
+	"\fMetaRedirect\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\"G\n" +
+	"\vMetaMembers\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03add\x18\x02 \x01(\tR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x01(\tR\x06remove\"j\n" +
+	"\x10MetaMembersReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
+	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x1f\n" +
+	"\vRaftMessage\x12\x10\n" +
+	"\x03msg\x18\x01 \x01(\fR\x03msg\"\x8a\x01\n" +
+	"\vMetaCommand\x12+\n" +
+	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12)\n" +
+	"\x10reserve_sessions\x18\x02 \x01(\x04R\x0freserveSessions\x12#\n" +
+	"\rproposer_term\x18\x03 \x01(\x04R\fproposerTerm\"\x92\x01\n" +
+	"\tMetaState\x12-\n" +
+	"\aconfigs\x18\x01 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12#\n" +
+	"\rsession_limit\x18\x02 \x01(\x04R\fsessionLimit\x121\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.castkv.wire.MetaMemberR\amembers\"0\n" +
+	"\n" +
+	"MetaMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"B\n" +
 	"\x04OpID\x12 \n" +
 	"\vincarnation\x18\x01 \x01(\x04R\vincarnation\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\"\x7f\n" +
@@ -2871,10 +3315,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
 	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\x04R\x05point\"\xca\x01\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xd4\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\x85\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\x8f\x01\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
@@ -2887,7 +3331,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x05THINK\x10\b\x12\t\n" +
 	"\x05FLUSH\x10\t\x12\b\n" +
 	"\x04SEND\x10\n" +
-	"\"\x04\b\x01\x10\x01*\x87\x01\n" +
+	"\x12\b\n" +
+	"\x04RAFT\x10\v\"\x04\b\x01\x10\x01*\x87\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -2911,45 +3356,52 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_wire_proto_goTypes = []any{
-	(Status)(0),            // 0: castkv.wire.Status
-	(Reply_Kind)(0),        // 1: castkv.wire.Reply.Kind
-	(Entry_Kind)(0),        // 2: castkv.wire.Entry.Kind
-	(Tick_Kind)(0),         // 3: castkv.wire.Tick.Kind
-	(*ClientRequest)(nil),  // 4: castkv.wire.ClientRequest
-	(*ClientReply)(nil),    // 5: castkv.wire.ClientReply
-	(*Reply)(nil),          // 6: castkv.wire.Reply
-	(*Config)(nil),         // 7: castkv.wire.Config
-	(*Heartbeat)(nil),      // 8: castkv.wire.Heartbeat
-	(*ReplicaStatus)(nil),  // 9: castkv.wire.ReplicaStatus
-	(*HeartbeatReply)(nil), // 10: castkv.wire.HeartbeatReply
-	(*LeaseGrant)(nil),     // 11: castkv.wire.LeaseGrant
-	(*RemoveReplica)(nil),  // 12: castkv.wire.RemoveReplica
-	(*PromoteLearner)(nil), // 13: castkv.wire.PromoteLearner
-	(*GetConfig)(nil),      // 14: castkv.wire.GetConfig
-	(*ConfigUpdate)(nil),   // 15: castkv.wire.ConfigUpdate
-	(*OpID)(nil),           // 16: castkv.wire.OpID
-	(*Stage)(nil),          // 17: castkv.wire.Stage
-	(*StageAck)(nil),       // 18: castkv.wire.StageAck
-	(*Command)(nil),        // 19: castkv.wire.Command
-	(*Commit)(nil),         // 20: castkv.wire.Commit
-	(*Read)(nil),           // 21: castkv.wire.Read
-	(*CommitReply)(nil),    // 22: castkv.wire.CommitReply
-	(*ReadReply)(nil),      // 23: castkv.wire.ReadReply
-	(*Requests)(nil),       // 24: castkv.wire.Requests
-	(*Replies)(nil),        // 25: castkv.wire.Replies
-	(*Write)(nil),          // 26: castkv.wire.Write
-	(*Entry)(nil),          // 27: castkv.wire.Entry
-	(*Prepare)(nil),        // 28: castkv.wire.Prepare
-	(*PrepareAck)(nil),     // 29: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),  // 30: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),    // 31: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),     // 32: castkv.wire.DedupTable
-	(*DedupSession)(nil),   // 33: castkv.wire.DedupSession
-	(*DedupRecord)(nil),    // 34: castkv.wire.DedupRecord
-	(*Persisted)(nil),      // 35: castkv.wire.Persisted
-	(*Tick)(nil),           // 36: castkv.wire.Tick
+	(Status)(0),              // 0: castkv.wire.Status
+	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
+	(Entry_Kind)(0),          // 2: castkv.wire.Entry.Kind
+	(Tick_Kind)(0),           // 3: castkv.wire.Tick.Kind
+	(*ClientRequest)(nil),    // 4: castkv.wire.ClientRequest
+	(*ClientReply)(nil),      // 5: castkv.wire.ClientReply
+	(*Reply)(nil),            // 6: castkv.wire.Reply
+	(*Config)(nil),           // 7: castkv.wire.Config
+	(*Heartbeat)(nil),        // 8: castkv.wire.Heartbeat
+	(*ReplicaStatus)(nil),    // 9: castkv.wire.ReplicaStatus
+	(*HeartbeatReply)(nil),   // 10: castkv.wire.HeartbeatReply
+	(*LeaseGrant)(nil),       // 11: castkv.wire.LeaseGrant
+	(*RemoveReplica)(nil),    // 12: castkv.wire.RemoveReplica
+	(*PromoteLearner)(nil),   // 13: castkv.wire.PromoteLearner
+	(*GetConfig)(nil),        // 14: castkv.wire.GetConfig
+	(*ConfigUpdate)(nil),     // 15: castkv.wire.ConfigUpdate
+	(*MetaRedirect)(nil),     // 16: castkv.wire.MetaRedirect
+	(*MetaMembers)(nil),      // 17: castkv.wire.MetaMembers
+	(*MetaMembersReply)(nil), // 18: castkv.wire.MetaMembersReply
+	(*RaftMessage)(nil),      // 19: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 20: castkv.wire.MetaCommand
+	(*MetaState)(nil),        // 21: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 22: castkv.wire.MetaMember
+	(*OpID)(nil),             // 23: castkv.wire.OpID
+	(*Stage)(nil),            // 24: castkv.wire.Stage
+	(*StageAck)(nil),         // 25: castkv.wire.StageAck
+	(*Command)(nil),          // 26: castkv.wire.Command
+	(*Commit)(nil),           // 27: castkv.wire.Commit
+	(*Read)(nil),             // 28: castkv.wire.Read
+	(*CommitReply)(nil),      // 29: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 30: castkv.wire.ReadReply
+	(*Requests)(nil),         // 31: castkv.wire.Requests
+	(*Replies)(nil),          // 32: castkv.wire.Replies
+	(*Write)(nil),            // 33: castkv.wire.Write
+	(*Entry)(nil),            // 34: castkv.wire.Entry
+	(*Prepare)(nil),          // 35: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 36: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 37: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 38: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 39: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 40: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 41: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 42: castkv.wire.Persisted
+	(*Tick)(nil),             // 43: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -2959,39 +3411,42 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 4: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
 	11, // 5: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
 	7,  // 6: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
-	16, // 7: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	16, // 8: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	16, // 9: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	19, // 10: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	19, // 11: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	16, // 12: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 13: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 14: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 15: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	0,  // 16: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 17: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 18: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	20, // 19: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	21, // 20: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	22, // 21: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	23, // 22: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	2,  // 23: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	16, // 24: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	26, // 25: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 26: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	7,  // 27: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	27, // 28: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 29: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 30: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	33, // 31: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	34, // 32: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 33: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 34: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	7,  // 7: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
+	7,  // 8: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
+	22, // 9: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	23, // 10: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	23, // 11: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	23, // 12: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	26, // 13: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	26, // 14: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	23, // 15: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 16: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 17: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 18: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	0,  // 19: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 20: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 21: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	27, // 22: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	28, // 23: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	29, // 24: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	30, // 25: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	2,  // 26: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	23, // 27: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	33, // 28: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 29: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	7,  // 30: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	34, // 31: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 32: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 33: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	40, // 34: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	41, // 35: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 36: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 37: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3005,7 +3460,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   33,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -254,17 +254,17 @@ type devCluster struct {
 
 // dataDirNames are the directories castd dev keeps each role's pebble
 // store in, under --data-dir (cmd/castd runDev); data server i listens on
-// --peer-base + i.
-var dataDirNames = []string{"meta", "data1", "data2", "data3"}
+// --peer-base + 2 + i, after the three meta members.
+var dataDirNames = []string{"meta1", "meta2", "meta3", "data1", "data2", "data3"}
 
 func newDevCluster(bin, dataDir, logDir string, extraArgs []string) (*devCluster, error) {
-	base, err := freePorts(6) // meta, data1-3, api cluster ports; the client port
+	base, err := freePorts(8) // meta1-3, data1-3, api cluster ports; the client port
 	if err != nil {
 		return nil, err
 	}
 	return &devCluster{
 		bin: bin, dataDir: dataDir, logDir: logDir, peerBase: base,
-		listen: fmt.Sprintf("127.0.0.1:%d", base+5), extraArgs: extraArgs,
+		listen: fmt.Sprintf("127.0.0.1:%d", base+7), extraArgs: extraArgs,
 	}, nil
 }
 
@@ -282,7 +282,7 @@ func (d *devCluster) start() (*server, error) {
 // address like 127.0.0.1:17381/data, or "" when it is not one of d's.
 func (d *devCluster) dataServerName(addr string) string {
 	for i := 1; i <= 3; i++ {
-		if strings.HasPrefix(addr, fmt.Sprintf("127.0.0.1:%d/", d.peerBase+i)) {
+		if strings.HasPrefix(addr, fmt.Sprintf("127.0.0.1:%d/", d.peerBase+2+i)) {
 			return fmt.Sprintf("data%d", i)
 		}
 	}

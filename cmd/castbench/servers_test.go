@@ -59,8 +59,8 @@ func TestParseConfig(t *testing.T) {
 func TestDataServerName(t *testing.T) {
 	d := &devCluster{peerBase: 23000}
 	for addr, want := range map[string]string{
-		"127.0.0.1:23001/data": "data1", "127.0.0.1:23003/data": "data3",
-		"127.0.0.1:23000/meta": "", "127.0.0.1:230011/data": "", "10.0.0.1:23002/data": "",
+		"127.0.0.1:23003/data": "data1", "127.0.0.1:23005/data": "data3",
+		"127.0.0.1:23000/meta": "", "127.0.0.1:230031/data": "", "10.0.0.1:23004/data": "",
 	} {
 		if got := d.dataServerName(addr); got != want {
 			t.Errorf("dataServerName(%s) = %q, want %q", addr, got, want)

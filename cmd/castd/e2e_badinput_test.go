@@ -186,7 +186,7 @@ func TestBadInput(t *testing.T) {
 		var lenBuf [4]byte
 		binary.BigEndian.PutUint32(lenBuf[:], uint32(len(body)))
 		unknownType := clusterPreamble + string(lenBuf[:]) + body
-		for i := range 5 {
+		for i := range 7 {
 			addr := loopback(dc.peerBase + i)
 			for _, s := range []string{
 				string(junk),

@@ -39,9 +39,9 @@ func startDev(t *testing.T, ps *procs, extra ...string) *devCluster {
 // startDevBin is startDev with another castd binary (empty: castdBin).
 func startDevBin(t *testing.T, ps *procs, bin string, extra ...string) *devCluster {
 	t.Helper()
-	ports := freePorts(t, 6) // five cluster ports, then the client port
+	ports := freePorts(t, 8) // seven cluster ports, then the client port
 	dc := &devCluster{
-		clientAddr: loopback(ports[5]),
+		clientAddr: loopback(ports[7]),
 		peerBase:   ports[0],
 		dataDir:    filepath.Join(ps.dir, "dev-data"),
 	}

@@ -21,6 +21,7 @@ import (
 	_ "net/http/pprof" // --pprof
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,10 +38,12 @@ const usage = `castd runs castkv's daemons, one role per subcommand.
 
 usage:
   castd dev  [--listen ADDR] [--data-dir DIR] [--peer-base PORT]
-        a whole cluster in one process on loopback (meta, 3 data, api)
+        a whole cluster in one process on loopback (3 meta, 3 data, api)
   castd meta --peer ADDR --data-dir DIR --data-servers ADDR,ADDR,ADDR
-  castd data --peer ADDR --data-dir DIR --meta ADDR
-  castd api  --peer ADDR --data-dir DIR --meta ADDR --listen ADDR
+             [--meta-peers ADDR,ADDR,ADDR | --join]
+  castd data --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR
+  castd api  --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR --listen ADDR
+  castd admin meta-members|meta-add|meta-remove --meta ADDR,... [--member ADDR]
 
 Run 'castd SUBCOMMAND -h' for every flag of a subcommand.
 `
@@ -64,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAPI(args[1:], stderr)
 	case "dev":
 		err = runDev(args[1:], stdout, stderr)
+	case "admin":
+		err = runAdmin(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -153,11 +158,30 @@ func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport +
 
 // metaTimes are meta's timing flags, shared by meta and dev. The defaults
 // are the meta role's own (actors/meta Config).
-type metaTimes struct{ lease, failTimeout time.Duration }
+type metaTimes struct{ lease, failTimeout, election time.Duration }
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.lease, "lease", 2*time.Second, "primary lease length")
+	fs.DurationVar(&m.election, "election-timeout", 500*time.Millisecond, "a meta member that hears nothing from the meta leader for this long (plus up to as much again) stands for election; keep it well under --lease, or a meta leader's failure outlasts the primaries' leases")
 	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
+}
+
+// parseMetaList parses a comma-separated list of meta members' cluster
+// addresses (host:port).
+func parseMetaList(flagName, list string) ([]actors.Addr, error) {
+	var out []actors.Addr
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if _, _, err := net.SplitHostPort(s); err != nil {
+				return nil, usageError{fmt.Errorf("--%s: %q is not host:port", flagName, s)}
+			}
+			out = append(out, roleAddr(s, "meta"))
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageError{fmt.Errorf("--%s names no meta member", flagName)}
+	}
+	return out, nil
 }
 
 func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
@@ -167,7 +191,10 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 	if err := positive("fail-timeout", m.failTimeout); err != nil {
 		return meta.Config{}, err
 	}
-	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout}, nil
+	if err := positive("election-timeout", m.election); err != nil {
+		return meta.Config{}, err
+	}
+	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election}, nil
 }
 
 // dataTimes are the data role's timing flags, shared by data and dev. The
@@ -178,11 +205,11 @@ func (d *dataTimes) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.removeAfter, "remove-after", time.Second, "a primary asks meta to remove a secondary that made no progress for this long")
 }
 
-func (d *dataTimes) config(metaAddr actors.Addr) (data.Config, error) {
+func (d *dataTimes) config(metas []actors.Addr) (data.Config, error) {
 	if err := positive("remove-after", d.removeAfter); err != nil {
 		return data.Config{}, err
 	}
-	return data.Config{Meta: metaAddr, RemoveAfter: d.removeAfter}, nil
+	return data.Config{Meta: metas, RemoveAfter: d.removeAfter}, nil
 }
 
 // positive refuses a zero or negative duration flag: the roles would take
@@ -197,6 +224,8 @@ func positive(name string, d time.Duration) error {
 func runMeta(args []string, stderr io.Writer) error {
 	c := newFlags("meta", stderr)
 	servers := c.fs.String("data-servers", "", "comma-separated cluster addresses (host:port) of the data servers; the first is the first primary")
+	peers := c.fs.String("meta-peers", "", "comma-separated cluster addresses (host:port) of the meta group's first members, this one included, the same list on each; empty: a group of one")
+	join := c.fs.Bool("join", false, "start with no state and wait to be added to a running meta group (castd admin meta-add)")
 	var times metaTimes
 	times.register(c.fs)
 	if err := c.parse(args, "peer", "data-dir", "data-servers"); err != nil {
@@ -216,16 +245,25 @@ func runMeta(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.Join = *join
+	if *peers != "" {
+		if cfg.Peers, err = parseMetaList("meta-peers", *peers); err != nil {
+			return err
+		}
+		if self := roleAddr(c.peer, "meta"); !*join && !slices.Contains(cfg.Peers, self) {
+			return usageError{fmt.Errorf("--meta-peers must include this member's --peer %s", c.peer)}
+		}
+	}
 	return serve(c, log, func(p *cnet.Process, db *pebble.DB) (func(), error) {
 		p.Spawn("meta", meta.New(cfg), db)
-		log.Info("meta started", "peer", p.Addr(), "data_servers", *servers)
+		log.Info("meta started", "peer", p.Addr(), "data_servers", *servers, "meta_peers", *peers, "join", *join)
 		return nil, nil
 	})
 }
 
 func runData(args []string, stderr io.Writer) error {
 	c := newFlags("data", stderr)
-	metaAddr := c.fs.String("meta", "", "cluster address (host:port) of the meta server")
+	metaAddr := c.fs.String("meta", "", "comma-separated cluster addresses (host:port) of the meta group's members")
 	var times dataTimes
 	times.register(c.fs)
 	if err := c.parse(args, "peer", "data-dir", "meta"); err != nil {
@@ -235,7 +273,11 @@ func runData(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := times.config(roleAddr(*metaAddr, "meta"))
+	metas, err := parseMetaList("meta", *metaAddr)
+	if err != nil {
+		return err
+	}
+	cfg, err := times.config(metas)
 	if err != nil {
 		return err
 	}
@@ -297,8 +339,8 @@ func (a *apiFlags) check() error {
 }
 
 // startAPI spawns the API role and its client port.
-func startAPI(p *cnet.Process, metaAddr actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
-	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metaAddr, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
+func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
+	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metas, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
 	return cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
@@ -321,7 +363,7 @@ func keyspace(gw cnet.Gateway) map[string]string {
 
 func runAPI(args []string, stderr io.Writer) error {
 	c := newFlags("api", stderr)
-	metaAddr := c.fs.String("meta", "", "cluster address (host:port) of the meta server")
+	metaAddr := c.fs.String("meta", "", "comma-separated cluster addresses (host:port) of the meta group's members")
 	var a apiFlags
 	a.register(c.fs, "", false)
 	if err := c.parse(args, "peer", "data-dir", "meta", "listen"); err != nil {
@@ -334,10 +376,14 @@ func runAPI(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	metas, err := parseMetaList("meta", *metaAddr)
+	if err != nil {
+		return err
+	}
 	// The API server keeps no state: --data-dir only has to exist.
 	c.stateless = true
 	return serve(c, log, func(p *cnet.Process, _ *pebble.DB) (func(), error) {
-		srv, err := startAPI(p, roleAddr(*metaAddr, "meta"), &a, log)
+		srv, err := startAPI(p, metas, &a, log)
 		if err != nil {
 			return nil, err
 		}
@@ -385,9 +431,12 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 	return closeDB()
 }
 
+// castd dev runs three meta members, three data servers and one API server.
+const devMetas, devDatas = 3, 3
+
 func runDev(args []string, stdout, stderr io.Writer) error {
 	c := newFlags("dev", stderr)
-	base := c.fs.Int("peer-base", 17380, "first of five loopback cluster ports (meta, data1-3, api)")
+	base := c.fs.Int("peer-base", 17380, "first of seven loopback cluster ports (meta1-3, data1-3, api)")
 	var a apiFlags
 	a.register(c.fs, "127.0.0.1:7379", true)
 	var mt metaTimes
@@ -410,19 +459,23 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	}
 	host := "127.0.0.1"
 	addr := func(i int) string { return fmt.Sprintf("%s:%d", host, *base+i) }
-	var dataAddrs []actors.Addr
-	for i := 1; i <= 3; i++ {
-		dataAddrs = append(dataAddrs, roleAddr(addr(i), "data"))
+	var metaAddrs, dataAddrs []actors.Addr
+	for i := 0; i < devMetas; i++ {
+		metaAddrs = append(metaAddrs, roleAddr(addr(i), "meta"))
+	}
+	for i := 0; i < devDatas; i++ {
+		dataAddrs = append(dataAddrs, roleAddr(addr(devMetas+i), "data"))
 	}
 	metaCfg, err := mt.config(dataAddrs)
 	if err != nil {
 		return err
 	}
-	dataCfg, err := dt.config(roleAddr(addr(0), "meta"))
+	metaCfg.Peers = metaAddrs
+	dataCfg, err := dt.config(metaAddrs)
 	if err != nil {
 		return err
 	}
-	// Five processes' worth of roles, each on its own cluster port, so
+	// Seven processes' worth of roles, each on its own cluster port, so
 	// every message crosses the real transport as in a deployment.
 	var procs []*cnet.Process
 	var dbs []*pebble.DB
@@ -448,23 +501,25 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 		p.Spawn(role, node, db)
 		return nil
 	}
-	if err := spawn(0, "meta", "meta", meta.New(metaCfg)); err != nil {
-		cleanup()
-		return err
-	}
-	for i := 1; i <= 3; i++ {
-		if err := spawn(i, "data", fmt.Sprintf("data%d", i), data.New(dataCfg)); err != nil {
+	for i := 0; i < devMetas; i++ {
+		if err := spawn(i, "meta", fmt.Sprintf("meta%d", i+1), meta.New(metaCfg)); err != nil {
 			cleanup()
 			return err
 		}
 	}
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(4), Logger: log.With("node", "api")})
+	for i := 0; i < devDatas; i++ {
+		if err := spawn(devMetas+i, "data", fmt.Sprintf("data%d", i+1), data.New(dataCfg)); err != nil {
+			cleanup()
+			return err
+		}
+	}
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(devMetas + devDatas), Logger: log.With("node", "api")})
 	if err != nil {
 		cleanup()
 		return err
 	}
 	procs = append(procs, p)
-	srv, err := startAPI(p, roleAddr(addr(0), "meta"), &a, log)
+	srv, err := startAPI(p, metaAddrs, &a, log)
 	if err != nil {
 		cleanup()
 		return err

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/wire"
+	cnet "castkv/net"
+)
+
+const adminUsage = `castd admin changes and shows the meta group.
+
+usage:
+  castd admin meta-members --meta ADDR,...                list the members
+  castd admin meta-add     --meta ADDR,... --member ADDR  add a member
+  castd admin meta-remove  --meta ADDR,... --member ADDR  remove a member
+
+--meta names any members (the command finds the leader). To add one, start
+it first with 'castd meta --join --peer ADDR --data-dir DIR --data-servers
+...', then meta-add it; it catches up from the leader. To replace a failed
+member, meta-remove it, then start a fresh one (empty data directory) with
+--join and meta-add it. Add or remove one member at a time.
+`
+
+func runAdmin(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("name a command")}
+		}
+		return nil
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("castd admin "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	metaList := fs.String("meta", "", "comma-separated cluster addresses (host:port) of meta members")
+	member := fs.String("member", "", "cluster address (host:port) of the member to add or remove")
+	peer := fs.String("peer", "127.0.0.1:0", "cluster address this command listens on for the answer; from another machine, one meta can reach")
+	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	metas, err := parseMetaList("meta", *metaList)
+	if err != nil {
+		return err
+	}
+	req := &wire.MetaMembers{Id: uint64(time.Now().UnixNano())}
+	switch cmd {
+	case "meta-members":
+		if *member != "" {
+			return usageError{errors.New("meta-members takes no --member")}
+		}
+	case "meta-add", "meta-remove":
+		if *member == "" {
+			return usageError{fmt.Errorf("%s needs --member", cmd)}
+		}
+		m, err := parseMetaList("member", *member)
+		if err != nil {
+			return err
+		}
+		if cmd == "meta-add" {
+			req.Add = string(m[0])
+		} else {
+			req.Remove = string(m[0])
+		}
+	default:
+		return usageError{fmt.Errorf("unknown admin command %q", cmd)}
+	}
+	rep, err := askMeta(metas, *peer, req, *timeout)
+	if err != nil {
+		return err
+	}
+	if rep.Error != "" {
+		return fmt.Errorf("meta refused: %s", rep.Error)
+	}
+	for _, m := range rep.Members {
+		role := "follower"
+		if m == rep.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(stdout, "%s %s\n", strings.TrimSuffix(m, "/meta"), role)
+	}
+	return nil
+}
+
+// askMeta sends req to the meta leader, found from metas by following
+// redirects and passing over silent members, and waits for its answer.
+func askMeta(metas []actors.Addr, peer string, req *wire.MetaMembers, timeout time.Duration) (*wire.MetaMembersReply, error) {
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: peer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, fmt.Errorf("listen for meta's answer on %s: %w", peer, err)
+	}
+	defer p.Stop()
+	c := &adminClient{peers: actors.NewMetaPeers(metas), req: req, answer: make(chan *wire.MetaMembersReply, 1)}
+	p.Spawn("admin", c, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	select {
+	case rep := <-c.answer:
+		return rep, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no answer from the meta leader within %v (asked %v)", timeout, metas)
+	}
+}
+
+// adminClient is the one-request role castd admin runs: it asks the member
+// it believes leads, follows redirects, and moves on from one silent for
+// adminRetry.
+type adminClient struct {
+	peers  *actors.MetaPeers
+	req    *wire.MetaMembers
+	answer chan *wire.MetaMembersReply
+}
+
+const adminRetry = 500 * time.Millisecond
+
+func (c *adminClient) Start(env actors.Env) {
+	env.Send(c.peers.Leader(), c.req)
+	env.After(adminRetry, &wire.Tick{})
+}
+
+func (c *adminClient) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
+	switch x := m.(type) {
+	case *wire.MetaMembersReply:
+		if x.Id == c.req.Id {
+			select {
+			case c.answer <- x:
+			default: // a duplicate
+			}
+		}
+	case *wire.MetaRedirect:
+		// Follow a named leader at once; otherwise wait for the tick.
+		if actors.Addr(x.Leader) != from && c.peers.Redirect(from, actors.Addr(x.Leader)) && x.Leader != "" {
+			env.Send(c.peers.Leader(), c.req)
+		}
+	case *wire.Tick:
+		c.peers.Silent()
+		env.Send(c.peers.Leader(), c.req)
+		env.After(adminRetry, &wire.Tick{})
+	}
+}
