@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"castkv/actors"
+	"castkv/actors/wire"
 )
 
 // Fault kinds the simulator injects.
@@ -48,6 +51,7 @@ const (
 	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover     = "meta-failover"      // meta restarted during a failover
 	CountMetaLeaderChange = "meta-leader-change" // another meta member took over as leader
+	CountAbort            = "abort"              // an API server asked a primary to settle a write that timed out
 	CountTimedPromote     = "timed-promotion"    // acted when a primary asked to promote a learner
 	CountTimedConfig      = "timed-config"       // acted when a config version changed
 	CountTimedLease       = "timed-lease"        // acted when the primary's lease was about to run out
@@ -110,4 +114,20 @@ func (s FaultSet) String() string {
 		return "all"
 	}
 	return strings.Join(names, ",")
+}
+
+// asksAbort reports whether msg (alone or in a batch) asks a primary to
+// settle a write by aborting it.
+func asksAbort(msg actors.Msg) bool {
+	switch x := msg.(type) {
+	case *wire.Commit:
+		return x.Abort
+	case *wire.Requests:
+		for _, c := range x.Commits {
+			if c.Abort {
+				return true
+			}
+		}
+	}
+	return false
 }

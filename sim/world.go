@@ -291,6 +291,9 @@ func (m *machine) Send(to actors.Addr, msg actors.Msg) {
 	if m.w.oracle != nil {
 		m.w.oracle.sent(m, to, msg)
 	}
+	if m.kind == "api" && asksAbort(msg) {
+		m.w.faults[CountAbort]++
+	}
 	m.w.net.send(m, to, msg)
 }
 

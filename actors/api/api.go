@@ -142,6 +142,11 @@ type request struct {
 	inline      bool // send values inside Commit
 	stageAcked  bool
 	commitSent  bool
+	// lastQuarter: the deadline timer fired once (a write's request
+	// timeout less its settling share); aborting: it found a Commit sent,
+	// so the attempts since ask the primary to settle the op
+	// (wire.Commit.abort) instead.
+	lastQuarter, aborting bool
 	attempt     actors.TimerID
 	deadline    actors.TimerID
 	hasAttempt  bool
@@ -192,7 +197,7 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			env.Log().Info("api: exactly-once session", "session", a.session)
 		}
 	case *wire.StageAck:
-		if r := a.reqByOp(x.Op); r != nil && a.config != nil && from == actors.Addr(a.config.Primary) && !r.stageAcked {
+		if r := a.reqByOp(x.Op); r != nil && a.config != nil && from == actors.Addr(a.config.Primary) && !r.stageAcked && !r.aborting {
 			r.stageAcked = true
 			if !x.Stored {
 				// The primary could not hold the values: they ride inline.
@@ -293,11 +298,24 @@ func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequ
 	a.nextReq++
 	r := &request{id: a.nextReq, client: from, clientID: m.Id, cmd: cmd, write: cmd.IsWrite()}
 	a.reqs[r.id] = r
-	r.deadline = env.After(a.cfg.RequestTimeout, &wire.Tick{Kind: timerDeadline, Id: r.id})
+	r.deadline = env.After(a.firstDeadline(r), &wire.Tick{Kind: timerDeadline, Id: r.id})
 	if r.write {
 		r.inline = a.fitsInline(cmd)
 	}
 	a.try(env, r)
+}
+
+// settleShare is the part of a write's request timeout left for settling
+// it (abort) when it has not been answered by then.
+const settleShare = 4
+
+// firstDeadline is when r's deadline timer first fires: the request
+// timeout, less the share a write keeps for settling.
+func (a *API) firstDeadline(r *request) time.Duration {
+	if r.write {
+		return a.cfg.RequestTimeout - a.cfg.RequestTimeout/settleShare
+	}
+	return a.cfg.RequestTimeout
 }
 
 func argBytes(args [][]byte) int {
@@ -358,6 +376,9 @@ func (a *API) try(env actors.Env, r *request) {
 	r.hasAttempt = true
 	c := a.config
 	switch {
+	case r.aborting:
+		a.queue(env, actors.Addr(c.Primary), &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op,
+			Watermark: a.opLog.watermark(a.nextOp), Abort: true})
 	case !r.write:
 		a.queue(env, a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
 	case r.inline || r.stageAcked:
@@ -410,6 +431,9 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 	}
 	switch st {
 	case wire.Status_OK:
+		if command.IsAborted(rep) {
+			rep = command.Error(fmt.Sprintf("TRYAGAIN shard 0 did not apply the write within %v (last: %s); retry it", a.cfg.RequestTimeout, r.lastRefusal))
+		}
 		a.finish(env, r, rep)
 		return
 	case wire.Status_UNKNOWN_OUTCOME:
@@ -508,6 +532,19 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 		// requests).
 		a.retryLater(env, r)
 	case timerDeadline:
+		if r.write && !r.lastQuarter {
+			r.lastQuarter = true
+			r.deadline = env.After(a.cfg.RequestTimeout-a.firstDeadline(r), &wire.Tick{Kind: timerDeadline, Id: r.id})
+			if r.commitSent {
+				// Settle before giving up: have the primary either answer
+				// the op's result or record that it never ran, so the
+				// client hears -TRYAGAIN (not applied), not -UNCERTAIN.
+				r.aborting = true
+				r.refusals = 0
+				a.try(env, r)
+			}
+			return
+		}
 		a.cancelAttempt(env, r)
 		msg := fmt.Sprintf("shard 0 did not answer within %v (last: %s)", a.cfg.RequestTimeout, r.lastRefusal)
 		if r.commitSent {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/command"
 	"castkv/actors/roletest"
 	"castkv/actors/wire"
 )
@@ -175,5 +176,50 @@ func TestRequestsArrivingTogetherShareOneMessage(t *testing.T) {
 	}
 	if _, ok := sent[0].Msg.(*wire.Read); !ok {
 		t.Fatalf("a lone read went out as %T, want a bare Read", sent[0].Msg)
+	}
+}
+
+// A write whose Commit went out and was never answered is settled before
+// its deadline: the API asks the primary to abort the op, and answers
+// -TRYAGAIN when the primary records that it never ran, or the op's real
+// result when it did; -UNCERTAIN only when no answer comes at all.
+func TestUnansweredWriteIsSettledByAbort(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer *wire.Reply // the primary's answer to the abort; nil: none
+		want   string
+	}{
+		{"never ran", command.Aborted(), "TRYAGAIN"},
+		{"ran", command.OK(), "OK"},
+		{"no answer", nil, "UNCERTAIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, a := start(t, Config{RequestTimeout: 8 * time.Second, AttemptTimeout: time.Second})
+			defer env.Close()
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k", "v")})
+			var aborts []*wire.Commit
+			var replies []*wire.ClientReply
+			for i := 0; i < 100 && len(replies) == 0; i++ {
+				env.Advance(100 * time.Millisecond)
+				env.FireDue(a)
+				sent := take(env, a)
+				replies = roletest.Of[*wire.ClientReply](sent)
+				for _, c := range roletest.Of[*wire.Commit](sent) {
+					if c.Abort {
+						aborts = append(aborts, c)
+						if tc.answer != nil {
+							a.Handle(env, "data1", &wire.CommitReply{Shard: 0, Op: c.Op, Status: wire.Status_OK, Reply: tc.answer})
+							replies = roletest.Of[*wire.ClientReply](take(env, a))
+						}
+					}
+				}
+			}
+			if len(aborts) == 0 {
+				t.Fatal("the API never asked the primary to settle the unanswered write")
+			}
+			if len(replies) != 1 || !strings.HasPrefix(replies[0].Reply.Str, tc.want) {
+				t.Fatalf("the client got %v, want %s", replies, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,10 @@
 // Retries: a refusal (stale config, not primary, not ready, busy) is retried
 // with a fresh config until the request's deadline. A write keeps one op id
 // across retries, so the primary's exactly-once record makes a retry safe.
-// At the deadline the client gets -TRYAGAIN when nothing could have taken
-// effect and -UNCERTAIN when a Commit was sent and may have committed.
+// A write unanswered at three quarters of its deadline with a Commit sent
+// is settled: its attempts ask the primary to abort the op (wire.Commit
+// abort), which answers the op's result if it ran, or records that it never
+// ran and answers that (the client gets -TRYAGAIN). At the deadline the
+// client gets -TRYAGAIN when nothing could have taken effect and
+// -UNCERTAIN when a Commit was sent and settling got no answer.
 package api

@@ -11,6 +11,18 @@ import (
 // OK is the status reply +OK.
 func OK() *wire.Reply { return Status("OK") }
 
+// Aborted is the result an aborted write records (wire.Commit.abort): the
+// op never ran and never will.
+func Aborted() *wire.Reply {
+	return Error("TRYAGAIN the write was not applied: it was aborted after its request timed out; retry it")
+}
+
+// IsAborted reports whether r is Aborted's result.
+func IsAborted(r *wire.Reply) bool {
+	a := Aborted()
+	return r != nil && r.Kind == a.Kind && r.Str == a.Str
+}
+
 // Nil is the nil bulk reply ($-1 in RESP2).
 func Nil() *wire.Reply { return &wire.Reply{Kind: wire.Reply_NIL} }
 

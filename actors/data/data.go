@@ -123,6 +123,7 @@ const (
 	CanaryLeaseFromReceive   = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
 	CanaryTruncateUnapplied  = "truncate-unapplied"      // compaction: drop log entries not yet applied
 	CanaryStaleVersionCache  = "stale-version-cache"     // one-version: a primary's version cache does not learn what it applies
+	CanaryAbortWithoutLookup = "abort-without-lookup"    // abort: a primary records an op as never run without looking it up
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -130,6 +131,7 @@ var Canaries = []string{
 	CanaryAckBeforeDurable, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
+	CanaryAbortWithoutLookup,
 }
 
 // Server is the data server role.

@@ -88,6 +88,12 @@
 //     Sessions (API incarnations) are issued by meta in increasing order;
 //     when the table forgets the idlest, every session up to it counts as
 //     forgotten, and their ops answer "session expired", never run again.
+//   - abort: a Commit with abort set settles its op: one found in the
+//     exactly-once table answers its result; one not found gets an entry of
+//     its own with no writes and the aborted result, so any copy of the op
+//     arriving later finds that record and never runs. An op a deposed
+//     primary sequenced but did not replicate is truncated by the next
+//     primary's barrier, so it cannot run either.
 //   - stale-config: every message carries a config version; older ones are
 //     refused with the newer config.
 package data

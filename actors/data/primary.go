@@ -227,7 +227,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	}
 	// Rule exactly-once.
 	rec, found, expired := r.dedup.lookup(m.Op)
-	if r.s.cfg.Canary == CanaryNoDedup {
+	if r.s.cfg.Canary == CanaryNoDedup || m.Abort && r.s.cfg.Canary == CanaryAbortWithoutLookup {
 		found, expired = false, notExpired
 	}
 	switch {
@@ -250,6 +250,15 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		// Back-pressure: the API answers -TRYAGAIN. One entry of any size
 		// is admitted when nothing waits, so a large value still goes.
 		reply(wire.Status_BUSY, nil)
+		return
+	}
+	if m.Abort {
+		// Rule abort: the op was not sequenced here, so it never ran; an
+		// entry recording that keeps any copy of it from running later.
+		e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark, Result: command.Aborted()}
+		e.CommitTs = e.Seq
+		ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
+		r.appendEntry(env, e)
 		return
 	}
 	cmd, bad := command.FromWire(m.Command)

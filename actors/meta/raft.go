@@ -106,6 +106,7 @@ func (m *Meta) startRaft(env actors.Env) {
 		MaxUncommittedEntriesSize: 16 << 20,
 		MaxInflightMsgs:           64,
 		PreVote:                   true,
+		StepDownOnRemoval:         true, // a removed leader hands over at once
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    raftLogger{env.Log()},
 	})

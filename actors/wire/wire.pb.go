@@ -1790,7 +1790,12 @@ type Commit struct {
 	ValueDigests   []uint64               `protobuf:"fixed64,7,rep,packed,name=value_digests,json=valueDigests,proto3" json:"value_digests,omitempty"`
 	// every op of this incarnation below watermark has been answered to the
 	// client, so its exactly-once record may be dropped.
-	Watermark     uint64 `protobuf:"varint,8,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	Watermark uint64 `protobuf:"varint,8,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	// abort settles op instead of running a command: a shard that sequenced
+	// op answers its result; one that did not sequences an entry that records
+	// op as never executed (no writes, result command.Aborted), so that no
+	// copy of the op still on its way can run later, and answers that.
+	Abort         bool `protobuf:"varint,10,opt,name=abort,proto3" json:"abort,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1879,6 +1884,13 @@ func (x *Commit) GetWatermark() uint64 {
 		return x.Watermark
 	}
 	return 0
+}
+
+func (x *Commit) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
 }
 
 // Read asks the primary to evaluate a read-only command on committed state.
@@ -3211,7 +3223,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06values\x18\x04 \x03(\fR\x06values\x12\x0e\n" +
 	"\x02nx\x18\x05 \x01(\bR\x02nx\x12\x0e\n" +
 	"\x02xx\x18\x06 \x01(\bR\x02xx\x12\x10\n" +
-	"\x03get\x18\a \x01(\bR\x03get\"\xa2\x02\n" +
+	"\x03get\x18\a \x01(\bR\x03get\"\xb8\x02\n" +
 	"\x06Commit\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
@@ -3220,7 +3232,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12'\n" +
 	"\x0fvalue_positions\x18\x06 \x03(\rR\x0evaluePositions\x12#\n" +
 	"\rvalue_digests\x18\a \x03(\x06R\fvalueDigests\x12\x1c\n" +
-	"\twatermark\x18\b \x01(\x04R\twatermarkJ\x04\b\x04\x10\x05\"\xab\x01\n" +
+	"\twatermark\x18\b \x01(\x04R\twatermark\x12\x14\n" +
+	"\x05abort\x18\n" +
+	" \x01(\bR\x05abortJ\x04\b\x04\x10\x05\"\xab\x01\n" +
 	"\x04Read\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +

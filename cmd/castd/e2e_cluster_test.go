@@ -42,6 +42,7 @@ const (
 type killCluster struct {
 	metas      []*daemon
 	metaAddrs  []string
+	dataAddrs  []string
 	data       []*daemon
 	api        *daemon
 	clientAddr string
@@ -56,6 +57,7 @@ func startKillCluster(t *testing.T, ps *procs) *killCluster {
 		kc.metaAddrs = append(kc.metaAddrs, loopback(ports[i]))
 		dataAddrs = append(dataAddrs, loopback(ports[3+i]))
 	}
+	kc.dataAddrs = dataAddrs
 	metaList := strings.Join(kc.metaAddrs, ",")
 	for i, a := range kc.metaAddrs {
 		name := fmt.Sprintf("meta%d", i+1)
@@ -77,6 +79,28 @@ func startKillCluster(t *testing.T, ps *procs) *killCluster {
 
 func (kc *killCluster) all() []*daemon {
 	return append(append(slices.Clone(kc.metas), kc.api), kc.data...)
+}
+
+// admin sends the meta group a membership request, as castd admin does,
+// and fails the test unless it succeeds.
+func (kc *killCluster) admin(t *testing.T, req *wire.MetaMembers) *wire.MetaMembersReply {
+	t.Helper()
+	var metas []actors.Addr
+	for _, a := range kc.metaAddrs {
+		metas = append(metas, roleAddr(a, "meta"))
+	}
+	req.Id = uint64(time.Now().UnixNano())
+	if req.Add != "" {
+		req.Add = string(roleAddr(req.Add, "meta"))
+	}
+	if req.Remove != "" {
+		req.Remove = string(roleAddr(req.Remove, "meta"))
+	}
+	rep, err := askMeta(metas, "127.0.0.1:0", req, killFailoverBound)
+	if err != nil || rep.Error != "" {
+		t.Fatalf("meta membership %v: %v %v", req, err, rep)
+	}
+	return rep
 }
 
 // metaLeader asks the meta group which member leads (castd admin's
@@ -187,9 +211,10 @@ func TestClusterKillPrimary(t *testing.T) {
 const metaKillStall = 4 * time.Second
 
 // TestClusterKillMetaLeader kills the meta group's leader with SIGKILL under
-// steady load, restarts it, then kills and restarts a follower: no client
-// sees an error, no command takes longer than metaKillStall, and the whole
-// history is linearizable. The primaries keep serving on their leases while
+// steady load, restarts it, then kills and restarts a follower, then adds a
+// member and removes one (castd admin's requests) and kills another: no
+// client sees an error, no command takes longer than metaKillStall, and the
+// whole history is linearizable. The primaries keep serving on their leases while
 // the two others elect a leader, which the data servers find by redirects.
 func TestClusterKillMetaLeader(t *testing.T) {
 	dir := workDir(t)
@@ -218,6 +243,34 @@ func TestClusterKillMetaLeader(t *testing.T) {
 	t.Logf("killed %s (a meta follower) at %v", follower.name, time.Duration(followerAt))
 	time.Sleep(killAfterFailover)
 	follower.start()
+	time.Sleep(killAfterRestart)
+
+	// Membership, online: meta4 joins, the restarted follower leaves, and
+	// the group of three that is left survives the loss of one more.
+	joinAddr := loopback(freePorts(t, 1)[0])
+	meta4 := ps.start("meta4", "meta", "--peer", joinAddr, "--data-dir", filepath.Join(ps.dir, "meta4"), "--join",
+		"--data-servers", strings.Join(kc.dataAddrs, ","), "--log-level", "info", "--fail-timeout", e2eFailTimeout.String())
+	kc.admin(t, &wire.MetaMembers{Add: joinAddr})
+	removed := kc.metas[0]
+	if removed == kc.metaLeader(t) {
+		removed = kc.metas[1]
+	}
+	kc.admin(t, &wire.MetaMembers{Remove: kc.metaAddrs[slices.Index(kc.metas, removed)]})
+	removed.kill()
+	i := slices.Index(kc.metas, removed)
+	kc.metas[i], kc.metaAddrs[i] = meta4, joinAddr
+	t.Logf("%s joined and %s left the meta group at %v", meta4.name, removed.name, time.Duration(h.now()))
+	time.Sleep(killAfterRestart)
+	var other *daemon
+	for _, d := range kc.metas {
+		if d != meta4 && d != kc.metaLeader(t) {
+			other = d
+		}
+	}
+	other.kill()
+	t.Logf("killed %s: %s and the leader carry on", other.name, meta4.name)
+	time.Sleep(killAfterFailover)
+	other.start()
 	time.Sleep(killAfterRestart)
 	pool.stop(t)
 

@@ -117,8 +117,8 @@ func TestHelpExits0(t *testing.T) {
 
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
-	want := []string{"ack-before-durable", "commit-on-majority", "ignore-lease", "lease-from-receive-time",
-		"no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
+	want := []string{"abort-without-lookup", "ack-before-durable", "commit-on-majority", "ignore-lease", "lease-from-old-leader", "lease-from-receive-time",
+		"meta-grant-unconfirmed", "meta-no-wait", "no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
 		"setnx-on-committed", "stale-version-cache", "truncate-unapplied", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
 	if o.exit != exitOK || !slices.Equal(got, want) {
