@@ -138,20 +138,20 @@ type request struct {
 	cmd      *command.Command
 	write    bool
 
-	op          *wire.OpID
-	inline      bool // send values inside Commit
-	stageAcked  bool
-	commitSent  bool
+	op         *wire.OpID
+	inline     bool // send values inside Commit
+	stageAcked bool
+	commitSent bool
 	// lastQuarter: the deadline timer fired once (a write's request
 	// timeout less its settling share); aborting: it found a Commit sent,
 	// so the attempts since ask the primary to settle the op
 	// (wire.Commit.abort) instead.
 	lastQuarter, aborting bool
-	attempt     actors.TimerID
-	deadline    actors.TimerID
-	hasAttempt  bool
-	lastRefusal string
-	refusals    int // attempts refused so far: the backoff grows with them
+	attempt               actors.TimerID
+	deadline              actors.TimerID
+	hasAttempt            bool
+	lastRefusal           string
+	refusals              int // attempts refused so far: the backoff grows with them
 }
 
 // New returns an API role.
