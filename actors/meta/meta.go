@@ -142,6 +142,10 @@ type Meta struct {
 	sessWaiting       []sessionWait
 }
 
+// legacySessionKey is where a meta server before the group kept its
+// session high-water mark (read once, at bootstrap).
+const legacySessionKey = "api-sessions"
+
 // sessionBlock is how many session ids one reservation in the log covers.
 const sessionBlock = 1024
 

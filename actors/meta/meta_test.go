@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -100,5 +101,31 @@ func TestSessionsIncreaseAcrossRestarts(t *testing.T) {
 		m = New(Config{DataServers: []actors.Addr{"data1", "data2", "data3"}})
 		m.Start(env)
 		elect(t, env, m)
+	}
+}
+
+// A meta server of a release before the group kept its config and session
+// high-water mark as plain records: a member started alone on that
+// directory carries both over, so the config version never goes back and
+// no session id repeats.
+func TestUpgradeCarriesOverTheLegacyConfig(t *testing.T) {
+	env := roletest.New("meta", 1)
+	defer env.Close()
+	b := env.Store().NewBatch()
+	b.PutConfig(&wire.Config{Shard: 0, Version: 7, Primary: "data2", Secondaries: []string{"data3"}})
+	b.PutMeta(legacySessionKey, binary.BigEndian.AppendUint64(nil, 5000))
+	if err := env.Store().WriteSync(b); err != nil {
+		t.Fatal(err)
+	}
+	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3"}})
+	m.Start(env)
+	elect(t, env, m)
+	if c := m.Config(0); c.Version != 7 || c.Primary != "data2" {
+		t.Fatalf("after the upgrade the config is %v, want the old v7 with primary data2", c)
+	}
+	m.Handle(env, "api1", &wire.GetConfig{NewSession: true})
+	ups := roletest.Of[*wire.ConfigUpdate](env.Take())
+	if len(ups) != 1 || ups[0].Session < 5000 {
+		t.Fatalf("after the upgrade meta issued session %v, want one at or above the old high-water mark 5000", ups)
 	}
 }

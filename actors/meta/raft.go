@@ -120,14 +120,32 @@ func (m *Meta) startRaft(env actors.Env) {
 
 // bootstrap creates the group's first state, identical on every initial
 // member: a snapshot at index 1, term 1, whose voters are cfg.Peers and
-// whose state holds shard 0's first config.
+// whose state holds shard 0's first config. A meta server of a release
+// before the group kept its config and session high-water mark as plain
+// records: those are carried over, so an upgrade never takes a config
+// version back.
 func (m *Meta) bootstrap(env actors.Env) *store.RaftState {
 	peers := m.cfg.Peers
 	if len(peers) == 0 {
 		peers = []actors.Addr{env.Self()}
 	}
 	state := &wire.MetaState{SessionLimit: 1}
-	if len(m.cfg.DataServers) > 0 {
+	legacy, err := m.st.Config(0)
+	m.must(err, "read a config kept before the meta group")
+	hwm, err := m.st.Meta(legacySessionKey)
+	m.must(err, "read a session high-water mark kept before the meta group")
+	if len(hwm) == 8 {
+		state.SessionLimit = binary.BigEndian.Uint64(hwm)
+	}
+	if legacy != nil && len(peers) > 1 {
+		// The other initial members would bootstrap without it: their
+		// first states would differ, which raft cannot tell.
+		panic("meta: this data directory holds a config from before the meta group; start this member alone (no --meta-peers), then add the others with castd admin meta-add")
+	}
+	if legacy != nil {
+		state.Configs = append(state.Configs, legacy)
+		env.Log().Info("meta: carrying over the config kept before the meta group", "config", describe(legacy), "session_limit", state.SessionLimit)
+	} else if len(m.cfg.DataServers) > 0 {
 		c := &wire.Config{Shard: 0, Version: 1}
 		for i, d := range m.cfg.DataServers {
 			if i == 0 {
@@ -246,7 +264,7 @@ func (m *Meta) tick(env actors.Env) {
 	if m.lastCampaign.After(since) {
 		since = m.lastCampaign
 	}
-	if now.Sub(since) >= m.electionAfter {
+	if now.Sub(since) >= m.electionAfter && slices.Contains(m.confState.GetVoters(), m.id) {
 		m.lastCampaign = now
 		m.electionAfter = m.drawElection(env)
 		if err := m.rn.Campaign(); err != nil {
@@ -321,7 +339,7 @@ func (m *Meta) ready(env actors.Env) {
 func (m *Meta) persistReady(rd raft.Ready) {
 	b := m.st.NewBatch()
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		b.PutRaftSnapshot(rd.Snapshot.GetMetadata().GetIndex(), marshal(rd.Snapshot))
+		b.InstallRaftSnapshot(marshal(rd.Snapshot))
 	}
 	if len(rd.Entries) > 0 {
 		ents := make([][]byte, len(rd.Entries))

@@ -47,6 +47,15 @@ func (b *Batch) PutRaftSnapshot(index uint64, snap []byte) {
 	b.deleteRange(raftKey(0), raftKey(index+1))
 }
 
+// InstallRaftSnapshot writes a raft snapshot received from the leader and
+// deletes the whole log: raft drops every entry it held when it installs
+// one (those past the snapshot are from a history that lost), and a
+// restart must not load them back.
+func (b *Batch) InstallRaftSnapshot(snap []byte) {
+	b.PutMeta(raftSnapshotName, snap)
+	b.deleteRange([]byte{tagRaft}, []byte{tagRaft + 1})
+}
+
 // RaftState is what a meta member persisted: its hard state and snapshot
 // (nil when absent) and its entries in index order.
 type RaftState struct {

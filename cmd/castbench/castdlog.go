@@ -68,6 +68,7 @@ func parseLogLine(line []byte, run int) (logEvent, bool) {
 		Level  string    `json:"level"`
 		Msg    string    `json:"msg"`
 		Config string    `json:"config"`
+		Shard0 string    `json:"shard0"`
 		To     string    `json:"to"`
 		Why    string    `json:"why"`
 	}
@@ -76,8 +77,8 @@ func parseLogLine(line []byte, run int) (logEvent, bool) {
 	}
 	e := logEvent{time: m.Time, run: run, level: m.Level, msg: m.Msg, why: m.Why}
 	switch {
-	case m.Msg == "bootstrapped cluster":
-		e.config = m.Config
+	case m.Msg == "bootstrapped meta group":
+		e.config = m.Shard0
 	case m.Msg == "config change":
 		e.config = m.To
 	case m.Level == "WARN" || m.Level == "ERROR":

@@ -9,7 +9,7 @@ import (
 
 func TestParseLogLine(t *testing.T) {
 	lines := []string{
-		`{"time":"2026-11-30T15:06:17.55115101Z","level":"INFO","msg":"bootstrapped cluster","node":"meta","role":"meta","shard":0,"config":"v1 primary=127.0.0.1:23001/data secondaries=[127.0.0.1:23002/data 127.0.0.1:23003/data] learners=[]"}`,
+		`{"time":"2026-11-30T15:06:17.55115101Z","level":"INFO","msg":"bootstrapped meta group","node":"meta1","role":"meta","members":"[127.0.0.1:23000/meta]","shard0":"v1 primary=127.0.0.1:23001/data secondaries=[127.0.0.1:23002/data 127.0.0.1:23003/data] learners=[]"}`,
 		`{"time":"2026-11-30T15:06:17.555822616Z","level":"INFO","msg":"primary: appended barrier","node":"data1","role":"data","shard":0,"version":1,"seq":1}`,
 		`{"time":"2026-11-30T15:06:57.962210149Z","level":"WARN","msg":"primary looks failed; no more leases for it","node":"meta","why":"missed heartbeats"}`,
 		`{"time":"2026-11-30T15:06:59.180995639Z","level":"INFO","msg":"config change","node":"meta","why":"primary restarted","from":"v1 primary=A secondaries=[B C] learners=[]","to":"v2 primary=A secondaries=[B] learners=[C]"}`,
