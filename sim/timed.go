@@ -434,8 +434,8 @@ func (t *timed) promotion(p *machine, x *wire.PromoteLearner) time.Duration {
 // is about to run out pause it, stall its next read, or crash it.
 func (t *timed) leaseGranted(to actors.Addr) {
 	w, r := t.w, t.r
-	// Grants come every heartbeat; act on about one in fifty.
-	if w.rng.IntN(50) != 0 || !t.ready() {
+	// Grants come every heartbeat; act on about one in thirty-five.
+	if w.rng.IntN(35) != 0 || !t.ready() {
 		return
 	}
 	p := w.byAddr[to]
@@ -444,8 +444,8 @@ func (t *timed) leaseGranted(to actors.Addr) {
 		// The meta leader goes away right after this grant: the primary
 		// must renew with the next leader, which knows nothing of it.
 		down := time.Duration(float64(lease) * (0.2 + 2*w.rng.Float64()))
-		switch w.rng.IntN(6) {
-		case 3, 4, 5:
+		switch w.rng.IntN(7) {
+		case 3, 4, 5, 6:
 			// The leader and the primary on one side, the other meta members
 			// and data servers on the other (the API servers reach both):
 			// the leader must stop granting once it cannot confirm it still
