@@ -484,6 +484,9 @@ func (a *API) retryLater(env actors.Env, r *request) {
 // milliseconds: a 1.2 MB inline SET refused for 3 s went out 260 times.
 func (a *API) backoff(r *request) time.Duration {
 	d := a.cfg.RetryBackoff << min(r.refusals, maxBackoffDoublings)
+	if r.aborting {
+		return d // an abort carries no values
+	}
 	return max(d, a.transferTime(r))
 }
 
@@ -521,7 +524,7 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 		r.hasAttempt = false
 		r.lastRefusal = "no answer within the attempt timeout"
 		a.askConfig(env) // the primary may have moved
-		if r.inline {
+		if r.inline || r.aborting {
 			a.try(env, r) // small: a prompt retry finds a new primary sooner
 			return
 		}
