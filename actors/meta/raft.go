@@ -284,7 +284,12 @@ func (m *Meta) stepRaft(env actors.Env, from actors.Addr, x *wire.RaftMessage) {
 		env.Log().Warn("meta: dropping a raft message not meant for this member", "from", from, "to_id", msg.GetTo())
 		return
 	}
-	m.addrs[msg.GetFrom()] = from // a member that joined after our snapshot
+	if _, member := m.members[msg.GetFrom()]; member || len(m.members) == 0 {
+		// A joining member learns its leader's address here, before the
+		// snapshot that names the group reaches it; anyone else's address
+		// comes from the log, so a stranger cannot grow this map.
+		m.addrs[msg.GetFrom()] = from
+	}
 	now := env.Now()
 	switch msg.GetType() {
 	case raftpb.MsgVote, raftpb.MsgPreVote:
