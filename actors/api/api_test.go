@@ -98,6 +98,14 @@ func TestLargeValueIsNotResentEveryAttempt(t *testing.T) {
 	if again := len(roletest.Of[*wire.Stage](take(env, a))); again != 0 {
 		t.Fatalf("the 30 MiB value was staged %d times, then %d more within 2 s", stages, again)
 	}
+	// Nor did its first attempt time out while the value is still on its
+	// way (30 MiB at 8 MiB/s): the backoff after a silent attempt alone
+	// would hide that here.
+	for _, r := range a.reqs {
+		if r.refusals > 0 {
+			t.Fatalf("the attempt gave up after %d tries (last: %s) within 2 s, before the value could arrive", r.refusals, r.lastRefusal)
+		}
+	}
 }
 
 // A shard that keeps refusing (no lease, a failover under way) does not get

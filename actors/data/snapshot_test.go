@@ -832,6 +832,18 @@ func TestInstalledSnapshotResendsIgnored(t *testing.T) {
 		grow(t, lc, 3)
 		resend(t, lc, []*wire.SnapshotChunk{abandoned})
 	})
+	t.Run("older than the learner's log start", func(t *testing.T) {
+		// Below its log start the learner cannot compare entries (the
+		// rule of TestSnapshotWithinMatchedLogKeepsIt): what it holds
+		// committed decides.
+		lc := newLearnerCatchUp(t, 256, 12)
+		all := lc.install()
+		grow(t, lc, 3)
+		older := proto.Clone(all[0]).(*wire.SnapshotChunk)
+		older.Id += 100
+		older.AppliedSeq = view(lc.l).LogStart - 1
+		resend(t, lc, []*wire.SnapshotChunk{older})
+	})
 }
 
 // Rule removed-deletes: a replica meta removes from the config deletes its
