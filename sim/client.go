@@ -111,7 +111,7 @@ func (c *client) issue() {
 	c.nextReq++
 	c.pending = &pendingOp{id: c.nextReq, api: api, op: checker.Op{Client: c.porcID, Call: int64(r.w.now), Input: in}}
 	c.pending.timer = c.env.After(clientTimeout, &wire.Tick{Kind: wire.Tick_EXPIRE, Id: c.nextReq})
-	c.env.Send(api, &wire.ClientRequest{Id: c.nextReq, Args: toArgs(in)})
+	c.env.Send(api, &wire.ClientRequest{Id: c.nextReq, Args: toArgs(in, c.r.wireKey)})
 }
 
 func (c *client) complete(out checker.Output, unknown bool) {
@@ -159,16 +159,18 @@ func isWrite(cmd string) bool {
 	return true
 }
 
-// toArgs renders an input as the RESP arguments a client would send.
-func toArgs(in checker.Input) [][]byte {
+// toArgs renders an input as the RESP arguments a client would send, each
+// history key as wireKey names it.
+func toArgs(in checker.Input, wireKey func(string) string) [][]byte {
 	args := [][]byte{[]byte(strings.ToUpper(in.Cmd))}
+	key := func(i int) []byte { return []byte(wireKey(in.Keys[i])) }
 	switch in.Cmd {
 	case "mset":
-		for i, k := range in.Keys {
-			args = append(args, []byte(k), []byte(expandValue(in.Values[i])))
+		for i := range in.Keys {
+			args = append(args, key(i), []byte(expandValue(in.Values[i])))
 		}
 	case "set":
-		args = append(args, []byte(in.Keys[0]), []byte(expandValue(in.Values[0])))
+		args = append(args, key(0), []byte(expandValue(in.Values[0])))
 		if in.NX {
 			args = append(args, []byte("NX"))
 		}
@@ -179,10 +181,10 @@ func toArgs(in checker.Input) [][]byte {
 			args = append(args, []byte("GET"))
 		}
 	case "setnx", "setxx", "getset":
-		args = append(args, []byte(in.Keys[0]), []byte(expandValue(in.Values[0])))
+		args = append(args, key(0), []byte(expandValue(in.Values[0])))
 	default:
-		for _, k := range in.Keys {
-			args = append(args, []byte(k))
+		for i := range in.Keys {
+			args = append(args, key(i))
 		}
 	}
 	return args

@@ -26,7 +26,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 	if a.Trace == c.Trace {
 		t.Fatalf("seeds 7 and 8 gave the same trace %s", a.Trace)
 	}
-	if a.Ops == 0 || a.Faults[FaultCrash]+a.Faults[FaultPartition] == 0 {
+	if a.Ops == 0 || a.Faults[FaultCrash]+a.Faults[FaultPartition]+a.Faults[FaultMachineLoss] == 0 {
 		t.Fatalf("seed 7 ran %d ops with faults %v: the run exercised nothing", a.Ops, a.Faults)
 	}
 }

@@ -26,6 +26,10 @@ const (
 	FaultAPICrash  = "api-crash"  // an API server crashes under load, sometimes in a loop
 	FaultSlowDisk  = "slow-disk"  // one node's fsync is slow; it is busy while it syncs
 	FaultLongPause = "long-pause" // a stop-the-world pause longer than a lease, mostly the primary's
+	// A data server is lost for good (runs with a spare: more data servers
+	// than replicas per shard): it never restarts, and its shards must come
+	// back to full strength without it.
+	FaultMachineLoss = "machine-loss"
 	// Faults timed to the protocol: at a learner promotion, a config
 	// change, a lease about to run out, a failover, crash or cut off the
 	// nodes that matter then.
@@ -62,7 +66,7 @@ const (
 
 // AllFaults lists every fault kind, sorted.
 var AllFaults = []string{FaultAPICrash, FaultClog, FaultCrash, FaultDelay, FaultDrift, FaultDuplicate, FaultLate,
-	FaultLongPause, FaultLoss, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
+	FaultLongPause, FaultLoss, FaultMachineLoss, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
 
 // FaultSet is the set of enabled fault kinds.
 type FaultSet map[string]bool

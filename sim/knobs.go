@@ -29,6 +29,19 @@ type Knobs struct {
 	API      APIKnobs      `json:"api"`
 	Data     DataKnobs     `json:"data"`
 	Meta     MetaKnobs     `json:"meta"`
+	Cluster  ClusterKnobs  `json:"cluster"`
+}
+
+// ClusterKnobs shape the cluster: how many shards meta splits the slots
+// into, over how many data servers (three replicas each), and which
+// shard's primary the faults that aim at "the primary" watch.
+type ClusterKnobs struct {
+	Shards      int    `json:"shards"`
+	DataServers int    `json:"data_servers"`
+	Focus       uint32 `json:"focus"`
+	// Replicas per shard: 3 (castd's), or 2 in some runs, where every
+	// failover leaves one copy besides the new primary.
+	Replicas int `json:"replicas"`
 }
 
 // WorkloadKnobs shape what the clients send.
@@ -159,6 +172,8 @@ type MetaKnobs struct {
 	Members         int           `json:"members"`
 	TickEvery       time.Duration `json:"tick_every_ns"`
 	ElectionTimeout time.Duration `json:"election_timeout_ns"`
+	// ReplaceAfter: a member silent this long is removed from its shards.
+	ReplaceAfter time.Duration `json:"replace_after_ns"`
 }
 
 // Bounds of the draw. Each says why it is where it is.
@@ -208,6 +223,7 @@ func baselineKnobs(opts Options) Knobs {
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x5bd1e995))
 	d := drawer{rng}
 	k.API, k.Data, k.Meta = APIKnobs{}, DataKnobs{}, MetaKnobs{Members: 3}
+	k.Cluster = ClusterKnobs{Shards: 1, DataServers: 3, Replicas: 3}
 	wl := &k.Workload
 	wl.Clients = 5
 	if opts.Clients != 0 {
@@ -337,6 +353,29 @@ func drawKnobs(opts Options) Knobs {
 	m.ElectionTimeout = d.durationLog(50*time.Millisecond, 600*time.Millisecond)
 	m.TickEvery = d.durationLog(2*time.Millisecond, m.ElectionTimeout/5)
 
+	// The cluster: one shard in a third of the runs, else 2 to 8, over
+	// three to five data servers. A data server beyond the three replicas
+	// of a shard is where meta finds a learner to replace a removed one.
+	// DBSIZE and FLUSHALL run only on one shard: across several DBSIZE is
+	// a sum of per-shard counts, not one atomic count, and FLUSHALL is
+	// refused.
+	cl := &k.Cluster
+	cl.Shards = 1
+	if d.rng.IntN(3) > 0 {
+		cl.Shards = 2 + d.rng.IntN(7)
+		wl.Global = false
+	}
+	cl.DataServers = 3 + d.rng.IntN(3)
+	cl.Focus = uint32(d.rng.IntN(cl.Shards))
+	// Meta removes a member silent this long, so a spare replaces it: from
+	// a second up to beyond most runs, so it acts on crashed servers in
+	// some runs and only on lost ones in others.
+	m.ReplaceAfter = d.durationLog(max(time.Second, m.FailTimeout), 20*time.Second)
+	cl.Replicas = 3
+	if d.rng.IntN(3) == 0 {
+		cl.Replicas = 2
+	}
+
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
 	}
@@ -462,9 +501,9 @@ func (k *Knobs) dataConfig(metas []actors.Addr, canary string) data.Config {
 
 func (k *Knobs) metaConfig(dataServers, metas []actors.Addr, canary string) meta.Config {
 	return meta.Config{
-		DataServers: dataServers, Peers: metas, Canary: canary,
+		DataServers: dataServers, Peers: metas, Canary: canary, Shards: k.Cluster.Shards, Replicas: k.Cluster.Replicas,
 		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
-		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout,
+		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout, ReplaceAfter: k.Meta.ReplaceAfter,
 	}
 }
 
@@ -503,10 +542,12 @@ func (k Knobs) String() string {
 		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
 		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes))
+	cl := k.Cluster
+	fmt.Fprintf(&b, "cluster:  shards=%d data-servers=%d replicas=%d focus=shard %d\n", cl.Shards, cl.DataServers, cl.Replicas, cl.Focus)
 	m := k.Meta
-	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v members=%d tick=%v election=%v",
+	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v members=%d tick=%v election=%v replace-after=%v",
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond),
-		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond))
+		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond), m.ReplaceAfter.Round(time.Millisecond))
 	return b.String()
 }
 

@@ -188,8 +188,8 @@ func (n *network) redeliver(e *event, m *machine) bool {
 	if n.onOrphan != nil && n.onOrphan(e, m) {
 		return false
 	}
-	if !e.late || w.now > e.holdUntil {
-		return false
+	if !e.late || w.now > e.holdUntil || m.lost {
+		return false // a machine lost for good never takes it: its sender gives up
 	}
 	if from := w.byAddr[e.from]; from == nil || !from.up || from.incarnation != e.fromIncarn {
 		return false

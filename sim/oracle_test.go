@@ -20,14 +20,15 @@ func firedOracle(res *Result, name string) bool {
 }
 
 // The canaries that break commit-all and the lease rule trip their oracles,
-// on seeds that caught them when the oracles were written.
+// on seeds that catch them (testdata/seeds.txt; pick new ones there when a
+// change to the simulator moves the draw).
 func TestOraclesCatchCanaries(t *testing.T) {
 	for _, tc := range []struct {
 		canary, oracle string
 		seed           uint64
 	}{
 		{data.CanaryCommitOnMajority, OracleCommitAll, 1},
-		{data.CanaryIgnoreLease, OracleSingleLease, 3},
+		{data.CanaryIgnoreLease, OracleSingleLease, 10},
 	} {
 		res, err := Run(Options{Seed: tc.seed, Canary: tc.canary})
 		if err != nil {

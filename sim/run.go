@@ -39,7 +39,6 @@ const (
 	// restartSpread: after the final power loss, servers come back over
 	// this span, so a secondary may be promoted before the primary returns.
 	restartSpread = 4 * time.Second
-	dataServers   = 3
 	apiServers    = 2
 )
 
@@ -99,6 +98,9 @@ func newRunner(opts Options) *runner {
 	if opts.knobs != nil {
 		k = *opts.knobs
 	}
+	if k.Cluster.Shards == 0 {
+		k.Cluster = ClusterKnobs{Shards: 1, DataServers: 3, Replicas: 3} // knobs saved before clusters were drawn
+	}
 	opts.Duration, opts.Clients, opts.Faults = k.Duration, k.Workload.Clients, k.Faults.Enabled
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	w := &world{rng: rng, byAddr: map[actors.Addr]*machine{}, trace: newTrace(), faults: map[string]int{}, logs: newLogRing(2000)}
@@ -128,7 +130,7 @@ func newRunner(opts Options) *runner {
 	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes}
 
 	var addrs []actors.Addr
-	for i := 1; i <= dataServers; i++ {
+	for i := 1; i <= k.Cluster.DataServers; i++ {
 		addrs = append(addrs, actors.Addr(fmt.Sprintf("data%d", i)))
 	}
 	var metaAddrs []actors.Addr
@@ -211,6 +213,24 @@ func (r *runner) run() {
 		})
 	}
 	w.at(time.Second, ch.schedule)
+	if r.opts.Faults[FaultMachineLoss] && r.canLose() {
+		// One data server dies for good in the middle of the fault phase:
+		// its shards must come back to full strength from the spares
+		// (removal by the primary or by meta's ReplaceAfter, then a
+		// learner), and serve again after the final restart without it.
+		at := end/5 + time.Duration(w.rng.Int64N(int64(end*3/5)))
+		w.at(at, func() {
+			if !r.canLose() {
+				return // the timed fault lost one already
+			}
+			victim := r.loseable()
+			if victim == nil {
+				w.logf("fault: no data server can be lost for good now: each is some shard's last counted replica")
+				return
+			}
+			r.lose(victim)
+		})
+	}
 	r.runUntil(end)
 
 	// Heal: every fault ends, every crashed machine restarts.
@@ -238,24 +258,80 @@ func (r *runner) run() {
 	}
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
-	// What the primary had committed 10 s before the end, every member of
-	// meta's final config must have applied by the end (catch-up).
-	var target uint64
+	// What each primary had committed 10 s before the end, every member
+	// of meta's final config of its shard must have applied by the end
+	// (catch-up).
+	targets := map[uint32]uint64{}
 	w.at(r.restartedAt+2*liveBound, func() {
-		if p := r.primary(); p != nil {
-			if s := server(p); s != nil && len(s.Inspect()) > 0 {
-				target = s.Inspect()[0].CommitSeq
+		for _, c := range r.metaConfigs() {
+			if s := server(r.w.byAddr[actors.Addr(c.Primary)]); s != nil {
+				for _, v := range s.Inspect() {
+					if v.Shard == c.Shard {
+						targets[c.Shard] = v.CommitSeq
+					}
+				}
 			}
 		}
 	})
 	r.runUntil(r.restartedAt + 3*liveBound)
 	if w.oracle != nil && r.work.exhausted == "" {
 		w.oracle.appliedAgree()
-		w.oracle.caughtUp(target)
+		w.oracle.caughtUp(targets)
 	}
 }
 
 func (r *runner) clientDone(*client) { r.done++ }
+
+// canLose reports whether a data server may still be lost for good: one per
+// run, when there is a spare (more data servers than replicas per shard).
+func (r *runner) canLose() bool {
+	if len(r.data) <= r.knobs.Cluster.Replicas {
+		return false
+	}
+	for _, m := range r.data {
+		if m.lost {
+			return false
+		}
+	}
+	return true
+}
+
+// lose crashes m for good.
+func (r *runner) lose(m *machine) {
+	r.w.faults[FaultMachineLoss]++
+	r.crash(m)
+	m.lost = true
+	r.w.logf("fault: %s lost for good", m.addr)
+}
+
+// loseable draws a data server whose permanent loss the guarantees cover:
+// in meta's current configs, every shard it counts for (primary or
+// secondary) has another counted replica, which holds every committed
+// entry. Losing a shard's last counted replica loses the shard, which no
+// replicated store survives.
+func (r *runner) loseable() *machine {
+	configs := r.metaConfigs()
+	if len(configs) < r.knobs.Cluster.Shards {
+		return nil // meta's map is not readable now (its members are down)
+	}
+	var ok []*machine
+	for _, m := range r.data {
+		safe := !m.lost
+		for _, c := range configs {
+			counted := append([]string{c.Primary}, c.Secondaries...)
+			if slices.Contains(counted, string(m.addr)) && len(counted) < 2 {
+				safe = false
+			}
+		}
+		if safe {
+			ok = append(ok, m)
+		}
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	return ok[r.w.rng.IntN(len(ok))]
+}
 
 // crash takes a machine down; clients waiting on an API server that
 // crashed see their connection reset: an unknown outcome, at once.
@@ -272,7 +348,8 @@ func (r *runner) crash(m *machine) {
 	}
 }
 
-// primary is the data server meta currently names primary, if known.
+// primary is the data server meta currently names primary of the focus
+// shard, if known.
 func (r *runner) primary() *machine {
 	if c := r.metaConfig(); c != nil {
 		return r.w.byAddr[actors.Addr(c.Primary)]
@@ -280,21 +357,50 @@ func (r *runner) primary() *machine {
 	return nil
 }
 
-// metaConfig is the newest shard-0 config any meta member applied: the
-// group's newest committed config (a member applies only committed
-// entries). Crashed members count: what they applied was committed.
+// wireKey is the key a client sends for the history's key k. With several
+// shards it carries its group as a {hash tag}, as a user co-locates the
+// keys of a multi-key command: a group's keys share a shard, and the
+// groups spread over the shards.
+func (r *runner) wireKey(k string) string {
+	if r.knobs.Cluster.Shards <= 1 {
+		return k
+	}
+	return fmt.Sprintf("{%d}%s", r.workload.group(k), k)
+}
+
+// metaConfig is the newest config of the run's focus shard (the one
+// primary() and the timed faults watch) any meta member applied.
 func (r *runner) metaConfig() *wire.Config {
-	var best *wire.Config
-	for _, m := range r.metas {
-		mm, ok := m.node.(*meta.Meta)
-		if !ok || mm == nil {
-			continue
-		}
-		if c := mm.Config(0); c != nil && (best == nil || c.Version > best.Version) {
-			best = c
+	for _, c := range r.metaConfigs() {
+		if c.Shard == r.knobs.Cluster.Focus {
+			return c
 		}
 	}
-	return best
+	return nil
+}
+
+// metaConfigs is, in shard order, each shard's newest config any meta
+// member applied: the group's newest committed config (a member applies
+// only committed entries). Crashed members count: what they applied was
+// committed.
+func (r *runner) metaConfigs() []*wire.Config {
+	var out []*wire.Config
+	for shard := range uint32(r.knobs.Cluster.Shards) {
+		var best *wire.Config
+		for _, m := range r.metas {
+			mm, ok := m.node.(*meta.Meta)
+			if !ok || mm == nil {
+				continue
+			}
+			if c := mm.Config(shard); c != nil && (best == nil || c.Version > best.Version) {
+				best = c
+			}
+		}
+		if best != nil {
+			out = append(out, best)
+		}
+	}
+	return out
 }
 
 // metaLeader is the member acting as the meta group's leader now, or, when

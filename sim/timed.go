@@ -165,6 +165,16 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 	default:
 		what = "replica removed"
 	}
+	if what == "failover" && primary != nil && primary.up && len(cur.Secondaries) <= 1 && t.c.faults[FaultMachineLoss] && r.canLose() {
+		// A thin shard (one secondary or none left) fails over, and the new
+		// primary dies for good at once. Its predecessor held every
+		// committed entry too; the shard must still have it (the old
+		// primary stays in the config as a secondary), or a shard of two
+		// replicas lost one of them and all of its data.
+		t.act(CountTimedConfig, "failover to v%d: %s lost for good", cur.Version, primary.addr)
+		r.lose(primary)
+		return
+	}
 	if what == "learner promoted" && subject != nil && w.rng.IntN(2) == 0 {
 		t.act(CountTimedConfig, "learner promoted to v%d: crash every replica but %s", cur.Version, subject.addr)
 		t.leaveAlone(cur, subject)

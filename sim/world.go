@@ -189,6 +189,7 @@ func (w *world) fire(e *event) {
 
 // machine hosts one role instance and its disk.
 type machine struct {
+	lost bool // FaultMachineLoss: down for good, never restarts
 	w    *world
 	addr actors.Addr
 	kind string // meta, data, api, client
@@ -220,6 +221,9 @@ func (m *machine) clock() time.Time {
 
 // start boots (or reboots) the machine from what its disk holds.
 func (m *machine) start() {
+	if m.lost {
+		return // lost for good (FaultMachineLoss)
+	}
 	m.incarnation++
 	m.up = true
 	m.timers = map[actors.TimerID]bool{}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/cluster"
 	"castkv/actors/command"
 	"castkv/actors/wire"
 )
@@ -37,6 +38,9 @@ type Config struct {
 	// receive values at; an attempt carrying large values gets longer than
 	// AttemptTimeout by their size at this rate.
 	TransferBytesPerSecond int
+	// RefreshEvery is how often the API server asks meta for the cluster
+	// map even when nothing told it the map changed.
+	RefreshEvery time.Duration
 	// SendAfter is how long Commits and Reads wait to be sent, so that the
 	// ones arriving meanwhile go to their data server in one Requests (0:
 	// once the messages already queued are handled).
@@ -66,6 +70,9 @@ func (c Config) withDefaults() Config {
 	if c.TransferBytesPerSecond == 0 {
 		c.TransferBytesPerSecond = 8 << 20
 	}
+	if c.RefreshEvery == 0 {
+		c.RefreshEvery = time.Second
+	}
 	return c
 }
 
@@ -91,6 +98,7 @@ const (
 	timerDeadline = wire.Tick_DEADLINE // the request's deadline passed
 	timerRetry    = wire.Tick_BACKOFF  // backoff over: try again
 	timerSend     = wire.Tick_SEND     // send what queue collected
+	timerRefresh  = wire.Tick_REFRESH  // ask meta for the map again
 )
 
 // API is the API server role.
@@ -104,7 +112,7 @@ type API struct {
 	session     uint64
 	nextOp      uint64
 	nextReq     uint64
-	config      *wire.Config // shard 0; more shards come with the slot map
+	shards      cluster.Map // the cluster map: each shard's newest config we heard of
 	configAsked time.Time
 	// meta is the member asked; unanswered counts GetConfigs it left
 	// unanswered in a row, and redirected says a redirect already caused an
@@ -137,6 +145,12 @@ type request struct {
 	clientID uint64
 	cmd      *command.Command
 	write    bool
+	// shard is the shard the current attempt went to. A command over every
+	// key (DBSIZE) visits the shards one by one in shard order, adding up
+	// their counts in sum.
+	shard    uint32
+	sum      int64
+	visiting bool // DBSIZE: it has started on the shards
 
 	op         *wire.OpID
 	inline     bool // send values inside Commit
@@ -162,7 +176,7 @@ func (a *API) Start(env actors.Env) {
 	a.incarnation = env.Rand().Uint64()
 	a.session = 0
 	a.nextOp, a.nextReq = 0, 0
-	a.config = nil
+	a.shards = cluster.Map{}
 	a.configAsked = time.Time{}
 	a.meta, a.unanswered, a.redirected = actors.NewMetaPeers(a.cfg.Meta), 0, false
 	a.reqs = map[uint64]*request{}
@@ -170,6 +184,7 @@ func (a *API) Start(env actors.Env) {
 	a.opLog = opWatermark{done: map[uint64]bool{}}
 	a.outbox, a.sendPending = nil, false
 	a.askConfig(env)
+	env.After(a.cfg.RefreshEvery, &wire.Tick{Kind: timerRefresh})
 }
 
 // Handle processes one message.
@@ -197,13 +212,13 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			env.Log().Info("api: exactly-once session", "session", a.session)
 		}
 	case *wire.StageAck:
-		if r := a.reqByOp(x.Op); r != nil && a.config != nil && from == actors.Addr(a.config.Primary) && !r.stageAcked && !r.aborting {
+		if r := a.reqByOp(x.Op); r != nil && r.shard == x.Shard && a.isPrimary(x.Shard, from) && !r.stageAcked && !r.aborting {
 			r.stageAcked = true
 			if !x.Stored {
 				// The primary could not hold the values: they ride inline.
 				r.inline = true
 			}
-			a.sendCommit(env, r)
+			a.sendCommit(env, r, a.shards.Config(x.Shard))
 		}
 	case *wire.CommitReply:
 		a.commitReply(env, x)
@@ -357,12 +372,18 @@ func (a *API) reqByOp(op *wire.OpID) *request {
 // try sends one attempt of r.
 func (a *API) try(env actors.Env, r *request) {
 	a.cancelAttempt(env, r)
-	if a.config == nil || a.config.Primary == "" {
-		r.lastRefusal = "no config for shard 0 yet"
+	c, refusal := a.route(r)
+	if refusal != nil {
+		a.finish(env, r, refusal)
+		return
+	}
+	if c == nil || c.Primary == "" {
+		r.lastRefusal = "no primary known for the shard of its keys yet"
 		a.askConfig(env)
 		a.retryLater(env, r)
 		return
 	}
+	r.shard = c.Shard
 	if r.write && r.op == nil {
 		if a.session == 0 {
 			r.lastRefusal = "no exactly-once session from meta yet"
@@ -374,15 +395,14 @@ func (a *API) try(env actors.Env, r *request) {
 	}
 	r.attempt = env.After(a.attemptTimeout(r), &wire.Tick{Kind: timerAttempt, Id: r.id})
 	r.hasAttempt = true
-	c := a.config
 	switch {
 	case r.aborting:
 		a.queue(env, actors.Addr(c.Primary), &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op,
 			Watermark: a.opLog.watermark(a.nextOp), Abort: true})
 	case !r.write:
-		a.queue(env, a.readTarget(env), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
+		a.queue(env, a.readTarget(env, c), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
 	case r.inline || r.stageAcked:
-		a.sendCommit(env, r)
+		a.sendCommit(env, r, c)
 	default:
 		// Data flow apart from control flow: every replica gets the
 		// values from us, the primary only orders.
@@ -399,16 +419,14 @@ func (a *API) attemptTimeout(r *request) time.Duration {
 	return a.cfg.AttemptTimeout + a.transferTime(r)
 }
 
-func (a *API) readTarget(env actors.Env) actors.Addr {
-	c := a.config
+func (a *API) readTarget(env actors.Env, c *wire.Config) actors.Addr {
 	if a.cfg.Canary == CanaryReadSecondary && len(c.Secondaries) > 0 {
 		return actors.Addr(c.Secondaries[env.Rand().IntN(len(c.Secondaries))])
 	}
 	return actors.Addr(c.Primary)
 }
 
-func (a *API) sendCommit(env actors.Env, r *request) {
-	c := a.config
+func (a *API) sendCommit(env actors.Env, r *request, c *wire.Config) {
 	m := &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Watermark: a.opLog.watermark(a.nextOp),
 		Command: command.ToWire(r.cmd)}
 	if !r.inline {
@@ -426,13 +444,21 @@ func (a *API) sendCommit(env actors.Env, r *request) {
 
 // answer handles a data server's reply to an attempt.
 func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply, c *wire.Config) {
-	if c != nil {
-		a.adopt(c)
-	}
+	newer := a.shards.Adopt(c)
 	switch st {
 	case wire.Status_OK:
 		if command.IsAborted(rep) {
-			rep = command.Error(fmt.Sprintf("TRYAGAIN shard 0 did not apply the write within %v (last: %s); retry it", a.cfg.RequestTimeout, r.lastRefusal))
+			rep = command.Error(fmt.Sprintf("TRYAGAIN shard %d did not apply the write within %v (last: %s); retry it", r.shard, a.cfg.RequestTimeout, r.lastRefusal))
+		}
+		if r.cmd.AllKeys() && rep.GetKind() == wire.Reply_INT {
+			// DBSIZE: add this shard's count and go on to the next shard.
+			r.sum += rep.Int
+			if next := a.nextShard(r.shard); next != nil {
+				r.shard, r.refusals = next.Shard, 0
+				a.try(env, r)
+				return
+			}
+			rep = &wire.Reply{Kind: wire.Reply_INT, Int: r.sum}
 		}
 		a.finish(env, r, rep)
 		return
@@ -455,7 +481,10 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		a.try(env, r)
 		return
 	case wire.Status_STALE_CONFIG, wire.Status_NOT_PRIMARY:
-		if c == nil || c.Primary == "" {
+		// A refusal that taught us nothing new (a replica meta removed
+		// still holds the version it was removed from, and nobody tells
+		// it of later ones) sends us to meta.
+		if !newer || c.Primary == "" {
 			a.askConfig(env)
 		}
 	case wire.Status_NOT_READY:
@@ -508,8 +537,13 @@ func (a *API) cancelAttempt(env actors.Env, r *request) {
 }
 
 func (a *API) tick(env actors.Env, t *wire.Tick) {
-	if t.Kind == timerSend {
+	switch t.Kind {
+	case timerSend:
 		a.send(env)
+		return
+	case timerRefresh:
+		a.askConfig(env)
+		env.After(a.cfg.RefreshEvery, &wire.Tick{Kind: timerRefresh})
 		return
 	}
 	r := a.reqs[t.Id]
@@ -549,7 +583,7 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 			return
 		}
 		a.cancelAttempt(env, r)
-		msg := fmt.Sprintf("shard 0 did not answer within %v (last: %s)", a.cfg.RequestTimeout, r.lastRefusal)
+		msg := fmt.Sprintf("shard %d did not answer within %v (last: %s)", r.shard, a.cfg.RequestTimeout, r.lastRefusal)
 		if r.commitSent {
 			a.finishQuiet(env, r, command.Error("UNCERTAIN the write may or may not have been applied: "+msg))
 		} else {
@@ -574,10 +608,53 @@ func (a *API) finishQuiet(env actors.Env, r *request, rep *wire.Reply) {
 	env.Send(r.client, &wire.ClientReply{Id: r.clientID, Reply: rep})
 }
 
-func (a *API) adopt(c *wire.Config) {
-	if c != nil && c.Shard == 0 && (a.config == nil || c.Version > a.config.Version) {
-		a.config = c
+func (a *API) adopt(c *wire.Config) { a.shards.Adopt(c) }
+
+func (a *API) isPrimary(shard uint32, addr actors.Addr) bool {
+	c := a.shards.Config(shard)
+	return c != nil && actors.Addr(c.Primary) == addr
+}
+
+// route is the config of the shard r's attempt goes to (nil while the map
+// does not cover its keys), or the reply that refuses r.
+//
+// A multi-key command runs in one shard: its keys must share one, as a
+// {hash tag} makes them. Across shards it is refused before anything runs,
+// never split into per-shard steps a reader could see half of (Guarantee
+// 1). A command over every key visits each shard in turn (DBSIZE; its sum
+// is not one atomic count), or is refused when there are several (FLUSHALL
+// would empty one shard while another still serves its keys).
+func (a *API) route(r *request) (*wire.Config, *wire.Reply) {
+	if !r.cmd.AllKeys() {
+		c, cross := a.shards.Route(r.cmd.Keys)
+		if cross {
+			return nil, command.Error(fmt.Sprintf("CROSSSLOT %s's keys are held by different shards; castkv runs a multi-key command within one shard, so give its keys a common {hash tag}", strings.ToUpper(r.cmd.Name)))
+		}
+		return c, nil
 	}
+	if r.visiting {
+		return a.shards.Config(r.shard), nil // DBSIZE on its way through the shards
+	}
+	cs := a.shards.Configs()
+	if len(cs) == 0 || !a.shards.Covered() {
+		return nil, nil
+	}
+	if r.cmd.Kind == command.FlushAll && len(cs) > 1 {
+		return nil, command.Error(fmt.Sprintf("ERR %s is not supported on a cluster of %d shards: it would not empty them in one atomic step", strings.ToUpper(r.cmd.Name), len(cs)))
+	}
+	r.visiting = true
+	return cs[0], nil
+}
+
+// nextShard is the config of the first known shard after shard, nil when
+// none.
+func (a *API) nextShard(shard uint32) *wire.Config {
+	for _, c := range a.shards.Configs() {
+		if c.Shard > shard {
+			return c
+		}
+	}
+	return nil
 }
 
 // metaSilentAsks: a meta member that answered none of this many GetConfigs

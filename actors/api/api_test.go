@@ -231,3 +231,97 @@ func TestUnansweredWriteIsSettledByAbort(t *testing.T) {
 		})
 	}
 }
+
+// startSharded starts an API server that knows a map of two shards: slots
+// 0-8191 on data1, 8192-16383 on data2.
+func startSharded(t *testing.T) (*roletest.Env, *API) {
+	t.Helper()
+	env := roletest.New("api1", 1)
+	a := New(Config{Meta: []actors.Addr{"meta"}})
+	a.Start(env)
+	a.Handle(env, "meta", &wire.ConfigUpdate{Session: 42, Configs: []*wire.Config{
+		{Shard: 0, Version: 1, Primary: "data1", SlotStart: 0, SlotEnd: 8192},
+		{Shard: 1, Version: 1, Primary: "data2", SlotStart: 8192, SlotEnd: 16384},
+	}})
+	take(env, a)
+	return env, a
+}
+
+// Routing: each key goes to the primary of the shard holding its slot; a
+// multi-key command whose keys share a {hash tag} goes to one shard, and
+// one whose keys are on two shards is refused before anything runs.
+func TestCommandsRouteBySlot(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	// foo is slot 12182 (shard 1), bar 5061 (shard 0).
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "foo")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("SET", "bar", "v")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 3, Args: args("MSET", "{foo}a", "1", "{foo}b", "2")})
+	sent := take(env, a)
+	for _, s := range sent {
+		b, ok := s.Msg.(*wire.Requests)
+		if !ok {
+			continue
+		}
+		for _, c := range b.Commits {
+			if want := map[string]uint32{"bar": 0, "{foo}a": 1}[string(c.Command.Keys[0])]; c.Shard != want || s.To != []actors.Addr{"data1", "data2"}[want] {
+				t.Fatalf("commit of %q went to %s as shard %d", c.Command.Keys[0], s.To, c.Shard)
+			}
+		}
+	}
+	reads := roletest.Of[*wire.Read](sent)
+	commits := roletest.Of[*wire.Commit](sent)
+	if len(reads) != 1 || reads[0].Shard != 1 || len(commits) != 2 {
+		t.Fatalf("want GET foo to shard 1 and two commits, got reads %v commits %v (sent %v)", reads, commits, sent)
+	}
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("MGET", "foo", "bar")})
+	sent = take(env, a)
+	got := roletest.Of[*wire.ClientReply](sent)
+	if len(sent) != 1 || len(got) != 1 || !strings.HasPrefix(got[0].Reply.Str, "CROSSSLOT ") {
+		t.Fatalf("MGET foo bar spans two shards: want one CROSSSLOT reply and nothing sent, got %v", sent)
+	}
+}
+
+// DBSIZE asks every shard and adds their counts; FLUSHALL over several
+// shards is refused.
+func TestDBSizeAddsEveryShard(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("DBSIZE")})
+	for i, count := range []int64{3, 4} {
+		reads := roletest.Of[*wire.Read](take(env, a))
+		if len(reads) != 1 || reads[0].Shard != uint32(i) {
+			t.Fatalf("step %d: want one Read of shard %d, got %v", i, i, reads)
+		}
+		a.Handle(env, actors.Addr([]string{"data1", "data2"}[i]), &wire.ReadReply{Shard: uint32(i), Id: reads[0].Id, Incarnation: reads[0].Incarnation,
+			Reply: &wire.Reply{Kind: wire.Reply_INT, Int: count}})
+	}
+	got := roletest.Of[*wire.ClientReply](take(env, a))
+	if len(got) != 1 || got[0].Reply.Int != 7 {
+		t.Fatalf("want DBSIZE 7, got %v", got)
+	}
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("FLUSHALL")})
+	got = roletest.Of[*wire.ClientReply](take(env, a))
+	if len(got) != 1 || !strings.HasPrefix(got[0].Reply.Str, "ERR FLUSHALL is not supported on a cluster of 2 shards") {
+		t.Fatalf("want FLUSHALL refused, got %v", got)
+	}
+}
+
+// A refusal carrying a config no newer than ours (a replica meta removed
+// still answers with the version it was removed from) sends the API to
+// meta; retrying its own stale map would retry forever (castsim seed 28).
+func TestStaleRefusalAsksMeta(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "bar")})
+	reads := roletest.Of[*wire.Read](take(env, a))
+	if len(reads) != 1 {
+		t.Fatalf("want one Read, got %v", reads)
+	}
+	env.Advance(100 * time.Millisecond) // past the backoff between asks, before the periodic refresh
+	a.Handle(env, "data1", &wire.ReadReply{Shard: 0, Id: reads[0].Id, Incarnation: reads[0].Incarnation, Status: wire.Status_NOT_PRIMARY,
+		Config: &wire.Config{Shard: 0, Version: 1, Primary: "data1", SlotStart: 0, SlotEnd: 8192}})
+	if asks := roletest.Of[*wire.GetConfig](take(env, a)); len(asks) != 1 {
+		t.Fatalf("a refusal with our own config did not send us to meta: %v", asks)
+	}
+}

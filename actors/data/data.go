@@ -186,10 +186,9 @@ func (s *Server) Start(env actors.Env) {
 	s.flushPending = false
 	s.replies = nil // a crashed incarnation's unsent replies are lost, like its messages
 	s.staged = newStageCache(s.cfg.MaxStagedValues, s.cfg.MaxStagedBytes, s.cfg.StageTTL)
-	// One shard for now; more shards recover the same way.
-	c, err := s.st.Config(0)
-	s.must(err, "load shard 0 config")
-	if c != nil {
+	configs, err := s.st.Configs()
+	s.must(err, "load the shards' configs")
+	for _, c := range configs {
 		r := s.recoverReplica(env, c)
 		s.replicas = append(s.replicas, r)
 		if !r.isMemberOf(c) {

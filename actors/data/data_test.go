@@ -269,6 +269,77 @@ func TestLargePrepareGetsTimeToArrive(t *testing.T) {
 	}
 }
 
+// Rule commit-all's removal: a secondary that never answers again is
+// removed after RemoveAfter, however long that is and however many writes
+// keep coming. Resends and new entries used to extend the transfer
+// allowance each time, so with RemoveAfter above the longest resend
+// interval (2 s) a killed secondary stalled its shard for good, or for as
+// long as writes came (the e2e test that kills a data server for good
+// found both).
+func TestDeadSecondaryRemovedAfterLongRemoveAfter(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	removeAfter := 5 * time.Second
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, RemoveAfter: removeAfter}, c, "data2")
+	s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: 1},
+		Command: cmdOf("SET", "k", "v")})
+	env.Settle(s)
+	for i := 0; i < 1500; i++ { // 15 s, a new write every 100 ms
+		if i%10 == 0 {
+			s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(2 + i)},
+				Command: cmdOf("SET", "k", "v")})
+		}
+		env.Step(s, tick, tick)
+		grantLease(env, s, 1)
+		for _, m := range env.Take() {
+			if x, ok := m.Msg.(*wire.RemoveReplica); ok && x.Replica == "data2" {
+				if at := time.Duration(i) * tick; at < removeAfter {
+					t.Fatalf("data2 removed after %v, before RemoveAfter %v", at, removeAfter)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("a silent secondary was not removed within 15 s (RemoveAfter %v)", removeAfter)
+}
+
+// An idle primary probes its peers, so a secondary that dies while nothing
+// is written is removed too (and the spare meta then adds restores the
+// replication factor); one that answers the probes stays.
+func TestIdlePrimaryRemovesDeadSecondary(t *testing.T) {
+	for _, alive := range []bool{false, true} {
+		env := roletest.New("data1", 1)
+		c := config(1, "data1", []string{"data2"})
+		removeAfter := 2 * time.Second
+		s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, RemoveAfter: removeAfter}, c, "data2")
+		removed := time.Duration(0)
+		for i := 1; i <= 1000 && removed == 0; i++ { // 10 s, no writes
+			env.Step(s, tick, tick)
+			grantLease(env, s, 1)
+			for _, m := range env.Take() {
+				switch x := m.Msg.(type) {
+				case *wire.RemoveReplica:
+					removed = time.Duration(i) * tick
+				case *wire.Prepare:
+					if alive && m.To == "data2" {
+						s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: x.PrevSeq + uint64(len(x.Entries))})
+					}
+				}
+			}
+		}
+		env.Close()
+		switch {
+		case alive && removed != 0:
+			t.Fatalf("a secondary answering the probes was removed after %v", removed)
+		case !alive && removed == 0:
+			t.Fatal("an idle primary never removed a silent secondary in 10 s")
+		case !alive && removed < removeAfter:
+			t.Fatalf("a silent secondary was removed after %v, before RemoveAfter %v", removed, removeAfter)
+		}
+	}
+}
+
 // Rule lease-read, asserted where a read is served: a lease from meta is
 // required, and a grant for the wrong process gives none.
 func TestReadNeedsLease(t *testing.T) {
@@ -310,5 +381,31 @@ func TestConfigChangeKeepsPeerProgress(t *testing.T) {
 	if after.match != before.match || after.next < before.next || !after.lastProgress.Equal(before.lastProgress) {
 		t.Fatalf("config v2 reset data2's progress: match %d->%d, next %d->%d, last progress %v->%v",
 			before.match, after.match, before.next, after.next, before.lastProgress, after.lastProgress)
+	}
+}
+
+// A data server holds a replica of every shard meta placed on it, and a
+// restart recovers every one of them from pebble, each in its own config.
+func TestRestartRecoversEveryShard(t *testing.T) {
+	env := roletest.New("data2", 1)
+	defer env.Close()
+	s := start(env, Config{Meta: []actors.Addr{"meta"}})
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{
+		{Shard: 0, Version: 3, Primary: "data1", Secondaries: []string{"data2"}, SlotStart: 0, SlotEnd: 5000},
+		{Shard: 4, Version: 9, Primary: "data3", Secondaries: []string{"data2"}, SlotStart: 5000, SlotEnd: 16384},
+	}})
+	settle(env, s)
+	env.Crash()
+	s = start(env, Config{Meta: []actors.Addr{"meta"}})
+	hbs := roletest.Of[*wire.Heartbeat](env.Take())
+	if len(hbs) == 0 {
+		t.Fatal("no heartbeat after the restart")
+	}
+	got := map[uint32]uint64{}
+	for _, r := range hbs[0].Replicas {
+		got[r.Shard] = r.ConfigVersion
+	}
+	if len(got) != 2 || got[0] != 3 || got[4] != 9 {
+		t.Fatalf("after a restart the heartbeat reports shards %v; want shard 0 at version 3 and shard 4 at version 9", got)
 	}
 }

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -41,6 +42,7 @@ type peer struct {
 	// peer lacked a staged copy).
 	inlineThrough uint64
 	lastProgress  time.Time
+	lastAck       time.Time // the last PrepareAck or SnapshotAck of our version, ok or not
 	lastAsked     time.Time // last RemoveReplica / PromoteLearner sent
 	// lastResend and resendAfter pace resends without progress: the wait
 	// doubles (up to maxResendAfter) so a large Prepare still in flight is
@@ -48,8 +50,17 @@ type peer struct {
 	lastResend  time.Time
 	resendAfter time.Duration
 	// transferUntil: a large Prepare sent to the peer may take this long to
-	// arrive and be synced; no progress before then is not a failure.
+	// arrive and be synced; nothing is resent before then. freshBytes are
+	// the bytes of entries sent for the first time (beyond sentThrough)
+	// since the peer last made progress: its silence counts as failure
+	// only RemoveAfter plus their transfer time after that progress.
+	// Neither resends nor new entries may move that deadline on, or a dead
+	// peer never counts as failed (a killed secondary stalled its shard
+	// for good when RemoveAfter exceeded maxResendAfter, and for as long
+	// as writes kept coming).
 	transferUntil time.Time
+	freshBytes    int
+	sentThrough   uint64
 	// snap: a snapshot on its way to the peer (nil: none); no Prepare
 	// goes to it meanwhile.
 	snap *snapshotOut
@@ -62,18 +73,23 @@ type peer struct {
 
 const maxResendAfter = 2 * time.Second
 
+// transferTime is how long n bytes take to cross at TransferBytesPerSecond.
+func (r *replica) transferTime(n int) time.Duration {
+	return time.Duration(float64(n) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
+}
+
 // becomePrimary starts serving the current config version: rule barrier.
 func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{},
 		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes)}
 	newPeer := func(a string, learner bool) *peer {
-		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now}
+		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now, lastAck: now}
 		if old := r.peer(p.addr); old != nil {
 			// Still primary, same log: what a peer matched still holds
 			// (log-matching), so a config change does not restart its
 			// catch-up, nor its removal clock.
-			p.match, p.next, p.lastProgress = old.match, old.next, old.lastProgress
+			p.match, p.next, p.lastProgress, p.lastAck = old.match, old.next, old.lastProgress, old.lastAck
 			p.inlineThrough = old.inlineThrough
 			p.snap, old.snap = old.snap, nil // same data, same snapshot
 		}
@@ -380,12 +396,16 @@ func (r *replica) sendPrepare(env actors.Env, p *peer, force bool) {
 		return
 	}
 	prev := p.next - 1
-	if n := entryBytes(entries); n > 0 {
-		// Give a large batch time to cross the network and the peer's
-		// disk before its silence counts against it (rule commit-all's
-		// removal timeout is about failed peers, not big values).
-		took := time.Duration(float64(n) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
-		p.transferUntil = later(p.transferUntil, env.Now().Add(took))
+	if len(entries) > 0 {
+		// Give a large batch time to cross the network and the peer's disk
+		// before it is resent, and before its silence counts against it
+		// (rule commit-all's removal timeout is about failed peers, not
+		// big values): the latter for entries sent for the first time only.
+		now := env.Now()
+		p.transferUntil = later(p.transferUntil, now.Add(r.transferTime(entryBytes(entries))))
+		first, _ := slices.BinarySearchFunc(entries, p.sentThrough+1, func(e *wire.Entry, seq uint64) int { return cmp.Compare(e.Seq, seq) })
+		p.freshBytes += entryBytes(entries[first:])
+		p.sentThrough = max(p.sentThrough, entries[len(entries)-1].Seq)
 	}
 	env.Send(p.addr, &wire.Prepare{
 		Config: r.config, PrevSeq: prev, PrevVersion: r.log.versionAt(prev),
@@ -456,6 +476,7 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 	if p == nil || a.ConfigVersion != r.config.Version {
 		return
 	}
+	p.lastAck = env.Now()
 	if p.snap != nil {
 		if !a.Ok || a.MatchSeq < p.snap.seq {
 			return // about the log it had before the snapshot
@@ -478,7 +499,7 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 	}
 	if a.MatchSeq > p.match {
 		p.match = a.MatchSeq
-		p.lastProgress = env.Now()
+		p.lastProgress, p.freshBytes = env.Now(), 0
 		p.resendAfter = 0
 		if p.next <= p.match {
 			p.next = p.match + 1
@@ -554,9 +575,15 @@ func (r *replica) retry(env actors.Env) {
 		case p.snap != nil:
 			r.retrySnapshot(env, p)
 		case p.match >= r.log.last:
-			p.lastProgress = now
-			if p.sentCommit < r.commitSeq {
+			// Caught up: progress is hearing from it. An idle shard probes
+			// each peer every RemoveAfter/4 (a Prepare carrying the commit
+			// point, which it acks), so a secondary that died while
+			// nothing was written is found and removed too.
+			p.lastProgress, p.freshBytes = p.lastAck, 0
+			probe := now.Sub(p.lastAck) >= r.s.cfg.RemoveAfter/4 && now.Sub(p.lastResend) >= r.s.cfg.RemoveAfter/4
+			if p.sentCommit < r.commitSeq || probe {
 				r.sendPrepare(env, p, true)
+				p.lastResend = now
 			}
 		case now.Sub(p.lastProgress) >= r.s.cfg.RetryEvery && now.Sub(p.lastResend) >= p.resendAfter && !now.Before(p.transferUntil):
 			// No ack moved us on: the Prepare or its ack was lost, or it is
@@ -568,7 +595,7 @@ func (r *replica) retry(env actors.Env) {
 			p.resendAfter = min(max(2*p.resendAfter, r.s.cfg.RetryEvery), maxResendAfter)
 		}
 		counted := !p.learner || p.promoting
-		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter && now.Sub(p.transferUntil) > r.s.cfg.RemoveAfter && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+		if counted && now.Sub(p.lastProgress) > r.s.cfg.RemoveAfter+r.transferTime(p.freshBytes) && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			p.lastAsked = now
 			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "last", r.log.last)
 			env.Send(r.s.meta.Leader(), &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})

@@ -133,8 +133,8 @@ func (r *replica) sendChunk(env actors.Env, p *peer) {
 		AppliedSeq: sn.seq, AppliedVersion: sn.version}
 	now := env.Now()
 	sn.sentAt = now
-	took := time.Duration(float64(len(sn.chunk)) / float64(r.s.cfg.TransferBytesPerSecond) * float64(time.Second))
-	p.transferUntil = later(p.transferUntil, now.Add(took))
+	p.transferUntil = later(p.transferUntil, now.Add(r.transferTime(len(sn.chunk))))
+	p.freshBytes += len(sn.chunk)
 	env.Send(p.addr, m)
 }
 
@@ -153,6 +153,7 @@ func (r *replica) snapshotAck(env actors.Env, from actors.Addr, a *wire.Snapshot
 	if p == nil || p.snap == nil || a.ConfigVersion != r.config.Version || a.Id != p.snap.id {
 		return
 	}
+	p.lastAck = env.Now()
 	if !a.Ok {
 		r.startSnapshot(env, p)
 		return
@@ -160,7 +161,7 @@ func (r *replica) snapshotAck(env actors.Env, from actors.Addr, a *wire.Snapshot
 	if a.Index != p.snap.index || p.snap.done {
 		return // a duplicate, or the last: the peer acks that with a PrepareAck once durable
 	}
-	p.lastProgress = env.Now()
+	p.lastProgress, p.freshBytes = env.Now(), 0
 	r.nextChunk(env, p)
 }
 

@@ -22,8 +22,17 @@
 //     new leader (and a restarted one) counts its election as the last grant
 //     of every shard.
 //   - Promotion picks the live secondary with the highest persisted
-//     (last version, last seq). Any secondary holds every committed entry,
-//     because an entry commits only when every member has it.
+//     (last version, last seq) among those heard from since the primary
+//     became suspect. Any secondary holds every committed entry, because
+//     an entry commits only when every member has it. When no other
+//     secondary is left, the old primary stays in the new version as a
+//     secondary (it holds every committed entry too), until the new
+//     primary removes it for silence.
+//   - Repair: a learner silent for ReplaceAfter leaves its shards, so
+//     that a spare data server joins as a learner in its place; silent
+//     secondaries are removed by their primary (data's RemoveAfter).
+//   - A new cluster's shards split the hash slots into Config.Shards
+//     ranges, placed by actors/cluster.
 //   - A live data server that is not a member of a shard short of replicas
 //     joins as a learner; the primary asks for its promotion once it caught up.
 package meta

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/cluster"
 	"castkv/actors/store"
 	"castkv/actors/wire"
 	"go.etcd.io/raft/v3"
@@ -15,10 +16,16 @@ import (
 
 // Config is the meta role's static configuration.
 type Config struct {
-	// DataServers bootstraps shard 0's first config: the first is primary.
+	// DataServers bootstraps the shards' first configs (cluster.Place: the
+	// replicas of shard i are DataServers i, i+1, ... round the list, the
+	// first primary), and are the servers a shard short of replicas takes
+	// a learner from.
 	DataServers []actors.Addr
+	// Shards is how many shards a new cluster splits the hash slots into
+	// (default 1).
+	Shards int
 	// Replicas is how many members (primary, secondaries, learners) a shard
-	// aims for; default len(DataServers).
+	// aims for; default 3, or len(DataServers) when fewer.
 	Replicas int
 	// LeaseTimeout is the length of a primary lease.
 	LeaseTimeout time.Duration
@@ -29,6 +36,12 @@ type Config struct {
 	FailTimeout time.Duration
 	// CheckEvery is how often the leader looks for failed primaries.
 	CheckEvery time.Duration
+	// ReplaceAfter: a learner whose data server has sent no heartbeat for
+	// this long is removed from its shards, so a spare data server can take
+	// its place. (A primary removes a silent secondary itself, after data's
+	// RemoveAfter; meta replaces a failed primary after FailTimeout and the
+	// lease.)
+	ReplaceAfter time.Duration
 
 	// Peers are the meta group's members when it is first started, this one
 	// among them; empty: a group of one. Every initial member must be given
@@ -50,7 +63,7 @@ type Config struct {
 }
 
 // Canaries lists the meta role's deliberate defects.
-var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed}
+var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary}
 
 // Canaries: deliberate defects the simulator must catch.
 const (
@@ -64,15 +77,25 @@ const (
 	// CanaryGrantUnconfirmed: a meta leader grants leases and promotes
 	// without a recent confirmation that a quorum still follows it.
 	CanaryGrantUnconfirmed = "meta-grant-unconfirmed"
+	// CanaryDropOldPrimary: a failover of a thin shard (no secondary left
+	// besides the one promoted) leaves the failed primary out of the new
+	// config, so it deletes its copy when it returns.
+	CanaryDropOldPrimary = "drop-old-primary"
 )
+
+// DefaultReplicas is how many replicas a shard has unless configured.
+const DefaultReplicas = 3
 
 // DefaultDriftBound is ρ when Config.DriftBound is zero: clocks may run
 // 1% fast or slow.
 const DefaultDriftBound = 0.01
 
 func (c Config) withDefaults() Config {
+	if c.Shards == 0 {
+		c.Shards = 1
+	}
 	if c.Replicas == 0 {
-		c.Replicas = len(c.DataServers)
+		c.Replicas = min(DefaultReplicas, len(c.DataServers))
 	}
 	if c.LeaseTimeout == 0 {
 		c.LeaseTimeout = 2 * time.Second
@@ -85,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckEvery == 0 {
 		c.CheckEvery = 100 * time.Millisecond
+	}
+	if c.ReplaceAfter == 0 {
+		c.ReplaceAfter = 30 * time.Second
 	}
 	if c.TickEvery == 0 {
 		c.TickEvery = 100 * time.Millisecond
@@ -170,8 +196,9 @@ type shard struct {
 	// suspect: the primary missed heartbeats, or kept heartbeating without
 	// holding a lease (our grants do not reach it); no more grants for this
 	// version.
-	suspect bool
-	why     string
+	suspect   bool
+	why       string
+	suspectAt time.Time // when it became suspect: a candidate must have heartbeated since
 	// leaseConfirmed is when the primary last reported holding a lease (or
 	// when it became primary).
 	leaseConfirmed time.Time
@@ -454,9 +481,11 @@ func (m *Meta) alive(now time.Time, d string) bool {
 }
 
 // check suspects primaries that stopped heartbeating and replaces them once
-// their lease has surely expired.
+// their lease has surely expired, and removes other members that have been
+// silent for ReplaceAfter.
 func (m *Meta) check(env actors.Env) {
 	now := env.Now()
+	m.removeLost(env, now)
 	for _, s := range m.shards {
 		c := s.config
 		if c.Primary == "" {
@@ -477,14 +506,14 @@ func (m *Meta) check(env actors.Env) {
 		}
 		if !s.suspect {
 			env.Log().Warn("primary looks failed; no more leases for it", "shard", c.Shard, "primary", c.Primary, "version", c.Version, "why", why)
-			s.suspect, s.why = true, why
+			s.suspect, s.why, s.suspectAt = true, why, now
 		}
 		// Lease rule: the old primary may serve until lastGrant + L on its
 		// clock; L(1+ρ)/(1−ρ) on ours is surely later.
 		if now.Before(s.lastGrant.Add(m.cfg.LeaseWait())) && m.cfg.Canary != CanaryMetaNoWait {
 			continue
 		}
-		cand := m.candidate(now, c)
+		cand := m.candidate(c, s.suspectAt)
 		if cand == "" {
 			if s.why == suspectLeaseLost {
 				// Nobody to promote: try granting again rather than leave
@@ -493,23 +522,65 @@ func (m *Meta) check(env actors.Env) {
 			}
 			continue
 		}
-		next := &wire.Config{Shard: c.Shard, Version: c.Version + 1, Primary: cand}
-		for _, sec := range c.Secondaries {
-			if sec != cand {
-				next.Secondaries = append(next.Secondaries, sec)
-			}
+		next := proto.Clone(c).(*wire.Config)
+		next.Version++
+		next.Primary = cand
+		next.Secondaries = without(next.Secondaries, cand)
+		if len(next.Secondaries) == 0 && m.cfg.Canary != CanaryDropOldPrimary {
+			// A thin shard keeps its old primary, as a secondary: it holds
+			// every committed entry, so until the new primary removes it
+			// for silence (data's RemoveAfter) or it acks, the shard keeps
+			// a second copy. Dropped, it deleted its copy at its return,
+			// and if the promoted secondary was then lost for good, the
+			// shard was lost with it. With another secondary left, that
+			// one is the second copy, and the new primary's barrier need
+			// not wait out a dead old primary.
+			next.Secondaries = append(next.Secondaries, c.Primary)
 		}
-		next.Learners = append(next.Learners, c.Learners...)
 		m.propose(env, s, next, "primary failed; promoted the most up-to-date live secondary")
 	}
 }
 
-// candidate is the live secondary with the highest persisted (last version,
-// last seq), ties broken by name.
-func (m *Meta) candidate(now time.Time, c *wire.Config) string {
+// removeLost removes from each shard the learners whose data server sent
+// no heartbeat for ReplaceAfter (counting from this leader's election for
+// one it never heard from: a new leader knows no heartbeats yet), so a
+// spare can take their place. Learners only: a silent secondary is removed
+// by its primary (data's RemoveAfter; an idle primary probes its peers),
+// which is alive when it asks and holds every committed entry. Meta acting
+// on heartbeats alone removed secondaries right after a failover whose new
+// primary had just died, so the shard's last copy went with them (castsim
+// seeds 287 and 11 of 1-400). A learner holds nothing the shard needs.
+func (m *Meta) removeLost(env actors.Env, now time.Time) {
+	if now.Sub(m.leaderSince) < m.cfg.ReplaceAfter {
+		return
+	}
+	for _, s := range m.shards {
+		c := s.config
+		for _, d := range c.Learners {
+			if srv := m.servers[actors.Addr(d)]; srv != nil && now.Sub(srv.lastHeartbeat) < m.cfg.ReplaceAfter {
+				continue
+			}
+			next := proto.Clone(c).(*wire.Config)
+			next.Version++
+			next.Secondaries, next.Learners = without(next.Secondaries, d), without(next.Learners, d)
+			m.propose(env, s, next, fmt.Sprintf("learner %s sent no heartbeat for %v; removed so a spare can replace it", d, m.cfg.ReplaceAfter))
+			break // one change per shard at a time
+		}
+	}
+}
+
+// candidate is the secondary with the highest persisted (last version,
+// last seq), ties broken by name, among the live ones (a heartbeat within
+// the fail timeout) that heartbeated since the primary became suspect. A secondary silent since before then may have
+// failed with the primary: promoting it drops the old primary from the
+// config (which then deletes its copy when it returns), and if the
+// secondary is gone for good the shard's last copy goes with it (castsim
+// seed 371 of 1-400: a secondary lost for good 0.6 s before the primary's
+// crash looked alive, within the fail timeout, and was promoted).
+func (m *Meta) candidate(c *wire.Config, since time.Time) string {
 	best, bestVer, bestSeq := "", uint64(0), uint64(0)
 	for _, sec := range c.Secondaries {
-		if !m.alive(now, sec) {
+		if srv := m.servers[actors.Addr(sec)]; srv == nil || !srv.lastHeartbeat.After(since) || !m.alive(m.now, sec) {
 			continue
 		}
 		var ver, seq uint64
@@ -589,5 +660,6 @@ func describe(c *wire.Config) string {
 	if c == nil {
 		return "none"
 	}
-	return fmt.Sprintf("v%d primary=%s secondaries=%v learners=%v", c.Version, c.Primary, c.Secondaries, c.Learners)
+	start, end := cluster.SlotRange(c)
+	return fmt.Sprintf("v%d slots=%d-%d primary=%s secondaries=%v learners=%v", c.Version, start, end-1, c.Primary, c.Secondaries, c.Learners)
 }

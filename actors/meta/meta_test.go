@@ -2,6 +2,7 @@ package meta
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,5 +128,118 @@ func TestUpgradeCarriesOverTheLegacyConfig(t *testing.T) {
 	ups := roletest.Of[*wire.ConfigUpdate](env.Take())
 	if len(ups) != 1 || ups[0].Session < 5000 {
 		t.Fatalf("after the upgrade meta issued session %v, want one at or above the old high-water mark 5000", ups)
+	}
+}
+
+// A new cluster splits the slots into Config.Shards shards placed over the
+// data servers, and a failover keeps the shard's slots.
+func TestShardsKeepTheirSlotsAcrossFailover(t *testing.T) {
+	env := roletest.New("meta", 1)
+	defer env.Close()
+	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3", "data4", "data5"}, Shards: 4})
+	m.Start(env)
+	elect(t, env, m)
+	next := uint32(0)
+	for shard := range uint32(4) {
+		c := m.Config(shard)
+		if c == nil || c.SlotStart != next || c.SlotEnd != next+4096 || 1+len(c.Secondaries) != 3 {
+			t.Fatalf("shard %d's first config is %v; want slots %d-%d on three servers", shard, c, next, next+4095)
+		}
+		next = c.SlotEnd
+	}
+	// Every server but shard 2's primary heartbeats until meta replaces it.
+	old := m.Config(2)
+	for i := 0; i < 1000 && m.Config(2).Primary == old.Primary; i++ {
+		for _, d := range []actors.Addr{"data1", "data2", "data3", "data4", "data5"} {
+			if string(d) != old.Primary {
+				m.Handle(env, d, &wire.Heartbeat{Id: uint64(i + 1)})
+			}
+		}
+		env.Step(m, tick, tick)
+	}
+	c := m.Config(2)
+	if c.Primary == old.Primary || c.SlotStart != old.SlotStart || c.SlotEnd != old.SlotEnd {
+		t.Fatalf("after shard 2's primary %s failed its config is %v; want a new primary on slots %d-%d", old.Primary, c, old.SlotStart, old.SlotEnd-1)
+	}
+}
+
+// Repair: a learner silent for ReplaceAfter is removed from its shard,
+// and a spare data server joins as a learner in its place. Meta never
+// removes a silent secondary itself: its primary does (data's
+// RemoveAfter), and with the primary gone it needs a failover instead.
+func TestSilentLearnerReplacedBySpare(t *testing.T) {
+	env := roletest.New("meta", 1)
+	defer env.Close()
+	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3", "data4"}, Replicas: 3, ReplaceAfter: 5 * time.Second})
+	m.Start(env)
+	elect(t, env, m)
+	// data3 is removed by the primary and comes back as a learner.
+	m.Handle(env, "data1", &wire.RemoveReplica{Shard: 0, ConfigVersion: 1, Replica: "data3"})
+	m.Handle(env, "data3", &wire.Heartbeat{Id: 1})
+	if c := m.Config(0); !slices.Equal(c.Learners, []string{"data3"}) {
+		t.Fatalf("data3 did not rejoin as a learner: %v", c)
+	}
+	silentFrom := env.Now()
+	for i := 0; i < 1000; i++ { // 10 s; data3 never heartbeats again
+		for _, d := range []actors.Addr{"data1", "data2", "data4"} {
+			var st []*wire.ReplicaStatus
+			if c := m.Config(0); d == actors.Addr(c.Primary) {
+				st = status(c.Version, true, true, 5)
+			}
+			m.Handle(env, d, &wire.Heartbeat{Id: uint64(i + 2), Replicas: st})
+		}
+		env.Step(m, tick, tick)
+		if c := m.Config(0); slices.Contains(c.Learners, "data4") {
+			if at := env.Now().Sub(silentFrom); at < 5*time.Second {
+				t.Fatalf("data3 replaced after %v of silence, before ReplaceAfter", at)
+			}
+			if slices.Contains(c.Learners, "data3") || c.Primary != "data1" || !slices.Equal(c.Secondaries, []string{"data2"}) {
+				t.Fatalf("after the repair the config is %v; want data3 gone, data1 primary of data2", c)
+			}
+			return
+		}
+	}
+	t.Fatalf("data3, a learner silent for 10 s, is still in %v", m.Config(0))
+}
+
+// Meta leaves a silent secondary alone: removing it on heartbeats alone,
+// right after a failover whose new primary had died too, dropped the
+// shard's last copy.
+func TestMetaNeverRemovesASecondary(t *testing.T) {
+	env := roletest.New("meta", 1)
+	defer env.Close()
+	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3", "data4"}, ReplaceAfter: time.Second})
+	m.Start(env)
+	elect(t, env, m)
+	for i := 0; i < 1000; i++ { // 10 s in which only the primary and the spare heartbeat
+		m.Handle(env, "data1", &wire.Heartbeat{Id: uint64(i + 1), Replicas: status(1, true, true, 5)})
+		m.Handle(env, "data4", &wire.Heartbeat{Id: uint64(i + 1)})
+		env.Step(m, tick, tick)
+	}
+	if c := m.Config(0); !slices.Equal(c.Secondaries, []string{"data2", "data3"}) {
+		t.Fatalf("meta removed silent secondaries: %v", c)
+	}
+}
+
+// Failover promotes only a secondary heard from since the primary became
+// suspect: one that fell silent with it may be gone for good, and
+// promoting it would drop the old primary, the last live copy.
+func TestFailoverSkipsSecondarySilentSinceSuspicion(t *testing.T) {
+	env := roletest.New("meta", 1)
+	defer env.Close()
+	// A fail timeout longer than the lease wait: data2 still counts as
+	// alive by it when meta promotes.
+	m := New(Config{DataServers: []actors.Addr{"data1", "data2", "data3"}, FailTimeout: 3 * time.Second, LeaseTimeout: 500 * time.Millisecond})
+	m.Start(env)
+	elect(t, env, m)
+	// data2 reports the longer log just before meta suspects the silent
+	// primary, then falls silent; data3 keeps heartbeating.
+	m.Handle(env, "data2", &wire.Heartbeat{Id: 1, Replicas: status(1, false, false, 9)})
+	for i := 0; i < 1000 && m.Config(0).Version == 1; i++ {
+		env.Step(m, tick, tick)
+		m.Handle(env, "data3", &wire.Heartbeat{Id: uint64(i + 1), Replicas: status(1, false, false, 5)})
+	}
+	if c := m.Config(0); c.Primary != "data3" {
+		t.Fatalf("after the primary failed the config is %v; want data3, the secondary still heartbeating, promoted", c)
 	}
 }

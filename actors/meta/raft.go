@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/cluster"
 	"castkv/actors/store"
 	"castkv/actors/wire"
 	"go.etcd.io/raft/v3"
@@ -146,15 +147,11 @@ func (m *Meta) bootstrap(env actors.Env) *store.RaftState {
 		state.Configs = append(state.Configs, legacy)
 		env.Log().Info("meta: carrying over the config kept before the meta group", "config", describe(legacy), "session_limit", state.SessionLimit)
 	} else if len(m.cfg.DataServers) > 0 {
-		c := &wire.Config{Shard: 0, Version: 1}
+		servers := make([]string, len(m.cfg.DataServers))
 		for i, d := range m.cfg.DataServers {
-			if i == 0 {
-				c.Primary = string(d)
-			} else {
-				c.Secondaries = append(c.Secondaries, string(d))
-			}
+			servers[i] = string(d)
 		}
-		state.Configs = append(state.Configs, c)
+		state.Configs = cluster.Place(servers, m.cfg.Shards, m.cfg.Replicas)
 	}
 	cs := &raftpb.ConfState{}
 	for _, p := range peers {
@@ -170,7 +167,7 @@ func (m *Meta) bootstrap(env actors.Env) *store.RaftState {
 	b.PutRaftSnapshot(1, rs.Snapshot)
 	b.PutRaftHardState(rs.HardState)
 	m.must(m.st.WriteSync(b), "persist the group's first state")
-	env.Log().Info("bootstrapped meta group", "members", peers, "shard0", describe(firstConfig(state)))
+	env.Log().Info("bootstrapped meta group", "members", peers, "shards", len(state.Configs), "shard0", describe(firstConfig(state)))
 	return rs
 }
 

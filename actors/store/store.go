@@ -178,6 +178,28 @@ func (s *Store) Config(shard uint32) (*wire.Config, error) {
 	return c, nil
 }
 
+// Configs returns the config of every shard this store holds one for, in
+// shard order.
+func (s *Store) Configs() ([]*wire.Config, error) {
+	it, err := s.iter([]byte{tagConfig}, []byte{tagConfig + 1})
+	if err != nil {
+		return nil, wrap(err, "store: configs")
+	}
+	var out []*wire.Config
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != shardPrefixLen {
+			return nil, errors.Join(fmt.Errorf("store: configs: %w: key %x", ErrCorrupt, k), it.Close())
+		}
+		c := &wire.Config{}
+		if err := proto.Unmarshal(it.Value(), c); err != nil || c.Shard != binary.BigEndian.Uint32(k[1:]) {
+			return nil, errors.Join(fmt.Errorf("store: configs: %w: the record under %x", ErrCorrupt, k), it.Close())
+		}
+		out = append(out, c)
+	}
+	return out, wrap(it.Close(), "store: configs")
+}
+
 // Entry returns the shard's log entry seq, nil when there is none. It
 // decodes from pebble's buffer, without get's copy: decoding copies every
 // field anyway, and an entry may carry a value of tens of MB (a 60 MB SET

@@ -214,6 +214,7 @@ const (
 	Tick_FLUSH     Tick_Kind = 9  // data: write, persist and send what a primary appended; compact
 	Tick_SEND      Tick_Kind = 10 // api: send the Requests collected for each data server
 	Tick_RAFT      Tick_Kind = 11 // meta: one raft tick (heartbeats, elections, leadership checks)
+	Tick_REFRESH   Tick_Kind = 12 // api: ask meta for the cluster map again
 )
 
 // Enum value maps for Tick_Kind.
@@ -230,6 +231,7 @@ var (
 		9:  "FLUSH",
 		10: "SEND",
 		11: "RAFT",
+		12: "REFRESH",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -243,6 +245,7 @@ var (
 		"FLUSH":     9,
 		"SEND":      10,
 		"RAFT":      11,
+		"REFRESH":   12,
 	}
 )
 
@@ -467,7 +470,12 @@ type Config struct {
 	Secondaries []string               `protobuf:"bytes,4,rep,name=secondaries,proto3" json:"secondaries,omitempty"`
 	// learners receive the log but are neither counted for commit nor
 	// promotable until a later version makes them secondaries.
-	Learners      []string `protobuf:"bytes,5,rep,name=learners,proto3" json:"learners,omitempty"`
+	Learners []string `protobuf:"bytes,5,rep,name=learners,proto3" json:"learners,omitempty"`
+	// The shard holds the hash slots [slot_start, slot_end). A config written
+	// before slots existed has both 0 and holds every slot (shard 0 was the
+	// only one).
+	SlotStart     uint32 `protobuf:"varint,6,opt,name=slot_start,json=slotStart,proto3" json:"slot_start,omitempty"`
+	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +543,20 @@ func (x *Config) GetLearners() []string {
 		return x.Learners
 	}
 	return nil
+}
+
+func (x *Config) GetSlotStart() uint32 {
+	if x != nil {
+		return x.SlotStart
+	}
+	return 0
+}
+
+func (x *Config) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
+	}
+	return 0
 }
 
 // Heartbeat goes from a data server to meta every heartbeat interval.
@@ -3129,13 +3151,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x05ERROR\x10\x02\x12\a\n" +
 	"\x03INT\x10\x03\x12\b\n" +
 	"\x04BULK\x10\x04\x12\t\n" +
-	"\x05ARRAY\x10\x05\"\x90\x01\n" +
+	"\x05ARRAY\x10\x05\"\xca\x01\n" +
 	"\x06Config\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
 	"\aprimary\x18\x03 \x01(\tR\aprimary\x12 \n" +
 	"\vsecondaries\x18\x04 \x03(\tR\vsecondaries\x12\x1a\n" +
-	"\blearners\x18\x05 \x03(\tR\blearners\"u\n" +
+	"\blearners\x18\x05 \x03(\tR\blearners\x12\x1d\n" +
+	"\n" +
+	"slot_start\x18\x06 \x01(\rR\tslotStart\x12\x19\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\"u\n" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\x12 \n" +
@@ -3329,10 +3354,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
 	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\x04R\x05point\"\xd4\x01\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xe1\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\x8f\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\x9c\x01\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
@@ -3346,7 +3371,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x05FLUSH\x10\t\x12\b\n" +
 	"\x04SEND\x10\n" +
 	"\x12\b\n" +
-	"\x04RAFT\x10\v\"\x04\b\x01\x10\x01*\x87\x01\n" +
+	"\x04RAFT\x10\v\x12\v\n" +
+	"\aREFRESH\x10\f\"\x04\b\x01\x10\x01*\x87\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +

@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/cluster"
 	"castkv/actors/wire"
 	cnet "castkv/net"
 )
 
-const adminUsage = `castd admin changes and shows the meta group.
+const adminUsage = `castd admin shows the cluster map and changes the meta group.
 
 usage:
+  castd admin status       --meta ADDR,...                list the shards: slots, version, replicas
   castd admin meta-members --meta ADDR,...                list the members
   castd admin meta-add     --meta ADDR,... --member ADDR  add a member
   castd admin meta-remove  --meta ADDR,... --member ADDR  remove a member
@@ -59,6 +61,16 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	}
 	req := &wire.MetaMembers{Id: uint64(time.Now().UnixNano())}
 	switch cmd {
+	case "status":
+		if *member != "" {
+			return usageError{errors.New("status takes no --member")}
+		}
+		answer, err := askMeta(metas, *peer, &wire.GetConfig{Id: req.Id}, *timeout)
+		if err != nil {
+			return err
+		}
+		printStatus(stdout, answer.(*wire.ConfigUpdate).Configs)
+		return nil
 	case "meta-members":
 		if *member != "" {
 			return usageError{errors.New("meta-members takes no --member")}
@@ -79,10 +91,11 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usageError{fmt.Errorf("unknown admin command %q", cmd)}
 	}
-	rep, err := askMeta(metas, *peer, req, *timeout)
+	answer, err := askMeta(metas, *peer, req, *timeout)
 	if err != nil {
 		return err
 	}
+	rep := answer.(*wire.MetaMembersReply)
 	if rep.Error != "" {
 		return fmt.Errorf("meta refused: %s", rep.Error)
 	}
@@ -96,15 +109,45 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// askMeta sends req to the meta leader, found from metas by following
-// redirects and passing over silent members, and waits for its answer.
-func askMeta(metas []actors.Addr, peer string, req *wire.MetaMembers, timeout time.Duration) (*wire.MetaMembersReply, error) {
+// printStatus prints one line per shard, in shard order.
+func printStatus(w io.Writer, configs []*wire.Config) {
+	fmt.Fprintf(w, "%-5s  %-11s  %-7s  %-21s  %s\n", "SHARD", "SLOTS", "VERSION", "PRIMARY", "SECONDARIES / LEARNERS")
+	for _, c := range configs {
+		start, end := cluster.SlotRange(c)
+		trim := func(addrs []string) string {
+			out := make([]string, len(addrs))
+			for i, a := range addrs {
+				out[i] = strings.TrimSuffix(a, "/data")
+			}
+			return strings.Join(out, ",")
+		}
+		primary := strings.TrimSuffix(c.Primary, "/data")
+		if primary == "" {
+			primary = "(none)"
+		}
+		fmt.Fprintf(w, "%-5d  %-11s  %-7d  %-21s  %s / %s\n", c.Shard, fmt.Sprintf("%d-%d", start, end-1), c.Version, primary,
+			orNone(trim(c.Secondaries)), orNone(trim(c.Learners)))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// askMeta sends req (a MetaMembers or a GetConfig) to the meta leader,
+// found from metas by following redirects and passing over silent
+// members, and waits for its answer (a MetaMembersReply or a
+// ConfigUpdate).
+func askMeta(metas []actors.Addr, peer string, req actors.Msg, timeout time.Duration) (actors.Msg, error) {
 	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: peer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, fmt.Errorf("listen for meta's answer on %s: %w", peer, err)
 	}
 	defer p.Stop()
-	c := &adminClient{peers: actors.NewMetaPeers(metas), req: req, answer: make(chan *wire.MetaMembersReply, 1)}
+	c := &adminClient{peers: actors.NewMetaPeers(metas), req: req, answer: make(chan actors.Msg, 1)}
 	p.Spawn("admin", c, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -121,8 +164,8 @@ func askMeta(metas []actors.Addr, peer string, req *wire.MetaMembers, timeout ti
 // adminRetry.
 type adminClient struct {
 	peers  *actors.MetaPeers
-	req    *wire.MetaMembers
-	answer chan *wire.MetaMembersReply
+	req    actors.Msg // *wire.MetaMembers or *wire.GetConfig
+	answer chan actors.Msg
 }
 
 const adminRetry = 500 * time.Millisecond
@@ -135,11 +178,12 @@ func (c *adminClient) Start(env actors.Env) {
 func (c *adminClient) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	switch x := m.(type) {
 	case *wire.MetaMembersReply:
-		if x.Id == c.req.Id {
-			select {
-			case c.answer <- x:
-			default: // a duplicate
-			}
+		if r, ok := c.req.(*wire.MetaMembers); ok && x.Id == r.Id {
+			c.deliver(x)
+		}
+	case *wire.ConfigUpdate:
+		if r, ok := c.req.(*wire.GetConfig); ok && x.Id == r.Id {
+			c.deliver(x)
 		}
 	case *wire.MetaRedirect:
 		// Follow a named leader at once; otherwise wait for the tick.
@@ -150,5 +194,12 @@ func (c *adminClient) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		c.peers.Silent()
 		env.Send(c.peers.Leader(), c.req)
 		env.After(adminRetry, &wire.Tick{})
+	}
+}
+
+func (c *adminClient) deliver(m actors.Msg) {
+	select {
+	case c.answer <- m:
+	default: // a duplicate
 	}
 }

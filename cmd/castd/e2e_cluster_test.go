@@ -37,8 +37,8 @@ const (
 	killCheckTimeout   = 60 * time.Second              // porcupine
 )
 
-// killCluster is three meta members, three data servers and an API
-// server, one process each.
+// killCluster is three meta members, three data servers (or more) and an
+// API server, one process each.
 type killCluster struct {
 	metas      []*daemon
 	metaAddrs  []string
@@ -46,15 +46,31 @@ type killCluster struct {
 	data       []*daemon
 	api        *daemon
 	clientAddr string
+	groups     [][]string // the keys clients use, in groups a multi-key command spans
 }
 
+// clusterShape is how many data servers and shards a kill test's cluster
+// has, and the key groups its clients use (one shard each).
+type clusterShape struct {
+	datas, shards int
+	groups        [][]string
+}
+
+var defaultShape = clusterShape{datas: 3, shards: 1, groups: killGroups}
+
 func startKillCluster(t *testing.T, ps *procs) *killCluster {
+	return startShapedCluster(t, ps, defaultShape)
+}
+
+func startShapedCluster(t *testing.T, ps *procs, shape clusterShape) *killCluster {
 	t.Helper()
-	ports := freePorts(t, 8) // meta1-3, data1-3, api, client
-	kc := &killCluster{clientAddr: loopback(ports[7])}
+	ports := freePorts(t, 5+shape.datas) // meta1-3, data1-N, api, client
+	kc := &killCluster{clientAddr: loopback(ports[4+shape.datas]), groups: shape.groups}
 	var dataAddrs []string
 	for i := 0; i < 3; i++ {
 		kc.metaAddrs = append(kc.metaAddrs, loopback(ports[i]))
+	}
+	for i := 0; i < shape.datas; i++ {
 		dataAddrs = append(dataAddrs, loopback(ports[3+i]))
 	}
 	kc.dataAddrs = dataAddrs
@@ -63,18 +79,27 @@ func startKillCluster(t *testing.T, ps *procs) *killCluster {
 		name := fmt.Sprintf("meta%d", i+1)
 		kc.metas = append(kc.metas, ps.start(name, "meta", "--peer", a, "--data-dir", filepath.Join(ps.dir, name),
 			"--data-servers", strings.Join(dataAddrs, ","), "--meta-peers", metaList, "--log-level", "info",
-			"--fail-timeout", e2eFailTimeout.String()))
+			"--fail-timeout", e2eFailTimeout.String(), "--shards", fmt.Sprint(shape.shards)))
 	}
 	for i, a := range dataAddrs {
 		name := fmt.Sprintf("data%d", i+1)
 		kc.data = append(kc.data, ps.start(name, "data", "--peer", a, "--data-dir", filepath.Join(ps.dir, name),
 			"--meta", metaList, "--log-level", "info", "--remove-after", e2eRemoveAfter.String()))
 	}
-	kc.api = ps.start("api", "api", "--peer", loopback(ports[6]), "--data-dir", filepath.Join(ps.dir, "api"),
+	kc.api = ps.start("api", "api", "--peer", loopback(ports[3+shape.datas]), "--data-dir", filepath.Join(ps.dir, "api"),
 		"--meta", metaList, "--listen", kc.clientAddr, "--enable-flush", "--log-level", "info",
 		"--request-timeout", e2eRequestTimeout.String())
 	waitReady(t, kc.clientAddr, kc.all()...)
 	return kc
+}
+
+// metaPeers are the meta members' role addresses, as castd admin takes them.
+func (kc *killCluster) metaPeers() []actors.Addr {
+	var metas []actors.Addr
+	for _, a := range kc.metaAddrs {
+		metas = append(metas, roleAddr(a, "meta"))
+	}
+	return metas
 }
 
 func (kc *killCluster) all() []*daemon {
@@ -85,10 +110,7 @@ func (kc *killCluster) all() []*daemon {
 // and fails the test unless it succeeds.
 func (kc *killCluster) admin(t *testing.T, req *wire.MetaMembers) *wire.MetaMembersReply {
 	t.Helper()
-	var metas []actors.Addr
-	for _, a := range kc.metaAddrs {
-		metas = append(metas, roleAddr(a, "meta"))
-	}
+	metas := kc.metaPeers()
 	req.Id = uint64(time.Now().UnixNano())
 	if req.Add != "" {
 		req.Add = string(roleAddr(req.Add, "meta"))
@@ -96,9 +118,13 @@ func (kc *killCluster) admin(t *testing.T, req *wire.MetaMembers) *wire.MetaMemb
 	if req.Remove != "" {
 		req.Remove = string(roleAddr(req.Remove, "meta"))
 	}
-	rep, err := askMeta(metas, "127.0.0.1:0", req, killFailoverBound)
-	if err != nil || rep.Error != "" {
-		t.Fatalf("meta membership %v: %v %v", req, err, rep)
+	answer, err := askMeta(metas, "127.0.0.1:0", req, killFailoverBound)
+	if err != nil {
+		t.Fatalf("meta membership %v: %v", req, err)
+	}
+	rep := answer.(*wire.MetaMembersReply)
+	if rep.Error != "" {
+		t.Fatalf("meta membership %v: %v", req, rep)
 	}
 	return rep
 }
@@ -107,14 +133,12 @@ func (kc *killCluster) admin(t *testing.T, req *wire.MetaMembers) *wire.MetaMemb
 // request) and returns its daemon.
 func (kc *killCluster) metaLeader(t *testing.T) *daemon {
 	t.Helper()
-	var metas []actors.Addr
-	for _, a := range kc.metaAddrs {
-		metas = append(metas, roleAddr(a, "meta"))
-	}
-	rep, err := askMeta(metas, "127.0.0.1:0", &wire.MetaMembers{Id: uint64(time.Now().UnixNano())}, killFailoverBound)
+	metas := kc.metaPeers()
+	answer, err := askMeta(metas, "127.0.0.1:0", &wire.MetaMembers{Id: uint64(time.Now().UnixNano())}, killFailoverBound)
 	if err != nil {
 		t.Fatalf("asking the meta group for its leader: %v", err)
 	}
+	rep := answer.(*wire.MetaMembersReply)
 	for i, a := range kc.metaAddrs {
 		if string(roleAddr(a, "meta")) == rep.Leader {
 			return kc.metas[i]
@@ -134,6 +158,17 @@ func isWrite(cmd string) bool {
 
 func acked(op checker.Op) bool { return !op.Unknown && op.Output.Kind != checker.OutErr }
 
+// ackedWritesAfter counts the acknowledged writes called after t.
+func ackedWritesAfter(ops []checker.Op, t int64) int {
+	n := 0
+	for _, op := range ops {
+		if acked(op) && isWrite(op.Input.Cmd) && op.Call > t {
+			n++
+		}
+	}
+	return n
+}
+
 // TestClusterKillPrimary runs three meta members, three data servers and
 // an API server as separate processes under eight concurrent clients,
 // kills the primary data server with SIGKILL, restarts it, then restarts
@@ -146,7 +181,7 @@ func TestClusterKillPrimary(t *testing.T) {
 	kc := startKillCluster(t, ps)
 	primary := kc.data[0] // the first of --data-servers is the first primary
 	h := newHistory()
-	pool := startClients(t, kc.clientAddr, h)
+	pool := startClients(t, kc, h)
 	defer pool.stopIfRunning(t)
 
 	time.Sleep(killBeforeKill)
@@ -171,13 +206,7 @@ func TestClusterKillPrimary(t *testing.T) {
 	ops := h.snapshot()
 	t.Logf("workload: %s", opStats(ops))
 	t.Logf("workload errors: %s", errorKinds(ops))
-	afterRejoin := 0
-	for _, op := range ops {
-		if acked(op) && isWrite(op.Input.Cmd) && op.Call > restartAt {
-			afterRejoin++
-		}
-	}
-	if afterRejoin == 0 {
+	if ackedWritesAfter(ops, restartAt) == 0 {
 		t.Errorf("no write called after %s restarted was acknowledged", primary.name)
 	}
 	var window []checker.Op
@@ -221,7 +250,7 @@ func TestClusterKillMetaLeader(t *testing.T) {
 	ps := newProcs(t, dir)
 	kc := startKillCluster(t, ps)
 	h := newHistory()
-	pool := startClients(t, kc.clientAddr, h)
+	pool := startClients(t, kc, h)
 	defer pool.stopIfRunning(t)
 
 	time.Sleep(killBeforeKill)
@@ -314,12 +343,12 @@ type clientPool struct {
 	wg      sync.WaitGroup
 }
 
-func startClients(t *testing.T, addr string, h *history) *clientPool {
+func startClients(t *testing.T, kc *killCluster, h *history) *clientPool {
 	t.Helper()
 	pool := &clientPool{recs: make([]*recorder, killClients)}
 	for i := range killClients {
-		pool.recs[i] = &recorder{h: h, c: newClient(t, addr), porcID: h.newClientID(), timeout: killOpTimeout}
-		w := newWorkload(i, killGroups)
+		pool.recs[i] = &recorder{h: h, c: newClient(t, kc.clientAddr), porcID: h.newClientID(), timeout: killOpTimeout}
+		w := newWorkload(i, kc.groups)
 		pool.wg.Add(1)
 		go func() {
 			defer pool.wg.Done()
@@ -365,7 +394,7 @@ func restartAllAndRead(t *testing.T, kc *killCluster, h *history, pool *clientPo
 	waitReady(t, kc.clientAddr, kc.all()...)
 	restartedAt := h.now()
 	var keys []string
-	for _, g := range killGroups {
+	for _, g := range kc.groups {
 		keys = append(keys, g...)
 	}
 	var wg sync.WaitGroup
@@ -427,4 +456,117 @@ func checkHistory(t *testing.T, h *history, dir string) {
 			t.Logf("history as text: %s", f.Name())
 		}
 	}
+}
+
+// repairBound: after a data server is lost, every shard it held is back to
+// three replicas this soon. A secondary is removed after --remove-after
+// without progress; a primary is replaced after --fail-timeout and a lease,
+// and its successor removes it; then the spare server joins each shard as a
+// learner, catches up and is promoted. The bound is far above that.
+const repairBound = 60 * time.Second
+
+// configs asks the meta leader for the cluster map, as castd admin status
+// does.
+func (kc *killCluster) configs(t *testing.T) []*wire.Config {
+	t.Helper()
+	metas := kc.metaPeers()
+	answer, err := askMeta(metas, "127.0.0.1:0", &wire.GetConfig{Id: uint64(time.Now().UnixNano())}, killFailoverBound)
+	if err != nil {
+		t.Fatalf("asking meta for the cluster map: %v", err)
+	}
+	return answer.(*wire.ConfigUpdate).Configs
+}
+
+// perServer counts, per data server, the shards it is a counted member of
+// and the shards it leads, as "host:port replicas/primaries" in address
+// order.
+func perServer(configs []*wire.Config) string {
+	replicas, primaries := map[string]int{}, map[string]int{}
+	for _, c := range configs {
+		primaries[c.Primary]++
+		for _, m := range append([]string{c.Primary}, c.Secondaries...) {
+			replicas[m]++
+		}
+	}
+	var names []string
+	for n := range replicas {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []string
+	for _, n := range names {
+		out = append(out, fmt.Sprintf("%s %d/%d", strings.TrimSuffix(n, "/data"), replicas[n], primaries[n]))
+	}
+	return strings.Join(out, ", ")
+}
+
+// fullyReplicated reports whether every shard has a primary and two
+// secondaries, none of them gone, and no learner still catching up.
+func fullyReplicated(configs []*wire.Config, gone string) bool {
+	for _, c := range configs {
+		members := append([]string{c.Primary}, c.Secondaries...)
+		if c.Primary == "" || len(members) != 3 || len(c.Learners) > 0 || slices.Contains(members, gone) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestClusterShardsLoseAServer runs four shards on four data servers (three
+// replicas each, so every server holds three shards and leads one) under
+// eight clients whose keys spread over the four shards by {hash tag}. One
+// data server is killed for good: every shard it held comes back to three
+// replicas on the others without an operator, service goes on, and after a
+// full restart of the rest every client reads every key back and the whole
+// history is linearizable (no acknowledged write lost).
+func TestClusterShardsLoseAServer(t *testing.T) {
+	dir := workDir(t)
+	ps := newProcs(t, dir)
+	shape := clusterShape{datas: 4, shards: 4}
+	for _, tag := range []string{"a", "b", "c", "d"} { // slots 15495, 3300, 7365, 11298: shards 3, 0, 1, 2
+		var g []string
+		for i := range 4 {
+			g = append(g, fmt.Sprintf("{%s}%d", tag, i))
+		}
+		shape.groups = append(shape.groups, g)
+	}
+	kc := startShapedCluster(t, ps, shape)
+	before := kc.configs(t)
+	if len(before) != 4 || !fullyReplicated(before, "") {
+		t.Fatalf("want four shards of three replicas, got %v", before)
+	}
+	t.Logf("replicas/primaries per server before: %s", perServer(before))
+	h := newHistory()
+	pool := startClients(t, kc, h)
+	defer pool.stopIfRunning(t)
+
+	time.Sleep(killBeforeKill)
+	lost, gone := kc.data[0], string(roleAddr(kc.dataAddrs[0], "data"))
+	killAt := h.now()
+	lost.kill()
+	t.Logf("killed %s for good at %v", lost.name, time.Duration(killAt))
+	deadline := time.Now().Add(repairBound)
+	var after []*wire.Config
+	for after = kc.configs(t); !fullyReplicated(after, gone); after = kc.configs(t) {
+		if time.Now().After(deadline) {
+			ops := h.snapshot()
+			t.Fatalf("%v after losing %s the shards are not back to three replicas: %v\nworkload: %s\nerrors: %s\nlongest op: %s",
+				repairBound, lost.name, after, opStats(ops), errorKinds(ops), longestOp(ops))
+		}
+		time.Sleep(killPollEvery)
+	}
+	repairedAt := h.now()
+	t.Logf("every shard back to three replicas %v after the kill; replicas/primaries per server: %s", time.Duration(repairedAt-killAt), perServer(after))
+	time.Sleep(killAfterFailover)
+	pool.stop(t)
+	ops := h.snapshot()
+	t.Logf("workload: %s", opStats(ops))
+	t.Logf("workload errors: %s", errorKinds(ops))
+	t.Logf("longest op: %s", longestOp(ops))
+	if ackedWritesAfter(ops, repairedAt) == 0 {
+		t.Errorf("no write called after the repair was acknowledged")
+	}
+	kc.data = kc.data[1:] // lost for good: the full restart leaves it out
+	restartAllAndRead(t, kc, h, pool)
+	checkHistory(t, h, dir)
 }

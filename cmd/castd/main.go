@@ -27,6 +27,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/api"
+	"castkv/actors/command"
 	"castkv/actors/data"
 	"castkv/actors/meta"
 	"castkv/actors/wire"
@@ -156,14 +157,20 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 
 func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport + "/" + role) }
 
-// metaTimes are meta's timing flags, shared by meta and dev. The defaults
-// are the meta role's own (actors/meta Config).
-type metaTimes struct{ lease, failTimeout, election time.Duration }
+// metaTimes are meta's timing flags and the new cluster's shard count,
+// shared by meta and dev. The defaults are the meta role's own
+// (actors/meta Config).
+type metaTimes struct {
+	lease, failTimeout, election, replaceAfter time.Duration
+	shards                                     int
+}
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
+	fs.IntVar(&m.shards, "shards", 1, "how many shards a new cluster splits the 16384 hash slots into, each on three data servers; read when the meta group is first started, ignored after. A multi-key command (MSET, MGET, DEL, EXISTS) runs within one shard: with more than one, give its keys a common {hash tag}")
 	fs.DurationVar(&m.lease, "lease", 2*time.Second, "primary lease length")
 	fs.DurationVar(&m.election, "election-timeout", 500*time.Millisecond, "a meta member that hears nothing from the meta leader for this long (plus up to as much again) stands for election; keep it well under --lease, or a meta leader's failure outlasts the primaries' leases")
 	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
+	fs.DurationVar(&m.replaceAfter, "replace-after", 30*time.Second, "a learner whose data server sends no heartbeat for this long leaves its shard, so a spare data server (one of --data-servers holding no replica of the shard) can take its place; silent secondaries are removed by their primary (castd data --remove-after)")
 }
 
 // parseMetaList parses a comma-separated list of meta members' cluster
@@ -194,7 +201,13 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 	if err := positive("election-timeout", m.election); err != nil {
 		return meta.Config{}, err
 	}
-	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election}, nil
+	if err := positive("replace-after", m.replaceAfter); err != nil {
+		return meta.Config{}, err
+	}
+	if m.shards < 1 || m.shards > command.Slots {
+		return meta.Config{}, usageError{fmt.Errorf("--shards %d: want 1 to %d (one slot each at most)", m.shards, command.Slots)}
+	}
+	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards, ReplaceAfter: m.replaceAfter}, nil
 }
 
 // dataTimes are the data role's timing flags, shared by data and dev. The

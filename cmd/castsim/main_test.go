@@ -117,7 +117,7 @@ func TestHelpExits0(t *testing.T) {
 
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
-	want := []string{"abort-without-lookup", "ack-before-durable", "commit-on-majority", "ignore-lease", "lease-from-old-leader", "lease-from-receive-time",
+	want := []string{"abort-without-lookup", "ack-before-durable", "commit-on-majority", "drop-old-primary", "ignore-lease", "lease-from-old-leader", "lease-from-receive-time",
 		"meta-grant-unconfirmed", "meta-no-wait", "no-barrier", "no-dedup", "promote-unpersisted", "read-secondary", "reply-by-request-id",
 		"setnx-on-committed", "stale-version-cache", "truncate-unapplied", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
