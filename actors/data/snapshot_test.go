@@ -1057,3 +1057,41 @@ func TestSnapshotWithinMatchedLogKeepsIt(t *testing.T) {
 		t.Fatalf("the learner did not answer the snapshot with its position %d", before.LastSeq)
 	}
 }
+
+// A learner that installed a snapshot and then takes entries after it holds
+// an empty log in pebble once a new primary truncates them all: its log
+// ends at the snapshot's point. The check after a truncation took that for
+// a lost log and stopped the node (castsim seed 239 with the rebalance
+// fault).
+func TestTruncateToSnapshotPoint(t *testing.T) {
+	lc := newLearnerCatchUp(t, 256, 12)
+	lc.stream(lc.startSnapshot())
+	settle(lc.lenv, lc.l)
+	at := view(lc.l).LastSeq
+	if view(lc.l).LogStart != at {
+		t.Fatalf("after the install the learner's log starts at %d and ends at %d; want it empty", view(lc.l).LogStart, at)
+	}
+	// Two entries of version 1 after the snapshot, never committed.
+	lc.toLearner(&wire.Prepare{Config: lc.l.replica(0).config, PrevSeq: at, PrevVersion: lc.l.replica(0).log.versionAt(at), CommitSeq: at,
+		Entries: []*wire.Entry{entry(at+1, 1, "x", "1"), entry(at+2, 1, "x", "2")}})
+	settle(lc.lenv, lc.l)
+	if v := view(lc.l); v.LastSeq != at+2 {
+		t.Fatalf("the learner holds its log through %d, want %d", v.LastSeq, at+2)
+	}
+	// data2 becomes primary of version 2 without them: they are truncated.
+	v2 := config(2, "data2", nil, "data3")
+	lc.l.Handle(lc.lenv, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{v2}})
+	// Its first entry carries a staged value the learner lacks: the
+	// truncation is written alone, and the learner asks for the value.
+	staged := entry(at+1, 2, "x", "3")
+	staged.Writes[0].Value, staged.Writes[0].Staged, staged.Writes[0].ValueOmitted = nil, true, true
+	lc.l.Handle(lc.lenv, "data2", &wire.Prepare{Config: v2, PrevSeq: at, PrevVersion: lc.l.replica(0).log.versionAt(at), CommitSeq: at,
+		Entries: []*wire.Entry{staged}})
+	sent := settle(lc.lenv, lc.l)
+	if v := view(lc.l); v.LastSeq != at {
+		t.Fatalf("after the truncation the learner's log ends at %d, want %d (the snapshot's point)", v.LastSeq, at)
+	}
+	if a := acks(sent); len(a) != 1 || a[0].NeedValuesSeq != at+1 {
+		t.Fatalf("the learner answered %v, want a request for the values of %d", a, at+1)
+	}
+}
