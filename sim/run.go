@@ -310,20 +310,9 @@ func (r *runner) lose(m *machine) {
 // entry. Losing a shard's last counted replica loses the shard, which no
 // replicated store survives.
 func (r *runner) loseable() *machine {
-	configs := r.metaConfigs()
-	if len(configs) < r.knobs.Cluster.Shards {
-		return nil // meta's map is not readable now (its members are down)
-	}
 	var ok []*machine
 	for _, m := range r.data {
-		safe := !m.lost
-		for _, c := range configs {
-			counted := append([]string{c.Primary}, c.Secondaries...)
-			if slices.Contains(counted, string(m.addr)) && len(counted) < 2 {
-				safe = false
-			}
-		}
-		if safe {
+		if r.safeToLose(m) {
 			ok = append(ok, m)
 		}
 	}
@@ -331,6 +320,27 @@ func (r *runner) loseable() *machine {
 		return nil
 	}
 	return ok[r.w.rng.IntN(len(ok))]
+}
+
+// safeToLose reports whether losing m for good now leaves every shard it
+// counts for (primary or secondary, in meta's current configs) another
+// counted replica.
+func (r *runner) safeToLose(m *machine) bool { return r.safeToLoseBut(m, -1) }
+
+// safeToLoseBut is safeToLose, but for shard except (-1: none), which the
+// caller judges itself.
+func (r *runner) safeToLoseBut(m *machine, except int) bool {
+	configs := r.metaConfigs()
+	if m.lost || len(configs) < r.knobs.Cluster.Shards {
+		return false // meta's map is not readable now (its members are down)
+	}
+	for _, c := range configs {
+		counted := append([]string{c.Primary}, c.Secondaries...)
+		if int(c.Shard) != except && slices.Contains(counted, string(m.addr)) && len(counted) < 2 {
+			return false
+		}
+	}
+	return true
 }
 
 // crash takes a machine down; clients waiting on an API server that

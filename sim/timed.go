@@ -165,9 +165,12 @@ func (t *timed) configChanged(old, cur *wire.Config) {
 	default:
 		what = "replica removed"
 	}
-	if what == "failover" && primary != nil && primary.up && len(cur.Secondaries) <= 1 && t.c.faults[FaultMachineLoss] && r.canLose() {
+	if what == "failover" && primary != nil && primary.up && len(cur.Secondaries) <= 1 && t.c.faults[FaultMachineLoss] && r.canLose() &&
+		r.metaConfig().GetVersion() == cur.Version && r.safeToLoseBut(primary, int(cur.Shard)) {
 		// A thin shard (one secondary or none left) fails over, and the new
-		// primary dies for good at once. Its predecessor held every
+		// primary dies for good at once (only while that failover is still
+		// the shard's newest config, which the poll may see late, and while
+		// every other shard it counts for keeps another copy). Its predecessor held every
 		// committed entry too; the shard must still have it (the old
 		// primary stays in the config as a secondary), or a shard of two
 		// replicas lost one of them and all of its data.
