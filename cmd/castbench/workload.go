@@ -320,8 +320,9 @@ func runRow(ctx context.Context, addr string, r row, w workload) (rowResult, err
 	return out, nil
 }
 
-// prefill writes every key of the keyspace once with MSETs, so GET rows
-// read keys that exist.
+// prefill writes every key of the keyspace once with pipelined SETs, so
+// GET rows read keys that exist. SETs, not MSETs: a cluster of several
+// shards refuses an MSET whose keys are in different shards.
 func prefill(ctx context.Context, addr string, w workload) error {
 	const pipeline = 16
 	conns, err := dialAll(ctx, addr, w.conns, w.timeout)
@@ -342,18 +343,17 @@ func prefill(ctx context.Context, addr string, w workload) error {
 			for ctx.Err() == nil {
 				out = out[:0]
 				n := 0
-				for ; n < pipeline; n++ {
+				for batch := 0; batch < pipeline; batch++ {
 					from := int(next.Add(msetKeys)) - msetKeys
 					if from >= w.keyspace {
 						break
 					}
-					to := min(from+msetKeys, w.keyspace)
-					out = appendArrayHeader(out, 1+2*(to-from))
-					out = appendBulk(out, []byte("MSET"))
-					for k := from; k < to; k++ {
+					for k := from; k < min(from+msetKeys, w.keyspace); k++ {
 						key = appendKey(key[:0], k)
 						fillValue(rng, value)
-						out = appendBulk(appendBulk(out, key), value)
+						out = appendArrayHeader(out, 3)
+						out = appendBulk(appendBulk(appendBulk(out, []byte("SET")), key), value)
+						n++
 					}
 				}
 				if n == 0 {
@@ -367,7 +367,7 @@ func prefill(ctx context.Context, addr string, w workload) error {
 				for range n {
 					rep, err := c.rr.read()
 					if err == nil && rep.isError() {
-						err = fmt.Errorf("MSET: %s", rep.str)
+						err = fmt.Errorf("SET: %s", rep.str)
 					}
 					if err != nil {
 						errs[i] = err
