@@ -112,6 +112,9 @@ func (c *client) issue() {
 	c.pending = &pendingOp{id: c.nextReq, api: api, op: checker.Op{Client: c.porcID, Call: int64(r.w.now), Input: in}}
 	c.pending.timer = c.env.After(clientTimeout, &wire.Tick{Kind: wire.Tick_EXPIRE, Id: c.nextReq})
 	c.env.Send(api, &wire.ClientRequest{Id: c.nextReq, Args: toArgs(in, c.r.wireKey)})
+	if (in.Cmd == "mget" || in.Cmd == "exists") && r.shardsOf(in.Keys) > 1 {
+		r.w.faults[CountSplitRead]++
+	}
 }
 
 func (c *client) complete(out checker.Output, unknown bool) {

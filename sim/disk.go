@@ -2,84 +2,26 @@ package sim
 
 import (
 	"encoding/binary"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"castkv/actors"
 	"castkv/actors/wire"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
-
-// walSyncFS counts the fsyncs of pebble's write-ahead log on a machine's
-// in-memory filesystem, so a slow disk can charge each one to the handler
-// that asked for it. Only WAL files count: pebble syncs them when a role
-// commits with Sync (LogData(nil, pebble.Sync) in actors/store), on the
-// role's own call path and while the role waits, so the count a handler
-// sees is the same in every run. Flushes and compactions sync sstables and
-// the MANIFEST in the background, at times no run can repeat.
-type walSyncFS struct {
-	vfs.FS
-	syncs *atomic.Int64
-}
-
-func (fs walSyncFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, ".log") {
-		return f, err
-	}
-	return walFile{File: f, syncs: fs.syncs}, nil
-}
-
-func (fs walSyncFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, category)
-	return fs.wrap(name, f, err)
-}
-
-func (fs walSyncFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.OpenReadWrite(name, category, opts...)
-	return fs.wrap(name, f, err)
-}
-
-func (fs walSyncFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
-	return fs.wrap(newname, f, err)
-}
-
-func (fs walSyncFS) Unwrap() vfs.FS { return fs.FS }
-
-type walFile struct {
-	vfs.File
-	syncs *atomic.Int64
-}
-
-func (f walFile) Sync() error {
-	f.syncs.Add(1)
-	return f.File.Sync()
-}
-
-func (f walFile) SyncData() error {
-	f.syncs.Add(1)
-	return f.File.SyncData()
-}
-
-func (f walFile) SyncTo(length int64) (bool, error) {
-	full, err := f.File.SyncTo(length)
-	if full {
-		f.syncs.Add(1)
-	}
-	return full, err
-}
 
 // diskState is what makes a machine busy after a handler: fsyncs on a slow
 // disk, and a stall (a stop-the-world pause that hit mid-handler).
 type diskState struct {
-	walSyncs atomic.Int64
+	// syncs counts the syncs the role asked its store for (Store.OnSync):
+	// on the role's own call path, so the count a handler sees is the same
+	// in every run, unlike pebble's WAL fsyncs, some of which its
+	// background flushes make at times no run repeats.
+	syncs int64
 	// syncLatency is each fsync's cost while the disk is slow; 0 is fast.
 	syncLatency time.Duration
 
 	inHandler bool
-	syncsBase int64 // walSyncs when the running handler began
+	syncsBase int64 // syncs when the running handler began
 	// stallNext arms a stall of the next handler that handles a message
 	// named stallOn ("" = any): its messages leave stallNext late and the
 	// machine stays busy as long.
@@ -152,7 +94,7 @@ func (m *machine) runPersist(incarnation uint64) {
 func (m *machine) beginHandler(msg actors.Msg) {
 	d := &m.disk
 	d.inHandler = true
-	d.syncsBase = d.walSyncs.Load()
+	d.syncsBase = d.syncs
 	d.stall = 0
 	if d.stallNext > 0 && msg != nil && (d.stallOn == "" || d.stallOn == msg.ProtoReflect().Descriptor().FullName()) {
 		d.stall, d.stallNext = d.stallNext, 0
@@ -168,7 +110,7 @@ func (m *machine) busy() time.Duration {
 	if !d.inHandler {
 		return 0
 	}
-	return d.stall + time.Duration(d.walSyncs.Load()-d.syncsBase)*d.syncLatency
+	return d.stall + time.Duration(d.syncs-d.syncsBase)*d.syncLatency
 }
 
 // endHandler keeps the machine busy, like a pause, for as long as the
@@ -176,7 +118,7 @@ func (m *machine) busy() time.Duration {
 func (m *machine) endHandler() {
 	d := &m.disk
 	if d.syncLatency > 0 {
-		if n := d.walSyncs.Load() - d.syncsBase; n > 0 {
+		if n := d.syncs - d.syncsBase; n > 0 {
 			m.w.faults[CountSlowSyncs] += int(n)
 		}
 	}

@@ -51,6 +51,12 @@ const (
 	// store (data.versionCache): the path the applied-state shape oracle
 	// watches.
 	CountVersionCacheHits = "version-cache-hits"
+	// Reads at a timestamp (actors/data/timestamps.go): one split over
+	// shards, one that waited for a sequenced write below its timestamp,
+	// and one refused TS_TOO_OLD.
+	CountSplitRead        = "split-read"
+	CountReadWait         = "read-waited"
+	CountTSTooOld         = "ts-too-old"
 	CountStall            = "stall"              // a long pause froze a handler's replies
 	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover     = "meta-failover"      // meta restarted during a failover

@@ -367,6 +367,7 @@ func drawKnobs(opts Options) Knobs {
 	}
 	cl.DataServers = 3 + d.rng.IntN(3)
 	cl.Focus = uint32(d.rng.IntN(cl.Shards))
+	wl.Keys, wl.KeyGroup = checkableKeys(k.checkedClients(), wl.Keys, wl.KeyGroup)
 	// Meta removes a member silent this long, so a spare replaces it: from
 	// a second up to beyond most runs, so it acts on crashed servers in
 	// some runs and only on lost ones in others.
@@ -382,13 +383,23 @@ func drawKnobs(opts Options) Knobs {
 	if opts.Clients != 0 {
 		wl.Clients = opts.Clients
 		wl.Global = wl.Global && wl.Clients <= maxGlobalClients
-		wl.Keys, wl.KeyGroup = checkableKeys(wl.Clients, wl.Keys, wl.KeyGroup)
+		wl.Keys, wl.KeyGroup = checkableKeys(k.checkedClients(), wl.Keys, wl.KeyGroup)
 	}
 	wl.ThinkMax = thinkMax(wl.Clients, wl.OpsPerSecond)
 	if opts.Faults != nil {
 		k.Faults.Enabled = opts.Faults
 	}
 	return k
+}
+
+// checkedClients is the client count checkableKeys spreads: doubled with
+// several shards, whose reads span pairs of groups (workload.crossKeys), so
+// porcupine checks two groups together.
+func (k *Knobs) checkedClients() int {
+	if k.Cluster.Shards > 1 {
+		return 2 * k.Workload.Clients
+	}
+	return k.Workload.Clients
 }
 
 // checkableKeys spreads clients over enough groups of keys that porcupine

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/wire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -64,6 +65,9 @@ func (n *network) send(from *machine, to actors.Addr, msg actors.Msg) {
 		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
 	}
 	clientLink := from.kind == "client" || target.kind == "client"
+	if _, ok := msg.(*wire.RemoveReplica); ok {
+		from.removeAskedAt, from.askedRemove = w.now, true
+	}
 	copies := 1
 	var extra time.Duration
 	late := false

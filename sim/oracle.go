@@ -104,6 +104,8 @@ type replicaWatch struct {
 	installing  bool
 	snapshots   int
 	versionHits uint64
+	readsWaited uint64
+	readsTooOld uint64
 }
 
 type crashedDisk struct {
@@ -286,8 +288,12 @@ func (o *oracles) checkData(m *machine) {
 		if wt.incarnation == m.incarnation && v.VersionCacheHits > wt.versionHits {
 			o.w.faults[CountVersionCacheHits] += int(v.VersionCacheHits - wt.versionHits)
 		}
+		if wt.incarnation == m.incarnation {
+			o.w.faults[CountReadWait] += int(v.ReadsWaited - min(v.ReadsWaited, wt.readsWaited))
+			o.w.faults[CountTSTooOld] += int(v.ReadsTooOld - min(v.ReadsTooOld, wt.readsTooOld))
+		}
 		wt.logStart, wt.installing, wt.snapshots = v.LogStart, v.Installing, v.SnapshotsInstalled
-		wt.versionHits = v.VersionCacheHits
+		wt.versionHits, wt.readsWaited, wt.readsTooOld = v.VersionCacheHits, v.ReadsWaited, v.ReadsTooOld
 		if !v.Member {
 			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/api"
+	"castkv/actors/cluster"
+	"castkv/actors/command"
 	"castkv/actors/data"
 	"castkv/actors/meta"
 	"castkv/actors/wire"
@@ -127,7 +129,8 @@ func newRunner(opts Options) *runner {
 	for i := 0; i < k.Workload.Keys; i++ {
 		r.keys = append(r.keys, fmt.Sprintf("k%d", i))
 	}
-	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes}
+	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes,
+		pairs: k.Cluster.Shards > 1 && k.Workload.Keys >= 2*k.Workload.KeyGroup}
 
 	var addrs []actors.Addr
 	for i := 1; i <= k.Cluster.DataServers; i++ {
@@ -334,6 +337,11 @@ func (r *runner) safeToLoseBut(m *machine, except int) bool {
 	if m.lost || len(configs) < r.knobs.Cluster.Shards {
 		return false // meta's map is not readable now (its members are down)
 	}
+	if m.askedRemove && r.w.now-m.removeAskedAt < r.removalInFlight() {
+		// A RemoveReplica it sent may still be on its way: applied after
+		// the loss it would leave m the last copy of a shard (seed 301).
+		return false
+	}
 	for _, c := range configs {
 		counted := append([]string{c.Primary}, c.Secondaries...)
 		if int(c.Shard) != except && slices.Contains(counted, string(m.addr)) && len(counted) < 2 {
@@ -341,6 +349,27 @@ func (r *runner) safeToLoseBut(m *machine, except int) bool {
 		}
 	}
 	return true
+}
+
+// shardsOf counts the shards that hold keys, by meta's current map.
+func (r *runner) shardsOf(keys []string) int {
+	seen := map[uint32]bool{}
+	for _, k := range keys {
+		slot := uint32(command.Slot([]byte(r.wireKey(k))))
+		for _, c := range r.metaConfigs() {
+			if start, end := cluster.SlotRange(c); slot >= start && slot < end {
+				seen[c.Shard] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
+// removalInFlight bounds how long a message may take to reach meta: the
+// longest delay, jitter and hold of a late message, and a second more.
+func (r *runner) removalInFlight() time.Duration {
+	n := r.w.net
+	return n.latency + n.jitter + n.slowMax + n.lateHold + n.lateReconnect + time.Second
 }
 
 // crash takes a machine down; clients waiting on an API server that

@@ -20,7 +20,10 @@ type workload struct {
 	rng    *rand.Rand
 	keys   []string
 	global bool // DBSIZE and FLUSHALL, which join every key into one component
-	k      WorkloadKnobs
+	// pairs: reads may span two groups, 2i and 2i+1 (crossKeys), which
+	// several shards hold in different shards (read-ts across shards).
+	pairs bool
+	k     WorkloadKnobs
 	// largeLeft is what large values may still add up to (LargeBudgetBytes).
 	largeLeft int
 	// uncertain counts, per group of keys, the writes whose outcome a
@@ -58,8 +61,11 @@ func (wl *workload) group(key string) int {
 // at most 5 per group of one key, and an unknown FLUSHALL joined them in
 // one component that porcupine had not decided after a minute).
 func (wl *workload) bucket(key string) int {
-	if wl.global {
+	switch {
+	case wl.global:
 		return 0
+	case wl.pairs:
+		return wl.group(key) / 2 // a pair is checked together
 	}
 	return wl.group(key)
 }
@@ -110,6 +116,35 @@ func (wl *workload) distinctKeys() []string {
 		out[i] = group[p]
 	}
 	return out
+}
+
+// crossKeys draws the keys of a read that spans a pair of groups (2i and
+// 2i+1): one or two keys of each. With several shards the two groups'
+// hash tags usually land in different shards, so the read is answered by
+// each at one timestamp and must still be one snapshot. Pairs, not any two
+// groups, keep porcupine's components small.
+func (wl *workload) crossKeys() []string {
+	g := wl.k.KeyGroup
+	pairs := len(wl.keys) / (2 * g)
+	first := wl.rng.IntN(pairs) * 2 * g
+	var out []string
+	for _, start := range []int{first, first + g} {
+		group := wl.keys[start:min(start+g, len(wl.keys))]
+		perm := wl.rng.Perm(len(group))[:1+wl.rng.IntN(min(2, len(group)))]
+		for _, p := range perm {
+			out = append(out, group[p])
+		}
+	}
+	return out
+}
+
+// readKeys draws an MGET's or EXISTS's keys: now and then across a pair of
+// groups when the workload has pairs.
+func (wl *workload) readKeys() []string {
+	if wl.pairs && wl.rng.IntN(3) == 0 {
+		return wl.crossKeys()
+	}
+	return wl.distinctKeys()
 }
 
 // value draws the next value c writes, in the history's short form.
@@ -227,7 +262,7 @@ func (wl *workload) draw(c *client) checker.Input {
 	case p < 63:
 		return checker.Input{Cmd: "getset", Keys: []string{wl.key()}, Values: []string{wl.value(c)}}
 	case p < 73:
-		return checker.Input{Cmd: "mget", Keys: wl.distinctKeys()}
+		return checker.Input{Cmd: "mget", Keys: wl.readKeys()}
 	case p < 83:
 		keys := wl.distinctKeys()
 		in := checker.Input{Cmd: "mset", Keys: keys}
@@ -236,7 +271,7 @@ func (wl *workload) draw(c *client) checker.Input {
 		}
 		return in
 	case p < 88:
-		return checker.Input{Cmd: "exists", Keys: wl.distinctKeys()}
+		return checker.Input{Cmd: "exists", Keys: wl.readKeys()}
 	default:
 		return checker.Input{Cmd: "del", Keys: wl.distinctKeys()}
 	}

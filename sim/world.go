@@ -195,6 +195,9 @@ type machine struct {
 	kind string // meta, data, api, client
 	make func() actors.Node
 	node actors.Node
+	// removeAskedAt: when it last sent meta a RemoveReplica (virtual time).
+	removeAskedAt time.Duration
+	askedRemove   bool
 
 	up          bool
 	incarnation uint64
@@ -228,12 +231,13 @@ func (m *machine) start() {
 	m.up = true
 	m.timers = map[actors.TimerID]bool{}
 	if m.kind != "client" {
-		db, err := pebble.Open("db", storeOptions(walSyncFS{FS: m.fs, syncs: &m.disk.walSyncs}))
+		db, err := pebble.Open("db", storeOptions(m.fs))
 		if err != nil {
 			panic(fmt.Sprintf("sim: open pebble on %s: %v", m.addr, err))
 		}
 		m.db = db
 		m.st = store.New(db, m.persist)
+		m.st.OnSync(func() { m.disk.syncs++ })
 	}
 	m.disk.persistArmed = false
 	m.node = m.make()

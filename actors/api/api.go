@@ -87,10 +87,13 @@ const (
 	// CanaryReplyByRequestID matches a read's reply by request id alone,
 	// though ids restart with every process.
 	CanaryReplyByRequestID = "reply-by-request-id"
+	// CanaryCachedTSO gives a write the newest timestamp the API server
+	// already holds instead of one fetched after the write began.
+	CanaryCachedTSO = "cached-tso"
 )
 
 // Canaries lists this role's canaries.
-var Canaries = []string{CanaryReadSecondary, CanaryReplyByRequestID}
+var Canaries = []string{CanaryReadSecondary, CanaryReplyByRequestID, CanaryCachedTSO}
 
 // Timer kinds, in wire.Tick.Kind; Tick.Id names the request.
 const (
@@ -99,6 +102,7 @@ const (
 	timerRetry    = wire.Tick_BACKOFF  // backoff over: try again
 	timerSend     = wire.Tick_SEND     // send what queue collected
 	timerRefresh  = wire.Tick_REFRESH  // ask meta for the map again
+	timerTSO      = wire.Tick_TSO      // a GetTS went unanswered (Tick.Id: its id)
 )
 
 // API is the API server role.
@@ -130,6 +134,13 @@ type API struct {
 	// MaxInflight, since each belongs to a request held.
 	outbox      []outgoing
 	sendPending bool
+
+	// Timestamps (tso.go): the requests waiting for the next GetTS, the
+	// one in flight, and the newest timestamp received.
+	tsWaiting []uint64
+	tsAsks    map[uint64]*tsFetch
+	nextTSAsk uint64
+	lastTS    uint64
 }
 
 type outgoing struct {
@@ -151,6 +162,11 @@ type request struct {
 	shard    uint32
 	sum      int64
 	visiting bool // DBSIZE: it has started on the shards
+	// ts is the TSO timestamp its Commits and Reads carry (0: none yet).
+	// parts: a read split over several shards, in this attempt (split.go).
+	ts    uint64
+	parts []*readPart
+	split bool // it was sent split: only partReply takes its replies
 
 	op         *wire.OpID
 	inline     bool // send values inside Commit
@@ -183,6 +199,7 @@ func (a *API) Start(env actors.Env) {
 	a.byOp = map[opKey]uint64{}
 	a.opLog = opWatermark{done: map[uint64]bool{}}
 	a.outbox, a.sendPending = nil, false
+	a.tsWaiting, a.tsAsks, a.nextTSAsk, a.lastTS = nil, map[uint64]*tsFetch{}, 0, 0
 	a.askConfig(env)
 	env.After(a.cfg.RefreshEvery, &wire.Tick{Kind: timerRefresh})
 }
@@ -193,6 +210,9 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	case *wire.ClientRequest:
 		a.clientRequest(env, from, x)
 	case *wire.MetaRedirect:
+		if a.tsRedirect(env, from, x) {
+			return
+		}
 		// Another member leads: ask it at once, at most once between two
 		// asks the backoff allowed (members naming each other cannot start
 		// a storm).
@@ -211,6 +231,8 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 			a.session = x.Session
 			env.Log().Info("api: exactly-once session", "session", a.session)
 		}
+	case *wire.TSReply:
+		a.tsReply(env, from, x)
 	case *wire.StageAck:
 		if r := a.reqByOp(x.Op); r != nil && r.shard == x.Shard && a.isPrimary(x.Shard, from) && !r.stageAcked && !r.aborting {
 			r.stageAcked = true
@@ -246,7 +268,12 @@ func (a *API) commitReply(env actors.Env, x *wire.CommitReply) {
 
 func (a *API) readReply(env actors.Env, x *wire.ReadReply) {
 	mine := x.Incarnation == a.incarnation || a.cfg.Canary == CanaryReplyByRequestID
-	if r := a.reqs[x.Id]; r != nil && !r.write && mine {
+	r := a.reqs[x.Id]
+	switch {
+	case r == nil || r.write || !mine:
+	case r.split:
+		a.partReply(env, r, x)
+	default:
 		a.answer(env, r, x.Status, x.Reply, x.Config)
 	}
 }
@@ -257,6 +284,11 @@ func (a *API) readReply(env actors.Env, x *wire.ReadReply) {
 // message had been sent at once and lost.
 func (a *API) queue(env actors.Env, to actors.Addr, m actors.Msg) {
 	a.outbox = append(a.outbox, outgoing{to, m})
+	a.wakeSend(env)
+}
+
+// wakeSend sets the SEND tick unless it is set.
+func (a *API) wakeSend(env actors.Env) {
 	if !a.sendPending {
 		a.sendPending = true
 		env.After(a.cfg.SendAfter, &wire.Tick{Kind: timerSend})
@@ -267,6 +299,7 @@ func (a *API) queue(env actors.Env, to actors.Addr, m actors.Msg) {
 // it is when alone, else in one Requests, in the order queued.
 func (a *API) send(env actors.Env) {
 	a.sendPending = false
+	a.askTS(env)
 	order, groups := actors.GroupByAddr(a.outbox, func(o outgoing) actors.Addr { return o.to })
 	clear(a.outbox)
 	a.outbox = a.outbox[:0]
@@ -372,6 +405,11 @@ func (a *API) reqByOp(op *wire.OpID) *request {
 // try sends one attempt of r.
 func (a *API) try(env actors.Env, r *request) {
 	a.cancelAttempt(env, r)
+	r.parts = nil
+	if a.splits(r) {
+		a.trySplit(env, r)
+		return
+	}
 	c, refusal := a.route(r)
 	if refusal != nil {
 		a.finish(env, r, refusal)
@@ -393,6 +431,10 @@ func (a *API) try(env actors.Env, r *request) {
 		}
 		a.assignOp(r)
 	}
+	if r.ts == 0 && !r.aborting {
+		a.awaitTS(env, r)
+		return
+	}
 	r.attempt = env.After(a.attemptTimeout(r), &wire.Tick{Kind: timerAttempt, Id: r.id})
 	r.hasAttempt = true
 	switch {
@@ -400,7 +442,8 @@ func (a *API) try(env actors.Env, r *request) {
 		a.queue(env, actors.Addr(c.Primary), &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op,
 			Watermark: a.opLog.watermark(a.nextOp), Abort: true})
 	case !r.write:
-		a.queue(env, a.readTarget(env, c), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation, Command: command.ToWire(r.cmd)})
+		a.queue(env, a.readTarget(env, c), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation,
+			Ts: r.ts, Command: command.ToWire(r.cmd)})
 	case r.inline || r.stageAcked:
 		a.sendCommit(env, r, c)
 	default:
@@ -428,7 +471,7 @@ func (a *API) readTarget(env actors.Env, c *wire.Config) actors.Addr {
 
 func (a *API) sendCommit(env actors.Env, r *request, c *wire.Config) {
 	m := &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Watermark: a.opLog.watermark(a.nextOp),
-		Command: command.ToWire(r.cmd)}
+		Command: command.ToWire(r.cmd), Ts: r.ts}
 	if !r.inline {
 		// The replicas hold the values staged: send their digests.
 		m.Staged = true
@@ -478,6 +521,14 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		return
 	case wire.Status_NEED_VALUES:
 		r.inline = true
+		a.try(env, r)
+		return
+	case wire.Status_TS_TOO_OLD:
+		// A newer version replaced what r.ts would read: read again at a
+		// timestamp fetched from now (each costs a TSO round trip, and the
+		// deadline bounds them).
+		r.ts = 0
+		r.lastRefusal = st.String()
 		a.try(env, r)
 		return
 	case wire.Status_STALE_CONFIG, wire.Status_NOT_PRIMARY:
@@ -544,6 +595,9 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 	case timerRefresh:
 		a.askConfig(env)
 		env.After(a.cfg.RefreshEvery, &wire.Tick{Kind: timerRefresh})
+		return
+	case timerTSO:
+		a.tsTimeout(env, t.Id)
 		return
 	}
 	r := a.reqs[t.Id]

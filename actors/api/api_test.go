@@ -151,10 +151,30 @@ func TestSilentShardStagedValueBacksOff(t *testing.T) {
 
 // take fires the timers due (the SEND tick among them) and returns what
 // the API sent.
+// take fires the due timers and returns what a sent, after answering its
+// GetTS requests as a meta leader would (nextTS, increasing), until it asks
+// for no more.
 func take(env *roletest.Env, a *API) []roletest.Sent {
-	env.FireDue(a)
-	return env.Take()
+	var out []roletest.Sent
+	for {
+		env.FireDue(a)
+		asked := false
+		for _, s := range env.Take() {
+			if g, ok := s.Msg.(*wire.GetTS); ok {
+				a.Handle(env, s.To, &wire.TSReply{Id: g.Id, First: nextTS, Count: g.Count})
+				nextTS += uint64(g.Count)
+				asked = true
+				continue
+			}
+			out = append(out, s)
+		}
+		if !asked {
+			return out
+		}
+	}
 }
+
+var nextTS uint64 = 1 << 40
 
 // Batching: the Commits and Reads of requests that arrive before the SEND
 // tick go to their data server in one Requests, in arrival order; one
@@ -165,8 +185,13 @@ func TestRequestsArrivingTogetherShareOneMessage(t *testing.T) {
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("SET", "k1", "v")})
 	a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("GET", "k2")})
 	a.Handle(env, "client2", &wire.ClientRequest{Id: 1, Args: args("SET", "k3", "v")})
-	if sent := env.Take(); len(sent) != 0 {
-		t.Fatalf("sent %d messages before the SEND tick, want none", len(sent))
+	for _, s := range env.Take() {
+		g, ok := s.Msg.(*wire.GetTS)
+		if !ok {
+			t.Fatalf("sent %v before the SEND tick, want only a GetTS", s)
+		}
+		a.Handle(env, s.To, &wire.TSReply{Id: g.Id, First: nextTS, Count: g.Count})
+		nextTS += uint64(g.Count)
 	}
 	sent := take(env, a)
 	if len(sent) != 1 || sent[0].To != "data1" {
@@ -274,11 +299,72 @@ func TestCommandsRouteBySlot(t *testing.T) {
 	if len(reads) != 1 || reads[0].Shard != 1 || len(commits) != 2 {
 		t.Fatalf("want GET foo to shard 1 and two commits, got reads %v commits %v (sent %v)", reads, commits, sent)
 	}
-	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("MGET", "foo", "bar")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("MSET", "foo", "1", "bar", "2")})
 	sent = take(env, a)
 	got := roletest.Of[*wire.ClientReply](sent)
 	if len(sent) != 1 || len(got) != 1 || !strings.HasPrefix(got[0].Reply.Str, "CROSSSLOT ") {
-		t.Fatalf("MGET foo bar spans two shards: want one CROSSSLOT reply and nothing sent, got %v", sent)
+		t.Fatalf("MSET foo bar spans two shards: want one CROSSSLOT reply and nothing sent, got %v", sent)
+	}
+}
+
+// A read across shards goes to each shard as a read of its own keys, all at
+// one timestamp; the answer puts the parts back in the command's order,
+// and takes no part of an attempt at another timestamp, nor a part that
+// arrives while the read waits to retry.
+func TestReadAcrossShardsIsOneSnapshot(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("MGET", "foo", "bar", "{foo}x")})
+	reads := roletest.Of[*wire.Read](take(env, a))
+	if len(reads) != 2 || reads[0].Ts == 0 || reads[0].Ts != reads[1].Ts {
+		t.Fatalf("want two Reads at one timestamp, got %v", reads)
+	}
+	byShard := map[uint32]*wire.Read{reads[0].Shard: reads[0], reads[1].Shard: reads[1]}
+	r0, r1 := byShard[0], byShard[1]
+	if r0 == nil || r1 == nil || len(r0.Command.Keys) != 1 || len(r1.Command.Keys) != 2 {
+		t.Fatalf("want bar to shard 0 and foo, {foo}x to shard 1, got %v", reads)
+	}
+	bulk := func(s string) *wire.Reply { return &wire.Reply{Kind: wire.Reply_BULK, Bulk: []byte(s)} }
+	part := func(from actors.Addr, shard uint32, ts uint64, st wire.Status, values ...string) {
+		rep := &wire.Reply{Kind: wire.Reply_ARRAY}
+		for _, v := range values {
+			rep.Array = append(rep.Array, bulk(v))
+		}
+		a.Handle(env, from, &wire.ReadReply{Shard: shard, Id: r0.Id, Incarnation: r0.Incarnation, Ts: ts, Status: st, Reply: rep})
+	}
+	noAnswer := func(when string) {
+		t.Helper()
+		if got := roletest.Of[*wire.ClientReply](take(env, a)); len(got) != 0 {
+			t.Fatalf("%s: answered %v", when, got)
+		}
+	}
+	// Shard 0 says the timestamp is too old: the whole read goes again at
+	// a new one, and shard 1's answer at the old one is not taken.
+	part("data1", 0, r0.Ts, wire.Status_TS_TOO_OLD)
+	again := roletest.Of[*wire.Read](take(env, a))
+	if len(again) != 2 || again[0].Ts <= r0.Ts || again[0].Ts != again[1].Ts {
+		t.Fatalf("after TS_TOO_OLD want two Reads at one newer timestamp, got %v", again)
+	}
+	ts := again[0].Ts
+	part("data2", 1, r1.Ts, wire.Status_OK, "old foo", "old x")
+	part("data1", 0, ts, wire.Status_OK, "bar")
+	noAnswer("with a part of the old timestamp")
+	// Shard 1 refuses; while the read waits to retry, a late answer of
+	// that attempt is not taken for the whole.
+	part("data2", 1, ts, wire.Status_NOT_READY)
+	part("data1", 0, ts, wire.Status_OK, "bar")
+	noAnswer("with one part while the read waited to retry")
+	env.Advance(time.Second)
+	retry := roletest.Of[*wire.Read](take(env, a))
+	if len(retry) != 2 || retry[0].Ts != ts {
+		t.Fatalf("want the read retried at the same timestamp, got %v", retry)
+	}
+	part("data1", 0, ts, wire.Status_OK, "bar")
+	part("data2", 1, ts, wire.Status_OK, "foo", "x")
+	got := roletest.Of[*wire.ClientReply](take(env, a))
+	if len(got) != 1 || len(got[0].Reply.Array) != 3 || string(got[0].Reply.Array[0].Bulk) != "foo" ||
+		string(got[0].Reply.Array[1].Bulk) != "bar" || string(got[0].Reply.Array[2].Bulk) != "x" {
+		t.Fatalf("want [foo bar x], got %v", got)
 	}
 }
 
@@ -323,5 +409,27 @@ func TestStaleRefusalAsksMeta(t *testing.T) {
 		Config: &wire.Config{Shard: 0, Version: 1, Primary: "data1", SlotStart: 0, SlotEnd: 8192}})
 	if asks := roletest.Of[*wire.GetConfig](take(env, a)); len(asks) != 1 {
 		t.Fatalf("a refusal with our own config did not send us to meta: %v", asks)
+	}
+}
+
+// Rule tso at the API: a command's timestamp is fetched after it arrived,
+// never one the API server already held. The canary cached-tso gives a
+// write the newest timestamp it holds.
+func TestTimestampFetchedAfterTheCommandArrived(t *testing.T) {
+	for _, canary := range []string{"", CanaryCachedTSO} {
+		t.Run("canary="+canary, func(t *testing.T) {
+			env, a := start(t, Config{Canary: canary})
+			defer env.Close()
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "k")})
+			held := roletest.Of[*wire.Read](take(env, a))[0].Ts
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("SET", "k", "v")})
+			commits := roletest.Of[*wire.Commit](take(env, a))
+			if len(commits) != 1 {
+				t.Fatalf("want one Commit, got %v", commits)
+			}
+			if fresh := commits[0].Ts > held; fresh != (canary == "") {
+				t.Fatalf("canary %q: the SET's timestamp %d, the one held before it arrived %d", canary, commits[0].Ts, held)
+			}
+		})
 	}
 }

@@ -14,4 +14,11 @@
 // ran and answers that (the client gets -TRYAGAIN). At the deadline the
 // client gets -TRYAGAIN when nothing could have taken effect and
 // -UNCERTAIN when a Commit was sent and settling got no answer.
+//
+// Timestamps (tso.go): each command waits for a timestamp from meta's TSO,
+// fetched after it arrived (the commands arriving before one SEND tick
+// share one GetTS), and every Commit and Read carries it. A read refused
+// TS_TOO_OLD is read again at a new one. An MGET or EXISTS whose keys span
+// shards is read from each shard at the one timestamp and put back together
+// (split.go): one snapshot of the cluster.
 package api

@@ -124,6 +124,9 @@ const (
 	CanaryTruncateUnapplied  = "truncate-unapplied"      // compaction: drop log entries not yet applied
 	CanaryStaleVersionCache  = "stale-version-cache"     // one-version: a primary's version cache does not learn what it applies
 	CanaryAbortWithoutLookup = "abort-without-lookup"    // abort: a primary records an op as never run without looking it up
+	Canary1PCWithoutMaxTS    = "1pc-without-max-ts"      // commit-ts: an entry commits at its command's timestamp, below reads already served
+	CanaryNoTSFloor          = "no-ts-floor"             // ts-floor: a new primary ignores its lease grants' timestamps
+	CanaryReadThroughPending = "read-through-pending"    // read-ts: a read does not wait for a sequenced write it must see
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -131,7 +134,7 @@ var Canaries = []string{
 	CanaryAckBeforeDurable, CanaryCommitOnMajority, CanaryIgnoreLease, CanaryLeaseFromReceive,
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
-	CanaryAbortWithoutLookup,
+	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
 }
 
 // Server is the data server role.

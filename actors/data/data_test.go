@@ -166,7 +166,15 @@ func primaryWithLease(t *testing.T, env *roletest.Env, cfg Config, c *wire.Confi
 // grantLease answers the server's newest heartbeat with a lease.
 func grantLease(env *roletest.Env, s *Server, version uint64) {
 	s.Handle(env, "meta", &wire.HeartbeatReply{Id: s.heartbeatID, Incarnation: s.incarnation,
-		Leases: []*wire.LeaseGrant{{Shard: 0, ConfigVersion: version, HeartbeatId: s.heartbeatID, LeaseNanos: int64(2 * time.Second)}}})
+		Leases: []*wire.LeaseGrant{{Shard: 0, ConfigVersion: version, HeartbeatId: s.heartbeatID, LeaseNanos: int64(2 * time.Second), Ts: nextTS()}}})
+}
+
+// testTS is the newest timestamp nextTS issued: the tests' TSO.
+var testTS uint64 = 1000
+
+func nextTS() uint64 {
+	testTS++
+	return testTS
 }
 
 // Hole 1: a primary that restarts must not serve its old version again; it
@@ -348,7 +356,7 @@ func TestReadNeedsLease(t *testing.T) {
 	c := config(1, "data1", []string{"data2"})
 	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
 	env.Advance(3 * time.Second) // the lease ran out
-	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Command: cmdOf("GET", "k")})
+	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 5, Ts: nextTS(), Command: cmdOf("GET", "k")})
 	rr := roletest.Of[*wire.ReadReply](env.Take())
 	if len(rr) != 1 || rr[0].Status != wire.Status_NOT_READY || rr[0].Incarnation != 5 {
 		t.Fatalf("read without a lease answered %v, want NOT_READY echoing incarnation 5", rr)

@@ -26,6 +26,16 @@
 //   - lease-read: reads are served by the primary only, only from committed
 //     state, only while its lease is valid and after its barrier committed.
 //
+//   - commit-ts, read-ts, ts-floor (timestamps.go): every Commit and Read
+//     carries a TSO timestamp. An entry with writes commits at max(its
+//     timestamp, the largest read timestamp served + 1, the previous
+//     entry's commit_ts). A read at t sees exactly the entries committing at
+//     or below t: it waits for a sequenced write of its key committing at
+//     or below t, and is refused TS_TOO_OLD when a key holds a version newer
+//     than t or was deleted above t (keys keep one version). A lease grant
+//     carries a timestamp; a primary commits above it and, until its first
+//     grant, knows no deletion time.
+//
 //   - barrier: on becoming primary of a config version the primary appends
 //     a barrier entry and serves nothing until it commits; committing it
 //     commits every earlier entry in the new primary's log.
@@ -81,8 +91,10 @@
 // simulator reports as a failed run): acked ≤ durable; commit ≤ durable on
 // every replica (a learner follows the primary's commit point only as far
 // as it holds the log durably); applied = commit; config versions never
-// decrease along the log (checked on append and on recovery); a replica
-// serves only as primary, with a valid lease, after its barrier committed.
+// decrease along the log (checked on append and on recovery); commit
+// timestamps of entries with writes never decrease along the log (checked
+// on apply); a replica serves only as primary, with a valid lease, after
+// its barrier committed.
 //   - exactly-once: an entry records its op id and result; a retried op gets
 //     the recorded result. Records of ops below the API's watermark expire.
 //     Sessions (API incarnations) are issued by meta in increasing order;

@@ -25,7 +25,11 @@ type ReplicaView struct {
 	SnapshotsInstalled int
 	// VersionCacheHits counts the writes, in this incarnation, whose
 	// replaced version came from the primary's version cache.
-	VersionCacheHits         uint64
+	VersionCacheHits uint64
+	// ReadsWaited and ReadsTooOld count, in this incarnation, the reads
+	// that waited for a sequenced write below their timestamp and those
+	// refused TS_TOO_OLD (rule read-ts).
+	ReadsWaited, ReadsTooOld uint64
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -67,6 +71,7 @@ func (s *Server) Inspect() []ReplicaView {
 			LeaseUntil: r.leaseUntil,
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
 			SnapshotsInstalled: r.snapshotsInstalled, VersionCacheHits: r.versionCacheHits,
+			ReadsWaited: r.readsWaited, ReadsTooOld: r.readsTooOld,
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

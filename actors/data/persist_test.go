@@ -343,7 +343,10 @@ func TestCommitWaitsForPrimaryDurability(t *testing.T) {
 		env.Advance(tick)
 		env.FireDue(s)
 	}
-	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 2, Command: cmdOf("GET", "k")})
+	// A read below the entry's commit_ts is served at once, without it;
+	// one at or above it waits for it to commit (rule read-ts).
+	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 2, Ts: r.primary.lastCommitTS - 1, Command: cmdOf("GET", "k")})
+	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 3, Incarnation: 2, Ts: nextTS(), Command: cmdOf("GET", "k")})
 	sent := env.Take()
 	if cr := commitReplies(sent); len(cr) != 0 {
 		t.Fatalf("replied %v with every secondary's ack but not the primary's own durability", cr)
@@ -359,18 +362,22 @@ func TestCommitWaitsForPrimaryDurability(t *testing.T) {
 		}
 	}
 	rr := roletest.Of[*wire.ReadReply](sent)
-	if len(rr) != 1 || rr[0].Status != wire.Status_OK || rr[0].Reply.GetKind() != wire.Reply_NIL {
-		t.Fatalf("GET k before the commit answered %v, want OK nil", rr)
+	if len(rr) != 1 || rr[0].Id != 1 || rr[0].Status != wire.Status_OK || rr[0].Reply.GetKind() != wire.Reply_NIL {
+		t.Fatalf("GET k before the commit answered %v, want OK nil to read 1 only", rr)
 	}
 	if !env.PersistAsked() {
 		t.Fatal("the primary never asked to persist the entry it waits for")
 	}
 	env.Persist(s)
-	cr := commitReplies(env.Take())
+	sent = env.Take()
+	cr := commitReplies(sent)
 	if len(cr) != 1 || cr[0].Status != wire.Status_OK {
 		t.Fatalf("once the primary's copy was durable the replies were %v, want one OK", cr)
 	}
-	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 2, Incarnation: 2, Command: cmdOf("GET", "k")})
+	if rr := roletest.Of[*wire.ReadReply](sent); len(rr) != 1 || rr[0].Id != 3 || string(rr[0].Reply.GetBulk()) != "new" {
+		t.Fatalf("the read that waited for the commit answered %v, want \"new\"", rr)
+	}
+	s.Handle(env, "api2", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 2, Incarnation: 2, Ts: nextTS(), Command: cmdOf("GET", "k")})
 	if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || string(rr[0].Reply.GetBulk()) != "new" {
 		t.Fatalf("GET k after the commit answered %v, want \"new\"", rr)
 	}

@@ -21,14 +21,29 @@ type primaryState struct {
 	// uncommitted FLUSH (0 = none); keys not in the overlay are absent then.
 	overlay  map[string]overlayValue
 	flushSeq uint64
+	flushTS  uint64 // commit_ts of the FLUSH at flushSeq
 	// versions: what the committed state holds for recently used keys.
 	versions *versionCache
+
+	// Timestamps (timestamps.go). maxReadTS: the largest read timestamp
+	// served; floorTS: the largest lease grant timestamp (rule ts-floor);
+	// lastCommitTS: the commit_ts of the newest entry with writes
+	// sequenced; lastFlushTS: of the newest FLUSH sequenced; deleteTS: the
+	// newest commit_ts at which the committed state lost a key (a deletion
+	// or a FLUSH applied), unknownTS until the first grant.
+	maxReadTS, floorTS, lastCommitTS, lastFlushTS, deleteTS uint64
+	// deferred: reads waiting for the entry at a seq to commit.
+	deferred      map[uint64][]deferredRead
+	deferredReads int
 }
 
+// overlayValue is a key's newest uncommitted write: the entry's seq and
+// commit_ts, and firstTS, the commit_ts of the oldest uncommitted write of
+// the key (or of an older one that since committed).
 type overlayValue struct {
-	seq     uint64
-	value   []byte
-	deleted bool
+	seq, ts, firstTS uint64
+	value            []byte
+	deleted          bool
 }
 
 type peer struct {
@@ -82,7 +97,7 @@ func (r *replica) transferTime(n int) time.Duration {
 func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{},
-		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes)}
+		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes), deleteTS: unknownTS}
 	newPeer := func(a string, learner bool) *peer {
 		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now, lastAck: now}
 		if old := r.peer(p.addr); old != nil {
@@ -104,6 +119,11 @@ func (r *replica) becomePrimary(env actors.Env) {
 	if r.primary != nil {
 		ps.waiters = r.primary.waiters   // same log, same pending ops
 		ps.versions = r.primary.versions // same committed state
+		// Same process, same log: the reads it served and the timestamps
+		// it assigned still bound what it commits next.
+		ps.maxReadTS, ps.floorTS, ps.lastCommitTS = r.primary.maxReadTS, r.primary.floorTS, r.primary.lastCommitTS
+		ps.lastFlushTS, ps.deleteTS = r.primary.lastFlushTS, r.primary.deleteTS
+		ps.deferred, ps.deferredReads = r.primary.deferred, r.primary.deferredReads
 		for _, old := range r.primary.peers {
 			r.stopSnapshot(old) // a peer no longer in the config
 		}
@@ -112,7 +132,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 	// Entries after the commit point may come from an earlier primary; they
 	// are part of the sequenced state too.
 	r.log.forEach(r.commitSeq+1, r.log.last, ps.sequence)
-	barrier := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: r.log.last + 1}
+	barrier := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: ps.lastCommitTS}
 	ps.barrierSeq = barrier.Seq
 	r.appendEntry(env, barrier)
 	env.Log().Info("primary: appended barrier", "shard", r.shard, "version", r.config.Version, "seq", barrier.Seq)
@@ -130,6 +150,7 @@ func (r *replica) stepDown(env actors.Env) {
 	for _, p := range r.primary.peers {
 		r.stopSnapshot(p)
 	}
+	r.dropDeferred()
 	r.primary = nil
 	r.leaseUntil = time.Time{}
 }
@@ -152,10 +173,14 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 	switch e.Kind {
 	case wire.Entry_FLUSH:
 		clear(ps.overlay)
-		ps.flushSeq = e.Seq
+		ps.flushSeq, ps.flushTS = e.Seq, e.CommitTs
 	case wire.Entry_WRITE:
 		for _, w := range e.Writes {
-			ps.overlay[string(w.Key)] = overlayValue{seq: e.Seq, value: w.Value, deleted: w.Delete}
+			first := e.CommitTs
+			if old, ok := ps.overlay[string(w.Key)]; ok {
+				first = old.firstTS
+			}
+			ps.overlay[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, firstTS: first, value: w.Value, deleted: w.Delete}
 		}
 	}
 }
@@ -174,7 +199,7 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	case ok && ov.deleted:
 		return 0, false
 	case ok:
-		return ov.seq, true // commit_ts is the entry's seq
+		return ov.ts, true
 	case ps.flushSeq != 0:
 		return 0, false // a pending FLUSH removes every version first
 	}
@@ -271,8 +296,8 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	if m.Abort {
 		// Rule abort: the op was not sequenced here, so it never ran; an
 		// entry recording that keeps any copy of it from running later.
-		e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark, Result: command.Aborted()}
-		e.CommitTs = e.Seq
+		e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark, Result: command.Aborted(),
+			CommitTs: ps.lastCommitTS} // no writes: its timestamp orders nothing
 		ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
 		r.appendEntry(env, e)
 		return
@@ -291,7 +316,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		return
 	}
 	e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
-	e.CommitTs = e.Seq
+	e.CommitTs = ps.commitTS(m.Ts, r.flushed, cmd.Kind == command.FlushAll, r.s.cfg.Canary) // rule commit-ts
 	if cmd.Kind == command.FlushAll {
 		e.Kind = wire.Entry_FLUSH
 		e.Result = command.OK()
@@ -314,7 +339,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 				if earlier == nil {
 					earlier = map[string]overlayValue{}
 				}
-				earlier[string(w.Key)] = overlayValue{seq: e.CommitTs, deleted: w.Delete}
+				earlier[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, deleted: w.Delete}
 			}
 		}
 	}

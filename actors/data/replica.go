@@ -26,6 +26,9 @@ type replica struct {
 	// flushed is the applied state's flush marker (store.Flushed), kept
 	// here so reads need not look it up.
 	flushed uint64
+	// appliedTS is the commit_ts of the newest entry with writes applied
+	// since start (invariant commit-ts-order).
+	appliedTS uint64
 	// primaryCommitSeq is the newest commit point a primary told us; ours
 	// follows it only as far as our log is durable and matches (commit ≤
 	// durable: a learner may be told of commits it does not hold durably yet).
@@ -45,6 +48,9 @@ type replica struct {
 	// versionCacheHits counts writes whose replaced version came from the
 	// primary's version cache (ReplicaView.VersionCacheHits).
 	versionCacheHits uint64
+	// readsWaited, readsTooOld: reads that waited for a sequenced write and
+	// reads refused TS_TOO_OLD, in this incarnation (for Inspect).
+	readsWaited, readsTooOld uint64
 	// snapshotCount numbers the snapshots this primary sent.
 	snapshotCount uint64
 
@@ -128,6 +134,7 @@ func (r *replica) drop(env actors.Env) {
 	r.log.reset(0, 0)
 	r.dedup = newDedup()
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq, r.primaryCompactSeq = 0, 0, 0, 0, 0
+	r.appliedTS = 0
 	r.flushed = 0
 	r.installing = nil
 }
@@ -172,6 +179,7 @@ func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Tim
 	if r.primary == nil || g.ConfigVersion != r.config.Version {
 		return
 	}
+	r.primary.grantTS(g.Ts, r.s.cfg.Canary)
 	// Rule lease: measured from when we sent the heartbeat, on our clock.
 	until := sentAt.Add(time.Duration(g.LeaseNanos))
 	if until.After(r.leaseUntil) {
@@ -246,6 +254,9 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 		r.primary.committed(env, r, from, to)
 	}
 	r.apply()
+	if r.primary != nil {
+		r.runDeferred(env, to) // after apply: they read the committed state
+	}
 	if r.appliedSeq-r.log.start >= uint64(r.s.cfg.CompactEvery) {
 		r.s.scheduleFlush(env) // which compacts, in a step of its own
 	}
@@ -263,10 +274,14 @@ func (r *replica) apply() {
 		versions = r.primary.versions
 	}
 	r.log.forEach(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
+		r.checkCommitOrder(e)
 		switch e.Kind {
 		case wire.Entry_WRITE:
 			for _, w := range e.Writes {
 				if w.Delete {
+					if r.primary != nil {
+						r.primary.deleteTS = max(r.primary.deleteTS, e.CommitTs)
+					}
 					a.Delete(w.Key, w.PrevTs, w.WasLive)
 				} else {
 					a.Put(w.Key, e.CommitTs, w.Value, w.PrevTs, w.WasLive)
@@ -284,6 +299,7 @@ func (r *replica) apply() {
 			r.flushed = e.CommitTs
 			if r.primary != nil {
 				r.primary.versions.clear()
+				r.primary.deleteTS = max(r.primary.deleteTS, e.CommitTs)
 			}
 		}
 	})
@@ -332,7 +348,7 @@ func (c committedState) Get(key []byte) ([]byte, bool, error) {
 // read serves a read-only command (rule lease-read).
 func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 	reply := func(st wire.Status, rep *wire.Reply) {
-		out := &wire.ReadReply{Shard: r.shard, Id: m.Id, Incarnation: m.Incarnation, Status: st, Reply: rep}
+		out := &wire.ReadReply{Shard: r.shard, Id: m.Id, Incarnation: m.Incarnation, Ts: m.Ts, Status: st, Reply: rep}
 		if st != wire.Status_OK {
 			out.Config = r.config
 		}
@@ -355,6 +371,8 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		return
 	}
 	if cmd.Kind == command.DBSize {
+		// Counted on the newest committed state, not at m.Ts: DBSIZE is
+		// documented as approximate across shards.
 		n, err := r.s.st.LiveKeys(r.shard)
 		r.s.must(err, "count live keys")
 		reply(wire.Status_OK, command.Int(int64(n)))
@@ -364,7 +382,5 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		reply(wire.Status_OK, command.Error("ERR "+cmd.Name+" is a write; send it as a Commit"))
 		return
 	}
-	rep, _, err := command.Eval(cmd, committedState{r})
-	r.s.must(err, "evaluate read")
-	reply(wire.Status_OK, rep)
+	r.serveRead(env, from, m, cmd, reply)
 }

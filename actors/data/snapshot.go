@@ -274,6 +274,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.dedup = newDedup()
 	r.flushed = 0
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
+	r.appliedTS = 0
 	r.installing = &snapshotIn{id: id, version: r.config.Version}
 }
 

@@ -625,7 +625,7 @@ func TestSnapshotStreamsOneChunkAtATime(t *testing.T) {
 		t.Fatalf("retried op 1 answered %v and the log grew from %d to %d; want the recorded :1 and no new entry", rep, last, r.log.last)
 	}
 	for _, k := range []string{"once", "k07", "during"} {
-		lc.l.Handle(lc.lenv, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Command: cmdOf("GET", k)})
+		lc.l.Handle(lc.lenv, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Ts: nextTS(), Command: cmdOf("GET", k)})
 		want, _ := get(t, lc.penv, k)
 		if rr := roletest.Of[*wire.ReadReply](lc.lenv.Take()); len(rr) != 1 || rr[0].Status != wire.Status_OK || string(rr[0].Reply.GetBulk()) != want {
 			t.Fatalf("GET %s at the new primary answered %v, want %q", k, rr, want)
@@ -987,7 +987,7 @@ func TestRestartAfterCompaction(t *testing.T) {
 	}
 	for _, kv := range [][2]string{{"once", "third"}, {"k2", "v2"}, {"k9", "v9"}} {
 		k, want := kv[0], kv[1]
-		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Command: cmdOf("GET", k)})
+		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 1, Incarnation: 9, Ts: nextTS(), Command: cmdOf("GET", k)})
 		if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || rr[0].Status != wire.Status_OK || string(rr[0].Reply.GetBulk()) != want {
 			t.Fatalf("GET %s after the restart answered %v, want %q", k, rr, want)
 		}

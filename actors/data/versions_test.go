@@ -12,20 +12,7 @@ import (
 // returns the entry's one write as the Prepare to data2 carried it.
 func commitOne(t *testing.T, env *roletest.Env, s *Server, m *wire.Commit) *wire.Write {
 	t.Helper()
-	s.Handle(env, "api1", m)
-	env.FireDue(s)
-	ps := prepares(env.Take())["data2"]
-	if len(ps) != 1 || len(ps[0].Entries) != 1 {
-		t.Fatalf("op %d: want one Prepare with one entry to data2, got %v", m.Op.Counter, ps)
-	}
-	e := ps[0].Entries[0]
-	env.Persist(s)
-	for _, peer := range []actors.Addr{"data2", "data3"} {
-		s.Handle(env, peer, &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: e.Seq})
-	}
-	if cr := commitReplies(env.Take()); len(cr) != 1 || cr[0].Status != wire.Status_OK {
-		t.Fatalf("op %d: want one OK commit reply, got %v", m.Op.Counter, cr)
-	}
+	e := commitEntry(t, env, s, m)
 	if e.Kind != wire.Entry_WRITE {
 		return nil
 	}
@@ -36,7 +23,7 @@ func commitOne(t *testing.T, env *roletest.Env, s *Server, m *wire.Commit) *wire
 }
 
 func op(counter uint64, argv ...string) *wire.Commit {
-	return &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: counter}, Command: cmdOf(argv...)}
+	return &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: counter}, Ts: nextTS(), Command: cmdOf(argv...)}
 }
 
 // Rule one-version: every write names the version it replaces in the
@@ -62,7 +49,7 @@ func TestWriteNamesTheVersionItReplaces(t *testing.T) {
 			r := s.replica(0)
 			steps := []struct {
 				argv     []string
-				wantPrev func(prevSeq uint64) uint64 // of the entry before
+				wantPrev func(prevTS uint64) uint64 // of the entry before
 				wantLive bool
 			}{
 				{[]string{"SET", "k", "a"}, func(uint64) uint64 { return 0 }, false},
@@ -82,7 +69,7 @@ func TestWriteNamesTheVersionItReplaces(t *testing.T) {
 						t.Fatalf("step %d %v: prev_ts %d was_live %t, want %d %t", i, st.argv, w.PrevTs, w.WasLive, want, st.wantLive)
 					}
 				}
-				prevSeq = r.commitSeq
+				prevSeq = r.primary.lastCommitTS
 				if err := env.Store().CheckShape(0); err != nil {
 					t.Fatalf("after step %d %v: %v", i, st.argv, err)
 				}

@@ -31,6 +31,10 @@
 //   - Repair: a learner silent for ReplaceAfter leaves its shards, so
 //     that a spare data server joins as a learner in its place; silent
 //     secondaries are removed by their primary (data's RemoveAfter).
+//   - Timestamps (tso.go): the leader issues strictly increasing
+//     timestamps from a window it reserved in the log above the group's
+//     persisted limit, only while confirmed as leader; each lease grant
+//     carries one.
 //   - A new cluster's shards split the hash slots into Config.Shards
 //     ranges, placed by actors/cluster.
 //   - A live data server that is not a member of a shard short of replicas

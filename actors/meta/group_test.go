@@ -30,6 +30,13 @@ var threeData = []actors.Addr{"data1", "data2", "data3"}
 
 func newGroup(t *testing.T, n int, cfg Config) *group {
 	t.Helper()
+	return newSkewedGroup(t, n, cfg, 0)
+}
+
+// newSkewedGroup is newGroup with member i's clock skew·(n-i) ahead of the
+// last member's.
+func newSkewedGroup(t *testing.T, n int, cfg Config, skew time.Duration) *group {
+	t.Helper()
 	g := &group{t: t, envs: map[actors.Addr]*roletest.Env{}, nodes: map[actors.Addr]*Meta{},
 		down: map[actors.Addr]bool{}, cut: map[actors.Addr]bool{}}
 	for i := 1; i <= n; i++ {
@@ -39,6 +46,7 @@ func newGroup(t *testing.T, n int, cfg Config) *group {
 	g.cfg = cfg
 	for i, a := range g.addrs {
 		g.envs[a] = roletest.New(a, uint64(i+1))
+		g.envs[a].Advance(skew * time.Duration(n-1-i))
 		g.start(a)
 	}
 	t.Cleanup(func() {

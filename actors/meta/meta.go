@@ -63,7 +63,7 @@ type Config struct {
 }
 
 // Canaries lists the meta role's deliberate defects.
-var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary}
+var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary, CanaryTSOFromClock}
 
 // Canaries: deliberate defects the simulator must catch.
 const (
@@ -81,6 +81,10 @@ const (
 	// besides the one promoted) leaves the failed primary out of the new
 	// config, so it deletes its copy when it returns.
 	CanaryDropOldPrimary = "drop-old-primary"
+	// CanaryTSOFromClock: a meta leader issues timestamps from its clock
+	// alone, not above the group's persisted limit, so a leader whose clock
+	// is behind an earlier leader's issues timestamps below that leader's.
+	CanaryTSOFromClock = "tso-from-clock"
 )
 
 // DefaultReplicas is how many replicas a shard has unless configured.
@@ -138,6 +142,7 @@ type Meta struct {
 	// The replicated state machine (state.go).
 	shards       []*shard // by shard id
 	sessionLimit uint64   // every session id ever issued is below it
+	tsLimit      uint64   // every timestamp ever issued is below it (tso.go)
 	members      map[uint64]actors.Addr
 	confState    *raftpb.ConfState
 	applied      uint64
@@ -166,6 +171,12 @@ type Meta struct {
 	sessNext, sessEnd uint64
 	sessReserving     bool
 	sessWaiting       []sessionWait
+	// tsNext..tsEnd are timestamps this leader reserved and has not
+	// issued; tsWaiting are GetTS requests waiting for a reservation.
+	tsNext, tsEnd uint64
+	tsReserving   bool
+	tsReservedAt  time.Time
+	tsWaiting     []tsWait
 }
 
 // legacySessionKey is where a meta server before the group kept its
@@ -243,6 +254,10 @@ func (m *Meta) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
 		if m.serve(env, from, x.Id) {
 			m.getConfig(env, from, x)
 		}
+	case *wire.GetTS:
+		if m.serve(env, from, x.Id) {
+			m.getTS(env, from, x)
+		}
 	case *wire.RemoveReplica:
 		if m.serve(env, from, 0) {
 			m.removeReplica(env, from, x)
@@ -261,6 +276,7 @@ func (m *Meta) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
 		case wire.Tick_CHECK:
 			if m.leading(m.now) {
 				m.check(env)
+				m.retryReserveTS()
 			}
 			env.After(m.cfg.CheckEvery, &wire.Tick{Kind: wire.Tick_CHECK})
 		}
@@ -302,6 +318,7 @@ func (m *Meta) becomeLeader(env actors.Env, now time.Time) {
 	m.servers = map[actors.Addr]*server{}
 	m.resetLeaderShards(now)
 	m.reserveSessions()
+	m.maybeReserveTS()
 }
 
 // resetLeaderShards gives every shard a fresh leader's view: nothing
@@ -329,6 +346,7 @@ func (m *Meta) dropLeaderState() {
 	m.servers = map[actors.Addr]*server{}
 	m.sessNext, m.sessEnd, m.sessReserving = 0, 0, false
 	m.sessWaiting = nil
+	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting = 0, 0, false, nil
 	for _, s := range m.shards {
 		s.proposed = nil
 	}
@@ -436,10 +454,12 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			// No grants while a version of ours that ends this primary's
 			// term is on its way.
 			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted)
-			if !s.suspect && !ending {
+			// Each grant carries a timestamp (rule ts-floor): none until
+			// this leader's first window is reserved.
+			if ts, ok := m.grantTS(); !s.suspect && !ending && ok {
 				reply.Leases = append(reply.Leases, &wire.LeaseGrant{
 					Shard: c.Shard, ConfigVersion: c.Version, HeartbeatId: hb.Id,
-					LeaseNanos: int64(m.cfg.LeaseTimeout),
+					LeaseNanos: int64(m.cfg.LeaseTimeout), Ts: ts,
 				})
 				s.lastGrant = now
 			}

@@ -18,6 +18,7 @@ import (
 func (m *Meta) resetState() {
 	m.shards = nil
 	m.sessionLimit = 1
+	m.tsLimit = 0
 	m.members = map[uint64]actors.Addr{}
 	m.confState = &raftpb.ConfState{}
 	m.applied, m.snapIndex, m.memSnapIndex = 0, 0, 0
@@ -32,6 +33,7 @@ func (m *Meta) restore(snap *raftpb.Snapshot) {
 		m.shards = append(m.shards, &shard{config: c})
 	}
 	m.sessionLimit = st.SessionLimit
+	m.tsLimit = st.TsLimit
 	m.members = map[uint64]actors.Addr{}
 	for _, mm := range st.Members {
 		m.members[mm.Id] = actors.Addr(mm.Addr)
@@ -47,7 +49,7 @@ func (m *Meta) restore(snap *raftpb.Snapshot) {
 
 // snapshotState is the state machine as a snapshot carries it.
 func (m *Meta) snapshotState() *wire.MetaState {
-	st := &wire.MetaState{SessionLimit: m.sessionLimit}
+	st := &wire.MetaState{SessionLimit: m.sessionLimit, TsLimit: m.tsLimit}
 	for _, s := range m.shards {
 		st.Configs = append(st.Configs, s.config)
 	}
@@ -77,6 +79,9 @@ func (m *Meta) applyEntry(env actors.Env, e *raftpb.Entry) {
 func (m *Meta) applyCommand(env actors.Env, cmd *wire.MetaCommand, term uint64) {
 	if c := cmd.Config; c != nil {
 		m.applyConfig(env, c)
+	}
+	if cmd.ReserveTs > 0 {
+		m.applyReserveTS(env, cmd.ReserveTs, term)
 	}
 	if n := cmd.ReserveSessions; n > 0 {
 		from := m.sessionLimit

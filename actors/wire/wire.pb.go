@@ -40,6 +40,7 @@ const (
 	Status_BUSY            Status = 5 // bounded queue full: retry later
 	Status_UNKNOWN_OUTCOME Status = 6 // retried op older than the exactly-once watermark
 	Status_SESSION_EXPIRED Status = 7 // the op's session was forgotten: outcome unknown, get a new session
+	Status_TS_TOO_OLD      Status = 8 // a read's timestamp is below a version it would need: retry with a new one
 )
 
 // Enum value maps for Status.
@@ -53,6 +54,7 @@ var (
 		5: "BUSY",
 		6: "UNKNOWN_OUTCOME",
 		7: "SESSION_EXPIRED",
+		8: "TS_TOO_OLD",
 	}
 	Status_value = map[string]int32{
 		"OK":              0,
@@ -63,6 +65,7 @@ var (
 		"BUSY":            5,
 		"UNKNOWN_OUTCOME": 6,
 		"SESSION_EXPIRED": 7,
+		"TS_TOO_OLD":      8,
 	}
 )
 
@@ -197,7 +200,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30, 0}
+	return file_wire_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type Tick_Kind int32
@@ -215,6 +218,7 @@ const (
 	Tick_SEND      Tick_Kind = 10 // api: send the Requests collected for each data server
 	Tick_RAFT      Tick_Kind = 11 // meta: one raft tick (heartbeats, elections, leadership checks)
 	Tick_REFRESH   Tick_Kind = 12 // api: ask meta for the cluster map again
+	Tick_TSO       Tick_Kind = 13 // api: the GetTS id went unanswered
 )
 
 // Enum value maps for Tick_Kind.
@@ -232,6 +236,7 @@ var (
 		10: "SEND",
 		11: "RAFT",
 		12: "REFRESH",
+		13: "TSO",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -246,6 +251,7 @@ var (
 		"SEND":      10,
 		"RAFT":      11,
 		"REFRESH":   12,
+		"TSO":       13,
 	}
 )
 
@@ -273,7 +279,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39, 0}
+	return file_wire_proto_rawDescGZIP(), []int{41, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -798,6 +804,10 @@ type LeaseGrant struct {
 	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
 	HeartbeatId   uint64                 `protobuf:"varint,3,opt,name=heartbeat_id,json=heartbeatId,proto3" json:"heartbeat_id,omitempty"`
 	LeaseNanos    int64                  `protobuf:"varint,4,opt,name=lease_nanos,json=leaseNanos,proto3" json:"lease_nanos,omitempty"`
+	// ts is a timestamp the meta leader issued with the grant: above every
+	// read timestamp an earlier primary of the shard served under its lease,
+	// so the primary's writes commit above them (rule ts-floor).
+	Ts            uint64 `protobuf:"varint,5,opt,name=ts,proto3" json:"ts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -856,6 +866,13 @@ func (x *LeaseGrant) GetHeartbeatId() uint64 {
 func (x *LeaseGrant) GetLeaseNanos() int64 {
 	if x != nil {
 		return x.LeaseNanos
+	}
+	return 0
+}
+
+func (x *LeaseGrant) GetTs() uint64 {
+	if x != nil {
+		return x.Ts
 	}
 	return 0
 }
@@ -985,6 +1002,123 @@ func (x *PromoteLearner) GetLearner() string {
 }
 
 // GetConfig asks meta for the current configs (api on start and on refusal).
+// GetTS asks the meta leader for count timestamps (the TSO). They are
+// issued after the request arrived, so a timestamp fetched after an
+// operation began is above every timestamp of an operation that had
+// completed by then.
+type GetTS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTS) Reset() {
+	*x = GetTS{}
+	mi := &file_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTS) ProtoMessage() {}
+
+func (x *GetTS) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTS.ProtoReflect.Descriptor instead.
+func (*GetTS) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetTS) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GetTS) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// TSReply carries timestamps first, first+1, ..., first+count-1.
+type TSReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	First         uint64                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Count         uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TSReply) Reset() {
+	*x = TSReply{}
+	mi := &file_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TSReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TSReply) ProtoMessage() {}
+
+func (x *TSReply) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TSReply.ProtoReflect.Descriptor instead.
+func (*TSReply) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TSReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TSReply) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *TSReply) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type GetConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -996,7 +1130,7 @@ type GetConfig struct {
 
 func (x *GetConfig) Reset() {
 	*x = GetConfig{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1142,7 @@ func (x *GetConfig) String() string {
 func (*GetConfig) ProtoMessage() {}
 
 func (x *GetConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1155,7 @@ func (x *GetConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfig.ProtoReflect.Descriptor instead.
 func (*GetConfig) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetConfig) GetId() uint64 {
@@ -1053,7 +1187,7 @@ type ConfigUpdate struct {
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1199,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1212,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConfigUpdate) GetId() uint64 {
@@ -1116,7 +1250,7 @@ type MetaRedirect struct {
 
 func (x *MetaRedirect) Reset() {
 	*x = MetaRedirect{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1262,7 @@ func (x *MetaRedirect) String() string {
 func (*MetaRedirect) ProtoMessage() {}
 
 func (x *MetaRedirect) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1275,7 @@ func (x *MetaRedirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaRedirect.ProtoReflect.Descriptor instead.
 func (*MetaRedirect) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MetaRedirect) GetId() uint64 {
@@ -1172,7 +1306,7 @@ type MetaMembers struct {
 
 func (x *MetaMembers) Reset() {
 	*x = MetaMembers{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1318,7 @@ func (x *MetaMembers) String() string {
 func (*MetaMembers) ProtoMessage() {}
 
 func (x *MetaMembers) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1331,7 @@ func (x *MetaMembers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMembers.ProtoReflect.Descriptor instead.
 func (*MetaMembers) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetaMembers) GetId() uint64 {
@@ -1233,7 +1367,7 @@ type MetaMembersReply struct {
 
 func (x *MetaMembersReply) Reset() {
 	*x = MetaMembersReply{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1379,7 @@ func (x *MetaMembersReply) String() string {
 func (*MetaMembersReply) ProtoMessage() {}
 
 func (x *MetaMembersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1392,7 @@ func (x *MetaMembersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMembersReply.ProtoReflect.Descriptor instead.
 func (*MetaMembersReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetaMembersReply) GetId() uint64 {
@@ -1300,7 +1434,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1446,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1459,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RaftMessage) GetMsg() []byte {
@@ -1347,13 +1481,17 @@ type MetaCommand struct {
 	// leader of term proposer_term).
 	ReserveSessions uint64 `protobuf:"varint,2,opt,name=reserve_sessions,json=reserveSessions,proto3" json:"reserve_sessions,omitempty"`
 	ProposerTerm    uint64 `protobuf:"varint,3,opt,name=proposer_term,json=proposerTerm,proto3" json:"proposer_term,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// reserve_ts raises the timestamp limit to max(limit, reserve_ts) and
+	// gives the leader of proposer_term the timestamps from the old limit up
+	// to the new one to issue (actors/meta/tso.go).
+	ReserveTs     uint64 `protobuf:"varint,4,opt,name=reserve_ts,json=reserveTs,proto3" json:"reserve_ts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaCommand) Reset() {
 	*x = MetaCommand{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1503,7 @@ func (x *MetaCommand) String() string {
 func (*MetaCommand) ProtoMessage() {}
 
 func (x *MetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1516,7 @@ func (x *MetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
 func (*MetaCommand) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetaCommand) GetConfig() *Config {
@@ -1402,6 +1540,13 @@ func (x *MetaCommand) GetProposerTerm() uint64 {
 	return 0
 }
 
+func (x *MetaCommand) GetReserveTs() uint64 {
+	if x != nil {
+		return x.ReserveTs
+	}
+	return 0
+}
+
 // MetaState is the meta group's replicated state, as a raft snapshot
 // carries it.
 type MetaState struct {
@@ -1409,13 +1554,14 @@ type MetaState struct {
 	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`                                // by shard id
 	SessionLimit  uint64                 `protobuf:"varint,2,opt,name=session_limit,json=sessionLimit,proto3" json:"session_limit,omitempty"` // every session id issued is below it
 	Members       []*MetaMember          `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	TsLimit       uint64                 `protobuf:"varint,4,opt,name=ts_limit,json=tsLimit,proto3" json:"ts_limit,omitempty"` // every timestamp issued is below it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1573,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1586,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MetaState) GetConfigs() []*Config {
@@ -1464,6 +1610,13 @@ func (x *MetaState) GetMembers() []*MetaMember {
 	return nil
 }
 
+func (x *MetaState) GetTsLimit() uint64 {
+	if x != nil {
+		return x.TsLimit
+	}
+	return 0
+}
+
 // MetaMember maps a raft node id to a member's address.
 type MetaMember struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1475,7 +1628,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1640,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1653,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MetaMember) GetId() uint64 {
@@ -1530,7 +1683,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1695,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1708,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -1586,7 +1739,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1751,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1764,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -1655,7 +1808,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1820,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1833,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -1721,7 +1874,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1886,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1899,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -1817,14 +1970,18 @@ type Commit struct {
 	// op answers its result; one that did not sequences an entry that records
 	// op as never executed (no writes, result command.Aborted), so that no
 	// copy of the op still on its way can run later, and answers that.
-	Abort         bool `protobuf:"varint,10,opt,name=abort,proto3" json:"abort,omitempty"`
+	Abort bool `protobuf:"varint,10,opt,name=abort,proto3" json:"abort,omitempty"`
+	// ts is a TSO timestamp fetched after the command was invoked. The
+	// entry commits at max(ts, the largest read timestamp served + 1, the
+	// previous entry's commit_ts) (rule commit-ts).
+	Ts            uint64 `protobuf:"varint,11,opt,name=ts,proto3" json:"ts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1993,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2006,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -1915,6 +2072,13 @@ func (x *Commit) GetAbort() bool {
 	return false
 }
 
+func (x *Commit) GetTs() uint64 {
+	if x != nil {
+		return x.Ts
+	}
+	return 0
+}
+
 // Read asks the primary to evaluate a read-only command on committed state.
 type Read struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1924,14 +2088,17 @@ type Read struct {
 	Command       *Command               `protobuf:"bytes,6,opt,name=command,proto3" json:"command,omitempty"`
 	// incarnation of the asking API process: ids restart with it, so a reply
 	// is matched by both.
-	Incarnation   uint64 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Incarnation uint64 `protobuf:"varint,5,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// ts is the TSO timestamp the command reads at: it sees exactly the
+	// entries that commit at or below it (rule read-ts).
+	Ts            uint64 `protobuf:"varint,7,opt,name=ts,proto3" json:"ts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2110,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2123,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -1994,6 +2161,13 @@ func (x *Read) GetIncarnation() uint64 {
 	return 0
 }
 
+func (x *Read) GetTs() uint64 {
+	if x != nil {
+		return x.Ts
+	}
+	return 0
+}
+
 type CommitReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
@@ -2007,7 +2181,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2193,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2206,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -2078,13 +2252,14 @@ type ReadReply struct {
 	Reply         *Reply                 `protobuf:"bytes,4,opt,name=reply,proto3" json:"reply,omitempty"`
 	Config        *Config                `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
 	Incarnation   uint64                 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // echoes Read.incarnation
+	Ts            uint64                 `protobuf:"varint,7,opt,name=ts,proto3" json:"ts,omitempty"`                   // echoes Read.ts
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2271,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2284,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -2154,6 +2329,13 @@ func (x *ReadReply) GetIncarnation() uint64 {
 	return 0
 }
 
+func (x *ReadReply) GetTs() uint64 {
+	if x != nil {
+		return x.Ts
+	}
+	return 0
+}
+
 // Requests is the Commits and Reads an API server collected for one data
 // server while earlier ones were in flight (one flush: Tick SEND), sent as
 // one message. The data server handles them in order, as if each came
@@ -2168,7 +2350,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2362,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2375,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -2223,7 +2405,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2417,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2430,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -2289,7 +2471,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2483,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2496,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Write) GetKey() []byte {
@@ -2391,7 +2573,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2585,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2598,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -2494,7 +2676,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2688,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2701,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -2585,7 +2767,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2779,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2792,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -2685,7 +2867,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2697,7 +2879,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2710,7 +2892,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -2778,7 +2960,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2972,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2985,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -2854,7 +3036,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +3048,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +3061,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -2908,7 +3090,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3102,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3115,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -2975,7 +3157,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3169,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3182,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -3036,7 +3218,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3230,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3243,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -3084,7 +3266,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3278,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3291,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -3179,14 +3361,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +
 	"\x06leases\x18\x03 \x03(\v2\x17.castkv.wire.LeaseGrantR\x06leases\x12 \n" +
-	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\x8d\x01\n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\x9d\x01\n" +
 	"\n" +
 	"LeaseGrant\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
 	"\fheartbeat_id\x18\x03 \x01(\x04R\vheartbeatId\x12\x1f\n" +
 	"\vlease_nanos\x18\x04 \x01(\x03R\n" +
-	"leaseNanos\"f\n" +
+	"leaseNanos\x12\x0e\n" +
+	"\x02ts\x18\x05 \x01(\x04R\x02ts\"f\n" +
 	"\rRemoveReplica\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x18\n" +
@@ -3194,7 +3377,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ePromoteLearner\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x18\n" +
-	"\alearner\x18\x03 \x01(\tR\alearner\"<\n" +
+	"\alearner\x18\x03 \x01(\tR\alearner\"-\n" +
+	"\x05GetTS\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"E\n" +
+	"\aTSReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\"<\n" +
 	"\tGetConfig\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vnew_session\x18\x02 \x01(\bR\n" +
@@ -3216,15 +3406,18 @@ const file_wire_proto_rawDesc = "" +
 	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x1f\n" +
 	"\vRaftMessage\x12\x10\n" +
-	"\x03msg\x18\x01 \x01(\fR\x03msg\"\x8a\x01\n" +
+	"\x03msg\x18\x01 \x01(\fR\x03msg\"\xa9\x01\n" +
 	"\vMetaCommand\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12)\n" +
 	"\x10reserve_sessions\x18\x02 \x01(\x04R\x0freserveSessions\x12#\n" +
-	"\rproposer_term\x18\x03 \x01(\x04R\fproposerTerm\"\x92\x01\n" +
+	"\rproposer_term\x18\x03 \x01(\x04R\fproposerTerm\x12\x1d\n" +
+	"\n" +
+	"reserve_ts\x18\x04 \x01(\x04R\treserveTs\"\xad\x01\n" +
 	"\tMetaState\x12-\n" +
 	"\aconfigs\x18\x01 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12#\n" +
 	"\rsession_limit\x18\x02 \x01(\x04R\fsessionLimit\x121\n" +
-	"\amembers\x18\x03 \x03(\v2\x17.castkv.wire.MetaMemberR\amembers\"0\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.castkv.wire.MetaMemberR\amembers\x12\x19\n" +
+	"\bts_limit\x18\x04 \x01(\x04R\atsLimit\"0\n" +
 	"\n" +
 	"MetaMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -3248,7 +3441,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x06values\x18\x04 \x03(\fR\x06values\x12\x0e\n" +
 	"\x02nx\x18\x05 \x01(\bR\x02nx\x12\x0e\n" +
 	"\x02xx\x18\x06 \x01(\bR\x02xx\x12\x10\n" +
-	"\x03get\x18\a \x01(\bR\x03get\"\xb8\x02\n" +
+	"\x03get\x18\a \x01(\bR\x03get\"\xc8\x02\n" +
 	"\x06Commit\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
@@ -3259,26 +3452,29 @@ const file_wire_proto_rawDesc = "" +
 	"\rvalue_digests\x18\a \x03(\x06R\fvalueDigests\x12\x1c\n" +
 	"\twatermark\x18\b \x01(\x04R\twatermark\x12\x14\n" +
 	"\x05abort\x18\n" +
-	" \x01(\bR\x05abortJ\x04\b\x04\x10\x05\"\xab\x01\n" +
+	" \x01(\bR\x05abort\x12\x0e\n" +
+	"\x02ts\x18\v \x01(\x04R\x02tsJ\x04\b\x04\x10\x05\"\xbb\x01\n" +
 	"\x04Read\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12.\n" +
 	"\acommand\x18\x06 \x01(\v2\x14.castkv.wire.CommandR\acommand\x12 \n" +
-	"\vincarnation\x18\x05 \x01(\x04R\vincarnationJ\x04\b\x04\x10\x05\"\xca\x01\n" +
+	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\x12\x0e\n" +
+	"\x02ts\x18\a \x01(\x04R\x02tsJ\x04\b\x04\x10\x05\"\xca\x01\n" +
 	"\vCommitReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12+\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
-	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xd7\x01\n" +
+	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xe7\x01\n" +
 	"\tReadReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
 	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12 \n" +
-	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\"b\n" +
+	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\x12\x0e\n" +
+	"\x02ts\x18\a \x01(\x04R\x02ts\"b\n" +
 	"\bRequests\x12-\n" +
 	"\acommits\x18\x01 \x03(\v2\x13.castkv.wire.CommitR\acommits\x12'\n" +
 	"\x05reads\x18\x02 \x03(\v2\x11.castkv.wire.ReadR\x05reads\"\x85\x01\n" +
@@ -3354,10 +3550,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
 	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\x04R\x05point\"\xe1\x01\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xea\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\x9c\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\xa5\x01\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
@@ -3372,7 +3568,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x04SEND\x10\n" +
 	"\x12\b\n" +
 	"\x04RAFT\x10\v\x12\v\n" +
-	"\aREFRESH\x10\f\"\x04\b\x01\x10\x01*\x87\x01\n" +
+	"\aREFRESH\x10\f\x12\a\n" +
+	"\x03TSO\x10\r\"\x04\b\x01\x10\x01*\x97\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -3381,7 +3578,9 @@ const file_wire_proto_rawDesc = "" +
 	"\vNEED_VALUES\x10\x04\x12\b\n" +
 	"\x04BUSY\x10\x05\x12\x13\n" +
 	"\x0fUNKNOWN_OUTCOME\x10\x06\x12\x13\n" +
-	"\x0fSESSION_EXPIRED\x10\aB\x14Z\x12castkv/actors/wireb\x06proto3"
+	"\x0fSESSION_EXPIRED\x10\a\x12\x0e\n" +
+	"\n" +
+	"TS_TOO_OLD\x10\bB\x14Z\x12castkv/actors/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -3396,7 +3595,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -3412,36 +3611,38 @@ var file_wire_proto_goTypes = []any{
 	(*LeaseGrant)(nil),       // 11: castkv.wire.LeaseGrant
 	(*RemoveReplica)(nil),    // 12: castkv.wire.RemoveReplica
 	(*PromoteLearner)(nil),   // 13: castkv.wire.PromoteLearner
-	(*GetConfig)(nil),        // 14: castkv.wire.GetConfig
-	(*ConfigUpdate)(nil),     // 15: castkv.wire.ConfigUpdate
-	(*MetaRedirect)(nil),     // 16: castkv.wire.MetaRedirect
-	(*MetaMembers)(nil),      // 17: castkv.wire.MetaMembers
-	(*MetaMembersReply)(nil), // 18: castkv.wire.MetaMembersReply
-	(*RaftMessage)(nil),      // 19: castkv.wire.RaftMessage
-	(*MetaCommand)(nil),      // 20: castkv.wire.MetaCommand
-	(*MetaState)(nil),        // 21: castkv.wire.MetaState
-	(*MetaMember)(nil),       // 22: castkv.wire.MetaMember
-	(*OpID)(nil),             // 23: castkv.wire.OpID
-	(*Stage)(nil),            // 24: castkv.wire.Stage
-	(*StageAck)(nil),         // 25: castkv.wire.StageAck
-	(*Command)(nil),          // 26: castkv.wire.Command
-	(*Commit)(nil),           // 27: castkv.wire.Commit
-	(*Read)(nil),             // 28: castkv.wire.Read
-	(*CommitReply)(nil),      // 29: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 30: castkv.wire.ReadReply
-	(*Requests)(nil),         // 31: castkv.wire.Requests
-	(*Replies)(nil),          // 32: castkv.wire.Replies
-	(*Write)(nil),            // 33: castkv.wire.Write
-	(*Entry)(nil),            // 34: castkv.wire.Entry
-	(*Prepare)(nil),          // 35: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 36: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 37: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 38: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 39: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 40: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 41: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 42: castkv.wire.Persisted
-	(*Tick)(nil),             // 43: castkv.wire.Tick
+	(*GetTS)(nil),            // 14: castkv.wire.GetTS
+	(*TSReply)(nil),          // 15: castkv.wire.TSReply
+	(*GetConfig)(nil),        // 16: castkv.wire.GetConfig
+	(*ConfigUpdate)(nil),     // 17: castkv.wire.ConfigUpdate
+	(*MetaRedirect)(nil),     // 18: castkv.wire.MetaRedirect
+	(*MetaMembers)(nil),      // 19: castkv.wire.MetaMembers
+	(*MetaMembersReply)(nil), // 20: castkv.wire.MetaMembersReply
+	(*RaftMessage)(nil),      // 21: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 22: castkv.wire.MetaCommand
+	(*MetaState)(nil),        // 23: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 24: castkv.wire.MetaMember
+	(*OpID)(nil),             // 25: castkv.wire.OpID
+	(*Stage)(nil),            // 26: castkv.wire.Stage
+	(*StageAck)(nil),         // 27: castkv.wire.StageAck
+	(*Command)(nil),          // 28: castkv.wire.Command
+	(*Commit)(nil),           // 29: castkv.wire.Commit
+	(*Read)(nil),             // 30: castkv.wire.Read
+	(*CommitReply)(nil),      // 31: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 32: castkv.wire.ReadReply
+	(*Requests)(nil),         // 33: castkv.wire.Requests
+	(*Replies)(nil),          // 34: castkv.wire.Replies
+	(*Write)(nil),            // 35: castkv.wire.Write
+	(*Entry)(nil),            // 36: castkv.wire.Entry
+	(*Prepare)(nil),          // 37: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 38: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 39: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 40: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 41: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 42: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 43: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 44: castkv.wire.Persisted
+	(*Tick)(nil),             // 45: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -3453,33 +3654,33 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 6: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
 	7,  // 7: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
 	7,  // 8: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
-	22, // 9: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
-	23, // 10: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	23, // 11: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	23, // 12: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	26, // 13: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	26, // 14: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	23, // 15: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	24, // 9: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	25, // 10: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	25, // 11: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	25, // 12: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	28, // 13: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	28, // 14: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	25, // 15: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
 	0,  // 16: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
 	6,  // 17: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
 	7,  // 18: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
 	0,  // 19: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
 	6,  // 20: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
 	7,  // 21: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	27, // 22: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	28, // 23: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	29, // 24: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	30, // 25: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	29, // 22: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	30, // 23: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	31, // 24: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	32, // 25: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
 	2,  // 26: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	23, // 27: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	33, // 28: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	25, // 27: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	35, // 28: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
 	6,  // 29: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
 	7,  // 30: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	34, // 31: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	36, // 31: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
 	7,  // 32: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
 	7,  // 33: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	40, // 34: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	41, // 35: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	42, // 34: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	43, // 35: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
 	6,  // 36: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
 	3,  // 37: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
 	38, // [38:38] is the sub-list for method output_type
@@ -3500,7 +3701,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

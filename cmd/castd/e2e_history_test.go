@@ -211,6 +211,16 @@ func (w *workload) keys(n int) []string {
 	return keys
 }
 
+// pairKeys draws one key from each group of a pair (groups 2i and 2i+1):
+// with groups in different shards, an MGET of them is read from each shard
+// at one timestamp and must still be one snapshot. Pairs, not any two
+// groups, keep porcupine's components small.
+func (w *workload) pairKeys() []string {
+	i := 2 * w.rng.IntN(len(w.groups)/2)
+	a, b := w.groups[i], w.groups[i+1]
+	return []string{a[w.rng.IntN(len(a))], b[w.rng.IntN(len(b))]}
+}
+
 func (w *workload) next() checker.Input {
 	p := w.rng.IntN(100)
 	switch {
@@ -238,6 +248,9 @@ func (w *workload) next() checker.Input {
 		}
 		return checker.Input{Cmd: "mset", Keys: keys, Values: vals}
 	case p < 87:
+		if len(w.groups) >= 2 && w.rng.IntN(3) == 0 {
+			return checker.Input{Cmd: "mget", Keys: w.pairKeys()}
+		}
 		return checker.Input{Cmd: "mget", Keys: w.keys(2 + w.rng.IntN(2))}
 	case p < 93:
 		return checker.Input{Cmd: "del", Keys: w.keys(1 + w.rng.IntN(2))}

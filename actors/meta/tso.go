@@ -1,0 +1,157 @@
+package meta
+
+import (
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/wire"
+)
+
+// The timestamp oracle (TSO). Timestamps are 64 bits: milliseconds of the
+// leader's clock shifted left by tsLogicalBits, plus a logical counter, and
+// strictly increasing across every timestamp the group ever issues:
+//
+//   - The group's state holds a limit (tsLimit) that every timestamp issued
+//     is below. A leader issues only from a window [from, to) it reserved
+//     with a raft entry (reserve_ts) of its own term: from is the limit
+//     before that entry, so its window starts above everything issued by
+//     any earlier leader, and the limit is synced by a quorum before the
+//     leader issues from it, so a restart never goes back.
+//   - A leader issues only while a quorum confirmed its leadership recently
+//     (leading), the rule that makes its lease grants safe: every timestamp
+//     of an old leader is issued before the next leader is elected, so
+//     before any timestamp of the next.
+//   - It issues after the request arrived, so a timestamp fetched after an
+//     operation began is above every timestamp of operations completed by
+//     then (the design's TSO rule; the API batches only requests waiting at
+//     the same time).
+//
+// The physical part keeps timestamps near real time (a lock's TTL can be
+// measured in them): a timestamp is at least now's milliseconds while the
+// window allows. When the clock runs ahead of the window, the logical part
+// carries on until the next reservation applies.
+const (
+	tsLogicalBits = 18
+	// tsWindow is how far beyond the current time one reservation reaches:
+	// one raft entry per tsWindow/2 of issuing.
+	tsWindow = 3000 << tsLogicalBits
+	// maxTSWaiting bounds the GetTS requests held for a reservation;
+	// beyond it they go unanswered and their senders retry.
+	maxTSWaiting = 256
+	// maxTSCount bounds the timestamps one GetTS may take.
+	maxTSCount = 1 << 16
+)
+
+type tsWait struct {
+	from  actors.Addr
+	id    uint64
+	count uint64
+}
+
+// physicalTS is the smallest timestamp of now's millisecond.
+func physicalTS(now time.Time) uint64 {
+	ms := now.UnixMilli()
+	if ms < 0 {
+		return 0
+	}
+	return uint64(ms) << tsLogicalBits
+}
+
+// getTS answers a GetTS now if the window allows, else once the next
+// reservation applies.
+func (m *Meta) getTS(env actors.Env, from actors.Addr, x *wire.GetTS) {
+	n := uint64(max(x.Count, 1))
+	if n > maxTSCount {
+		n = maxTSCount
+	}
+	if len(m.tsWaiting) < maxTSWaiting {
+		m.tsWaiting = append(m.tsWaiting, tsWait{from, x.Id, n})
+	}
+	m.answerTS(env)
+}
+
+// answerTS answers the waiting GetTS requests in order while this leader's
+// window has room, and reserves more when it runs low.
+func (m *Meta) answerTS(env actors.Env) {
+	for len(m.tsWaiting) > 0 {
+		w := m.tsWaiting[0]
+		first, ok := m.issueTS(w.count)
+		if !ok {
+			break
+		}
+		m.tsWaiting = m.tsWaiting[1:]
+		env.Send(w.from, &wire.TSReply{Id: w.id, First: first, Count: uint32(w.count)})
+	}
+	if len(m.tsWaiting) == 0 {
+		m.tsWaiting = nil
+	}
+	m.maybeReserveTS()
+}
+
+// issueTS takes n consecutive timestamps from this leader's window.
+func (m *Meta) issueTS(n uint64) (first uint64, ok bool) {
+	if !m.leading(m.now) || m.tsNext == 0 {
+		return 0, false
+	}
+	first = m.tsNext
+	if p := physicalTS(m.now); p > first && p+n <= m.tsEnd {
+		first = p
+	}
+	if first+n > m.tsEnd {
+		return 0, false
+	}
+	m.tsNext = first + n
+	return first, true
+}
+
+// maybeReserveTS proposes the next window when less than half of one is
+// left, ahead of time or of the clock.
+func (m *Meta) maybeReserveTS() {
+	if m.tsReserving || m.rn == nil || !m.wasLeader {
+		return
+	}
+	p := physicalTS(m.now)
+	if m.tsNext != 0 && m.tsEnd-m.tsNext >= tsWindow/2 && m.tsEnd >= p+tsWindow/2 {
+		return
+	}
+	to := max(m.tsEnd, m.tsLimit, p) + tsWindow
+	term := m.rn.BasicStatus().GetTerm()
+	if err := m.rn.Propose(marshal(&wire.MetaCommand{ReserveTs: to, ProposerTerm: term})); err == nil {
+		m.tsReserving = true
+		m.tsReservedAt = m.now
+	}
+}
+
+// applyReserveTS applies a reservation: the limit rises, and the leader
+// that proposed it may issue from the old limit up to the new one.
+func (m *Meta) applyReserveTS(env actors.Env, to, term uint64) {
+	from := m.tsLimit
+	m.tsLimit = max(m.tsLimit, to)
+	if m.wasLeader && term == m.rn.BasicStatus().GetTerm() {
+		m.tsNext, m.tsEnd = max(m.tsNext, from), m.tsLimit
+		if m.cfg.Canary == CanaryTSOFromClock && m.tsNext == from {
+			m.tsNext = max(physicalTS(m.now), 1) // a new window starts at the clock
+		}
+		m.tsReserving = false
+		m.answerTS(env)
+	}
+}
+
+// retryReserveTS forgets a reservation that was not applied within two
+// election timeouts (its entry was lost with a leadership), so another is
+// proposed.
+func (m *Meta) retryReserveTS() {
+	if m.tsReserving && m.now.Sub(m.tsReservedAt) >= 2*m.cfg.ElectionTimeout {
+		m.tsReserving = false
+	}
+	m.maybeReserveTS()
+}
+
+// grantTS issues the timestamp a lease grant carries.
+func (m *Meta) grantTS() (uint64, bool) {
+	ts, ok := m.issueTS(1)
+	if !ok {
+		m.maybeReserveTS()
+	}
+	return ts, ok
+}
