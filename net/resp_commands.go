@@ -115,6 +115,15 @@ var respCommands = []*respSpec{
 					{name: "pattern", typ: "pattern", token: "PATTERN"},
 				}}}},
 		}},
+	{name: "cluster", arity: -2, acl: []string{"@slow"},
+		summary: "A container for Redis Cluster commands.", since: "3.0.0", group: "cluster", complexity: "Depends on subcommand.",
+		subs: []*respSpec{
+			{name: "cluster|info", arity: 2, flags: []string{"loading", "stale"}, acl: []string{"@slow"},
+				summary: "Returns information about the state of a node.", since: "3.0.0", group: "cluster", complexity: "O(1)"},
+			{name: "cluster|shards", arity: 2, flags: []string{"loading", "stale"}, acl: []string{"@slow"},
+				summary: "Returns the mapping of cluster slots to shards.", since: "7.0.0", group: "cluster",
+				complexity: "O(N) where N is the total number of cluster nodes"},
+		}},
 	{name: "config", arity: -2, acl: []string{"@slow"},
 		summary: "A container for server configuration commands.", since: "2.0.0", group: "server", complexity: "Depends on subcommand.",
 		subs: []*respSpec{

@@ -328,6 +328,10 @@ func (a *API) clientRequest(env actors.Env, from actors.Addr, m *wire.ClientRequ
 		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: bad})
 		return
 	}
+	if cmd.Kind == command.ClusterInfo || cmd.Kind == command.ClusterShards {
+		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: a.clusterReply(cmd)})
+		return
+	}
 	if cmd.Kind == command.FlushAll && a.cfg.DisableFlush {
 		env.Send(from, &wire.ClientReply{Id: m.Id, Reply: command.Error(
 			"ERR " + strings.ToUpper(cmd.Name) + " is disabled on this cluster; start castd api with --enable-flush to allow it")})

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -431,5 +432,104 @@ func TestTimestampFetchedAfterTheCommandArrived(t *testing.T) {
 				t.Fatalf("canary %q: the SET's timestamp %d, the one held before it arrived %d", canary, commits[0].Ts, held)
 			}
 		})
+	}
+}
+
+// CLUSTER INFO and CLUSTER SHARDS describe the map the API server holds,
+// answered at once, without asking any data server; a shard without a
+// primary makes the cluster's state "fail".
+func TestClusterViewFromTheMap(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{
+		{Shard: 1, Version: 3, Primary: "data2", Secondaries: []string{"data3"}, Learners: []string{"data4"}, SlotStart: 8192, SlotEnd: 16384},
+	}})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("CLUSTER", "INFO")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 2, Args: args("cluster", "shards")})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 3, Args: args("CLUSTER", "NODES")})
+	sent := env.Take()
+	got := roletest.Of[*wire.ClientReply](sent)
+	if len(sent) != 3 || len(got) != 3 {
+		t.Fatalf("want three replies and nothing else sent, got %v", sent)
+	}
+	info := string(got[0].Reply.Bulk)
+	for _, want := range []string{"cluster_state:ok\r\n", "cluster_slots_assigned:16384\r\n", "cluster_slots_ok:16384\r\n",
+		"cluster_known_nodes:4\r\n", "cluster_size:2\r\n", "cluster_current_epoch:3\r\n"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("CLUSTER INFO lacks %q:\n%s", want, info)
+		}
+	}
+	shards := got[1].Reply.Array
+	if len(shards) != 2 {
+		t.Fatalf("CLUSTER SHARDS: want two shards, got %v", got[1].Reply)
+	}
+	s1 := shards[1].Array
+	if string(s1[0].Bulk) != "slots" || s1[1].Array[0].Int != 8192 || s1[1].Array[1].Int != 16383 || len(s1[3].Array) != 3 {
+		t.Fatalf("shard 1: want slots 8192-16383 and three nodes, got %v", shards[1])
+	}
+	learner := s1[3].Array[2].Array
+	if string(learner[1].Bulk) != "data4" || string(learner[5].Bulk) != "replica" || string(learner[7].Bulk) != "loading" {
+		t.Errorf("the learner's node: %v", learner)
+	}
+	if got[2].Reply.Kind != wire.Reply_ERROR || !strings.Contains(got[2].Reply.Str, "unknown subcommand 'NODES'") {
+		t.Errorf("CLUSTER NODES: %v", got[2].Reply)
+	}
+	a.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{{Shard: 0, Version: 2, SlotStart: 0, SlotEnd: 8192}}})
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("CLUSTER", "INFO")})
+	if info := string(roletest.Of[*wire.ClientReply](env.Take())[0].Reply.Bulk); !strings.Contains(info, "cluster_state:fail\r\n") ||
+		!strings.Contains(info, "cluster_slots_fail:8192\r\n") {
+		t.Errorf("with shard 0 primaryless, CLUSTER INFO:\n%s", info)
+	}
+}
+
+// A GetTS left unanswered goes to the next meta member, and a redirect
+// sends it to the leader named; a timeout after a redirect retries the
+// member the redirect named before passing over it. (Passing over it at
+// once sent a GetTS around a group with a dead member for good: castd's
+// e2e kill of the meta leader held a GET for its whole deadline.)
+func TestGetTSFindsTheLeaderPastADeadMember(t *testing.T) {
+	env := roletest.New("api1", 1)
+	defer env.Close()
+	a := New(Config{Meta: []actors.Addr{"meta1", "meta2", "meta3"}})
+	a.Start(env)
+	a.Handle(env, "meta1", &wire.ConfigUpdate{Session: 42, Configs: []*wire.Config{{Shard: 0, Version: 1, Primary: "data1"}}})
+	env.Take()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "k")})
+	// ask fires due timers until a GetTS goes out and returns its target.
+	ask := func(step string) (actors.Addr, *wire.GetTS) {
+		t.Helper()
+		for range 100 {
+			env.FireDue(a)
+			for _, s := range env.Take() {
+				if g, ok := s.Msg.(*wire.GetTS); ok {
+					return s.To, g
+				}
+			}
+			env.Advance(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: no GetTS sent", step)
+		return "", nil
+	}
+	to, g := ask("first")
+	if to != "meta1" {
+		t.Fatalf("first GetTS to %s, want meta1", to)
+	}
+	// meta1 is dead; meta2 redirects to meta3, whose answer is lost; meta1
+	// again (dead), then meta2, whose redirect must reach meta3 again.
+	for round, want := range []actors.Addr{"meta2", "meta1", "meta2"} {
+		if to, g = ask(fmt.Sprintf("round %d", round)); to != want {
+			t.Fatalf("round %d: GetTS to %s, want %s", round, to, want)
+		}
+		if to == "meta2" {
+			a.Handle(env, "meta2", &wire.MetaRedirect{Id: g.Id, Leader: "meta3"})
+			sent := roletest.Of[*wire.GetTS](env.Take())
+			if len(sent) != 1 {
+				t.Fatalf("round %d: meta2's redirect to meta3 resent nothing", round)
+			}
+		}
+	}
+	a.Handle(env, "meta3", &wire.TSReply{Id: g.Id, First: 1 << 40, Count: g.Count})
+	if reads := roletest.Of[*wire.Read](take(env, a)); len(reads) != 1 {
+		t.Fatalf("once meta3 answered, want the GET's Read sent, got %v", reads)
 	}
 }

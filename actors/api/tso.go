@@ -17,9 +17,11 @@ import (
 
 // tsFetch is a GetTS in flight.
 type tsFetch struct {
-	reqs []uint64 // the request ids it covers, in order
-	// redirected: a redirect already resent it; later ones wait for the
-	// timeout, so members naming each other cannot start a storm.
+	reqs []uint64    // the request ids it covers, in order
+	to   actors.Addr // the member it was last sent to
+	// redirected: a redirect already resent it since it was last sent;
+	// later ones wait for the timeout, so members naming each other cannot
+	// start a storm.
 	redirected bool
 }
 
@@ -52,7 +54,9 @@ func (a *API) askTS(env actors.Env) {
 }
 
 func (a *API) sendTSAsk(env actors.Env, id uint64) {
-	env.Send(a.meta.Leader(), &wire.GetTS{Id: id, Count: uint32(len(a.tsAsks[id].reqs))})
+	f := a.tsAsks[id]
+	f.to, f.redirected = a.meta.Leader(), false
+	env.Send(f.to, &wire.GetTS{Id: id, Count: uint32(len(f.reqs))})
 	env.After(a.cfg.AttemptTimeout, &wire.Tick{Kind: timerTSO, Id: id})
 }
 
@@ -76,8 +80,11 @@ func (a *API) tsReply(env actors.Env, from actors.Addr, x *wire.TSReply) {
 	}
 }
 
-// tsTimeout resends a GetTS left unanswered, to the next meta member,
-// unless every request it covers has finished.
+// tsTimeout resends a GetTS left unanswered, unless every request it
+// covers has finished: to the next meta member if the one it went to is
+// still the one to ask, else to the one a redirect named since. (Passing
+// over the member a redirect just named sent a GetTS around a group with a
+// dead member for good: the e2e kill of the meta leader.)
 func (a *API) tsTimeout(env actors.Env, id uint64) {
 	f := a.tsAsks[id]
 	if f == nil {
@@ -87,7 +94,9 @@ func (a *API) tsTimeout(env actors.Env, id uint64) {
 		delete(a.tsAsks, id)
 		return
 	}
-	a.meta.Silent()
+	if a.meta.Leader() == f.to {
+		a.meta.Silent()
+	}
 	a.sendTSAsk(env, id)
 }
 
@@ -97,9 +106,9 @@ func (a *API) tsRedirect(env actors.Env, from actors.Addr, x *wire.MetaRedirect)
 	if f == nil || x.Id == 0 {
 		return false
 	}
-	if a.meta.Redirect(from, actors.Addr(x.Leader)) && !f.redirected {
-		f.redirected = true
-		env.Send(a.meta.Leader(), &wire.GetTS{Id: x.Id, Count: uint32(len(f.reqs))})
+	if from == f.to && a.meta.Redirect(from, actors.Addr(x.Leader)) && !f.redirected {
+		f.to, f.redirected = a.meta.Leader(), true
+		env.Send(f.to, &wire.GetTS{Id: x.Id, Count: uint32(len(f.reqs))})
 	}
 	return true
 }

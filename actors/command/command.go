@@ -19,6 +19,10 @@ const (
 	Del
 	DBSize
 	FlushAll
+	// ClusterInfo and ClusterShards (CLUSTER INFO, CLUSTER SHARDS) describe
+	// the cluster map; the API server answers them from its own map.
+	ClusterInfo
+	ClusterShards
 )
 
 var kindNames = [...]string{
@@ -33,6 +37,9 @@ var kindNames = [...]string{
 	Del:      "Del",
 	DBSize:   "DBSize",
 	FlushAll: "FlushAll",
+
+	ClusterInfo:   "ClusterInfo",
+	ClusterShards: "ClusterShards",
 }
 
 func (k Kind) String() string {

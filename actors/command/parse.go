@@ -50,6 +50,8 @@ func lookup(name string) (spec, bool) {
 		return spec{DBSize, 1}, true
 	case "flushall", "flushdb":
 		return spec{FlushAll, -1}, true
+	case "cluster":
+		return spec{ClusterInfo, 2}, true // the subcommand picks the kind
 	}
 	return spec{}, false
 }
@@ -123,6 +125,14 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 			c.Values = append(c.Values, args[i+1])
 		}
 	case DBSize:
+	case ClusterInfo:
+		switch sub := Name(args[1:]); sub {
+		case "info":
+		case "shards":
+			c.Kind = ClusterShards
+		default:
+			return nil, Error("ERR unknown subcommand '" + string(args[1]) + "'. Try CLUSTER HELP.")
+		}
 	case FlushAll:
 		// Redis's getFlushCommandFlags: one optional SYNC or ASYNC. Both
 		// mean the same to castkv, whose flush is one log entry.

@@ -219,6 +219,8 @@ func TestDevEveryCommand(t *testing.T) {
 			t.Errorf("Info: %v; reply without \"# Server\":\n%.500s", err, info)
 		} else if !strings.Contains(info, "db0:keys=2") {
 			t.Errorf("Info: keyspace section without \"db0:keys=2\" (for %v):\n%s", commandTimeout, info)
+		} else if !strings.Contains(info, "# Cluster\r\ncastkv_data_servers:3\r\n") || !strings.Contains(info, "castkv_state:ok\r\n") {
+			t.Errorf("Info: cluster section without castkv_data_servers:3 and castkv_state:ok:\n%s", info)
 		}
 		if err := c.Do(ctx, "SELECT", "0").Err(); err != nil {
 			t.Errorf("SELECT 0: %v", err)

@@ -365,13 +365,31 @@ func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logge
 
 // keyspace is INFO's keyspace section, from DBSIZE.
 func keyspace(gw cnet.Gateway) map[string]string {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	r, err := cnet.Call(ctx, gw, [][]byte{[]byte("DBSIZE")})
-	if err != nil || r.Kind != wire.Reply_INT {
-		return nil
+	call := func(args ...string) (*wire.Reply, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		argv := make([][]byte, len(args))
+		for i, a := range args {
+			argv[i] = []byte(a)
+		}
+		return cnet.Call(ctx, gw, argv)
 	}
-	return map[string]string{"db0": fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", r.Int)}
+	out := map[string]string{"cluster.cluster_enabled": "0"} // one endpoint, no MOVED: not Redis Cluster
+	if r, err := call("CLUSTER", "INFO"); err == nil && r.Kind == wire.Reply_BULK {
+		// castkv's shards as this API server's map has them (CLUSTER INFO).
+		names := map[string]string{"cluster_state": "castkv_state", "cluster_size": "castkv_shards",
+			"cluster_slots_ok": "castkv_slots_ok", "cluster_known_nodes": "castkv_data_servers",
+			"cluster_current_epoch": "castkv_newest_config_version"}
+		for _, line := range strings.Split(string(r.Bulk), "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && names[k] != "" {
+				out["cluster."+names[k]] = v
+			}
+		}
+	}
+	if r, err := call("DBSIZE"); err == nil && r.Kind == wire.Reply_INT {
+		out["db0"] = fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", r.Int)
+	}
+	return out
 }
 
 func runAPI(args []string, stderr io.Writer) error {
