@@ -68,6 +68,14 @@ type oracles struct {
 	// disks are read-only copies of crashed machines' disks, opened on
 	// first need and closed once the machine is back.
 	disks map[*machine]*crashedDisk
+	// The read-ts oracle (oracle_ts.go): the keys of Reads in flight, and
+	// what each primary process served.
+	reads     map[readKey][][]byte
+	tsWatches map[tsWatchKey]*tsWatch
+	// invoked: the newest timestamp issued when each client request was
+	// sent; tsIssuedMax: the newest issued so far.
+	invoked     map[clientKey]uint64
+	tsIssuedMax uint64
 
 	first map[string]string // oracle -> its first violation
 	count map[string]int    // oracle -> violations seen
@@ -122,6 +130,9 @@ func newOracles(w *world, r *runner) *oracles {
 		metaConfigs: map[uint32]*wire.Config{},
 		removedAt:   map[watchKey]uint64{},
 		disks:       map[*machine]*crashedDisk{},
+		reads:       map[readKey][][]byte{},
+		tsWatches:   map[tsWatchKey]*tsWatch{},
+		invoked:     map[clientKey]uint64{},
 		first:       map[string]string{},
 		count:       map[string]int{},
 	}
@@ -139,7 +150,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleReadTS, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)
@@ -598,8 +609,20 @@ func (o *oracles) checkMetaConfig(c *wire.Config) {
 	}
 }
 
-// sent runs the single-lease oracle when a data replica serves.
+// sent runs the single-lease and read-ts oracles when a data replica
+// serves, and notes the Reads API servers send.
 func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
+	switch from.kind {
+	case "api":
+		o.apiSent(msg, from)
+		return
+	case "meta":
+		o.tsIssued(msg)
+		return
+	case "client":
+		o.clientSent(from, msg)
+		return
+	}
 	if from.kind != "data" {
 		return
 	}
@@ -618,7 +641,10 @@ func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
 			o.singleLease(x.Shard, from.addr, func() string {
 				return fmt.Sprintf("%s served a read to %s (%s)", from.addr, to, o.leaseOf(from, x.Shard))
 			})
+			o.readServed(from, to, x)
 		}
+	case *wire.Prepare:
+		o.prepareSent(from, x)
 	case *wire.CommitReply:
 		if x.Status == wire.Status_OK && o.handlingCommit(from) {
 			o.singleLease(x.Shard, from.addr, func() string {

@@ -65,17 +65,7 @@ func TestSweep(t *testing.T) {
 // is caught by its role-level regression test; the simulator cannot reach
 // the state yet. The list may only shrink: a canary that gains a catch line
 // must leave it.
-var notYetCaught = map[string]string{
-	// Keys keep one version and a read refuses what it cannot see at its
-	// timestamp (TS_TOO_OLD), so these timestamp defects lose nothing a
-	// single read can notice. Each shows only as two concurrent reads across
-	// shards that see two writes in opposite orders, which seeds 1-200 do
-	// not draw (0 of 200 each, 2026-12-01). They will be reachable once
-	// writes span shards (two-phase commit) and reads see older versions.
-	"cached-tso":           "actors/api TestTimestampFetchedAfterTheCommandArrived",
-	"1pc-without-max-ts":   "actors/data TestCommitTSAboveReadsServed",
-	"read-through-pending": "actors/data TestReadWaitsForSequencedWriteBelowIt",
-}
+var notYetCaught = map[string]string{}
 
 // TestCanariesAreCaught proves the checks can fail: every canary has a
 // seed in testdata/seeds.txt that catches it (TestRegressionSeeds replays

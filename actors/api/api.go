@@ -764,3 +764,23 @@ func (w *opWatermark) watermark(next uint64) uint64 {
 	}
 	return next + 1
 }
+
+// Origin names the client request a Commit or Read this server sent
+// belongs to, while the request is held: for observers only (the
+// simulator's read-ts oracle checks each command's timestamp against when
+// its client sent it).
+func (a *API) Origin(m actors.Msg) (client actors.Addr, id uint64, ok bool) {
+	var r *request
+	switch x := m.(type) {
+	case *wire.Commit:
+		r = a.reqByOp(x.Op)
+	case *wire.Read:
+		if x.Incarnation == a.incarnation {
+			r = a.reqs[x.Id]
+		}
+	}
+	if r == nil {
+		return "", 0, false
+	}
+	return r.client, r.clientID, true
+}

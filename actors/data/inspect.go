@@ -84,3 +84,17 @@ func (s *Server) Inspect() []ReplicaView {
 	}
 	return out
 }
+
+// Uncommitted returns the entries of shard's log after its commit point,
+// flushed or not, in seq order; nil when the server holds no replica of
+// shard. For observers only (the simulator's read-ts oracle): the entries
+// are the log's own, not to be modified.
+func (s *Server) Uncommitted(shard uint32) []*wire.Entry {
+	r := s.replica(shard)
+	if r == nil || r.commitSeq >= r.log.last {
+		return nil
+	}
+	var out []*wire.Entry
+	r.log.forEach(r.commitSeq+1, r.log.last, func(e *wire.Entry) { out = append(out, e) })
+	return out
+}

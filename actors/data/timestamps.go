@@ -77,7 +77,8 @@ func (ps *primaryState) grantTS(ts uint64, canary string) {
 
 // mustWait is the seq through which a read at ts of keys must wait for
 // commits (0: none): every uncommitted write of its keys, and any FLUSH,
-// that commits at or below ts. A key whose newest uncommitted write commits
+// that commits at or below ts. (Sequencing a FLUSH clears the overlay, so
+// while one above ts is pending the writes before it are found in the log.) A key whose newest uncommitted write commits
 // at or below ts waits for that entry. One whose newest commits above ts
 // but whose older ones may not waits for the last entry of the log that
 // commits at or below ts, found by a walk of the uncommitted tail (commit
@@ -87,10 +88,17 @@ func (ps *primaryState) grantTS(ts uint64, canary string) {
 func (r *replica) mustWait(keys [][]byte, ts uint64) uint64 {
 	ps := r.primary
 	var seq uint64
-	if ps.flushSeq != 0 && ps.flushTS <= ts {
-		seq = ps.flushSeq
-	}
 	tail := uint64(0)
+	switch {
+	case ps.flushSeq != 0 && ps.flushTS <= ts:
+		seq = ps.flushSeq
+	case ps.flushSeq != 0:
+		// A FLUSH above ts is pending: sequencing it cleared the overlay,
+		// so the writes before it that commit at or below ts are found in
+		// the log.
+		tail = r.lastSeqAtOrBelow(ts)
+		seq = tail
+	}
 	for _, k := range keys {
 		ov, ok := ps.overlay[string(k)]
 		switch {

@@ -211,3 +211,28 @@ func TestReadWaitsOnlyForWritesBelowIt(t *testing.T) {
 		t.Fatalf("once the first write committed, want both reads answered a (the second write commits above them), got %v", rr)
 	}
 }
+
+// Rule read-ts past a pending FLUSH: sequencing a FLUSH clears the
+// overlay, so a read below the FLUSH's timestamp must still find and wait
+// for the writes before it that commit below the read (TestIsolatedPrimary
+// seed 6: a read was served while such a write was uncommitted).
+func TestReadWaitsForWriteBeforePendingFlush(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	r := s.replica(0)
+	ts := nextTS()
+	s.Handle(env, "api1", setAt(1, ts, "SET", "k", "v"))
+	s.Handle(env, "api1", setAt(2, ts+100, "FLUSHALL"))
+	env.FireDue(s)
+	set := r.log.last - 1
+	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: 1, Incarnation: 7, Ts: ts + 50, Command: cmdOf("GET", "k")})
+	if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 0 {
+		t.Fatalf("answered %v before the SET below the read committed", rr)
+	}
+	env.Persist(s)
+	for _, peer := range []actors.Addr{"data2", "data3"} {
+		s.Handle(env, peer, &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: set})
+	}
+	if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || string(rr[0].Reply.GetBulk()) != "v" {
+		t.Fatalf("once the SET committed, want the read answered v, got %v", rr)
+	}
+}
