@@ -162,7 +162,7 @@ func take(env *roletest.Env, a *API) []roletest.Sent {
 		asked := false
 		for _, s := range env.Take() {
 			if g, ok := s.Msg.(*wire.GetTS); ok {
-				a.Handle(env, s.To, &wire.TSReply{Id: g.Id, First: nextTS, Count: g.Count})
+				a.Handle(env, s.To, &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation, First: nextTS, Count: g.Count})
 				nextTS += uint64(g.Count)
 				asked = true
 				continue
@@ -191,7 +191,7 @@ func TestRequestsArrivingTogetherShareOneMessage(t *testing.T) {
 		if !ok {
 			t.Fatalf("sent %v before the SEND tick, want only a GetTS", s)
 		}
-		a.Handle(env, s.To, &wire.TSReply{Id: g.Id, First: nextTS, Count: g.Count})
+		a.Handle(env, s.To, &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation, First: nextTS, Count: g.Count})
 		nextTS += uint64(g.Count)
 	}
 	sent := take(env, a)
@@ -528,8 +528,32 @@ func TestGetTSFindsTheLeaderPastADeadMember(t *testing.T) {
 			}
 		}
 	}
-	a.Handle(env, "meta3", &wire.TSReply{Id: g.Id, First: 1 << 40, Count: g.Count})
+	a.Handle(env, "meta3", &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation, First: 1 << 40, Count: g.Count})
 	if reads := roletest.Of[*wire.Read](take(env, a)); len(reads) != 1 {
 		t.Fatalf("once meta3 answered, want the GET's Read sent, got %v", reads)
+	}
+}
+
+// Ask ids restart with the process, so a TSReply is matched by the
+// incarnation it echoes too: a late reply to the previous process would
+// hand out timestamps issued before the new requests began (castsim seed
+// 681, caught by the read-ts oracle).
+func TestTSReplyOfAnotherProcessIsIgnored(t *testing.T) {
+	env, a := start(t, Config{})
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "k")})
+	env.FireDue(a)
+	gets := roletest.Of[*wire.GetTS](env.Take())
+	if len(gets) != 1 || gets[0].Incarnation != a.incarnation {
+		t.Fatalf("want one GetTS naming this process, got %v", gets)
+	}
+	g := gets[0]
+	a.Handle(env, "meta", &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation + 1, First: 5, Count: g.Count})
+	if reads := roletest.Of[*wire.Read](take(env, a)); len(reads) != 0 {
+		t.Fatalf("a reply to another process's GetTS %d gave the GET a timestamp: %v", g.Id, reads)
+	}
+	a.Handle(env, "meta", &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation, First: nextTS, Count: g.Count})
+	if reads := roletest.Of[*wire.Read](take(env, a)); len(reads) != 1 || reads[0].Ts != nextTS {
+		t.Fatalf("the matching reply did not send the GET: %v", reads)
 	}
 }

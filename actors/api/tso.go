@@ -56,15 +56,15 @@ func (a *API) askTS(env actors.Env) {
 func (a *API) sendTSAsk(env actors.Env, id uint64) {
 	f := a.tsAsks[id]
 	f.to, f.redirected = a.meta.Leader(), false
-	env.Send(f.to, &wire.GetTS{Id: id, Count: uint32(len(f.reqs))})
+	env.Send(f.to, &wire.GetTS{Id: id, Incarnation: a.incarnation, Count: uint32(len(f.reqs))})
 	env.After(a.cfg.AttemptTimeout, &wire.Tick{Kind: timerTSO, Id: id})
 }
 
 // tsReply hands out the timestamps of a GetTS.
 func (a *API) tsReply(env actors.Env, from actors.Addr, x *wire.TSReply) {
 	f := a.tsAsks[x.Id]
-	if f == nil || int(x.Count) < len(f.reqs) {
-		return
+	if f == nil || x.Incarnation != a.incarnation || int(x.Count) < len(f.reqs) {
+		return // not ours: ask ids restart with the process (seed 681)
 	}
 	delete(a.tsAsks, x.Id)
 	a.meta.Answered(from)
@@ -108,7 +108,7 @@ func (a *API) tsRedirect(env actors.Env, from actors.Addr, x *wire.MetaRedirect)
 	}
 	if from == f.to && a.meta.Redirect(from, actors.Addr(x.Leader)) && !f.redirected {
 		f.to, f.redirected = a.meta.Leader(), true
-		env.Send(f.to, &wire.GetTS{Id: x.Id, Count: uint32(len(f.reqs))})
+		env.Send(f.to, &wire.GetTS{Id: x.Id, Incarnation: a.incarnation, Count: uint32(len(f.reqs))})
 	}
 	return true
 }

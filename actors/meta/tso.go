@@ -43,9 +43,10 @@ const (
 )
 
 type tsWait struct {
-	from  actors.Addr
-	id    uint64
-	count uint64
+	from        actors.Addr
+	id          uint64
+	incarnation uint64
+	count       uint64
 }
 
 // physicalTS is the smallest timestamp of now's millisecond.
@@ -65,7 +66,7 @@ func (m *Meta) getTS(env actors.Env, from actors.Addr, x *wire.GetTS) {
 		n = maxTSCount
 	}
 	if len(m.tsWaiting) < maxTSWaiting {
-		m.tsWaiting = append(m.tsWaiting, tsWait{from, x.Id, n})
+		m.tsWaiting = append(m.tsWaiting, tsWait{from, x.Id, x.Incarnation, n})
 	}
 	m.answerTS(env)
 }
@@ -80,7 +81,7 @@ func (m *Meta) answerTS(env actors.Env) {
 			break
 		}
 		m.tsWaiting = m.tsWaiting[1:]
-		env.Send(w.from, &wire.TSReply{Id: w.id, First: first, Count: uint32(w.count)})
+		env.Send(w.from, &wire.TSReply{Id: w.id, Incarnation: w.incarnation, First: first, Count: uint32(w.count)})
 	}
 	if len(m.tsWaiting) == 0 {
 		m.tsWaiting = nil

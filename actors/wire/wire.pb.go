@@ -1007,9 +1007,13 @@ func (x *PromoteLearner) GetLearner() string {
 // operation began is above every timestamp of an operation that had
 // completed by then.
 type GetTS struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Count uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// incarnation of the asking API process: ids restart with it, so a reply
+	// is matched by both (a late reply to an earlier process would hand out
+	// timestamps issued before the new requests began).
+	Incarnation   uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1058,12 +1062,20 @@ func (x *GetTS) GetCount() uint32 {
 	return 0
 }
 
+func (x *GetTS) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 // TSReply carries timestamps first, first+1, ..., first+count-1.
 type TSReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	First         uint64                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
 	Count         uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Incarnation   uint64                 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // echoes GetTS.incarnation
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1115,6 +1127,13 @@ func (x *TSReply) GetFirst() uint64 {
 func (x *TSReply) GetCount() uint32 {
 	if x != nil {
 		return x.Count
+	}
+	return 0
+}
+
+func (x *TSReply) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
 	}
 	return 0
 }
@@ -3377,14 +3396,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ePromoteLearner\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x18\n" +
-	"\alearner\x18\x03 \x01(\tR\alearner\"-\n" +
+	"\alearner\x18\x03 \x01(\tR\alearner\"O\n" +
 	"\x05GetTS\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"E\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"g\n" +
 	"\aTSReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\rR\x05count\"<\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"<\n" +
 	"\tGetConfig\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vnew_session\x18\x02 \x01(\bR\n" +
