@@ -68,6 +68,12 @@ const (
 	CountTimedMetaLease   = "timed-meta-lease"   // the meta leader failed or was cut off right after a grant
 	CountTimedReply       = "timed-stale-reply"  // kept a read reply for the API's next incarnation
 	CountTimedUnsynced    = "timed-unsynced"     // crashed a data server while its writes waited for their sync
+	CountTimedTxnCrash    = "timed-txn-crash"    // crashed an API server between a transaction's prewrite and its commit
+	CountTimedTxnLate     = "timed-txn-late"     // held a prewrite of a primary key back past its lock's TTL
+	// Transactions across shards (actors/api/txn.go): commits of a
+	// primary key sent, and lock resolutions begun (TxnCheck sent).
+	CountTxnCommit  = "txn-commit"
+	CountTxnResolve = "txn-resolve"
 )
 
 // AllFaults lists every fault kind, sorted.

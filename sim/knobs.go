@@ -140,6 +140,7 @@ type APIKnobs struct {
 	RequestTimeout   time.Duration `json:"request_timeout_ns"`
 	RetryBackoff     time.Duration `json:"retry_backoff_ns"`
 	SendAfter        time.Duration `json:"send_after_ns"`
+	TxnLockTTL       time.Duration `json:"txn_lock_ttl_ns"`
 }
 
 // DataKnobs are the drawn fields of data.Config.
@@ -376,6 +377,10 @@ func drawKnobs(opts Options) Knobs {
 	if d.rng.IntN(3) == 0 {
 		cl.Replicas = 2
 	}
+	// A transaction's locks hold 20 ms to 5 s: short ones are rolled back
+	// by readers while their coordinator is still at work, the race that
+	// a rollback must win for good (rule txn-rollback).
+	a.TxnLockTTL = d.durationLog(20*time.Millisecond, 5*time.Second)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -495,6 +500,7 @@ func (k *Knobs) apiConfig(metas []actors.Addr, canary string) api.Config {
 		RequestTimeout:   k.API.RequestTimeout,
 		RetryBackoff:     k.API.RetryBackoff,
 		SendAfter:        k.API.SendAfter,
+		TxnLockTTL:       k.API.TxnLockTTL,
 	}
 }
 

@@ -139,6 +139,26 @@ func (n *network) inject(from *machine, fromIncarn uint64, to actors.Addr, msg a
 		msgName: msg.ProtoReflect().Descriptor().FullName(), data: data})
 }
 
+// deliverAt delivers msg from from's current incarnation to to at time at
+// (plus the link's latency), as a message the network held back: timed
+// faults use it to hold back one message of a batch (timed.txnStep).
+func (n *network) deliverAt(from *machine, to actors.Addr, msg actors.Msg, at time.Duration) {
+	w := n.w
+	incarn := from.incarnation
+	w.at(at, func() {
+		target := w.byAddr[to]
+		if target == nil || !target.up || !from.up || from.incarnation != incarn {
+			return
+		}
+		data, err := n.marshal.Marshal(msg)
+		if err != nil {
+			panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+		}
+		w.schedule(&event{at: w.now + n.latency, kind: evDeliver, from: from.addr, to: to, incarn: target.incarnation,
+			msgName: msg.ProtoReflect().Descriptor().FullName(), data: data})
+	})
+}
+
 // clogEnd is when a clog on a reaches its end (0 if none).
 func (n *network) clogEnd(a actors.Addr) time.Duration {
 	d, ok := n.clogged[a]

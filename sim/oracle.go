@@ -76,6 +76,9 @@ type oracles struct {
 	// sent; tsIssuedMax: the newest issued so far.
 	invoked     map[clientKey]uint64
 	tsIssuedMax uint64
+	// txns: what committed entries did to each transaction's locks
+	// (oracle_txn.go).
+	txns map[txnName]*txnFate
 
 	first map[string]string // oracle -> its first violation
 	count map[string]int    // oracle -> violations seen
@@ -133,6 +136,7 @@ func newOracles(w *world, r *runner) *oracles {
 		reads:       map[readKey][][]byte{},
 		tsWatches:   map[tsWatchKey]*tsWatch{},
 		invoked:     map[clientKey]uint64{},
+		txns:        map[txnName]*txnFate{},
 		first:       map[string]string{},
 		count:       map[string]int{},
 	}
@@ -150,7 +154,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleReadTS, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleReadTS, OracleTxnAtomic, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)
@@ -404,6 +408,7 @@ func (o *oracles) agree(m *machine, st *store.Store, v data.ReplicaView, wt *rep
 			switch {
 			case e.Seq == uint64(len(rec))+1:
 				rec = append(rec, committedEntry{id: id, by: m.addr, at: o.w.now})
+				o.txnCommitted(v.Shard, e)
 			case e.Seq > uint64(len(rec))+1:
 				// The record has a gap below: a replica checked past it
 				// after a reported violation. Nothing to compare with.
@@ -738,6 +743,22 @@ func identify(e *wire.Entry) entryID {
 			b = append(b, 1)
 		} else {
 			b = append(b, 0)
+		}
+		// A transaction's lock changes are content too.
+		for _, l := range []*wire.Lock{w.Lock, w.Removed} {
+			var err error
+			if b, err = entryMarshal.MarshalAppend(binary.AppendUvarint(b, uint64(entryMarshal.Size(l))), l); err != nil {
+				panic(fmt.Sprintf("sim: oracle: encode a lock of entry %d: %v", e.Seq, err))
+			}
+		}
+		if w.LockOnly || w.Unlock {
+			b = append(b, 2)
+		}
+	}
+	for _, t := range e.Txns {
+		var err error
+		if b, err = entryMarshal.MarshalAppend(b, t); err != nil {
+			panic(fmt.Sprintf("sim: oracle: encode a transaction record of entry %d: %v", e.Seq, err))
 		}
 	}
 	if e.Result != nil {

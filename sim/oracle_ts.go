@@ -6,6 +6,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/api"
+	"castkv/actors/command"
 	"castkv/actors/data"
 	"castkv/actors/wire"
 )
@@ -23,6 +24,9 @@ import (
 //     entries that commits at or below ts writes one of the read's keys
 //     (nor is a FLUSH): the read would not see a write that commits below
 //     it. The read's keys come from the Read the API server sent.
+//
+//   - txn-lock: when a primary serves a read at ts, none of its keys holds
+//     a committed lock of a transaction that started at or below ts.
 //
 //   - tso: every Commit and Read an API server sends carries a timestamp
 //     above every one the TSO had issued (TSReply, lease grants) when the
@@ -118,7 +122,22 @@ func (o *oracles) apiSent(msg actors.Msg, from *machine) {
 		if !c.Abort {
 			o.checkFresh(from, c, c.Ts)
 		}
+		switch t := c.GetCommand().GetTxn(); {
+		case t == nil:
+		case command.Kind(c.Command.Kind) == command.TxnCheck:
+			o.w.faults[CountTxnResolve]++
+		case isCommitPrimary(c):
+			o.w.faults[CountTxnCommit]++
+		}
 	}
+}
+
+// isCommitPrimary reports whether c commits a transaction's primary key:
+// its atomic point.
+func isCommitPrimary(c *wire.Commit) bool {
+	t := c.GetCommand().GetTxn()
+	return t != nil && command.Kind(c.Command.Kind) == command.TxnCommit && !t.Rollback &&
+		slices.ContainsFunc(c.Command.Keys, func(k []byte) bool { return string(k) == string(t.Primary) })
 }
 
 // checkFresh: ts is above every timestamp issued when the client sent the
@@ -162,12 +181,22 @@ func (o *oracles) readServed(from *machine, to actors.Addr, x *wire.ReadReply) {
 		prev = w.served[n-1].maxTS
 	}
 	w.served = append(w.served, servedRead{v.LastSeq, max(prev, x.Ts), v.Config.GetVersion()})
+	for _, k := range keys {
+		if l := s.Locked(x.Shard, k); l != nil && l.StartTs <= x.Ts {
+			o.violate(OracleReadTS, "shard %d: %s served a read at ts %d of %q, which holds the lock of a transaction that started at %d (primary key %q)",
+				x.Shard, from.addr, x.Ts, k, l.StartTs, l.Primary)
+			return
+		}
+	}
 	for _, e := range s.Uncommitted(x.Shard) {
 		if e.CommitTs > x.Ts || e.Kind == wire.Entry_BARRIER {
 			continue
 		}
 		hit := e.Kind == wire.Entry_FLUSH
 		for _, wr := range e.Writes {
+			if wr.LockOnly {
+				continue // a lock: the txn-lock check below
+			}
 			hit = hit || slices.ContainsFunc(keys, func(k []byte) bool { return string(k) == string(wr.Key) })
 		}
 		if hit {
@@ -186,6 +215,13 @@ func (o *oracles) prepareSent(from *machine, p *wire.Prepare) {
 	}
 	for _, e := range p.Entries {
 		if e.Seq <= w.checked || e.Kind != wire.Entry_FLUSH && len(e.Writes) == 0 {
+			continue
+		}
+		if e.Kind == wire.Entry_TXN {
+			// A transaction commits at the timestamp its coordinator
+			// fetched once every key was locked; reads of its keys met the
+			// locks (checked where reads are served).
+			w.checked = e.Seq
 			continue
 		}
 		w.checked = e.Seq

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/command"
 	"castkv/actors/meta"
 	"castkv/actors/wire"
 
@@ -33,6 +34,10 @@ type timed struct {
 	unsyncedActed bool
 	config        *wire.Config // meta's config at the last poll
 	held          *heldReply   // a read reply kept for an API's next incarnation
+	// late: the prewrites of primary keys held back, by op, with when they
+	// are let go; every retry of one is held as long (txnStep).
+	late     map[lateOp]time.Duration
+	lateNext time.Duration // no new hold before then
 	// heldPromotion: the learner whose promotion request timed held back
 	// past its primary's restart; if meta promotes it, timed leaves it
 	// alone with the data (promotedAlone).
@@ -303,12 +308,101 @@ func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) (time.Dura
 		}
 	case *wire.Read:
 		t.releaseReply(from, x)
+	case *wire.Commit:
+		return t.txnStep(from, to, x, []*wire.Commit{x})
 	case *wire.Requests:
 		for _, r := range x.Reads {
 			t.releaseReply(from, r)
 		}
+		return t.txnStep(from, to, x, x.Commits)
 	}
 	return 0, false
+}
+
+// txnStep watches the steps of transactions an API server sends.
+//
+// About to commit a transaction's primary key, every key prewritten: now
+// and then crash the API server instead, the commit unsent. Its locks stay
+// for readers to resolve, and none may see half of the transaction.
+//
+// Prewriting the primary key: now and then hold the message back past the
+// lock's TTL, so that readers meeting the other keys' locks find the
+// primary key unlocked and roll the transaction back before the prewrite
+// lands (rule txn-rollback: it must not lock the key again).
+func (t *timed) txnStep(api *machine, to actors.Addr, msg actors.Msg, commits []*wire.Commit) (time.Duration, bool) {
+	w := t.w
+	if api.kind != "api" {
+		return 0, false
+	}
+	if slices.ContainsFunc(commits, isCommitPrimary) && w.rng.IntN(3) == 0 && t.ready() {
+		down := 20*time.Millisecond + time.Duration(w.rng.Int64N(int64(time.Second)))
+		t.act(CountTimedTxnCrash, "%s is about to commit a transaction it prewrote: crash it for %v instead", api.addr, down)
+		t.crashFor(api, down)
+		return 0, true
+	}
+	i := slices.IndexFunc(commits, isPrewritePrimary)
+	if i < 0 {
+		return 0, false
+	}
+	op := commits[i].Op
+	// Hold back the prewrite alone: the rest of its batch (another shard's
+	// prewrite, often) goes now.
+	holdOne := func(until time.Duration) (time.Duration, bool) {
+		if _, batch := msg.(*wire.Requests); !batch {
+			return until - w.now, false
+		}
+		rest := proto.Clone(msg).(*wire.Requests)
+		late := rest.Commits[i]
+		rest.Commits = slices.Delete(rest.Commits, i, i+1)
+		w.net.deliverAt(api, to, rest, w.now)
+		w.net.deliverAt(api, to, late, until)
+		return 0, true
+	}
+	key := lateOp{op.GetIncarnation(), op.GetCounter()}
+	if until, ok := t.late[key]; ok && w.now < until {
+		return holdOne(until) // a retry of the prewrite held back: held as long
+	}
+	// Held past the TTL, but not past the point where the API settles the
+	// prewrite (at 3/4 of its request's quarter of the timeout): a settled
+	// prewrite never runs, so nothing would be late.
+	ttl, settle := t.r.knobs.API.TxnLockTTL, t.r.knobs.API.RequestTimeout*3/16
+	// Each such prewrite is a chance, drawn on its own (not against TimedP
+	// and the cooldown): a reader must meet another key's lock while it
+	// is held, and transactions are a small part of the workload. But at
+	// most one per lateGap: every held prewrite makes its MSET or DEL long,
+	// and porcupine's search grows with the ops a long one overlaps (seed
+	// 1643: 67 held on one pair of keys, undecided after a minute).
+	if ttl >= settle || w.now >= t.c.end || w.now < t.lateNext || w.rng.IntN(4) == 0 {
+		return 0, false
+	}
+	t.lateNext = w.now + lateGap
+	hold := ttl + time.Duration(w.rng.Int64N(int64(settle-ttl)))
+	if t.late == nil || len(t.late) >= maxLate {
+		t.late = map[lateOp]time.Duration{} // forget the old ones: they were let go long ago
+	}
+	t.late[key] = w.now + hold
+	w.faults[FaultTimed]++
+	w.faults[CountTimedTxnLate]++
+	w.logf("timed fault: %s prewrites a transaction's primary key %q (start ts %d): hold the prewrite back %v (lock TTL %v)",
+		api.addr, commits[i].Command.Txn.Primary, commits[i].Command.Txn.StartTs, hold, ttl)
+	return holdOne(w.now + hold)
+}
+
+// lateOp names a held prewrite by its op id.
+type lateOp struct{ incarnation, counter uint64 }
+
+// maxLate bounds the held prewrites timed remembers; lateGap spaces new
+// holds.
+const (
+	maxLate = 1024
+	lateGap = 250 * time.Millisecond
+)
+
+// isPrewritePrimary reports whether c prewrites a transaction's primary key.
+func isPrewritePrimary(c *wire.Commit) bool {
+	t := c.GetCommand().GetTxn()
+	return t != nil && command.Kind(c.Command.Kind) == command.TxnPrewrite &&
+		slices.ContainsFunc(c.Command.Keys, func(k []byte) bool { return string(k) == string(t.Primary) })
 }
 
 // staleReply: a data server answers an API's read. Now and then crash the

@@ -20,8 +20,9 @@ type workload struct {
 	rng    *rand.Rand
 	keys   []string
 	global bool // DBSIZE and FLUSHALL, which join every key into one component
-	// pairs: reads may span two groups, 2i and 2i+1 (crossKeys), which
-	// several shards hold in different shards (read-ts across shards).
+	// pairs: multi-key commands may span two groups, 2i and 2i+1
+	// (crossKeys), which several shards hold in different shards: reads at
+	// one timestamp, writes as transactions.
 	pairs bool
 	k     WorkloadKnobs
 	// largeLeft is what large values may still add up to (LargeBudgetBytes).
@@ -135,13 +136,17 @@ func (wl *workload) crossKeys() []string {
 			out = append(out, group[p])
 		}
 	}
+	if wl.rng.IntN(6) == 0 {
+		out = append(out, out[wl.rng.IntN(len(out))]) // a key named twice
+	}
 	return out
 }
 
-// readKeys draws an MGET's or EXISTS's keys: now and then across a pair of
-// groups when the workload has pairs.
-func (wl *workload) readKeys() []string {
-	if wl.pairs && wl.rng.IntN(3) == 0 {
+// multiKeys draws the keys of a multi-key command (MGET, EXISTS, MSET,
+// DEL): now and then across a pair of groups when the workload has pairs,
+// so that writes run as transactions across shards and reads see them.
+func (wl *workload) multiKeys() []string {
+	if wl.pairs && wl.rng.IntN(2) == 0 {
 		return wl.crossKeys()
 	}
 	return wl.distinctKeys()
@@ -262,17 +267,17 @@ func (wl *workload) draw(c *client) checker.Input {
 	case p < 63:
 		return checker.Input{Cmd: "getset", Keys: []string{wl.key()}, Values: []string{wl.value(c)}}
 	case p < 73:
-		return checker.Input{Cmd: "mget", Keys: wl.readKeys()}
+		return checker.Input{Cmd: "mget", Keys: wl.multiKeys()}
 	case p < 83:
-		keys := wl.distinctKeys()
+		keys := wl.multiKeys()
 		in := checker.Input{Cmd: "mset", Keys: keys}
 		for range keys {
 			in.Values = append(in.Values, wl.value(c))
 		}
 		return in
 	case p < 88:
-		return checker.Input{Cmd: "exists", Keys: wl.readKeys()}
+		return checker.Input{Cmd: "exists", Keys: wl.multiKeys()}
 	default:
-		return checker.Input{Cmd: "del", Keys: wl.distinctKeys()}
+		return checker.Input{Cmd: "del", Keys: wl.multiKeys()}
 	}
 }

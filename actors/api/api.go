@@ -45,7 +45,12 @@ type Config struct {
 	// ones arriving meanwhile go to their data server in one Requests (0:
 	// once the messages already queued are handled).
 	SendAfter time.Duration
-	Canary    string
+	// TxnLockTTL is how long a transaction's locks hold, in TSO time,
+	// before a reader that meets one may roll the transaction back
+	// (txn.go): above the time a coordinator takes from prewrite to
+	// commit, and the longest a reader waits for one that died.
+	TxnLockTTL time.Duration
+	Canary     string
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +78,9 @@ func (c Config) withDefaults() Config {
 	if c.RefreshEvery == 0 {
 		c.RefreshEvery = time.Second
 	}
+	if c.TxnLockTTL == 0 {
+		c.TxnLockTTL = 3 * time.Second
+	}
 	return c
 }
 
@@ -90,10 +98,13 @@ const (
 	// CanaryCachedTSO gives a write the newest timestamp the API server
 	// already holds instead of one fetched after the write began.
 	CanaryCachedTSO = "cached-tso"
+	// CanaryMsetPerShard runs an MSET or DEL across shards as one
+	// independent write per shard, with no transaction.
+	CanaryMsetPerShard = "mset-per-shard"
 )
 
 // Canaries lists this role's canaries.
-var Canaries = []string{CanaryReadSecondary, CanaryReplyByRequestID, CanaryCachedTSO}
+var Canaries = []string{CanaryReadSecondary, CanaryReplyByRequestID, CanaryCachedTSO, CanaryMsetPerShard}
 
 // Timer kinds, in wire.Tick.Kind; Tick.Id names the request.
 const (
@@ -182,6 +193,20 @@ type request struct {
 	hasAttempt            bool
 	lastRefusal           string
 	refusals              int // attempts refused so far: the backoff grows with them
+
+	// Transactions (txn.go). txn: the state of an MSET or DEL across
+	// shards this request coordinates. A sub-request (a step of one, or of
+	// a lock's resolution) has done, which hears its end instead of a
+	// client, its own timeout, and origin, the client request it works
+	// for (nil: none). lockMet: the lock of the last LOCKED refusal;
+	// resolves counts the resolutions it started.
+	txn       *txnState
+	done      subDone
+	timeout   time.Duration
+	origin    *request
+	lockMet   *wire.Lock
+	resolves  int
+	resolving bool
 }
 
 // New returns an API role.
@@ -262,6 +287,7 @@ func (a *API) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 
 func (a *API) commitReply(env actors.Env, x *wire.CommitReply) {
 	if r := a.reqByOp(x.Op); r != nil {
+		r.lockMet = x.Lock
 		a.answer(env, r, x.Status, x.Reply, x.Config)
 	}
 }
@@ -272,8 +298,10 @@ func (a *API) readReply(env actors.Env, x *wire.ReadReply) {
 	switch {
 	case r == nil || r.write || !mine:
 	case r.split:
+		r.lockMet = x.Lock
 		a.partReply(env, r, x)
 	default:
+		r.lockMet = x.Lock
 		a.answer(env, r, x.Status, x.Reply, x.Config)
 	}
 }
@@ -364,8 +392,20 @@ const settleShare = 4
 // firstDeadline is when r's deadline timer first fires: the request
 // timeout, less the share a write keeps for settling.
 func (a *API) firstDeadline(r *request) time.Duration {
+	timeout := a.cfg.RequestTimeout
+	if r.timeout != 0 {
+		timeout = r.timeout
+	}
 	if r.write {
-		return a.cfg.RequestTimeout - a.cfg.RequestTimeout/settleShare
+		return timeout - timeout/settleShare
+	}
+	return timeout
+}
+
+// requestTimeout is r's whole deadline.
+func (a *API) requestTimeout(r *request) time.Duration {
+	if r.timeout != 0 {
+		return r.timeout
 	}
 	return a.cfg.RequestTimeout
 }
@@ -412,6 +452,10 @@ func (a *API) try(env actors.Env, r *request) {
 	r.parts = nil
 	if a.splits(r) {
 		a.trySplit(env, r)
+		return
+	}
+	if a.crossShardWrite(r) {
+		a.tryTxn(env, r)
 		return
 	}
 	c, refusal := a.route(r)
@@ -527,6 +571,20 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		r.inline = true
 		a.try(env, r)
 		return
+	case wire.Status_LOCKED, wire.Status_WRITE_CONFLICT:
+		a.cancelAttempt(env, r)
+		switch {
+		case r.done != nil && r.cmd.Kind == command.TxnPrewrite:
+			// The coordinator decides: it rolls back and starts over.
+			a.finishSub(env, r, st, r.lockMet)
+		case st == wire.Status_LOCKED && r.lockMet != nil:
+			a.resolve(env, r, r.lockMet, r.ts)
+		default:
+			r.lastRefusal = st.String()
+			r.ts = 0
+			a.retryLater(env, r)
+		}
+		return
 	case wire.Status_TS_TOO_OLD:
 		// A newer version replaced what r.ts would read: read again at a
 		// timestamp fetched from now (each costs a TSO round trip, and the
@@ -629,8 +687,8 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 	case timerDeadline:
 		if r.write && !r.lastQuarter {
 			r.lastQuarter = true
-			r.deadline = env.After(a.cfg.RequestTimeout-a.firstDeadline(r), &wire.Tick{Kind: timerDeadline, Id: r.id})
-			if r.commitSent {
+			r.deadline = env.After(a.requestTimeout(r)-a.firstDeadline(r), &wire.Tick{Kind: timerDeadline, Id: r.id})
+			if r.commitSent && r.txn == nil {
 				// Settle before giving up: have the primary either answer
 				// the op's result or record that it never ran, so the
 				// client hears -TRYAGAIN (not applied), not -UNCERTAIN.
@@ -641,7 +699,10 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 			return
 		}
 		a.cancelAttempt(env, r)
-		msg := fmt.Sprintf("shard %d did not answer within %v (last: %s)", r.shard, a.cfg.RequestTimeout, r.lastRefusal)
+		if t := r.txn; t != nil && t.phase == txnAwaitingCommitTS {
+			a.rollback(env, r, t) // it will not commit now
+		}
+		msg := fmt.Sprintf("shard %d did not answer within %v (last: %s)", r.shard, a.requestTimeout(r), r.lastRefusal)
 		if r.commitSent {
 			a.finishQuiet(env, r, command.Error("UNCERTAIN the write may or may not have been applied: "+msg))
 		} else {
@@ -663,7 +724,23 @@ func (a *API) finishQuiet(env actors.Env, r *request, rep *wire.Reply) {
 		delete(a.byOp, opKey{r.op.Incarnation, r.op.Counter})
 		a.opLog.finish(r.op.Counter)
 	}
+	if r.done != nil {
+		r.done(env, wire.Status_OK, rep, nil)
+		return
+	}
 	env.Send(r.client, &wire.ClientReply{Id: r.clientID, Reply: rep})
+}
+
+// finishSub ends sub-request r with a refusal its owner handles.
+func (a *API) finishSub(env actors.Env, r *request, st wire.Status, lock *wire.Lock) {
+	a.cancelAttempt(env, r)
+	env.Cancel(r.deadline)
+	delete(a.reqs, r.id)
+	if r.op != nil {
+		delete(a.byOp, opKey{r.op.Incarnation, r.op.Counter})
+		a.opLog.finish(r.op.Counter)
+	}
+	r.done(env, st, nil, lock)
 }
 
 func (a *API) adopt(c *wire.Config) { a.shards.Adopt(c) }
@@ -778,6 +855,9 @@ func (a *API) Origin(m actors.Msg) (client actors.Addr, id uint64, ok bool) {
 		if x.Incarnation == a.incarnation {
 			r = a.reqs[x.Id]
 		}
+	}
+	if r != nil && r.done != nil {
+		r = r.origin // a step of a transaction: its timestamps are the client request's
 	}
 	if r == nil {
 		return "", 0, false

@@ -21,4 +21,12 @@
 // TS_TOO_OLD is read again at a new one. An MGET or EXISTS whose keys span
 // shards is read from each shard at the one timestamp and put back together
 // (split.go): one snapshot of the cluster.
+//
+// Transactions (txn.go): an MSET or DEL whose keys span shards runs as a
+// Percolator transaction this server coordinates: prewrite (lock every key
+// at the start timestamp), commit the primary key at a commit timestamp
+// (the atomic point, when the client is answered), then commit the others
+// and forget the record. Each step is a sub-request with its own op id,
+// retries and settling. Any command refused LOCKED resolves the lock
+// through its primary key's shard and runs again at a new timestamp.
 package api

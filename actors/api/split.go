@@ -36,23 +36,15 @@ func (a *API) splits(r *request) bool {
 // trySplit sends one attempt of a split read: a Read to each shard's
 // primary, at r.ts.
 func (a *API) trySplit(env actors.Env, r *request) {
+	byShard, ok := a.shardParts(env, r)
+	if !ok {
+		return
+	}
 	var parts []*readPart
 	configs := map[uint32]*wire.Config{}
-	for i, k := range r.cmd.Keys {
-		c := a.shards.Shard(command.Slot(k))
-		if c == nil || c.Primary == "" {
-			r.lastRefusal = "no primary known for the shard of one of its keys yet"
-			a.askConfig(env)
-			a.retryLater(env, r)
-			return
-		}
-		j := slices.IndexFunc(parts, func(p *readPart) bool { return p.shard == c.Shard })
-		if j < 0 {
-			parts = append(parts, &readPart{shard: c.Shard})
-			j = len(parts) - 1
-			configs[c.Shard] = c
-		}
-		parts[j].keys = append(parts[j].keys, i)
+	for _, p := range byShard {
+		parts = append(parts, &readPart{shard: p.config.Shard, keys: p.keys})
+		configs[p.config.Shard] = p.config
 	}
 	if r.ts == 0 {
 		a.awaitTS(env, r)
@@ -70,6 +62,35 @@ func (a *API) trySplit(env actors.Env, r *request) {
 		a.queue(env, a.readTarget(env, c), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id,
 			Incarnation: a.incarnation, Ts: r.ts, Command: command.ToWire(sub)})
 	}
+}
+
+// keyPart is the keys of a command one shard holds: positions in its keys.
+type keyPart struct {
+	config *wire.Config
+	keys   []int
+}
+
+// shardParts groups r's keys by the shard holding them, shards in the
+// order their first key comes. While a shard has no primary known it
+// returns false, and r retries later.
+func (a *API) shardParts(env actors.Env, r *request) ([]keyPart, bool) {
+	var parts []keyPart
+	for i, k := range r.cmd.Keys {
+		c := a.shards.Shard(command.Slot(k))
+		if c == nil || c.Primary == "" {
+			r.lastRefusal = "no primary known for the shard of one of its keys yet"
+			a.askConfig(env)
+			a.retryLater(env, r)
+			return nil, false
+		}
+		j := slices.IndexFunc(parts, func(p keyPart) bool { return p.config.Shard == c.Shard })
+		if j < 0 {
+			parts = append(parts, keyPart{config: c})
+			j = len(parts) - 1
+		}
+		parts[j].keys = append(parts[j].keys, i)
+	}
+	return parts, true
 }
 
 // partReply takes one shard's answer to a split read.

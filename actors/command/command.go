@@ -1,6 +1,10 @@
 package command
 
-import "strconv"
+import (
+	"strconv"
+
+	"castkv/actors/wire"
+)
 
 // Kind is what a command does. FLUSHDB and FLUSHALL share FlushAll: castkv
 // has one database, so they mean the same thing.
@@ -23,6 +27,16 @@ const (
 	// the cluster map; the API server answers them from its own map.
 	ClusterInfo
 	ClusterShards
+	// The steps of a transaction across shards (actors/data/txn.go). Only
+	// API servers send them, to data servers; Parse never returns them.
+	// TxnPrewrite locks its keys with their writes (Values, or deletions
+	// with Txn.Delete); TxnCommit commits or rolls back its keys' locks;
+	// TxnCheck asks a primary key's shard for the transaction's fate
+	// (rolling back an expired one); TxnForget drops its record.
+	TxnPrewrite
+	TxnCommit
+	TxnCheck
+	TxnForget
 )
 
 var kindNames = [...]string{
@@ -40,6 +54,10 @@ var kindNames = [...]string{
 
 	ClusterInfo:   "ClusterInfo",
 	ClusterShards: "ClusterShards",
+	TxnPrewrite:   "TxnPrewrite",
+	TxnCommit:     "TxnCommit",
+	TxnCheck:      "TxnCheck",
+	TxnForget:     "TxnForget",
 }
 
 func (k Kind) String() string {
@@ -66,12 +84,14 @@ type Command struct {
 	NX, XX, Get bool
 	// Args is the argument vector as given to Parse, name first.
 	Args [][]byte
+	// Txn names the transaction of a Txn kind, and what it asks.
+	Txn *wire.Txn
 }
 
 // IsWrite reports whether the command may change the keyspace.
 func (c *Command) IsWrite() bool {
 	switch c.Kind {
-	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll:
+	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget:
 		return true
 	}
 	return false
@@ -90,7 +110,7 @@ func (c *Command) ValuePositions() []int {
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet:
 		return []int{2}
-	case MSet:
+	case MSet, TxnPrewrite:
 		positions := make([]int, 0, len(c.Values))
 		for i := range c.Values {
 			positions = append(positions, 2+2*i)

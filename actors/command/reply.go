@@ -121,3 +121,35 @@ func appendLine(dst []byte, s string) []byte {
 	}
 	return append(dst, "\r\n"...)
 }
+
+// Fate is a transaction's fate as a Txn command's result reports it
+// (TxnCheck, and TxnCommit of a primary key).
+type Fate int
+
+const (
+	FateNone       Fate = iota // not a fate: an error, or some other reply
+	FateCommitted              // committed, at the reply's timestamp
+	FateRolledBack             // rolled back: it never takes effect
+	FateAlive                  // still deciding: its lock has not expired
+)
+
+var fateNames = [...]string{FateCommitted: "COMMITTED", FateRolledBack: "ROLLEDBACK", FateAlive: "ALIVE"}
+
+// FateReply is the result that reports fate f (commitTS for FateCommitted).
+func FateReply(f Fate, commitTS uint64) *wire.Reply {
+	return &wire.Reply{Kind: wire.Reply_STATUS, Str: fateNames[f], Int: int64(commitTS)}
+}
+
+// FateOf reads a FateReply: the fate and, when committed, the commit
+// timestamp.
+func FateOf(r *wire.Reply) (Fate, uint64) {
+	if r.GetKind() != wire.Reply_STATUS {
+		return FateNone, 0
+	}
+	for f, name := range fateNames {
+		if name != "" && r.Str == name {
+			return Fate(f), uint64(r.Int)
+		}
+	}
+	return FateNone, 0
+}

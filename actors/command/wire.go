@@ -8,7 +8,7 @@ import (
 
 // ToWire is c as a data server receives it: parsed once, by the API server.
 func ToWire(c *Command) *wire.Command {
-	return &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get}
+	return &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get, Txn: c.Txn}
 }
 
 // FromWire is a command a data server received, checked as Parse checks
@@ -19,7 +19,7 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 	if w == nil {
 		return nil, Error("ERR malformed command: none")
 	}
-	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get}
+	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get, Txn: w.Txn}
 	keys, values := len(c.Keys), len(c.Values)
 	ok := true
 	switch c.Kind {
@@ -33,10 +33,19 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys >= 1 && values == keys
 	case DBSize, FlushAll:
 		ok = keys == 0 && values == 0
+	case TxnPrewrite:
+		ok = keys >= 1 && (values == keys) != (c.Txn != nil && c.Txn.Delete) && (values == 0 || values == keys)
+	case TxnCommit:
+		ok = keys >= 1 && values == 0 && c.Txn != nil && (c.Txn.CommitTs > c.Txn.StartTs || c.Txn.Rollback)
+	case TxnCheck, TxnForget:
+		ok = keys == 1 && values == 0
 	default:
 		ok = false
 	}
 	if c.Kind != Set && (c.NX || c.XX || c.Get) || c.NX && c.XX {
+		ok = false
+	}
+	if isTxn := c.Kind >= TxnPrewrite && c.Kind <= TxnForget; isTxn != (c.Txn != nil) || isTxn && (c.Txn.StartTs == 0 || len(c.Txn.Primary) == 0) {
 		ok = false
 	}
 	if !ok {

@@ -111,22 +111,24 @@ func (c Config) withDefaults() Config {
 // Canaries this role knows: each switches on a deliberate defect that
 // breaks one protocol rule, so a sweep can prove the checks see it.
 const (
-	CanaryAckBeforeDurable   = "ack-before-durable"      // durable-before-ack: a secondary acks before the runtime reports its entries durable
-	CanaryIgnoreLease        = "ignore-lease"            // lease-read: a primary serves without a valid lease
-	CanaryCommitOnMajority   = "commit-on-majority"      // commit-all: commit once a majority acked
-	CanaryReadSecondary      = "read-secondary"          // lease-read: a secondary serves reads
-	CanaryNoBarrier          = "no-barrier"              // barrier: a new primary serves before its barrier commits
-	CanarySetnxOnCommitted   = "setnx-on-committed"      // sequenced-eval: evaluate against committed state only
-	CanaryNoDedup            = "no-dedup"                // exactly-once: a retried op executes again
-	CanaryPromoteUnpersisted = "promote-unpersisted"     // restart-through-meta: a restarted primary serves its old version at once
-	CanaryUnsyncedTruncate   = "unsynced-truncate"       // log-matching: a truncation that is not written with the batch
-	CanaryLeaseFromReceive   = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
-	CanaryTruncateUnapplied  = "truncate-unapplied"      // compaction: drop log entries not yet applied
-	CanaryStaleVersionCache  = "stale-version-cache"     // one-version: a primary's version cache does not learn what it applies
-	CanaryAbortWithoutLookup = "abort-without-lookup"    // abort: a primary records an op as never run without looking it up
-	Canary1PCWithoutMaxTS    = "1pc-without-max-ts"      // commit-ts: an entry commits at its command's timestamp, below reads already served
-	CanaryNoTSFloor          = "no-ts-floor"             // ts-floor: a new primary ignores its lease grants' timestamps
-	CanaryReadThroughPending = "read-through-pending"    // read-ts: a read does not wait for a sequenced write it must see
+	CanaryAckBeforeDurable    = "ack-before-durable"      // durable-before-ack: a secondary acks before the runtime reports its entries durable
+	CanaryIgnoreLease         = "ignore-lease"            // lease-read: a primary serves without a valid lease
+	CanaryCommitOnMajority    = "commit-on-majority"      // commit-all: commit once a majority acked
+	CanaryReadSecondary       = "read-secondary"          // lease-read: a secondary serves reads
+	CanaryNoBarrier           = "no-barrier"              // barrier: a new primary serves before its barrier commits
+	CanarySetnxOnCommitted    = "setnx-on-committed"      // sequenced-eval: evaluate against committed state only
+	CanaryNoDedup             = "no-dedup"                // exactly-once: a retried op executes again
+	CanaryPromoteUnpersisted  = "promote-unpersisted"     // restart-through-meta: a restarted primary serves its old version at once
+	CanaryUnsyncedTruncate    = "unsynced-truncate"       // log-matching: a truncation that is not written with the batch
+	CanaryLeaseFromReceive    = "lease-from-receive-time" // lease: measure a lease from when the grant arrived
+	CanaryTruncateUnapplied   = "truncate-unapplied"      // compaction: drop log entries not yet applied
+	CanaryStaleVersionCache   = "stale-version-cache"     // one-version: a primary's version cache does not learn what it applies
+	CanaryAbortWithoutLookup  = "abort-without-lookup"    // abort: a primary records an op as never run without looking it up
+	Canary1PCWithoutMaxTS     = "1pc-without-max-ts"      // commit-ts: an entry commits at its command's timestamp, below reads already served
+	CanaryNoTSFloor           = "no-ts-floor"             // ts-floor: a new primary ignores its lease grants' timestamps
+	CanaryReadThroughPending  = "read-through-pending"    // read-ts: a read does not wait for a sequenced write it must see
+	CanaryReadThroughLock     = "read-through-lock"       // txn-lock: a read at or above a lock's start timestamp ignores the lock
+	CanaryUnprotectedRollback = "unprotected-rollback"    // txn-rollback: rolling back a primary key writes no record, so a late prewrite locks it again
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -135,6 +137,7 @@ var Canaries = []string{
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
+	CanaryReadThroughLock, CanaryUnprotectedRollback,
 }
 
 // Server is the data server role.

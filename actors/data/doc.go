@@ -36,6 +36,15 @@
 //     carries a timestamp; a primary commits above it and, until its first
 //     grant, knows no deletion time.
 //
+//   - txn-lock, txn-conflict, txn-rollback (txn.go): transactions across
+//     shards lock their keys (TxnPrewrite), commit them through the primary
+//     key (TxnCommit) and are checked there (TxnCheck). A read at t meeting
+//     a committed lock started at or below t is refused LOCKED; a 1PC
+//     write of a locked key too. A prewrite is refused above a version,
+//     deletion or FLUSH newer than its start. A primary key rolled back
+//     keeps a record, so a late prewrite cannot lock it again, and a
+//     commit naming it commits nothing once it was rolled back.
+//
 //   - barrier: on becoming primary of a config version the primary appends
 //     a barrier entry and serves nothing until it commits; committing it
 //     commits every earlier entry in the new primary's log.
@@ -92,9 +101,10 @@
 // every replica (a learner follows the primary's commit point only as far
 // as it holds the log durably); applied = commit; config versions never
 // decrease along the log (checked on append and on recovery); commit
-// timestamps of entries with writes never decrease along the log (checked
-// on apply); a replica serves only as primary, with a valid lease, after
-// its barrier committed.
+// timestamps of entries with writes never decrease along the log, except a
+// transaction's, which commits above every version it replaces instead
+// (both checked on apply); a replica serves only as primary, with a valid
+// lease, after its barrier committed.
 //   - exactly-once: an entry records its op id and result; a retried op gets
 //     the recorded result. Records of ops below the API's watermark expire.
 //     Sessions (API incarnations) are issued by meta in increasing order;

@@ -30,6 +30,9 @@ type ReplicaView struct {
 	// that waited for a sequenced write below their timestamp and those
 	// refused TS_TOO_OLD (rule read-ts).
 	ReadsWaited, ReadsTooOld uint64
+	// Locks and TxnRecords: the transaction locks and records the applied
+	// state holds (txn.go).
+	Locks, TxnRecords        int
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -72,6 +75,7 @@ func (s *Server) Inspect() []ReplicaView {
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
 			SnapshotsInstalled: r.snapshotsInstalled, VersionCacheHits: r.versionCacheHits,
 			ReadsWaited: r.readsWaited, ReadsTooOld: r.readsTooOld,
+			Locks: len(r.locks), TxnRecords: len(r.txns),
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

@@ -35,6 +35,10 @@ type primaryState struct {
 	// deferred: reads waiting for the entry at a seq to commit.
 	deferred      map[uint64][]deferredRead
 	deferredReads int
+	// lockOverlay and txnOverlay: the sequenced state's changes to locks
+	// and transaction records (txn.go), as overlay is to values.
+	lockOverlay map[string]pendingLock
+	txnOverlay  map[txnID]pendingTxn
 }
 
 // overlayValue is a key's newest uncommitted write: the entry's seq and
@@ -97,6 +101,7 @@ func (r *replica) transferTime(n int) time.Duration {
 func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{},
+		lockOverlay: map[string]pendingLock{}, txnOverlay: map[txnID]pendingTxn{},
 		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes), deleteTS: unknownTS}
 	newPeer := func(a string, learner bool) *peer {
 		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now, lastAck: now}
@@ -174,8 +179,14 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 	case wire.Entry_FLUSH:
 		clear(ps.overlay)
 		ps.flushSeq, ps.flushTS = e.Seq, e.CommitTs
-	case wire.Entry_WRITE:
+	case wire.Entry_WRITE, wire.Entry_TXN:
+		if e.Kind == wire.Entry_TXN {
+			ps.sequenceTxn(e)
+		}
 		for _, w := range e.Writes {
+			if w.LockOnly {
+				continue
+			}
 			first := e.CommitTs
 			if old, ok := ps.overlay[string(w.Key)]; ok {
 				first = old.firstTS
@@ -247,8 +258,9 @@ func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 
 // commit orders one write command.
 func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
+	var locked *wire.Lock
 	reply := func(st wire.Status, rep *wire.Reply) {
-		out := &wire.CommitReply{Shard: r.shard, Op: m.Op, Status: st, Reply: rep}
+		out := &wire.CommitReply{Shard: r.shard, Op: m.Op, Status: st, Reply: rep, Lock: locked}
 		if st != wire.Status_OK {
 			out.Config = r.config
 		}
@@ -316,6 +328,30 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		return
 	}
 	e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Op: m.Op, Watermark: m.Watermark}
+	if cmd.Txn != nil {
+		st, rep, l := r.evalTxn(cmd, e)
+		switch {
+		case st != wire.Status_OK:
+			locked = l
+			reply(st, nil)
+			return
+		case rep != nil:
+			reply(wire.Status_OK, rep) // answered without an entry
+			return
+		}
+		r.sequenceEntry(env, e, from, m)
+		return
+	}
+	// Rule txn-lock: a write of a locked key, or a FLUSH while any is
+	// locked, waits for the lock to be resolved.
+	if cmd.Kind == command.FlushAll && r.anyLock() {
+		reply(wire.Status_BUSY, nil)
+		return
+	}
+	if locked = r.lockedIn(cmd.Keys); locked != nil {
+		reply(wire.Status_LOCKED, nil)
+		return
+	}
 	e.CommitTs = ps.commitTS(m.Ts, r.flushed, cmd.Kind == command.FlushAll, r.s.cfg.Canary) // rule commit-ts
 	if cmd.Kind == command.FlushAll {
 		e.Kind = wire.Entry_FLUSH
@@ -343,6 +379,13 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 			}
 		}
 	}
+	r.sequenceEntry(env, e, from, m)
+}
+
+// sequenceEntry appends e, evaluated for m, to the log and the sequenced
+// state; from hears when it commits.
+func (r *replica) sequenceEntry(env actors.Env, e *wire.Entry, from actors.Addr, m *wire.Commit) {
+	ps := r.primary
 	ps.sequence(e)
 	ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
 	r.appendEntry(env, e)
@@ -469,11 +512,11 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 		return e
 	}
 	out := &wire.Entry{Seq: e.Seq, Version: e.Version, Kind: e.Kind, Op: e.Op, Result: e.Result,
-		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes))}
+		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes)), Txns: e.Txns}
 	for i, w := range e.Writes {
 		if w.Staged {
 			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,
-				PrevTs: w.PrevTs, WasLive: w.WasLive}
+				PrevTs: w.PrevTs, WasLive: w.WasLive, LockOnly: w.LockOnly, Lock: w.Lock, Unlock: w.Unlock, Removed: w.Removed}
 		}
 		out.Writes[i] = w
 	}
@@ -584,6 +627,7 @@ func (ps *primaryState) committed(env actors.Env, r *replica, from, to uint64) {
 	if ps.flushSeq <= to {
 		ps.flushSeq = 0
 	}
+	ps.pruneTxn(to)
 }
 
 // retry resends lagging Prepares (the network may have lost them),

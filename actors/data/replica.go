@@ -55,6 +55,12 @@ type replica struct {
 	snapshotCount uint64
 
 	dedup *dedup
+	// locks and txns: the committed state's transaction locks by key and
+	// transaction records (txn.go), loaded with it and kept as entries
+	// apply.
+	locks     map[string]*wire.Lock
+	txns      map[txnID]*wire.TxnRecord
+	lockBytes int // the values locks holds
 
 	leaseUntil time.Time
 	primary    *primaryState // nil unless primary of config
@@ -86,6 +92,7 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 	}
 	r.flushed, err = s.st.Flushed(c.Shard)
 	s.must(err, "load the flush marker")
+	r.loadTxns()
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
 	// The exactly-once table as stored with the last compaction, then the
@@ -276,8 +283,14 @@ func (r *replica) apply() {
 	r.log.forEach(r.appliedSeq+1, r.commitSeq, func(e *wire.Entry) {
 		r.checkCommitOrder(e)
 		switch e.Kind {
-		case wire.Entry_WRITE:
+		case wire.Entry_WRITE, wire.Entry_TXN:
+			if e.Kind == wire.Entry_TXN {
+				r.applyTxn(a, e)
+			}
 			for _, w := range e.Writes {
+				if w.LockOnly {
+					continue // a lock, applied above
+				}
 				if w.Delete {
 					if r.primary != nil {
 						r.primary.deleteTS = max(r.primary.deleteTS, e.CommitTs)
@@ -382,5 +395,8 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		reply(wire.Status_OK, command.Error("ERR "+cmd.Name+" is a write; send it as a Commit"))
 		return
 	}
-	r.serveRead(env, from, m, cmd, reply)
+	r.serveRead(env, from, m, cmd, reply, func(l *wire.Lock) {
+		r.s.reply(from, &wire.ReadReply{Shard: r.shard, Id: m.Id, Incarnation: m.Incarnation, Ts: m.Ts,
+			Status: wire.Status_LOCKED, Lock: l, Config: r.config})
+	})
 }

@@ -292,6 +292,7 @@ func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.Snapshot
 	var err error
 	r.flushed, err = r.s.st.Flushed(r.shard)
 	r.s.must(err, "read the installed flush marker")
+	r.loadTxns()
 	r.appliedSeq, r.commitSeq, r.matchedSeq = m.AppliedSeq, m.AppliedSeq, m.AppliedSeq
 	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
 	r.installing = nil

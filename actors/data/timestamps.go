@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"castkv/actors"
 	"castkv/actors/command"
@@ -196,14 +197,23 @@ func (s *readAtTS) Get(key []byte) ([]byte, bool, error) {
 // serveRead evaluates a read at m.Ts, or holds it for the sequenced entries
 // it must see (rule read-ts).
 func (r *replica) serveRead(env actors.Env, from actors.Addr, m *wire.Read, cmd *command.Command,
-	reply func(wire.Status, *wire.Reply)) {
+	reply func(wire.Status, *wire.Reply), lockedReply func(*wire.Lock)) {
 	if m.Ts == 0 {
 		reply(wire.Status_OK, command.Error("ERR read without a timestamp"))
 		return
 	}
 	if ps := r.primary; ps != nil {
+		locked, lockWait := r.readLocks(cmd.Keys, m.Ts)
+		if locked != nil {
+			lockedReply(locked)
+			return
+		}
 		ps.maxReadTS = max(ps.maxReadTS, m.Ts)
-		if seq := r.mustWait(cmd.Keys, m.Ts); seq > r.commitSeq && r.s.cfg.Canary != CanaryReadThroughPending {
+		seq := r.mustWait(cmd.Keys, m.Ts)
+		if r.s.cfg.Canary == CanaryReadThroughPending {
+			seq = 0
+		}
+		if seq = max(seq, lockWait); seq > r.commitSeq {
 			if !ps.deferRead(from, m, seq) {
 				reply(wire.Status_BUSY, nil)
 				return
@@ -231,6 +241,20 @@ func (r *replica) serveRead(env actors.Env, from actors.Addr, m *wire.Read, cmd 
 // which would hide it at once.
 func (r *replica) checkCommitOrder(e *wire.Entry) {
 	if e.Kind != wire.Entry_FLUSH && len(e.Writes) == 0 {
+		return
+	}
+	if e.Kind == wire.Entry_TXN {
+		// A transaction's commit_ts may be below an earlier entry's: its
+		// locks kept every other write of its keys out, so each key's
+		// versions still increase (checked in applyTxn).
+		if !slices.ContainsFunc(e.Writes, func(w *wire.Write) bool { return w.Unlock }) {
+			return
+		}
+		if e.CommitTs <= r.flushed {
+			panic(fmt.Sprintf("data: shard %d: entry %d commits a transaction at ts %d, at or below the flush marker %d",
+				r.shard, e.Seq, e.CommitTs, r.flushed))
+		}
+		r.appliedTS = max(r.appliedTS, e.CommitTs)
 		return
 	}
 	if e.CommitTs < r.appliedTS {

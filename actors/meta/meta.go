@@ -174,9 +174,15 @@ type Meta struct {
 	// tsNext..tsEnd are timestamps this leader reserved and has not
 	// issued; tsWaiting are GetTS requests waiting for a reservation.
 	tsNext, tsEnd uint64
-	tsReserving   bool
-	tsReservedAt  time.Time
-	tsWaiting     []tsWait
+	// tsSkew: how far the group's timestamps ran ahead of this leader's
+	// clock when it got its first window (an earlier leader's clock was
+	// ahead): its timestamps follow its clock shifted by that much, so
+	// they keep pace with real time rather than crawl on the logical part
+	// until the clock catches up (tso.go).
+	tsSkew       time.Duration
+	tsReserving  bool
+	tsReservedAt time.Time
+	tsWaiting    []tsWait
 }
 
 // legacySessionKey is where a meta server before the group kept its
@@ -346,7 +352,7 @@ func (m *Meta) dropLeaderState() {
 	m.servers = map[actors.Addr]*server{}
 	m.sessNext, m.sessEnd, m.sessReserving = 0, 0, false
 	m.sessWaiting = nil
-	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting = 0, 0, false, nil
+	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting, m.tsSkew = 0, 0, false, nil, 0
 	for _, s := range m.shards {
 		s.proposed = nil
 	}

@@ -26,10 +26,15 @@ import (
 //     then (the design's TSO rule; the API batches only requests waiting at
 //     the same time).
 //
-// The physical part keeps timestamps near real time (a lock's TTL can be
-// measured in them): a timestamp is at least now's milliseconds while the
-// window allows. When the clock runs ahead of the window, the logical part
-// carries on until the next reservation applies.
+// The physical part keeps pace with real time (a lock's TTL is measured in
+// it): a timestamp is at least now's milliseconds on the leader's clock
+// while the window allows. A leader whose clock is behind the timestamps
+// already issued (an earlier leader's ran ahead) shifts its clock by the
+// difference when it gets its first window, so its timestamps still move
+// with time: without the shift they crawled on the logical part until the
+// clock caught up, and a transaction lock's TTL never ran out (castsim: a
+// meta member's clock 57 minutes ahead). When the clock runs ahead of the
+// window, the logical part carries on until the next reservation applies.
 const (
 	tsLogicalBits = 18
 	// tsWindow is how far beyond the current time one reservation reaches:
@@ -95,7 +100,7 @@ func (m *Meta) issueTS(n uint64) (first uint64, ok bool) {
 		return 0, false
 	}
 	first = m.tsNext
-	if p := physicalTS(m.now); p > first && p+n <= m.tsEnd {
+	if p := physicalTS(m.now.Add(m.tsSkew)); p > first && p+n <= m.tsEnd {
 		first = p
 	}
 	if first+n > m.tsEnd {
@@ -111,7 +116,7 @@ func (m *Meta) maybeReserveTS() {
 	if m.tsReserving || m.rn == nil || !m.wasLeader {
 		return
 	}
-	p := physicalTS(m.now)
+	p := physicalTS(m.now.Add(m.tsSkew))
 	if m.tsNext != 0 && m.tsEnd-m.tsNext >= tsWindow/2 && m.tsEnd >= p+tsWindow/2 {
 		return
 	}
@@ -129,9 +134,20 @@ func (m *Meta) applyReserveTS(env actors.Env, to, term uint64) {
 	from := m.tsLimit
 	m.tsLimit = max(m.tsLimit, to)
 	if m.wasLeader && term == m.rn.BasicStatus().GetTerm() {
-		m.tsNext, m.tsEnd = max(m.tsNext, from), m.tsLimit
-		if m.cfg.Canary == CanaryTSOFromClock && m.tsNext == from {
+		// The first window of a leadership starts at the old limit, above
+		// everything any earlier leader issued; a later one continues
+		// where this leader is (nobody else issued meanwhile), so its
+		// timestamps do not jump ahead by what was left of the last.
+		first := m.tsNext == 0
+		if first {
+			m.tsNext = max(from, 1)
+		}
+		m.tsEnd = m.tsLimit
+		if m.cfg.Canary == CanaryTSOFromClock && first {
 			m.tsNext = max(physicalTS(m.now), 1) // a new window starts at the clock
+		}
+		if clock := physicalTS(m.now.Add(m.tsSkew)); first && m.tsNext > clock {
+			m.tsSkew += time.Duration((m.tsNext-clock)>>tsLogicalBits) * time.Millisecond
 		}
 		m.tsReserving = false
 		m.answerTS(env)

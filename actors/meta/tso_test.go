@@ -44,6 +44,15 @@ func TestTimestampsIncreaseAcrossLeadersAndRestarts(t *testing.T) {
 			wentBack := false
 			take := func(leader actors.Addr, round int) {
 				t.Helper()
+				var roundFirst uint64
+				defer func() {
+					// The physical part keeps pace with time, though this
+					// leader's clock may be 20 s behind what was issued:
+					// 20 asks 10 ms apart span well over 100 ms.
+					if ms := (last >> tsLogicalBits) - (roundFirst >> tsLogicalBits); canary == "" && ms < 100 {
+						t.Fatalf("round %d: leader %s's timestamps moved %d ms in 200 ms", round, leader, ms)
+					}
+				}()
 				for i := range 20 {
 					id := uint64(round*100 + i + 1)
 					first, ok := g.getTS(leader, id, 3)
@@ -55,6 +64,9 @@ func TestTimestampsIncreaseAcrossLeadersAndRestarts(t *testing.T) {
 							t.Fatalf("round %d: leader %s issued %d after %d had been issued", round, leader, first, last)
 						}
 						wentBack = true
+					}
+					if i == 0 {
+						roundFirst = first
 					}
 					last = max(last, first+2)
 					g.run(10 * time.Millisecond)

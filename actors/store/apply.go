@@ -94,6 +94,19 @@ func (a *ApplyBatch) Flush(ts uint64) {
 	a.reset, a.delta = true, 0
 }
 
+// PutLock, DeleteLock, PutTxn and DeleteTxn write transaction records
+// with the applied state (Batch's methods of the same names).
+func (a *ApplyBatch) PutLock(shard uint32, key, lock []byte) { a.use(); a.b.PutLock(shard, key, lock) }
+func (a *ApplyBatch) DeleteLock(shard uint32, key []byte)    { a.use(); a.b.DeleteLock(shard, key) }
+func (a *ApplyBatch) PutTxn(shard uint32, primary []byte, startTS uint64, rec []byte) {
+	a.use()
+	a.b.PutTxn(shard, primary, startTS, rec)
+}
+func (a *ApplyBatch) DeleteTxn(shard uint32, primary []byte, startTS uint64) {
+	a.use()
+	a.b.DeleteTxn(shard, primary, startTS)
+}
+
 // SetApplied records that the shard's log is applied through seq.
 func (a *ApplyBatch) SetApplied(seq uint64) {
 	a.use()

@@ -29,6 +29,7 @@
 //	'p' shard                      -> log start: u64 seq, u64 config version
 //	'e' shard                      -> exactly-once table (opaque bytes)
 //	'i' shard                      -> snapshot install under way (empty)
+//	't' shard escaped-key start_ts -> transaction record (opaque bytes)
 //	'm' name                       -> meta role record (opaque bytes)
 //	'r' index                      -> meta group raft entry (opaque bytes)
 //
@@ -53,6 +54,7 @@
 // sees an empty shard; refusing such reads (the safe point rule in the
 // design's Transactions section) is the role's job, not the store's.
 //
-// Lock records ('k') are reserved for Percolator-style transactions; the
-// store keeps them but gives them no meaning yet.
+// Lock records ('k') and transaction records ('t') belong to transactions
+// across shards (txn.go); the store keeps them opaque, as part of the
+// applied state.
 package store

@@ -52,7 +52,7 @@ const (
 
 // snapshotTags are the record types of a shard's applied state, ascending
 // so that a snapshot's records are in key order.
-var snapshotTags = [...]byte{tagApplied, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart}
+var snapshotTags = [...]byte{tagApplied, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagTxn}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -351,6 +351,10 @@ func checkRecord(k, v []byte) error {
 	case tagLock:
 		if !validEscaped(rest) {
 			return fmt.Errorf("lock of a badly escaped key")
+		}
+	case tagTxn:
+		if len(rest) < 2+tsLen || !validEscaped(rest[:len(rest)-tsLen]) {
+			return fmt.Errorf("transaction record of a badly escaped key")
 		}
 	case tagData:
 		if len(rest) < 2+tsLen || !validEscaped(rest[:len(rest)-tsLen]) {

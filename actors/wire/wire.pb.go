@@ -41,20 +41,28 @@ const (
 	Status_UNKNOWN_OUTCOME Status = 6 // retried op older than the exactly-once watermark
 	Status_SESSION_EXPIRED Status = 7 // the op's session was forgotten: outcome unknown, get a new session
 	Status_TS_TOO_OLD      Status = 8 // a read's timestamp is below a version it would need: retry with a new one
+	// LOCKED: a key holds another transaction's lock (the reply's lock says
+	// whose): resolve it through its primary key, then retry.
+	Status_LOCKED Status = 9
+	// WRITE_CONFLICT: a prewrite met a version newer than its start
+	// timestamp: the transaction starts over at a new one.
+	Status_WRITE_CONFLICT Status = 10
 )
 
 // Enum value maps for Status.
 var (
 	Status_name = map[int32]string{
-		0: "OK",
-		1: "STALE_CONFIG",
-		2: "NOT_PRIMARY",
-		3: "NOT_READY",
-		4: "NEED_VALUES",
-		5: "BUSY",
-		6: "UNKNOWN_OUTCOME",
-		7: "SESSION_EXPIRED",
-		8: "TS_TOO_OLD",
+		0:  "OK",
+		1:  "STALE_CONFIG",
+		2:  "NOT_PRIMARY",
+		3:  "NOT_READY",
+		4:  "NEED_VALUES",
+		5:  "BUSY",
+		6:  "UNKNOWN_OUTCOME",
+		7:  "SESSION_EXPIRED",
+		8:  "TS_TOO_OLD",
+		9:  "LOCKED",
+		10: "WRITE_CONFLICT",
 	}
 	Status_value = map[string]int32{
 		"OK":              0,
@@ -66,6 +74,8 @@ var (
 		"UNKNOWN_OUTCOME": 6,
 		"SESSION_EXPIRED": 7,
 		"TS_TOO_OLD":      8,
+		"LOCKED":          9,
+		"WRITE_CONFLICT":  10,
 	}
 )
 
@@ -160,6 +170,10 @@ const (
 	Entry_WRITE   Entry_Kind = 0
 	Entry_BARRIER Entry_Kind = 1 // appended by a new primary; serves nothing until committed
 	Entry_FLUSH   Entry_Kind = 2 // FLUSHALL / FLUSHDB: everything older is gone
+	// TXN: a step of a transaction across shards. Its value writes commit
+	// at the transaction's commit_ts, which may be below an earlier
+	// entry's (the lock kept every other write of the keys out).
+	Entry_TXN Entry_Kind = 3
 )
 
 // Enum value maps for Entry_Kind.
@@ -168,11 +182,13 @@ var (
 		0: "WRITE",
 		1: "BARRIER",
 		2: "FLUSH",
+		3: "TXN",
 	}
 	Entry_Kind_value = map[string]int32{
 		"WRITE":   0,
 		"BARRIER": 1,
 		"FLUSH":   2,
+		"TXN":     3,
 	}
 )
 
@@ -200,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32, 0}
+	return file_wire_proto_rawDescGZIP(), []int{35, 0}
 }
 
 type Tick_Kind int32
@@ -279,7 +295,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41, 0}
+	return file_wire_proto_rawDescGZIP(), []int{44, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1879,14 +1895,17 @@ func (x *StageAck) GetStored() bool {
 // Command is a client command as the API server parsed it, once
 // (actors/command): data servers decode it, never a client's argv.
 type Command struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"` // command.Kind
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`  // as the client typed it, for error texts
-	Keys          [][]byte               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
-	Values        [][]byte               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
-	Nx            bool                   `protobuf:"varint,5,opt,name=nx,proto3" json:"nx,omitempty"` // SET's options
-	Xx            bool                   `protobuf:"varint,6,opt,name=xx,proto3" json:"xx,omitempty"`
-	Get           bool                   `protobuf:"varint,7,opt,name=get,proto3" json:"get,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"` // command.Kind
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`  // as the client typed it, for error texts
+	Keys   [][]byte               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	Values [][]byte               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	Nx     bool                   `protobuf:"varint,5,opt,name=nx,proto3" json:"nx,omitempty"` // SET's options
+	Xx     bool                   `protobuf:"varint,6,opt,name=xx,proto3" json:"xx,omitempty"`
+	Get    bool                   `protobuf:"varint,7,opt,name=get,proto3" json:"get,omitempty"`
+	// txn: a step of a transaction across shards (command.TxnPrewrite and
+	// the other Txn kinds, which only API servers send; actors/data/txn.go).
+	Txn           *Txn `protobuf:"bytes,8,opt,name=txn,proto3" json:"txn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1970,6 +1989,301 @@ func (x *Command) GetGet() bool {
 	return false
 }
 
+func (x *Command) GetTxn() *Txn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+// Txn names the transaction a Txn command belongs to and what it asks.
+type Txn struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	StartTs  uint64                 `protobuf:"varint,1,opt,name=start_ts,json=startTs,proto3" json:"start_ts,omitempty"`    // the transaction's start timestamp: its identity with primary
+	Primary  []byte                 `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`                    // its primary key, whose record decides its fate
+	CommitTs uint64                 `protobuf:"varint,3,opt,name=commit_ts,json=commitTs,proto3" json:"commit_ts,omitempty"` // TxnCommit: the commit timestamp
+	Rollback bool                   `protobuf:"varint,4,opt,name=rollback,proto3" json:"rollback,omitempty"`                 // TxnCommit: roll the locks back instead
+	Delete   bool                   `protobuf:"varint,5,opt,name=delete,proto3" json:"delete,omitempty"`                     // TxnPrewrite: the keys are deleted (DEL), not set (MSET)
+	// TxnPrewrite: a checker at a timestamp above expires_ts may roll the
+	// transaction back (its lock TTL, in TSO time).
+	ExpiresTs uint64 `protobuf:"varint,6,opt,name=expires_ts,json=expiresTs,proto3" json:"expires_ts,omitempty"`
+	// TxnPrewrite of the primary key: the transaction's other keys, so that
+	// its record names every lock it may have left.
+	Secondaries [][]byte `protobuf:"bytes,7,rep,name=secondaries,proto3" json:"secondaries,omitempty"`
+	// TxnCheck: the checker's timestamp, and whether a primary key holding
+	// no lock and no record of the transaction is rolled back (the checker
+	// met a lock of it that expired) or reported alive.
+	CallerTs         uint64 `protobuf:"varint,8,opt,name=caller_ts,json=callerTs,proto3" json:"caller_ts,omitempty"`
+	RollbackIfAbsent bool   `protobuf:"varint,9,opt,name=rollback_if_absent,json=rollbackIfAbsent,proto3" json:"rollback_if_absent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Txn) Reset() {
+	*x = Txn{}
+	mi := &file_wire_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Txn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Txn) ProtoMessage() {}
+
+func (x *Txn) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Txn.ProtoReflect.Descriptor instead.
+func (*Txn) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Txn) GetStartTs() uint64 {
+	if x != nil {
+		return x.StartTs
+	}
+	return 0
+}
+
+func (x *Txn) GetPrimary() []byte {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *Txn) GetCommitTs() uint64 {
+	if x != nil {
+		return x.CommitTs
+	}
+	return 0
+}
+
+func (x *Txn) GetRollback() bool {
+	if x != nil {
+		return x.Rollback
+	}
+	return false
+}
+
+func (x *Txn) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *Txn) GetExpiresTs() uint64 {
+	if x != nil {
+		return x.ExpiresTs
+	}
+	return 0
+}
+
+func (x *Txn) GetSecondaries() [][]byte {
+	if x != nil {
+		return x.Secondaries
+	}
+	return nil
+}
+
+func (x *Txn) GetCallerTs() uint64 {
+	if x != nil {
+		return x.CallerTs
+	}
+	return 0
+}
+
+func (x *Txn) GetRollbackIfAbsent() bool {
+	if x != nil {
+		return x.RollbackIfAbsent
+	}
+	return false
+}
+
+// Lock is a key's lock record (Percolator's lock): a transaction's write
+// of the key, prewritten and not yet committed or rolled back.
+type Lock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Primary       []byte                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	StartTs       uint64                 `protobuf:"varint,2,opt,name=start_ts,json=startTs,proto3" json:"start_ts,omitempty"`
+	ExpiresTs     uint64                 `protobuf:"varint,3,opt,name=expires_ts,json=expiresTs,proto3" json:"expires_ts,omitempty"`
+	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Delete        bool                   `protobuf:"varint,5,opt,name=delete,proto3" json:"delete,omitempty"`
+	Secondaries   [][]byte               `protobuf:"bytes,6,rep,name=secondaries,proto3" json:"secondaries,omitempty"` // on the primary key's lock only
+	Key           []byte                 `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`                 // in a LOCKED reply: the key that holds it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lock) Reset() {
+	*x = Lock{}
+	mi := &file_wire_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lock) ProtoMessage() {}
+
+func (x *Lock) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lock.ProtoReflect.Descriptor instead.
+func (*Lock) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Lock) GetPrimary() []byte {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *Lock) GetStartTs() uint64 {
+	if x != nil {
+		return x.StartTs
+	}
+	return 0
+}
+
+func (x *Lock) GetExpiresTs() uint64 {
+	if x != nil {
+		return x.ExpiresTs
+	}
+	return 0
+}
+
+func (x *Lock) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Lock) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *Lock) GetSecondaries() [][]byte {
+	if x != nil {
+		return x.Secondaries
+	}
+	return nil
+}
+
+func (x *Lock) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// TxnRecord is a transaction's fate, kept at its primary key's shard from
+// the step that decides it until the coordinator forgets it.
+type TxnRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Primary       []byte                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	StartTs       uint64                 `protobuf:"varint,2,opt,name=start_ts,json=startTs,proto3" json:"start_ts,omitempty"`
+	CommitTs      uint64                 `protobuf:"varint,3,opt,name=commit_ts,json=commitTs,proto3" json:"commit_ts,omitempty"` // 0: rolled back
+	Secondaries   [][]byte               `protobuf:"bytes,4,rep,name=secondaries,proto3" json:"secondaries,omitempty"`
+	Forget        bool                   `protobuf:"varint,5,opt,name=forget,proto3" json:"forget,omitempty"` // in an Entry: drop the record
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnRecord) Reset() {
+	*x = TxnRecord{}
+	mi := &file_wire_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRecord) ProtoMessage() {}
+
+func (x *TxnRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
+func (*TxnRecord) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TxnRecord) GetPrimary() []byte {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *TxnRecord) GetStartTs() uint64 {
+	if x != nil {
+		return x.StartTs
+	}
+	return 0
+}
+
+func (x *TxnRecord) GetCommitTs() uint64 {
+	if x != nil {
+		return x.CommitTs
+	}
+	return 0
+}
+
+func (x *TxnRecord) GetSecondaries() [][]byte {
+	if x != nil {
+		return x.Secondaries
+	}
+	return nil
+}
+
+func (x *TxnRecord) GetForget() bool {
+	if x != nil {
+		return x.Forget
+	}
+	return false
+}
+
 // Commit asks the primary to order and commit one write command. When staged
 // is set, command.values at value_positions are empty and the primary takes
 // them from its staged copy, checking digests.
@@ -2000,7 +2314,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2326,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2339,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -2117,7 +2431,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2443,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2456,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -2194,13 +2508,14 @@ type CommitReply struct {
 	Status        Status                 `protobuf:"varint,3,opt,name=status,proto3,enum=castkv.wire.Status" json:"status,omitempty"`
 	Reply         *Reply                 `protobuf:"bytes,4,opt,name=reply,proto3" json:"reply,omitempty"`
 	Config        *Config                `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
+	Lock          *Lock                  `protobuf:"bytes,6,opt,name=lock,proto3" json:"lock,omitempty"` // LOCKED: the lock met (its value left out)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2527,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2540,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -2263,6 +2578,13 @@ func (x *CommitReply) GetConfig() *Config {
 	return nil
 }
 
+func (x *CommitReply) GetLock() *Lock {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
 type ReadReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
@@ -2272,13 +2594,14 @@ type ReadReply struct {
 	Config        *Config                `protobuf:"bytes,5,opt,name=config,proto3" json:"config,omitempty"`
 	Incarnation   uint64                 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // echoes Read.incarnation
 	Ts            uint64                 `protobuf:"varint,7,opt,name=ts,proto3" json:"ts,omitempty"`                   // echoes Read.ts
+	Lock          *Lock                  `protobuf:"bytes,8,opt,name=lock,proto3" json:"lock,omitempty"`                // LOCKED: the lock met (its value left out)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2613,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2626,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -2355,6 +2678,13 @@ func (x *ReadReply) GetTs() uint64 {
 	return 0
 }
 
+func (x *ReadReply) GetLock() *Lock {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
 // Requests is the Commits and Reads an API server collected for one data
 // server while earlier ones were in flight (one flush: Tick SEND), sent as
 // one message. The data server handles them in order, as if each came
@@ -2369,7 +2699,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2711,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2724,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -2424,7 +2754,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2766,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2779,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -2482,15 +2812,24 @@ type Write struct {
 	// when it ordered the write: the timestamp of the key's version (0:
 	// none) and whether the key was live. Applying deletes that version and
 	// counts the key without reading it (one version per key, DBSIZE).
-	PrevTs        uint64 `protobuf:"varint,7,opt,name=prev_ts,json=prevTs,proto3" json:"prev_ts,omitempty"`
-	WasLive       bool   `protobuf:"varint,8,opt,name=was_live,json=wasLive,proto3" json:"was_live,omitempty"`
+	PrevTs  uint64 `protobuf:"varint,7,opt,name=prev_ts,json=prevTs,proto3" json:"prev_ts,omitempty"`
+	WasLive bool   `protobuf:"varint,8,opt,name=was_live,json=wasLive,proto3" json:"was_live,omitempty"`
+	// Transactions: lock_only writes change only the key's lock, putting
+	// lock or, when it is unset, removing the key's lock; unlock with a value
+	// effect commits a prewritten write and removes the lock.
+	LockOnly bool  `protobuf:"varint,9,opt,name=lock_only,json=lockOnly,proto3" json:"lock_only,omitempty"`
+	Lock     *Lock `protobuf:"bytes,10,opt,name=lock,proto3" json:"lock,omitempty"`
+	Unlock   bool  `protobuf:"varint,11,opt,name=unlock,proto3" json:"unlock,omitempty"`
+	// removed: the lock a write removes (its value left out), whether it
+	// commits it (unlock) or rolls it back (lock_only without lock).
+	Removed       *Lock `protobuf:"bytes,12,opt,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2841,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2854,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Write) GetKey() []byte {
@@ -2574,6 +2913,34 @@ func (x *Write) GetWasLive() bool {
 	return false
 }
 
+func (x *Write) GetLockOnly() bool {
+	if x != nil {
+		return x.LockOnly
+	}
+	return false
+}
+
+func (x *Write) GetLock() *Lock {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
+func (x *Write) GetUnlock() bool {
+	if x != nil {
+		return x.Unlock
+	}
+	return false
+}
+
+func (x *Write) GetRemoved() *Lock {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
 // Entry is one log entry: the effect of one command, its result and the op
 // that asked for it (the exactly-once record).
 type Entry struct {
@@ -2586,13 +2953,14 @@ type Entry struct {
 	Result        *Reply                 `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
 	Watermark     uint64                 `protobuf:"varint,7,opt,name=watermark,proto3" json:"watermark,omitempty"`
 	CommitTs      uint64                 `protobuf:"varint,8,opt,name=commit_ts,json=commitTs,proto3" json:"commit_ts,omitempty"` // version timestamp of the writes
+	Txns          []*TxnRecord           `protobuf:"bytes,9,rep,name=txns,proto3" json:"txns,omitempty"`                          // TXN: transaction records put or forgotten
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2972,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2985,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -2676,6 +3044,13 @@ func (x *Entry) GetCommitTs() uint64 {
 	return 0
 }
 
+func (x *Entry) GetTxns() []*TxnRecord {
+	if x != nil {
+		return x.Txns
+	}
+	return nil
+}
+
 // Prepare carries log entries from the primary to a secondary or learner,
 // raft-style: entries follow prev_seq, which has version prev_version.
 type Prepare struct {
@@ -2695,7 +3070,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +3082,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +3095,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -2786,7 +3161,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +3173,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2811,7 +3186,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -2886,7 +3261,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3273,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3286,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -2979,7 +3354,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2991,7 +3366,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3004,7 +3379,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -3055,7 +3430,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3067,7 +3442,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3080,7 +3455,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -3109,7 +3484,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3496,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3509,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -3176,7 +3551,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3563,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3576,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -3237,7 +3612,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3624,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3637,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -3285,7 +3660,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3297,7 +3672,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3310,7 +3685,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -3454,7 +3829,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x8f\x01\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xb3\x01\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3462,7 +3837,34 @@ const file_wire_proto_rawDesc = "" +
 	"\x06values\x18\x04 \x03(\fR\x06values\x12\x0e\n" +
 	"\x02nx\x18\x05 \x01(\bR\x02nx\x12\x0e\n" +
 	"\x02xx\x18\x06 \x01(\bR\x02xx\x12\x10\n" +
-	"\x03get\x18\a \x01(\bR\x03get\"\xc8\x02\n" +
+	"\x03get\x18\a \x01(\bR\x03get\x12\"\n" +
+	"\x03txn\x18\b \x01(\v2\x10.castkv.wire.TxnR\x03txn\"\x97\x02\n" +
+	"\x03Txn\x12\x19\n" +
+	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +
+	"\tcommit_ts\x18\x03 \x01(\x04R\bcommitTs\x12\x1a\n" +
+	"\brollback\x18\x04 \x01(\bR\brollback\x12\x16\n" +
+	"\x06delete\x18\x05 \x01(\bR\x06delete\x12\x1d\n" +
+	"\n" +
+	"expires_ts\x18\x06 \x01(\x04R\texpiresTs\x12 \n" +
+	"\vsecondaries\x18\a \x03(\fR\vsecondaries\x12\x1b\n" +
+	"\tcaller_ts\x18\b \x01(\x04R\bcallerTs\x12,\n" +
+	"\x12rollback_if_absent\x18\t \x01(\bR\x10rollbackIfAbsent\"\xbc\x01\n" +
+	"\x04Lock\x12\x18\n" +
+	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x19\n" +
+	"\bstart_ts\x18\x02 \x01(\x04R\astartTs\x12\x1d\n" +
+	"\n" +
+	"expires_ts\x18\x03 \x01(\x04R\texpiresTs\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x16\n" +
+	"\x06delete\x18\x05 \x01(\bR\x06delete\x12 \n" +
+	"\vsecondaries\x18\x06 \x03(\fR\vsecondaries\x12\x10\n" +
+	"\x03key\x18\a \x01(\fR\x03key\"\x97\x01\n" +
+	"\tTxnRecord\x12\x18\n" +
+	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x19\n" +
+	"\bstart_ts\x18\x02 \x01(\x04R\astartTs\x12\x1b\n" +
+	"\tcommit_ts\x18\x03 \x01(\x04R\bcommitTs\x12 \n" +
+	"\vsecondaries\x18\x04 \x03(\fR\vsecondaries\x12\x16\n" +
+	"\x06forget\x18\x05 \x01(\bR\x06forget\"\xc8\x02\n" +
 	"\x06Commit\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12!\n" +
@@ -3481,13 +3883,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12.\n" +
 	"\acommand\x18\x06 \x01(\v2\x14.castkv.wire.CommandR\acommand\x12 \n" +
 	"\vincarnation\x18\x05 \x01(\x04R\vincarnation\x12\x0e\n" +
-	"\x02ts\x18\a \x01(\x04R\x02tsJ\x04\b\x04\x10\x05\"\xca\x01\n" +
+	"\x02ts\x18\a \x01(\x04R\x02tsJ\x04\b\x04\x10\x05\"\xf1\x01\n" +
 	"\vCommitReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12+\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x13.castkv.wire.StatusR\x06status\x12(\n" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
-	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\"\xe7\x01\n" +
+	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12%\n" +
+	"\x04lock\x18\x06 \x01(\v2\x11.castkv.wire.LockR\x04lock\"\x8e\x02\n" +
 	"\tReadReply\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12+\n" +
@@ -3495,13 +3898,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x05reply\x18\x04 \x01(\v2\x12.castkv.wire.ReplyR\x05reply\x12+\n" +
 	"\x06config\x18\x05 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12 \n" +
 	"\vincarnation\x18\x06 \x01(\x04R\vincarnation\x12\x0e\n" +
-	"\x02ts\x18\a \x01(\x04R\x02ts\"b\n" +
+	"\x02ts\x18\a \x01(\x04R\x02ts\x12%\n" +
+	"\x04lock\x18\b \x01(\v2\x11.castkv.wire.LockR\x04lock\"b\n" +
 	"\bRequests\x12-\n" +
 	"\acommits\x18\x01 \x03(\v2\x13.castkv.wire.CommitR\acommits\x12'\n" +
 	"\x05reads\x18\x02 \x03(\v2\x11.castkv.wire.ReadR\x05reads\"\x85\x01\n" +
 	"\aReplies\x12?\n" +
 	"\x0ecommit_replies\x18\x01 \x03(\v2\x18.castkv.wire.CommitReplyR\rcommitReplies\x129\n" +
-	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xd0\x01\n" +
+	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xd9\x02\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
@@ -3510,7 +3914,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12#\n" +
 	"\rvalue_omitted\x18\x06 \x01(\bR\fvalueOmitted\x12\x17\n" +
 	"\aprev_ts\x18\a \x01(\x04R\x06prevTs\x12\x19\n" +
-	"\bwas_live\x18\b \x01(\bR\awasLive\"\xc1\x02\n" +
+	"\bwas_live\x18\b \x01(\bR\awasLive\x12\x1b\n" +
+	"\tlock_only\x18\t \x01(\bR\blockOnly\x12%\n" +
+	"\x04lock\x18\n" +
+	" \x01(\v2\x11.castkv.wire.LockR\x04lock\x12\x16\n" +
+	"\x06unlock\x18\v \x01(\bR\x06unlock\x12+\n" +
+	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xf6\x02\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +
@@ -3519,11 +3928,13 @@ const file_wire_proto_rawDesc = "" +
 	"\x06writes\x18\x05 \x03(\v2\x12.castkv.wire.WriteR\x06writes\x12*\n" +
 	"\x06result\x18\x06 \x01(\v2\x12.castkv.wire.ReplyR\x06result\x12\x1c\n" +
 	"\twatermark\x18\a \x01(\x04R\twatermark\x12\x1b\n" +
-	"\tcommit_ts\x18\b \x01(\x04R\bcommitTs\")\n" +
+	"\tcommit_ts\x18\b \x01(\x04R\bcommitTs\x12*\n" +
+	"\x04txns\x18\t \x03(\v2\x16.castkv.wire.TxnRecordR\x04txns\"2\n" +
 	"\x04Kind\x12\t\n" +
 	"\x05WRITE\x10\x00\x12\v\n" +
 	"\aBARRIER\x10\x01\x12\t\n" +
-	"\x05FLUSH\x10\x02\"\xe2\x01\n" +
+	"\x05FLUSH\x10\x02\x12\a\n" +
+	"\x03TXN\x10\x03\"\xe2\x01\n" +
 	"\aPrepare\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x19\n" +
 	"\bprev_seq\x18\x02 \x01(\x04R\aprevSeq\x12!\n" +
@@ -3590,7 +4001,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12\b\n" +
 	"\x04RAFT\x10\v\x12\v\n" +
 	"\aREFRESH\x10\f\x12\a\n" +
-	"\x03TSO\x10\r\"\x04\b\x01\x10\x01*\x97\x01\n" +
+	"\x03TSO\x10\r\"\x04\b\x01\x10\x01*\xb7\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
@@ -3601,7 +4012,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x0fUNKNOWN_OUTCOME\x10\x06\x12\x13\n" +
 	"\x0fSESSION_EXPIRED\x10\a\x12\x0e\n" +
 	"\n" +
-	"TS_TOO_OLD\x10\bB\x14Z\x12castkv/actors/wireb\x06proto3"
+	"TS_TOO_OLD\x10\b\x12\n" +
+	"\n" +
+	"\x06LOCKED\x10\t\x12\x12\n" +
+	"\x0eWRITE_CONFLICT\x10\n" +
+	"B\x14Z\x12castkv/actors/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -3616,7 +4031,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -3647,23 +4062,26 @@ var file_wire_proto_goTypes = []any{
 	(*Stage)(nil),            // 26: castkv.wire.Stage
 	(*StageAck)(nil),         // 27: castkv.wire.StageAck
 	(*Command)(nil),          // 28: castkv.wire.Command
-	(*Commit)(nil),           // 29: castkv.wire.Commit
-	(*Read)(nil),             // 30: castkv.wire.Read
-	(*CommitReply)(nil),      // 31: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 32: castkv.wire.ReadReply
-	(*Requests)(nil),         // 33: castkv.wire.Requests
-	(*Replies)(nil),          // 34: castkv.wire.Replies
-	(*Write)(nil),            // 35: castkv.wire.Write
-	(*Entry)(nil),            // 36: castkv.wire.Entry
-	(*Prepare)(nil),          // 37: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 38: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 39: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 40: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 41: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 42: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 43: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 44: castkv.wire.Persisted
-	(*Tick)(nil),             // 45: castkv.wire.Tick
+	(*Txn)(nil),              // 29: castkv.wire.Txn
+	(*Lock)(nil),             // 30: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 31: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 32: castkv.wire.Commit
+	(*Read)(nil),             // 33: castkv.wire.Read
+	(*CommitReply)(nil),      // 34: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 35: castkv.wire.ReadReply
+	(*Requests)(nil),         // 36: castkv.wire.Requests
+	(*Replies)(nil),          // 37: castkv.wire.Replies
+	(*Write)(nil),            // 38: castkv.wire.Write
+	(*Entry)(nil),            // 39: castkv.wire.Entry
+	(*Prepare)(nil),          // 40: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 41: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 42: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 43: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 44: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 45: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 46: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 47: castkv.wire.Persisted
+	(*Tick)(nil),             // 48: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -3678,37 +4096,43 @@ var file_wire_proto_depIdxs = []int32{
 	24, // 9: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
 	25, // 10: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
 	25, // 11: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	25, // 12: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	28, // 13: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	28, // 14: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	25, // 15: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 16: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 17: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 18: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	0,  // 19: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 20: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 21: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	29, // 22: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	30, // 23: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	31, // 24: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	32, // 25: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	2,  // 26: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	25, // 27: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	35, // 28: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 29: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	7,  // 30: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	36, // 31: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 32: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 33: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	42, // 34: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	43, // 35: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 36: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 37: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	29, // 12: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	25, // 13: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	28, // 14: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	28, // 15: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	25, // 16: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 17: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 18: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 19: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	30, // 20: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 21: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 22: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 23: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	30, // 24: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	32, // 25: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	33, // 26: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	34, // 27: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	35, // 28: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	30, // 29: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	30, // 30: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 31: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	25, // 32: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	38, // 33: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 34: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	31, // 35: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 36: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	39, // 37: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 38: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 39: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	45, // 40: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	46, // 41: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 42: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 43: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -3722,7 +4146,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,7 +14,7 @@ import (
 // row is one line of the throughput table: a command at a pipeline depth.
 type row struct {
 	name     string // "set/p16"
-	cmd      string // SET, GET or MSET
+	cmd      string // SET, GET, MSET or MSETTAG
 	pipeline int
 }
 
@@ -25,6 +25,10 @@ var allRows = []row{
 	{"set/p1", "SET", 1}, {"set/p16", "SET", 16},
 	{"get/p1", "GET", 1}, {"get/p16", "GET", 16},
 	{"mset/p1", "MSET", 1}, {"mset/p16", "MSET", 16},
+	// MSETTAG: an MSET whose keys share one {hash tag}, so one shard holds
+	// them all; MSET's random keys span every shard of a cluster of
+	// several (a transaction across shards), so the two rows price one.
+	{"msettag/p1", "MSETTAG", 1}, {"msettag/p16", "MSETTAG", 16},
 }
 
 // selectRows picks rows by a comma-separated list of row names ("set/p16")
@@ -46,7 +50,7 @@ func selectRows(spec string) ([]row, error) {
 			}
 		}
 		if !known {
-			return nil, fmt.Errorf("unknown row %q (rows: %s; or set, get, mset)", s, rowNames(allRows))
+			return nil, fmt.Errorf("unknown row %q (rows: %s; or set, get, mset, msettag)", s, rowNames(allRows))
 		}
 	}
 	var out []row
@@ -110,6 +114,12 @@ func appendKey(dst []byte, n int) []byte {
 	return append(dst, digits[:]...)
 }
 
+// appendTaggedKey appends key i of hash tag tag, keyBytes long:
+// "k{00001234}:0007". The keys of one tag share a slot.
+func appendTaggedKey(dst []byte, tag, i int) []byte {
+	return fmt.Appendf(dst, "k{%08d}:%04d", tag%100000000, i%10000)
+}
+
 // fillValue overwrites v with random letters: values that do not compress
 // to nothing, so the store does the work a real value costs.
 func fillValue(rng *rand.Rand, v []byte) {
@@ -160,6 +170,15 @@ func (b *batchWriter) append(dst []byte, n int) []byte {
 			dst = appendBulk(dst, []byte("MSET"))
 			for range msetKeys {
 				dst = b.appendKeyValue(dst)
+			}
+		case "MSETTAG":
+			dst = appendArrayHeader(dst, 1+2*msetKeys)
+			dst = appendBulk(dst, []byte("MSET"))
+			tag := b.rng.IntN(max(1, b.keyspace/msetKeys))
+			for i := range msetKeys {
+				b.key = appendTaggedKey(b.key[:0], tag, i)
+				fillValue(b.rng, b.value)
+				dst = appendBulk(appendBulk(dst, b.key), b.value)
 			}
 		default:
 			panic("castbench: no command " + b.cmd)

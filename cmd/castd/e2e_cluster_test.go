@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -569,4 +570,102 @@ func TestClusterShardsLoseAServer(t *testing.T) {
 	kc.data = kc.data[1:] // lost for good: the full restart leaves it out
 	restartAllAndRead(t, kc, h, pool)
 	checkHistory(t, h, dir)
+}
+
+// twoShardGroups are eight groups of three keys (the workload's multi-key
+// commands name up to three of one group) over two shards, a pair
+// (2i, 2i+1) always in different shards, so the workload's pair commands
+// (pairKeys) are MGETs and transactions across shards. With two shards
+// slots 0-8191 are shard 0: {a} is slot 15495, {b} 3300, {c} 7365, {d}
+// 11298, {e} 15363, {f} 3168, {g} 7233, {h} 11694. Small groups keep each
+// pair's ops few enough for porcupine on a loaded machine: four groups of
+// four keys left a pair of 1,100 ops undecided after a minute under two
+// CI runs at once.
+func twoShardGroups() [][]string {
+	var groups [][]string
+	for _, tag := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		var g []string
+		for i := range 3 {
+			g = append(g, fmt.Sprintf("{%s}%d", tag, i))
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// apiKills is how many times TestClusterKillAPIDuringTransactions kills the
+// API server, and apiKillEvery how far apart.
+const (
+	apiKills     = 4
+	apiKillEvery = 700 * time.Millisecond
+)
+
+// TestClusterKillAPIDuringTransactions runs two shards under eight clients
+// whose MSETs and DELs often span both (transactions coordinated by the API
+// server), and kills the API server with SIGKILL again and again, restarting
+// it each time: a coordinator dies between prewrite and commit, its locks
+// stay behind for readers to resolve, and the whole history (porcupine,
+// every MGET across the shards included) must show no MSET or DEL half
+// applied. First, MSET {a}1 x {b}2 y, which Redis Cluster refuses with
+// CROSSSLOT, succeeds and reads back whole.
+func TestClusterKillAPIDuringTransactions(t *testing.T) {
+	dir := workDir(t)
+	ps := newProcs(t, dir)
+	kc := startShapedCluster(t, ps, clusterShape{datas: 3, shards: 2, groups: twoShardGroups()})
+	c := newClient(t, kc.clientAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eCommandTimeout)
+	defer cancel()
+	if err := c.MSet(ctx, "{a}1", "x", "{b}2", "y").Err(); err != nil {
+		t.Fatalf("MSET {a}1 x {b}2 y across two shards: %v", err)
+	}
+	if got, err := c.MGet(ctx, "{a}1", "{b}2").Result(); err != nil || fmt.Sprint(got) != "[x y]" {
+		t.Fatalf("MGET {a}1 {b}2 after the MSET: %v, %v; want [x y]", got, err)
+	}
+	if n, err := c.Del(ctx, "{a}1", "{b}2", "{c}3").Result(); err != nil || n != 2 {
+		t.Fatalf("DEL {a}1 {b}2 {c}3 across two shards: %d, %v; want 2", n, err)
+	}
+
+	h := newHistory()
+	pool := startClients(t, kc, h)
+	defer pool.stopIfRunning(t)
+	time.Sleep(killBeforeKill)
+	for i := range apiKills {
+		kc.api.kill()
+		t.Logf("killed the API server at %v (kill %d of %d)", time.Duration(h.now()), i+1, apiKills)
+		time.Sleep(100 * time.Millisecond)
+		kc.api.start()
+		time.Sleep(apiKillEvery)
+	}
+	lastStart := h.now()
+	if _, ok := h.waitAck(lastStart, isWrite, killFailoverBound); !ok {
+		t.Fatalf("no write called after the last restart of the API server was acknowledged within %v", killFailoverBound)
+	}
+	time.Sleep(killAfterRestart)
+	pool.stop(t)
+	ops := h.snapshot()
+	t.Logf("workload: %s", opStats(ops))
+	t.Logf("workload errors: %s", errorKinds(ops))
+	t.Logf("longest op: %s", longestOp(ops))
+	cross := 0
+	for _, op := range ops {
+		if acked(op) && (op.Input.Cmd == "mset" || op.Input.Cmd == "del") && spansPair(op.Input.Keys) {
+			cross++
+		}
+	}
+	t.Logf("acknowledged MSETs and DELs across the two shards: %d", cross)
+	if cross == 0 {
+		t.Errorf("no MSET or DEL across the shards was acknowledged: the test did not exercise transactions")
+	}
+	restartAllAndRead(t, kc, h, pool)
+	checkHistory(t, h, dir)
+}
+
+// spansPair reports whether keys hold two hash tags.
+func spansPair(keys []string) bool {
+	for _, k := range keys[1:] {
+		if k[:3] != keys[0][:3] {
+			return true
+		}
+	}
+	return false
 }

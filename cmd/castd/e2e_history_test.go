@@ -213,7 +213,8 @@ func (w *workload) keys(n int) []string {
 
 // pairKeys draws one key from each group of a pair (groups 2i and 2i+1):
 // with groups in different shards, an MGET of them is read from each shard
-// at one timestamp and must still be one snapshot. Pairs, not any two
+// at one timestamp and must still be one snapshot, and an MSET or DEL of
+// them is a transaction across shards. Pairs, not any two
 // groups, keep porcupine's components small.
 func (w *workload) pairKeys() []string {
 	i := 2 * w.rng.IntN(len(w.groups)/2)
@@ -242,6 +243,9 @@ func (w *workload) next() checker.Input {
 		return checker.Input{Cmd: "getset", Keys: w.keys(1), Values: []string{w.value()}}
 	case p < 77:
 		keys := w.keys(2 + w.rng.IntN(2))
+		if len(w.groups) >= 2 && w.rng.IntN(3) == 0 {
+			keys = w.pairKeys() // a transaction across shards
+		}
 		vals := make([]string, len(keys))
 		for i := range vals {
 			vals[i] = w.value()
@@ -253,6 +257,9 @@ func (w *workload) next() checker.Input {
 		}
 		return checker.Input{Cmd: "mget", Keys: w.keys(2 + w.rng.IntN(2))}
 	case p < 93:
+		if len(w.groups) >= 2 && w.rng.IntN(3) == 0 {
+			return checker.Input{Cmd: "del", Keys: w.pairKeys()}
+		}
 		return checker.Input{Cmd: "del", Keys: w.keys(1 + w.rng.IntN(2))}
 	default:
 		keys := w.keys(1 + w.rng.IntN(2))

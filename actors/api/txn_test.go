@@ -1,0 +1,129 @@
+package api
+
+import (
+	"strings"
+	"testing"
+
+	"castkv/actors"
+	"castkv/actors/command"
+	"castkv/actors/roletest"
+	"castkv/actors/wire"
+)
+
+// commitsOf are the Commits sent, whether alone or in a Requests.
+func commitsOf(sent []roletest.Sent) []*wire.Commit { return roletest.Of[*wire.Commit](sent) }
+
+func replyTo(a *API, env *roletest.Env, from actors.Addr, c *wire.Commit, st wire.Status, rep *wire.Reply, lock *wire.Lock) {
+	a.Handle(env, from, &wire.CommitReply{Shard: c.Shard, Op: c.Op, Status: st, Reply: rep, Lock: lock})
+}
+
+// An MSET across shards is a transaction: both shards prewrite at one
+// start timestamp, the primary key's shard commits at a later timestamp
+// and the client hears OK then, not before; the other shard commits
+// after, and the record is forgotten once it has.
+func TestMsetAcrossShardsIsATransaction(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	// foo is slot 12182 (shard 1, data2), bar 5061 (shard 0, data1).
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("MSET", "foo", "1", "bar", "2")})
+	pre := commitsOf(take(env, a))
+	if len(pre) != 2 {
+		t.Fatalf("want two prewrites, got %v", pre)
+	}
+	start := pre[0].Command.Txn.GetStartTs()
+	for _, c := range pre {
+		if command.Kind(c.Command.Kind) != command.TxnPrewrite || c.Command.Txn.StartTs != start || string(c.Command.Txn.Primary) != "foo" {
+			t.Fatalf("want prewrites at one start ts with primary foo, got %v", c)
+		}
+	}
+	replyTo(a, env, "data2", pre[0], wire.Status_OK, command.OK(), nil)
+	if sent := commitsOf(take(env, a)); len(sent) != 0 {
+		t.Fatalf("committed before every prewrite was answered: %v", sent)
+	}
+	replyTo(a, env, "data1", pre[1], wire.Status_OK, command.OK(), nil)
+	sent := take(env, a)
+	cp := commitsOf(sent)
+	if len(cp) != 1 || cp[0].Shard != 1 || command.Kind(cp[0].Command.Kind) != command.TxnCommit || cp[0].Command.Txn.CommitTs <= start {
+		t.Fatalf("want the primary's shard committed above the start ts, got %v", sent)
+	}
+	if len(roletest.Of[*wire.ClientReply](sent)) != 0 {
+		t.Fatal("the client was answered before the primary key committed")
+	}
+	replyTo(a, env, "data2", cp[0], wire.Status_OK, command.FateReply(command.FateCommitted, cp[0].Command.Txn.CommitTs), nil)
+	sent = take(env, a)
+	got := roletest.Of[*wire.ClientReply](sent)
+	sec := commitsOf(sent)
+	if len(got) != 1 || got[0].Reply.Str != "OK" || len(sec) != 1 || sec[0].Shard != 0 || sec[0].Command.Txn.CommitTs != cp[0].Command.Txn.CommitTs {
+		t.Fatalf("want OK to the client and shard 0 committed at the same ts, got %v", sent)
+	}
+	replyTo(a, env, "data1", sec[0], wire.Status_OK, command.OK(), nil)
+	forget := commitsOf(take(env, a))
+	if len(forget) != 1 || command.Kind(forget[0].Command.Kind) != command.TxnForget || forget[0].Shard != 1 {
+		t.Fatalf("want the record forgotten at shard 1, got %v", forget)
+	}
+}
+
+// A prewrite that meets another transaction's lock rolls back what was
+// prewritten (the primary key's with a record), resolves the lock through
+// its primary key, and starts again at a new start timestamp.
+func TestLockedPrewriteRollsBackAndResolves(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("DEL", "foo", "bar")})
+	pre := commitsOf(take(env, a))
+	start := pre[0].Command.Txn.StartTs
+	other := &wire.Lock{Primary: []byte("x"), StartTs: start - 5, ExpiresTs: start - 1, Key: []byte("bar")}
+	replyTo(a, env, "data2", pre[0], wire.Status_OK, command.Int(1), nil)
+	replyTo(a, env, "data1", pre[1], wire.Status_LOCKED, nil, other)
+	sent := commitsOf(take(env, a))
+	var rollbacks, checks int
+	for _, c := range sent {
+		switch {
+		case command.Kind(c.Command.Kind) == command.TxnCommit && c.Command.Txn.Rollback && c.Command.Txn.StartTs == start:
+			rollbacks++
+		case command.Kind(c.Command.Kind) == command.TxnCheck:
+			checks++
+			if string(c.Command.Keys[0]) != "x" || !c.Command.Txn.RollbackIfAbsent {
+				t.Fatalf("want the expired lock checked at its primary key x, rolling back if absent: %v", c)
+			}
+			replyTo(a, env, "data2", c, wire.Status_OK, command.FateReply(command.FateRolledBack, 0), nil)
+		}
+	}
+	if rollbacks != 2 || checks != 1 {
+		t.Fatalf("want both parts rolled back and one check, got %v", sent)
+	}
+	sent = commitsOf(take(env, a))
+	if len(sent) != 1 || !sent[0].Command.Txn.Rollback || string(sent[0].Command.Keys[0]) != "bar" || sent[0].Command.Txn.StartTs != start-5 {
+		t.Fatalf("want bar's lock rolled back, got %v", sent)
+	}
+	replyTo(a, env, "data1", sent[0], wire.Status_OK, command.OK(), nil)
+	again := commitsOf(take(env, a))
+	if len(again) != 2 || command.Kind(again[0].Command.Kind) != command.TxnPrewrite || again[0].Command.Txn.StartTs <= start {
+		t.Fatalf("want the transaction again at a new start ts, got %v", again)
+	}
+}
+
+// A read refused LOCKED by a live transaction waits and reads again at a
+// new timestamp; it does not roll the transaction back.
+func TestReadMeetsLiveLock(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("GET", "foo")})
+	reads := roletest.Of[*wire.Read](take(env, a))
+	ts := reads[0].Ts
+	lock := &wire.Lock{Primary: []byte("bar"), StartTs: ts - 1, ExpiresTs: ts + 1000, Key: []byte("foo")}
+	a.Handle(env, "data2", &wire.ReadReply{Shard: 1, Id: reads[0].Id, Incarnation: reads[0].Incarnation, Ts: ts, Status: wire.Status_LOCKED, Lock: lock})
+	checks := commitsOf(take(env, a))
+	if len(checks) != 1 || checks[0].Command.Txn.RollbackIfAbsent || checks[0].Shard != 0 {
+		t.Fatalf("want one check at bar's shard that does not roll back, got %v", checks)
+	}
+	replyTo(a, env, "data1", checks[0], wire.Status_OK, command.FateReply(command.FateAlive, 0), nil)
+	env.Advance(a.cfg.RetryBackoff * 8)
+	again := roletest.Of[*wire.Read](take(env, a))
+	if len(again) != 1 || again[0].Ts <= ts {
+		t.Fatalf("want the GET again at a new timestamp, got %v", again)
+	}
+	if strings.Contains(again[0].String(), "txn") {
+		t.Fatal("the read carries a transaction")
+	}
+}

@@ -1,0 +1,222 @@
+package data
+
+import (
+	"testing"
+
+	"castkv/actors"
+
+	"castkv/actors/command"
+	"castkv/actors/roletest"
+	"castkv/actors/wire"
+)
+
+// txnOp is a Txn command of the kind kind as an API server sends it.
+func txnOp(counter uint64, kind command.Kind, t *wire.Txn, keys []string, values ...string) *wire.Commit {
+	c := &wire.Command{Kind: uint32(kind), Name: kind.String(), Txn: t}
+	for _, k := range keys {
+		c.Keys = append(c.Keys, []byte(k))
+	}
+	for _, v := range values {
+		c.Values = append(c.Values, []byte(v))
+	}
+	return &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: counter}, Ts: t.StartTs, Command: c}
+}
+
+// refusal sends m and returns the one CommitReply, which must come without
+// an entry being sequenced.
+func refusal(t *testing.T, env *roletest.Env, s *Server, m *wire.Commit) *wire.CommitReply {
+	t.Helper()
+	s.Handle(env, "api1", m)
+	env.FireDue(s)
+	sent := env.Take()
+	if ps := prepares(sent)["data2"]; len(ps) != 0 {
+		t.Fatalf("op %d: sequenced an entry: %v", m.Op.Counter, ps)
+	}
+	cr := commitReplies(sent)
+	if len(cr) != 1 {
+		t.Fatalf("op %d: want one reply, got %v", m.Op.Counter, cr)
+	}
+	return cr[0]
+}
+
+// Rules txn-lock and txn-conflict: a prewrite locks its keys; a read at or
+// above the lock's start timestamp is refused LOCKED (the canary
+// read-through-lock reads the old value), one below it reads the old value;
+// a 1PC write of the key is refused LOCKED; another transaction's prewrite
+// is refused LOCKED, and one older than the key's version WRITE_CONFLICT.
+// The commit makes the value visible at the commit timestamp.
+func TestPrewriteLocksAndCommitPublishes(t *testing.T) {
+	for _, canary := range []string{"", CanaryReadThroughLock} {
+		t.Run("canary="+canary, func(t *testing.T) {
+			env, s := readyPrimary(t, canary)
+			commitEntry(t, env, s, op(1, "SET", "k", "old"))
+			before := nextTS()
+			start := nextTS()
+			txn := &wire.Txn{StartTs: start, Primary: []byte("k"), ExpiresTs: start + 1000, Secondaries: [][]byte{[]byte("o")}}
+			e := commitEntry(t, env, s, txnOp(2, command.TxnPrewrite, txn, []string{"k"}, "new"))
+			if e.Kind != wire.Entry_TXN || len(e.Writes) != 1 || !e.Writes[0].LockOnly || string(e.Writes[0].Lock.Value) != "new" {
+				t.Fatalf("want a TXN entry locking k with its value, got %v", e)
+			}
+			if rr := readAt(t, env, s, 1, before, "GET", "k"); rr.Status != wire.Status_OK || string(rr.Reply.Bulk) != "old" {
+				t.Fatalf("a read below the lock's start: want old, got %v", rr)
+			}
+			rr := readAt(t, env, s, 2, nextTS(), "GET", "k")
+			switch {
+			case canary == "" && (rr.Status != wire.Status_LOCKED || rr.Lock.StartTs != start || string(rr.Lock.Key) != "k" || rr.Lock.Value != nil):
+				t.Fatalf("a read above the lock's start: want LOCKED naming it (no value), got %v", rr)
+			case canary != "" && rr.Status != wire.Status_OK:
+				t.Fatalf("canary %s: want the old value read through the lock, got %v", canary, rr)
+			}
+			if cr := refusal(t, env, s, op(3, "SET", "k", "1pc")); cr.Status != wire.Status_LOCKED {
+				t.Fatalf("a 1PC write of a locked key: want LOCKED, got %v", cr)
+			}
+			other := &wire.Txn{StartTs: nextTS(), Primary: []byte("z"), ExpiresTs: testTS + 1000}
+			if cr := refusal(t, env, s, txnOp(4, command.TxnPrewrite, other, []string{"k"}, "x")); cr.Status != wire.Status_LOCKED {
+				t.Fatalf("another transaction's prewrite: want LOCKED, got %v", cr)
+			}
+			stale := &wire.Txn{StartTs: before - 5, Primary: []byte("q"), ExpiresTs: testTS + 1000}
+			commitEntry(t, env, s, op(5, "SET", "q", "v"))
+			if cr := refusal(t, env, s, txnOp(6, command.TxnPrewrite, stale, []string{"q"}, "x")); cr.Status != wire.Status_WRITE_CONFLICT {
+				t.Fatalf("a prewrite below the key's version: want WRITE_CONFLICT, got %v", cr)
+			}
+			commit := nextTS()
+			txn.CommitTs = commit
+			e = commitEntry(t, env, s, txnOp(7, command.TxnCommit, txn, []string{"k"}))
+			if e.CommitTs != commit || len(e.Txns) != 1 || e.Txns[0].CommitTs != commit || !e.Writes[0].Unlock {
+				t.Fatalf("want k committed at %d with the transaction's record, got %v", commit, e)
+			}
+			if rr := readAt(t, env, s, 3, nextTS(), "GET", "k"); rr.Status != wire.Status_OK || string(rr.Reply.Bulk) != "new" {
+				t.Fatalf("after the commit: want new, got %v", rr)
+			}
+			if locks, recs := s.replica(0).txnCounts(); locks != 0 || recs != 1 {
+				t.Fatalf("want no lock and one record, got %d locks, %d records", locks, recs)
+			}
+			e = commitEntry(t, env, s, txnOp(8, command.TxnForget, txn, []string{"k"}))
+			if locks, recs := s.replica(0).txnCounts(); locks != 0 || recs != 0 {
+				t.Fatalf("after forget: want nothing, got %d locks, %d records", locks, recs)
+			}
+		})
+	}
+}
+
+// Rule txn-rollback: a checker whose timestamp is past an expired primary
+// lock rolls the transaction back with a record, so the coordinator's late
+// commit answers ROLLEDBACK and a late prewrite of the primary key is
+// refused. With the canary unprotected-rollback there is no record and
+// the late prewrite locks the key again.
+func TestExpiredPrimaryIsRolledBackForGood(t *testing.T) {
+	for _, canary := range []string{"", CanaryUnprotectedRollback} {
+		t.Run("canary="+canary, func(t *testing.T) {
+			env, s := readyPrimary(t, canary)
+			start := nextTS()
+			txn := &wire.Txn{StartTs: start, Primary: []byte("p"), ExpiresTs: start + 10}
+			commitEntry(t, env, s, txnOp(1, command.TxnPrewrite, txn, []string{"p"}, "v"))
+			alive := &wire.Txn{StartTs: start, Primary: []byte("p"), CallerTs: start + 5}
+			if e := commitEntry(t, env, s, txnOp(2, command.TxnCheck, alive, []string{"p"})); len(e.Writes) != 0 {
+				t.Fatalf("a check before the lock expired changed something: %v", e)
+			} else if f, _ := command.FateOf(e.Result); f != command.FateAlive {
+				t.Fatalf("a check before the lock expired: want ALIVE, got %v", e.Result)
+			}
+			late := &wire.Txn{StartTs: start, Primary: []byte("p"), CallerTs: start + 11}
+			e := commitEntry(t, env, s, txnOp(3, command.TxnCheck, late, []string{"p"}))
+			if f, _ := command.FateOf(e.Result); f != command.FateRolledBack {
+				t.Fatalf("a check after the lock expired: want ROLLEDBACK, got %v", e.Result)
+			}
+			if canary == "" && len(e.Txns) != 1 {
+				t.Fatalf("want the rollback recorded, got %v", e)
+			}
+			txn.Secondaries = nil
+			s.Handle(env, "api1", txnOp(4, command.TxnPrewrite, txn, []string{"p"}, "v"))
+			env.FireDue(s)
+			sent := env.Take()
+			relocked := len(prepares(sent)["data2"]) == 1
+			switch {
+			case canary == "" && relocked:
+				t.Fatal("a late prewrite locked a rolled back primary key again")
+			case canary == "" && (len(commitReplies(sent)) != 1 || commitReplies(sent)[0].Status != wire.Status_WRITE_CONFLICT):
+				t.Fatalf("a late prewrite: want WRITE_CONFLICT, got %v", sent)
+			case canary != "" && !relocked:
+				t.Fatalf("canary %s: want the late prewrite to lock again, got %v", canary, sent)
+			}
+		})
+	}
+}
+
+// Rule txn-rollback, where the coordinator's commit names the primary key
+// and others of its shard: once a checker rolled the transaction back, the
+// commit rolls every key back and commits none (castsim seeds 165, 175 and
+// 180: the other key of the primary's shard was published alone).
+func TestCommitAfterRollbackPublishesNothing(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	commitEntry(t, env, s, op(1, "SET", "o", "old"))
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("p"), ExpiresTs: start + 10}
+	commitEntry(t, env, s, txnOp(2, command.TxnPrewrite, txn, []string{"p", "o"}, "v1", "v2"))
+	check := &wire.Txn{StartTs: start, Primary: []byte("p"), CallerTs: start + 11}
+	commitEntry(t, env, s, txnOp(3, command.TxnCheck, check, []string{"p"}))
+	txn.CommitTs = nextTS()
+	e := commitEntry(t, env, s, txnOp(4, command.TxnCommit, txn, []string{"p", "o"}))
+	if f, _ := command.FateOf(e.Result); f != command.FateRolledBack {
+		t.Fatalf("want ROLLEDBACK, got %v", e.Result)
+	}
+	for _, w := range e.Writes {
+		if !w.LockOnly {
+			t.Fatalf("the commit of a rolled back transaction wrote %q: %v", w.Key, e)
+		}
+	}
+	if rr := readAt(t, env, s, 1, nextTS(), "GET", "o"); rr.Status != wire.Status_OK || string(rr.Reply.Bulk) != "old" {
+		t.Fatalf("want o's old value, got %v", rr)
+	}
+}
+
+// A check answers only once what it read is committed: a COMMITTED read
+// from a commit still in flight would let a reader publish a secondary
+// key while a failover may still drop the commit (castsim seeds 367, 555,
+// 1830, 1880).
+func TestCheckWaitsForTheCommitItReports(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("p"), ExpiresTs: start + 10}
+	commitEntry(t, env, s, txnOp(1, command.TxnPrewrite, txn, []string{"p"}, "v"))
+	txn.CommitTs = nextTS()
+	s.Handle(env, "api1", txnOp(2, command.TxnCommit, txn, []string{"p"}))
+	check := &wire.Txn{StartTs: start, Primary: []byte("p"), CallerTs: nextTS()}
+	s.Handle(env, "api1", txnOp(3, command.TxnCheck, check, []string{"p"}))
+	env.FireDue(s)
+	sent := env.Take()
+	if cr := commitReplies(sent); len(cr) != 0 {
+		t.Fatalf("answered before the commit it reports committed: %v", cr)
+	}
+	ps := prepares(sent)["data2"]
+	last := ps[len(ps)-1].Entries
+	seq := last[len(last)-1].Seq
+	env.Persist(s)
+	for _, peer := range []actors.Addr{"data2", "data3"} {
+		s.Handle(env, peer, &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: seq})
+	}
+	cr := commitReplies(env.Take())
+	if len(cr) != 2 {
+		t.Fatalf("want the commit and the check answered, got %v", cr)
+	}
+	if f, ts := command.FateOf(cr[1].Reply); f != command.FateCommitted || ts != txn.CommitTs {
+		t.Fatalf("want the check to report the commit at %d, got %v", txn.CommitTs, cr[1].Reply)
+	}
+}
+
+// A commit naming a key twice commits it once (castbench: an MSET of ten
+// random keys named one twice, and the second commit of it replaced its
+// own version, which the invariant txn-version-order caught).
+func TestCommitNamesAKeyTwice(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("p"), ExpiresTs: start + 10}
+	commitEntry(t, env, s, txnOp(1, command.TxnPrewrite, txn, []string{"p", "k", "k"}, "v", "k1", "k2"))
+	txn.CommitTs = nextTS()
+	e := commitEntry(t, env, s, txnOp(2, command.TxnCommit, txn, []string{"p", "k", "k"}))
+	if len(e.Writes) != 2 {
+		t.Fatalf("want p and k committed once each, got %v", e)
+	}
+	if rr := readAt(t, env, s, 1, nextTS(), "GET", "k"); string(rr.Reply.GetBulk()) != "k2" {
+		t.Fatalf("want k's last value k2, got %v", rr)
+	}
+}
