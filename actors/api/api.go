@@ -753,10 +753,11 @@ func (a *API) isPrimary(shard uint32, addr actors.Addr) bool {
 // route is the config of the shard r's attempt goes to (nil while the map
 // does not cover its keys), or the reply that refuses r.
 //
-// A multi-key command runs in one shard: its keys must share one, as a
-// {hash tag} makes them. Across shards it is refused before anything runs,
-// never split into per-shard steps a reader could see half of (Guarantee
-// 1). A command over every key visits each shard in turn (DBSIZE; its sum
+// A command here runs in one shard. The multi-key commands whose keys span
+// shards never reach it: MGET and EXISTS are split reads (split.go), MSET
+// and DEL transactions (txn.go). Any other multi-key kind added later is
+// refused CROSSSLOT before anything runs, never split into per-shard steps
+// a reader could see half of (Guarantee 1). A command over every key visits each shard in turn (DBSIZE; its sum
 // is not one atomic count), or is refused when there are several (FLUSHALL
 // would empty one shard while another still serves its keys).
 func (a *API) route(r *request) (*wire.Config, *wire.Reply) {
