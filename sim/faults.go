@@ -30,6 +30,11 @@ const (
 	// than replicas per shard): it never restarts, and its shards must come
 	// back to full strength without it.
 	FaultMachineLoss = "machine-loss"
+	// The cluster changes under load: a data server joins the running
+	// cluster and receives its share of replicas and primaries, or one is
+	// drained (castd admin drain), each by replicas moved and primaries
+	// handed over one at a time.
+	FaultMembership = "membership"
 	// Faults timed to the protocol: at a learner promotion, a config
 	// change, a lease about to run out, a failover, crash or cut off the
 	// nodes that matter then.
@@ -74,11 +79,18 @@ const (
 	// primary key sent, and lock resolutions begun (TxnCheck sent).
 	CountTxnCommit  = "txn-commit"
 	CountTxnResolve = "txn-resolve"
+	// Membership (FaultMembership): a data server joined, one was drained,
+	// and what the balancer did: replicas moved (a member dropped after
+	// its replacement was promoted) and primaries handed over.
+	CountJoin     = "server-joined"
+	CountDrain    = "server-drained"
+	CountMove     = "replica-moved"
+	CountHandover = "primary-handover"
 )
 
 // AllFaults lists every fault kind, sorted.
 var AllFaults = []string{FaultAPICrash, FaultClog, FaultCrash, FaultDelay, FaultDrift, FaultDuplicate, FaultLate,
-	FaultLongPause, FaultLoss, FaultMachineLoss, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
+	FaultLongPause, FaultLoss, FaultMachineLoss, FaultMembership, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
 
 // FaultSet is the set of enabled fault kinds.
 type FaultSet map[string]bool

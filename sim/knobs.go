@@ -42,6 +42,13 @@ type ClusterKnobs struct {
 	// Replicas per shard: 3 (castd's), or 2 in some runs, where every
 	// failover leaves one copy besides the new primary.
 	Replicas int `json:"replicas"`
+	// Membership changes under load (FaultMembership): Joining data
+	// servers (0 or 1) start at JoinAt, not bootstrapped; Drain names a
+	// bootstrapped data server an operator drains at DrainAt ("": none).
+	Joining int           `json:"joining,omitempty"`
+	JoinAt  time.Duration `json:"join_at_ns,omitempty"`
+	Drain   string        `json:"drain,omitempty"`
+	DrainAt time.Duration `json:"drain_at_ns,omitempty"`
 }
 
 // WorkloadKnobs shape what the clients send.
@@ -175,6 +182,8 @@ type MetaKnobs struct {
 	ElectionTimeout time.Duration `json:"election_timeout_ns"`
 	// ReplaceAfter: a member silent this long is removed from its shards.
 	ReplaceAfter time.Duration `json:"replace_after_ns"`
+	// BalanceEvery: the balancer's pace (0: meta's default).
+	BalanceEvery time.Duration `json:"balance_every_ns,omitempty"`
 }
 
 // Bounds of the draw. Each says why it is where it is.
@@ -382,6 +391,20 @@ func drawKnobs(opts Options) Knobs {
 	// a rollback must win for good (rule txn-rollback).
 	a.TxnLockTTL = d.durationLog(20*time.Millisecond, 5*time.Second)
 
+	// Membership under load: a server joins in a third of the runs, early
+	// enough to receive its share before the heal; a bootstrapped one is
+	// drained in a quarter of those with a server to spare. The balancer
+	// moves one replica every 100 ms to 3 s.
+	m.BalanceEvery = d.durationLog(100*time.Millisecond, 3*time.Second)
+	if rng.IntN(3) == 0 {
+		cl.Joining = 1
+		cl.JoinAt = d.durationIn(k.Duration/10, k.Duration/2)
+	}
+	if cl.DataServers+cl.Joining > cl.Replicas && rng.IntN(4) == 0 {
+		cl.Drain = fmt.Sprintf("data%d", 1+rng.IntN(cl.DataServers))
+		cl.DrainAt = d.durationIn(k.Duration/5, k.Duration*3/5)
+	}
+
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
 	}
@@ -521,6 +544,7 @@ func (k *Knobs) metaConfig(dataServers, metas []actors.Addr, canary string) meta
 		DataServers: dataServers, Peers: metas, Canary: canary, Shards: k.Cluster.Shards, Replicas: k.Cluster.Replicas,
 		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
 		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout, ReplaceAfter: k.Meta.ReplaceAfter,
+		BalanceEvery: k.Meta.BalanceEvery,
 	}
 }
 
@@ -560,11 +584,19 @@ func (k Knobs) String() string {
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
 		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes))
 	cl := k.Cluster
-	fmt.Fprintf(&b, "cluster:  shards=%d data-servers=%d replicas=%d focus=shard %d\n", cl.Shards, cl.DataServers, cl.Replicas, cl.Focus)
+	fmt.Fprintf(&b, "cluster:  shards=%d data-servers=%d replicas=%d focus=shard %d", cl.Shards, cl.DataServers, cl.Replicas, cl.Focus)
+	if cl.Joining > 0 {
+		fmt.Fprintf(&b, " joining=%d at %v", cl.Joining, cl.JoinAt.Round(time.Millisecond))
+	}
+	if cl.Drain != "" {
+		fmt.Fprintf(&b, " drain=%s at %v", cl.Drain, cl.DrainAt.Round(time.Millisecond))
+	}
+	b.WriteByte('\n')
 	m := k.Meta
-	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v members=%d tick=%v election=%v replace-after=%v",
+	fmt.Fprintf(&b, "meta:     lease=%v fail=%v check=%v members=%d tick=%v election=%v replace-after=%v balance-every=%v",
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond),
-		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond), m.ReplaceAfter.Round(time.Millisecond))
+		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond), m.ReplaceAfter.Round(time.Millisecond),
+		m.BalanceEvery.Round(time.Millisecond))
 	return b.String()
 }
 

@@ -594,6 +594,9 @@ func (o *oracles) checkMetaConfig(c *wire.Config) {
 	if old == nil {
 		return
 	}
+	if 1+len(old.Secondaries) > o.r.knobs.Cluster.Replicas && len(c.Secondaries) < len(old.Secondaries) && c.Primary == old.Primary {
+		o.w.faults[CountMove]++
+	}
 	// Commit-all: the new config's counted members must already hold
 	// every committed entry, before anyone else may commit without them.
 	if rec := o.committed[c.Shard]; len(rec) > 0 {
@@ -622,6 +625,9 @@ func (o *oracles) sent(from *machine, to actors.Addr, msg actors.Msg) {
 		o.apiSent(msg, from)
 		return
 	case "meta":
+		if _, ok := msg.(*wire.Surrender); ok {
+			o.w.faults[CountHandover]++
+		}
 		o.tsIssued(msg)
 		return
 	case "client":

@@ -132,9 +132,16 @@ func newRunner(opts Options) *runner {
 	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes,
 		pairs: k.Cluster.Shards > 1 && k.Workload.Keys >= 2*k.Workload.KeyGroup}
 
+	// The bootstrapped data servers, then any that join the running
+	// cluster (FaultMembership).
 	var addrs []actors.Addr
 	for i := 1; i <= k.Cluster.DataServers; i++ {
 		addrs = append(addrs, actors.Addr(fmt.Sprintf("data%d", i)))
+	}
+	membership := opts.Faults[FaultMembership]
+	joining := 0
+	if membership {
+		joining = k.Cluster.Joining
 	}
 	var metaAddrs []actors.Addr
 	for i := 1; i <= k.Meta.Members; i++ {
@@ -147,6 +154,16 @@ func newRunner(opts Options) *runner {
 	dataCfg := k.dataConfig(metaAddrs, opts.Canary)
 	for _, a := range addrs {
 		r.data = append(r.data, r.add(a, "data", func() actors.Node { return data.New(dataCfg) }))
+	}
+	for i := 1; i <= joining; i++ {
+		m := r.add(actors.Addr(fmt.Sprintf("data%d", len(addrs)+i)), "data", func() actors.Node { return data.New(dataCfg) })
+		m.joinAt = k.Cluster.JoinAt
+		r.data = append(r.data, m)
+	}
+	if membership && k.Cluster.Drain != "" {
+		r.add("admin", "admin", func() actors.Node {
+			return &admin{metas: metaAddrs, drain: k.Cluster.Drain, at: k.Cluster.DrainAt, drained: func() { w.faults[CountDrain]++ }}
+		})
 	}
 	apiCfg := k.apiConfig(metaAddrs, opts.Canary)
 	for i := 1; i <= apiServers; i++ {
@@ -163,7 +180,7 @@ func newRunner(opts Options) *runner {
 	rho := meta.DefaultDriftBound
 	for _, m := range w.machines {
 		m.offset = time.Duration(rng.Int64N(int64(time.Hour)))
-		if opts.Faults[FaultDrift] && m.kind != "client" {
+		if opts.Faults[FaultDrift] && m.kind != "client" && m.kind != "admin" {
 			m.rate = 1 + (rng.Float64()*2-1)*rho*0.99
 			w.faults[FaultDrift]++
 		}
@@ -175,7 +192,7 @@ func (r *runner) add(addr actors.Addr, kind string, mk func() actors.Node) *mach
 	w := r.w
 	m := &machine{w: w, addr: addr, kind: kind, make: mk, rate: 1,
 		rng: rand.New(rand.NewPCG(w.rng.Uint64(), w.rng.Uint64()))}
-	if kind != "client" {
+	if kind != "client" && kind != "admin" {
 		m.fs = newMemFS()
 	}
 	m.log = slog.New(w.logs.handler(w, addr))
@@ -200,7 +217,12 @@ func (r *runner) run() {
 	w := r.w
 	for _, m := range w.machines {
 		m := m
-		w.at(time.Duration(w.rng.Int64N(int64(50*time.Millisecond))), m.start)
+		at := time.Duration(w.rng.Int64N(int64(50 * time.Millisecond)))
+		if m.joinAt > 0 {
+			at = m.joinAt
+			w.at(at, func() { w.faults[CountJoin]++; w.logf("fault: %s joins the running cluster", m.addr) })
+		}
+		w.at(at, m.start)
 	}
 	end := r.opts.Duration
 	ch := &chaos{w: w, r: r, k: r.knobs.Faults, faults: r.opts.Faults, end: end}

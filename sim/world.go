@@ -190,11 +190,14 @@ func (w *world) fire(e *event) {
 // machine hosts one role instance and its disk.
 type machine struct {
 	lost bool // FaultMachineLoss: down for good, never restarts
-	w    *world
-	addr actors.Addr
-	kind string // meta, data, api, client
-	make func() actors.Node
-	node actors.Node
+	// joinAt: a data server joining the running cluster starts no sooner
+	// (FaultMembership).
+	joinAt time.Duration
+	w      *world
+	addr   actors.Addr
+	kind   string // meta, data, api, client, admin
+	make   func() actors.Node
+	node   actors.Node
 	// removeAskedAt: when it last sent meta a RemoveReplica (virtual time).
 	removeAskedAt time.Duration
 	askedRemove   bool
@@ -227,10 +230,13 @@ func (m *machine) start() {
 	if m.lost {
 		return // lost for good (FaultMachineLoss)
 	}
+	if m.w.now < m.joinAt {
+		return // joins the cluster later (FaultMembership)
+	}
 	m.incarnation++
 	m.up = true
 	m.timers = map[actors.TimerID]bool{}
-	if m.kind != "client" {
+	if m.kind != "client" && m.kind != "admin" {
 		db, err := pebble.Open("db", storeOptions(m.fs))
 		if err != nil {
 			panic(fmt.Sprintf("sim: open pebble on %s: %v", m.addr, err))

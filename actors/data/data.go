@@ -129,6 +129,7 @@ const (
 	CanaryReadThroughPending  = "read-through-pending"    // read-ts: a read does not wait for a sequenced write it must see
 	CanaryReadThroughLock     = "read-through-lock"       // txn-lock: a read at or above a lock's start timestamp ignores the lock
 	CanaryUnprotectedRollback = "unprotected-rollback"    // txn-rollback: rolling back a primary key writes no record, so a late prewrite locks it again
+	CanaryLearnerCounts       = "learner-counts"          // commit-all: a learner is proposed for promotion before it holds every committed entry
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -137,7 +138,7 @@ var Canaries = []string{
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
-	CanaryReadThroughLock, CanaryUnprotectedRollback,
+	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts,
 }
 
 // Server is the data server role.
@@ -278,6 +279,10 @@ func (s *Server) handle(env actors.Env, from actors.Addr, m actors.Msg) {
 	case *wire.SnapshotAck:
 		if r := s.replica(x.Shard); r != nil {
 			r.snapshotAck(env, from, x)
+		}
+	case *wire.Surrender:
+		if r := s.replica(x.Shard); r != nil {
+			r.surrender(env, from, x)
 		}
 	default:
 		env.Log().Warn("data: ignoring unexpected message", "from", from, "type", fmt.Sprintf("%T", m))

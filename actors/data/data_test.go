@@ -417,3 +417,74 @@ func TestRestartRecoversEveryShard(t *testing.T) {
 		t.Fatalf("after a restart the heartbeat reports shards %v; want shard 0 at version 3 and shard 4 at version 9", got)
 	}
 }
+
+// Rule handover: a primary asked to surrender stops serving at once,
+// answers meta, and refuses the grants for that version still on their
+// way; a later version's grant makes it serve again.
+func TestSurrenderedPrimaryServesNothingMore(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
+	env.Take()
+	read := func(id uint64) wire.Status {
+		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: id, Incarnation: 5, Ts: nextTS(), Command: cmdOf("GET", "k")})
+		rr := roletest.Of[*wire.ReadReply](env.Take())
+		if len(rr) != 1 {
+			t.Fatalf("read %d answered %v", id, rr)
+		}
+		return rr[0].Status
+	}
+	if st := read(1); st != wire.Status_OK {
+		t.Fatalf("a primary with a lease answered a read with %v", st)
+	}
+	s.Handle(env, "meta", &wire.Surrender{Shard: 0, ConfigVersion: 1})
+	if got := roletest.Of[*wire.Surrendered](env.Take()); len(got) != 1 || got[0].ConfigVersion != 1 {
+		t.Fatalf("surrender answered %v, want Surrendered for version 1", got)
+	}
+	if st := read(2); st != wire.Status_NOT_READY {
+		t.Fatalf("a surrendered primary answered a read with %v, want NOT_READY", st)
+	}
+	grantLease(env, s, 1) // sent before meta stopped granting
+	if st := read(3); st != wire.Status_NOT_READY {
+		t.Fatalf("a grant for the surrendered version made it serve again (%v)", st)
+	}
+	// meta aborted the handover and moved the shard on: serve again.
+	s.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{config(2, "data1", []string{"data2"})}})
+	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 2, Ok: true, MatchSeq: s.replica(0).log.last})
+	settle(env, s)
+	s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 2, Ok: true, MatchSeq: s.replica(0).log.last})
+	grantLease(env, s, 2)
+	env.Take()
+	s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 2, Id: 4, Incarnation: 5, Ts: nextTS(), Command: cmdOf("GET", "k")})
+	if rr := roletest.Of[*wire.ReadReply](env.Take()); len(rr) != 1 || rr[0].Status != wire.Status_OK {
+		t.Fatalf("after a new version's grant the read answered %v, want OK", rr)
+	}
+}
+
+// Rule commit-all (canary learner-counts): a learner is proposed for
+// promotion, and counted, only once it holds every committed entry; one
+// still behind is never proposed, however long it takes.
+func TestLearnerBehindIsNotPromoted(t *testing.T) {
+	for _, canary := range []string{"", CanaryLearnerCounts} {
+		env := roletest.New("data1", 1)
+		c := config(1, "data1", []string{"data2"}, "data3")
+		s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}, Canary: canary}, c, "data2")
+		r := s.replica(0)
+		proposed := false
+		for i := 1; i <= 100 && !proposed; i++ {
+			s.Handle(env, "api1", &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: uint64(i)},
+				Command: cmdOf("SET", "k", "v")})
+			env.Settle(s)
+			s.Handle(env, "data2", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: r.log.synced})
+			s.Handle(env, "data3", &wire.PrepareAck{Shard: 0, ConfigVersion: 1, Ok: true, MatchSeq: 1}) // stuck far behind
+			env.Step(s, 5*tick, tick)
+			grantLease(env, s, 1)
+			proposed = len(roletest.Of[*wire.PromoteLearner](env.Take())) > 0
+		}
+		env.Close()
+		if want := canary != ""; proposed != want {
+			t.Fatalf("canary %q: a learner at match 1 of commit %d proposed for promotion: %v, want %v", canary, r.commitSeq, proposed, want)
+		}
+	}
+}

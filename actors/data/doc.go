@@ -45,6 +45,12 @@
 //     keeps a record, so a late prewrite cannot lock it again, and a
 //     commit naming it commits nothing once it was rolled back.
 //
+//   - handover: a primary meta asks to Surrender its version's lease stops
+//     serving at once (its lease is dropped), refuses every later grant for
+//     that version (one may still be on its way), and answers; meta then
+//     promotes a secondary without waiting the lease out. Entries already
+//     sequenced still commit, since the successor must hold them too.
+//
 //   - barrier: on becoming primary of a config version the primary appends
 //     a barrier entry and serves nothing until it commits; committing it
 //     commits every earlier entry in the new primary's log.

@@ -669,7 +669,8 @@ func (r *replica) retry(env actors.Env) {
 			env.Log().Warn("primary: replica makes no progress; asking meta to remove it", "shard", r.shard, "replica", p.addr, "match", p.match, "last", r.log.last)
 			env.Send(r.s.meta.Leader(), &wire.RemoveReplica{Shard: r.shard, ConfigVersion: r.config.Version, Replica: string(p.addr)})
 		}
-		if p.learner && p.snap == nil && ps.ready(r) && p.match >= r.commitSeq && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
+		caughtUp := p.snap == nil && p.match >= r.commitSeq || r.s.cfg.Canary == CanaryLearnerCounts
+		if p.learner && caughtUp && ps.ready(r) && now.Sub(p.lastAsked) > r.s.cfg.RemoveAfter {
 			// The learner holds everything committed: count it from now
 			// on, so nothing commits without it before meta makes it a
 			// secondary. Waiting for it to match the end of the log would

@@ -63,7 +63,10 @@ type replica struct {
 	lockBytes int // the values locks holds
 
 	leaseUntil time.Time
-	primary    *primaryState // nil unless primary of config
+	// surrendered: the newest config version whose lease this process gave
+	// up for a handover; grants for it or older are refused.
+	surrendered uint64
+	primary     *primaryState // nil unless primary of config
 }
 
 // recoverReplica rebuilds a replica from pebble after boot or on first
@@ -183,7 +186,7 @@ func (r *replica) setConfig(env actors.Env, c *wire.Config) {
 }
 
 func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Time) {
-	if r.primary == nil || g.ConfigVersion != r.config.Version {
+	if r.primary == nil || g.ConfigVersion != r.config.Version || g.ConfigVersion <= r.surrendered {
 		return
 	}
 	r.primary.grantTS(g.Ts, r.s.cfg.Canary)
@@ -192,6 +195,23 @@ func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Tim
 	if until.After(r.leaseUntil) {
 		r.leaseUntil = until
 	}
+}
+
+// surrender gives up the lease of a version meta moves the primary away
+// from (rule handover): nothing more is served in it, no grant for it is
+// accepted (one may still be on its way), and meta hears so and promotes
+// the successor without waiting the lease out. Entries already sequenced
+// still commit: every replica, the successor included, must hold them.
+func (r *replica) surrender(env actors.Env, from actors.Addr, x *wire.Surrender) {
+	if x.ConfigVersion < r.config.Version {
+		return // an older version's: it has no lease to give up
+	}
+	if x.ConfigVersion > r.surrendered {
+		env.Log().Info("primary: surrendering the lease for a handover", "shard", r.shard, "version", x.ConfigVersion, "acting_primary", r.primary != nil)
+		r.surrendered = x.ConfigVersion
+	}
+	r.leaseUntil = time.Time{}
+	env.Send(from, &wire.Surrendered{Shard: r.shard, ConfigVersion: x.ConfigVersion})
 }
 
 func (r *replica) leaseValid(now time.Time) bool {

@@ -39,4 +39,14 @@
 //     ranges, placed by actors/cluster.
 //   - A live data server that is not a member of a shard short of replicas
 //     joins as a learner; the primary asks for its promotion once it caught up.
+//   - Data servers (balance.go): a data server is registered, in the log,
+//     by its first heartbeat; only registered servers not being drained
+//     receive replicas. The leader's balancer makes one change at a time,
+//     while every shard is settled: drop the surplus member of a shard whose
+//     learner was promoted, move members off draining servers, then even
+//     out replicas and primaries (within one) over the live servers. A
+//     replica moves as a learner added on the target; a primary moves by a
+//     fenced handover: no more grants, Surrender, and the target promoted
+//     only once the old primary surrendered or its last lease surely ran
+//     out.
 package meta

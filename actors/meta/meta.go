@@ -42,6 +42,9 @@ type Config struct {
 	// RemoveAfter; meta replaces a failed primary after FailTimeout and the
 	// lease.)
 	ReplaceAfter time.Duration
+	// BalanceEvery: the balancer moves at most one replica or primary this
+	// often (balance.go).
+	BalanceEvery time.Duration
 
 	// Peers are the meta group's members when it is first started, this one
 	// among them; empty: a group of one. Every initial member must be given
@@ -63,7 +66,7 @@ type Config struct {
 }
 
 // Canaries lists the meta role's deliberate defects.
-var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary, CanaryTSOFromClock}
+var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary, CanaryTSOFromClock, CanaryMoveWithoutFence}
 
 // Canaries: deliberate defects the simulator must catch.
 const (
@@ -116,6 +119,9 @@ func (c Config) withDefaults() Config {
 	if c.ReplaceAfter == 0 {
 		c.ReplaceAfter = 30 * time.Second
 	}
+	if c.BalanceEvery == 0 {
+		c.BalanceEvery = time.Second
+	}
 	if c.TickEvery == 0 {
 		c.TickEvery = 100 * time.Millisecond
 	}
@@ -140,9 +146,10 @@ type Meta struct {
 	now   time.Time // env.Now() of the message being handled
 
 	// The replicated state machine (state.go).
-	shards       []*shard // by shard id
-	sessionLimit uint64   // every session id ever issued is below it
-	tsLimit      uint64   // every timestamp ever issued is below it (tso.go)
+	shards       []*shard           // by shard id
+	sessionLimit uint64             // every session id ever issued is below it
+	tsLimit      uint64             // every timestamp ever issued is below it (tso.go)
+	registry     []*wire.DataServer // by addr (balance.go)
 	members      map[uint64]actors.Addr
 	confState    *raftpb.ConfState
 	applied      uint64
@@ -183,6 +190,12 @@ type Meta struct {
 	tsReserving  bool
 	tsReservedAt time.Time
 	tsWaiting    []tsWait
+	// registering: data servers whose registration this leader proposed,
+	// and when; serverWaits: admin requests waiting for a registry change;
+	// lastBalance: the balancer's last change (balance.go).
+	registering map[string]time.Time
+	serverWaits []serverWait
+	lastBalance time.Time
 }
 
 // legacySessionKey is where a meta server before the group kept its
@@ -219,6 +232,8 @@ type shard struct {
 	// leaseConfirmed is when the primary last reported holding a lease (or
 	// when it became primary).
 	leaseConfirmed time.Time
+	// handover is a primary move in progress (balance.go).
+	handover *handover
 }
 
 type server struct {
@@ -274,6 +289,12 @@ func (m *Meta) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
 		}
 	case *wire.MetaMembers:
 		m.membership(env, from, x)
+	case *wire.DataServers:
+		m.dataServers(env, from, x)
+	case *wire.Surrendered:
+		if m.leading(m.now) {
+			m.surrendered(env, from, x)
+		}
 	case *wire.Tick:
 		switch x.Kind {
 		case wire.Tick_RAFT:
@@ -322,6 +343,7 @@ func (m *Meta) becomeLeader(env actors.Env, now time.Time) {
 	m.leaderSince = now
 	m.confirmedAt, m.reads = time.Time{}, nil
 	m.servers = map[actors.Addr]*server{}
+	m.registering = map[string]time.Time{}
 	m.resetLeaderShards(now)
 	m.reserveSessions()
 	m.maybeReserveTS()
@@ -333,7 +355,7 @@ func (m *Meta) becomeLeader(env actors.Env, now time.Time) {
 // term instead).
 func (m *Meta) resetLeaderShards(now time.Time) {
 	for _, s := range m.shards {
-		s.suspect, s.why, s.proposed = false, "", nil
+		s.suspect, s.why, s.proposed, s.handover = false, "", nil, nil
 		s.leaseConfirmed = now
 		if m.cfg.Canary != CanaryLeaseFromOldLeader {
 			s.lastGrant = now
@@ -353,8 +375,9 @@ func (m *Meta) dropLeaderState() {
 	m.sessNext, m.sessEnd, m.sessReserving = 0, 0, false
 	m.sessWaiting = nil
 	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting, m.tsSkew = 0, 0, false, nil, 0
+	m.registering, m.serverWaits, m.lastBalance = map[string]time.Time{}, nil, time.Time{}
 	for _, s := range m.shards {
-		s.proposed = nil
+		s.proposed, s.handover = nil, nil
 	}
 }
 
@@ -424,6 +447,7 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 		m.servers[from] = srv
 	}
 	srv.lastHeartbeat = now
+	m.register(from)
 	srv.status = map[uint32]*wire.ReplicaStatus{}
 	for _, r := range hb.Replicas {
 		srv.status[r.Shard] = r
@@ -459,7 +483,9 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			}
 			// No grants while a version of ours that ends this primary's
 			// term is on its way.
-			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted)
+			// Nor while it hands over (its successor waits for its
+			// surrender or for its lease to run out).
+			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted) || s.handover != nil
 			// Each grant carries a timestamp (rule ts-floor): none until
 			// this leader's first window is reserved.
 			if ts, ok := m.grantTS(); !s.suspect && !ending && ok {
@@ -483,14 +509,14 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 	env.Send(from, reply)
 }
 
-// wantsLearner: a shard short of members takes a data server that is one of
-// the configured data servers.
+// wantsLearner: a shard short of members takes a registered data server
+// that is not draining.
 func (m *Meta) wantsLearner(c *wire.Config, d actors.Addr) bool {
 	members := 1 + len(c.Secondaries) + len(c.Learners)
 	if c.Primary == "" {
 		members = len(c.Secondaries) + len(c.Learners)
 	}
-	return members < m.cfg.Replicas && slices.Contains(m.cfg.DataServers, d)
+	return members < m.cfg.Replicas && m.active(string(d))
 }
 
 const whyPrimaryRestarted = "primary restarted; recovering it in a new version"
@@ -515,6 +541,10 @@ func (m *Meta) check(env actors.Env) {
 	for _, s := range m.shards {
 		c := s.config
 		if c.Primary == "" {
+			continue
+		}
+		if s.handover != nil {
+			m.driveHandover(env, s)
 			continue
 		}
 		// A primary is healthy when it heartbeats and holds the leases we
@@ -565,6 +595,7 @@ func (m *Meta) check(env actors.Env) {
 		}
 		m.propose(env, s, next, "primary failed; promoted the most up-to-date live secondary")
 	}
+	m.balance(env, now)
 }
 
 // removeLost removes from each shard the learners whose data server sent

@@ -35,6 +35,16 @@ func elect(t *testing.T, env *roletest.Env, m *Meta) {
 	env.Take()
 }
 
+// register has each data server heartbeat once, so the leader registers
+// it (a raft round), and forgets what was sent meanwhile.
+func register(env *roletest.Env, m *Meta, addrs ...actors.Addr) {
+	for _, a := range addrs {
+		m.Handle(env, a, &wire.Heartbeat{Id: 1})
+	}
+	env.Settle(m)
+	env.Take()
+}
+
 func status(version uint64, acting, lease bool, last uint64) []*wire.ReplicaStatus {
 	return []*wire.ReplicaStatus{{Shard: 0, ConfigVersion: version, LastSeq: last, LastVersion: version, ActingPrimary: acting, LeaseValid: lease}}
 }
@@ -46,6 +56,7 @@ func TestRestartedPrimaryGetsANewVersion(t *testing.T) {
 	env, m := start(t)
 	defer env.Close()
 	// data3 is removed and joins again as a learner.
+	register(env, m, "data1", "data2", "data3")
 	m.Handle(env, "data1", &wire.RemoveReplica{Shard: 0, ConfigVersion: 1, Replica: "data3"})
 	m.Handle(env, "data3", &wire.Heartbeat{Id: 1})
 	if c := m.Config(0); len(c.Learners) != 1 {
@@ -174,6 +185,7 @@ func TestSilentLearnerReplacedBySpare(t *testing.T) {
 	m.Start(env)
 	elect(t, env, m)
 	// data3 is removed by the primary and comes back as a learner.
+	register(env, m, "data1", "data2", "data3", "data4")
 	m.Handle(env, "data1", &wire.RemoveReplica{Shard: 0, ConfigVersion: 1, Replica: "data3"})
 	m.Handle(env, "data3", &wire.Heartbeat{Id: 1})
 	if c := m.Config(0); !slices.Equal(c.Learners, []string{"data3"}) {

@@ -19,6 +19,7 @@ func (m *Meta) resetState() {
 	m.shards = nil
 	m.sessionLimit = 1
 	m.tsLimit = 0
+	m.registry = nil
 	m.members = map[uint64]actors.Addr{}
 	m.confState = &raftpb.ConfState{}
 	m.applied, m.snapIndex, m.memSnapIndex = 0, 0, 0
@@ -34,6 +35,10 @@ func (m *Meta) restore(snap *raftpb.Snapshot) {
 	}
 	m.sessionLimit = st.SessionLimit
 	m.tsLimit = st.TsLimit
+	m.registry = nil
+	for _, d := range st.DataServers {
+		m.registry = append(m.registry, proto.Clone(d).(*wire.DataServer))
+	}
 	m.members = map[uint64]actors.Addr{}
 	for _, mm := range st.Members {
 		m.members[mm.Id] = actors.Addr(mm.Addr)
@@ -49,7 +54,7 @@ func (m *Meta) restore(snap *raftpb.Snapshot) {
 
 // snapshotState is the state machine as a snapshot carries it.
 func (m *Meta) snapshotState() *wire.MetaState {
-	st := &wire.MetaState{SessionLimit: m.sessionLimit, TsLimit: m.tsLimit}
+	st := &wire.MetaState{SessionLimit: m.sessionLimit, TsLimit: m.tsLimit, DataServers: m.registry}
 	for _, s := range m.shards {
 		st.Configs = append(st.Configs, s.config)
 	}
@@ -79,6 +84,9 @@ func (m *Meta) applyEntry(env actors.Env, e *raftpb.Entry) {
 func (m *Meta) applyCommand(env actors.Env, cmd *wire.MetaCommand, term uint64) {
 	if c := cmd.Config; c != nil {
 		m.applyConfig(env, c)
+	}
+	if d := cmd.DataServer; d != nil {
+		m.applyDataServer(env, d)
 	}
 	if cmd.ReserveTs > 0 {
 		m.applyReserveTS(env, cmd.ReserveTs, term)
@@ -112,6 +120,7 @@ func (m *Meta) applyConfig(env actors.Env, next *wire.Config) {
 		return // a stale or duplicate proposal: the CAS fails
 	}
 	s.config = next
+	s.handover = nil // done, or overtaken by another change
 	if s.proposed != nil && s.proposed.Version <= next.Version {
 		s.proposed = nil
 	}

@@ -216,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35, 0}
+	return file_wire_proto_rawDescGZIP(), []int{41, 0}
 }
 
 type Tick_Kind int32
@@ -295,7 +295,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44, 0}
+	return file_wire_proto_rawDescGZIP(), []int{50, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1458,6 +1458,322 @@ func (x *MetaMembersReply) GetLeader() string {
 	return ""
 }
 
+// DataServers asks the meta leader to drain a data server (move every
+// replica off it), to take it back (undrain), or with neither to list the
+// registered data servers (castd admin); the answer is a DataServersReply.
+type DataServers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Drain         string                 `protobuf:"bytes,2,opt,name=drain,proto3" json:"drain,omitempty"`
+	Undrain       string                 `protobuf:"bytes,3,opt,name=undrain,proto3" json:"undrain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataServers) Reset() {
+	*x = DataServers{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataServers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataServers) ProtoMessage() {}
+
+func (x *DataServers) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataServers.ProtoReflect.Descriptor instead.
+func (*DataServers) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DataServers) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DataServers) GetDrain() string {
+	if x != nil {
+		return x.Drain
+	}
+	return ""
+}
+
+func (x *DataServers) GetUndrain() string {
+	if x != nil {
+		return x.Undrain
+	}
+	return ""
+}
+
+type DataServersReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"` // empty: the change committed
+	Servers       []*DataServerInfo      `protobuf:"bytes,3,rep,name=servers,proto3" json:"servers,omitempty"`
+	Leader        string                 `protobuf:"bytes,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataServersReply) Reset() {
+	*x = DataServersReply{}
+	mi := &file_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataServersReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataServersReply) ProtoMessage() {}
+
+func (x *DataServersReply) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataServersReply.ProtoReflect.Descriptor instead.
+func (*DataServersReply) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DataServersReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DataServersReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DataServersReply) GetServers() []*DataServerInfo {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *DataServersReply) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// DataServerInfo is one registered data server as the meta leader sees it.
+type DataServerInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Draining      bool                   `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"`
+	Alive         bool                   `protobuf:"varint,3,opt,name=alive,proto3" json:"alive,omitempty"`       // heartbeated within the failure timeout
+	Replicas      uint32                 `protobuf:"varint,4,opt,name=replicas,proto3" json:"replicas,omitempty"` // primaries, secondaries and learners on it
+	Primaries     uint32                 `protobuf:"varint,5,opt,name=primaries,proto3" json:"primaries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataServerInfo) Reset() {
+	*x = DataServerInfo{}
+	mi := &file_wire_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataServerInfo) ProtoMessage() {}
+
+func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataServerInfo.ProtoReflect.Descriptor instead.
+func (*DataServerInfo) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DataServerInfo) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *DataServerInfo) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+func (x *DataServerInfo) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *DataServerInfo) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *DataServerInfo) GetPrimaries() uint32 {
+	if x != nil {
+		return x.Primaries
+	}
+	return 0
+}
+
+// Surrender asks the primary of config_version to give up its lease now:
+// it serves nothing more in that version and accepts no grant for it, then
+// answers Surrendered, after which meta may promote another replica
+// without waiting the lease out (a primary handover).
+type Surrender struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Surrender) Reset() {
+	*x = Surrender{}
+	mi := &file_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Surrender) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Surrender) ProtoMessage() {}
+
+func (x *Surrender) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Surrender.ProtoReflect.Descriptor instead.
+func (*Surrender) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Surrender) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *Surrender) GetConfigVersion() uint64 {
+	if x != nil {
+		return x.ConfigVersion
+	}
+	return 0
+}
+
+type Surrendered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	ConfigVersion uint64                 `protobuf:"varint,2,opt,name=config_version,json=configVersion,proto3" json:"config_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Surrendered) Reset() {
+	*x = Surrendered{}
+	mi := &file_wire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Surrendered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Surrendered) ProtoMessage() {}
+
+func (x *Surrendered) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Surrendered.ProtoReflect.Descriptor instead.
+func (*Surrendered) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Surrendered) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *Surrendered) GetConfigVersion() uint64 {
+	if x != nil {
+		return x.ConfigVersion
+	}
+	return 0
+}
+
 // RaftMessage carries one go.etcd.io/raft message (raftpb.Message) between
 // members of the meta group.
 type RaftMessage struct {
@@ -1469,7 +1785,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1797,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1810,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RaftMessage) GetMsg() []byte {
@@ -1519,14 +1835,17 @@ type MetaCommand struct {
 	// reserve_ts raises the timestamp limit to max(limit, reserve_ts) and
 	// gives the leader of proposer_term the timestamps from the old limit up
 	// to the new one to issue (actors/meta/tso.go).
-	ReserveTs     uint64 `protobuf:"varint,4,opt,name=reserve_ts,json=reserveTs,proto3" json:"reserve_ts,omitempty"`
+	ReserveTs uint64 `protobuf:"varint,4,opt,name=reserve_ts,json=reserveTs,proto3" json:"reserve_ts,omitempty"`
+	// data_server registers a data server, or changes whether it is
+	// draining.
+	DataServer    *DataServer `protobuf:"bytes,5,opt,name=data_server,json=dataServer,proto3" json:"data_server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaCommand) Reset() {
 	*x = MetaCommand{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1857,7 @@ func (x *MetaCommand) String() string {
 func (*MetaCommand) ProtoMessage() {}
 
 func (x *MetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1870,7 @@ func (x *MetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
 func (*MetaCommand) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MetaCommand) GetConfig() *Config {
@@ -1582,6 +1901,68 @@ func (x *MetaCommand) GetReserveTs() uint64 {
 	return 0
 }
 
+func (x *MetaCommand) GetDataServer() *DataServer {
+	if x != nil {
+		return x.DataServer
+	}
+	return nil
+}
+
+// DataServer is one data server in meta's registry. A data server is
+// registered by its first heartbeat: only a server that exists is ever
+// given replicas, so a mistyped address in the bootstrap list is not kept.
+type DataServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Draining      bool                   `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"` // every replica moves off it; it gets none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataServer) Reset() {
+	*x = DataServer{}
+	mi := &file_wire_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataServer) ProtoMessage() {}
+
+func (x *DataServer) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataServer.ProtoReflect.Descriptor instead.
+func (*DataServer) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DataServer) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *DataServer) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
 // MetaState is the meta group's replicated state, as a raft snapshot
 // carries it.
 type MetaState struct {
@@ -1589,14 +1970,15 @@ type MetaState struct {
 	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`                                // by shard id
 	SessionLimit  uint64                 `protobuf:"varint,2,opt,name=session_limit,json=sessionLimit,proto3" json:"session_limit,omitempty"` // every session id issued is below it
 	Members       []*MetaMember          `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
-	TsLimit       uint64                 `protobuf:"varint,4,opt,name=ts_limit,json=tsLimit,proto3" json:"ts_limit,omitempty"` // every timestamp issued is below it
+	TsLimit       uint64                 `protobuf:"varint,4,opt,name=ts_limit,json=tsLimit,proto3" json:"ts_limit,omitempty"`            // every timestamp issued is below it
+	DataServers   []*DataServer          `protobuf:"bytes,5,rep,name=data_servers,json=dataServers,proto3" json:"data_servers,omitempty"` // sorted by addr
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1990,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +2003,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MetaState) GetConfigs() []*Config {
@@ -1652,6 +2034,13 @@ func (x *MetaState) GetTsLimit() uint64 {
 	return 0
 }
 
+func (x *MetaState) GetDataServers() []*DataServer {
+	if x != nil {
+		return x.DataServers
+	}
+	return nil
+}
+
 // MetaMember maps a raft node id to a member's address.
 type MetaMember struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1663,7 +2052,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +2064,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +2077,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MetaMember) GetId() uint64 {
@@ -1718,7 +2107,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +2119,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +2132,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -1774,7 +2163,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +2175,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2188,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -1843,7 +2232,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2244,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2257,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -1912,7 +2301,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2313,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2326,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -2021,7 +2410,7 @@ type Txn struct {
 
 func (x *Txn) Reset() {
 	*x = Txn{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2422,7 @@ func (x *Txn) String() string {
 func (*Txn) ProtoMessage() {}
 
 func (x *Txn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2435,7 @@ func (x *Txn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Txn.ProtoReflect.Descriptor instead.
 func (*Txn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Txn) GetStartTs() uint64 {
@@ -2129,7 +2518,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2530,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2543,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Lock) GetPrimary() []byte {
@@ -2221,7 +2610,7 @@ type TxnRecord struct {
 
 func (x *TxnRecord) Reset() {
 	*x = TxnRecord{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2622,7 @@ func (x *TxnRecord) String() string {
 func (*TxnRecord) ProtoMessage() {}
 
 func (x *TxnRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2635,7 @@ func (x *TxnRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
 func (*TxnRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TxnRecord) GetPrimary() []byte {
@@ -2314,7 +2703,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2715,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2728,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -2431,7 +2820,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2832,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2845,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -2515,7 +2904,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2916,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2929,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -2601,7 +2990,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3002,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3015,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -2699,7 +3088,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +3100,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +3113,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -2754,7 +3143,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +3155,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +3168,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -2829,7 +3218,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2841,7 +3230,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2854,7 +3243,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Write) GetKey() []byte {
@@ -2960,7 +3349,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3361,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3374,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -3070,7 +3459,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3471,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3484,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -3161,7 +3550,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3562,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3575,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -3261,7 +3650,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3273,7 +3662,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3286,7 +3675,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -3354,7 +3743,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3755,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3768,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -3430,7 +3819,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3442,7 +3831,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3455,7 +3844,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -3484,7 +3873,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3496,7 +3885,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3509,7 +3898,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -3551,7 +3940,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3563,7 +3952,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3576,7 +3965,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -3612,7 +4001,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +4013,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +4026,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -3660,7 +4049,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +4061,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +4074,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -3800,20 +4189,48 @@ const file_wire_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x1f\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"M\n" +
+	"\vDataServers\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05drain\x18\x02 \x01(\tR\x05drain\x12\x18\n" +
+	"\aundrain\x18\x03 \x01(\tR\aundrain\"\x87\x01\n" +
+	"\x10DataServersReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
+	"\aservers\x18\x03 \x03(\v2\x1b.castkv.wire.DataServerInfoR\aservers\x12\x16\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x90\x01\n" +
+	"\x0eDataServerInfo\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
+	"\bdraining\x18\x02 \x01(\bR\bdraining\x12\x14\n" +
+	"\x05alive\x18\x03 \x01(\bR\x05alive\x12\x1a\n" +
+	"\breplicas\x18\x04 \x01(\rR\breplicas\x12\x1c\n" +
+	"\tprimaries\x18\x05 \x01(\rR\tprimaries\"H\n" +
+	"\tSurrender\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
+	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\"J\n" +
+	"\vSurrendered\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
+	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\"\x1f\n" +
 	"\vRaftMessage\x12\x10\n" +
-	"\x03msg\x18\x01 \x01(\fR\x03msg\"\xa9\x01\n" +
+	"\x03msg\x18\x01 \x01(\fR\x03msg\"\xe3\x01\n" +
 	"\vMetaCommand\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12)\n" +
 	"\x10reserve_sessions\x18\x02 \x01(\x04R\x0freserveSessions\x12#\n" +
 	"\rproposer_term\x18\x03 \x01(\x04R\fproposerTerm\x12\x1d\n" +
 	"\n" +
-	"reserve_ts\x18\x04 \x01(\x04R\treserveTs\"\xad\x01\n" +
+	"reserve_ts\x18\x04 \x01(\x04R\treserveTs\x128\n" +
+	"\vdata_server\x18\x05 \x01(\v2\x17.castkv.wire.DataServerR\n" +
+	"dataServer\"<\n" +
+	"\n" +
+	"DataServer\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
+	"\bdraining\x18\x02 \x01(\bR\bdraining\"\xe9\x01\n" +
 	"\tMetaState\x12-\n" +
 	"\aconfigs\x18\x01 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12#\n" +
 	"\rsession_limit\x18\x02 \x01(\x04R\fsessionLimit\x121\n" +
 	"\amembers\x18\x03 \x03(\v2\x17.castkv.wire.MetaMemberR\amembers\x12\x19\n" +
-	"\bts_limit\x18\x04 \x01(\x04R\atsLimit\"0\n" +
+	"\bts_limit\x18\x04 \x01(\x04R\atsLimit\x12:\n" +
+	"\fdata_servers\x18\x05 \x03(\v2\x17.castkv.wire.DataServerR\vdataServers\"0\n" +
 	"\n" +
 	"MetaMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -4031,7 +4448,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -4054,34 +4471,40 @@ var file_wire_proto_goTypes = []any{
 	(*MetaRedirect)(nil),     // 18: castkv.wire.MetaRedirect
 	(*MetaMembers)(nil),      // 19: castkv.wire.MetaMembers
 	(*MetaMembersReply)(nil), // 20: castkv.wire.MetaMembersReply
-	(*RaftMessage)(nil),      // 21: castkv.wire.RaftMessage
-	(*MetaCommand)(nil),      // 22: castkv.wire.MetaCommand
-	(*MetaState)(nil),        // 23: castkv.wire.MetaState
-	(*MetaMember)(nil),       // 24: castkv.wire.MetaMember
-	(*OpID)(nil),             // 25: castkv.wire.OpID
-	(*Stage)(nil),            // 26: castkv.wire.Stage
-	(*StageAck)(nil),         // 27: castkv.wire.StageAck
-	(*Command)(nil),          // 28: castkv.wire.Command
-	(*Txn)(nil),              // 29: castkv.wire.Txn
-	(*Lock)(nil),             // 30: castkv.wire.Lock
-	(*TxnRecord)(nil),        // 31: castkv.wire.TxnRecord
-	(*Commit)(nil),           // 32: castkv.wire.Commit
-	(*Read)(nil),             // 33: castkv.wire.Read
-	(*CommitReply)(nil),      // 34: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 35: castkv.wire.ReadReply
-	(*Requests)(nil),         // 36: castkv.wire.Requests
-	(*Replies)(nil),          // 37: castkv.wire.Replies
-	(*Write)(nil),            // 38: castkv.wire.Write
-	(*Entry)(nil),            // 39: castkv.wire.Entry
-	(*Prepare)(nil),          // 40: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 41: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 42: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 43: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 44: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 45: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 46: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 47: castkv.wire.Persisted
-	(*Tick)(nil),             // 48: castkv.wire.Tick
+	(*DataServers)(nil),      // 21: castkv.wire.DataServers
+	(*DataServersReply)(nil), // 22: castkv.wire.DataServersReply
+	(*DataServerInfo)(nil),   // 23: castkv.wire.DataServerInfo
+	(*Surrender)(nil),        // 24: castkv.wire.Surrender
+	(*Surrendered)(nil),      // 25: castkv.wire.Surrendered
+	(*RaftMessage)(nil),      // 26: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 27: castkv.wire.MetaCommand
+	(*DataServer)(nil),       // 28: castkv.wire.DataServer
+	(*MetaState)(nil),        // 29: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 30: castkv.wire.MetaMember
+	(*OpID)(nil),             // 31: castkv.wire.OpID
+	(*Stage)(nil),            // 32: castkv.wire.Stage
+	(*StageAck)(nil),         // 33: castkv.wire.StageAck
+	(*Command)(nil),          // 34: castkv.wire.Command
+	(*Txn)(nil),              // 35: castkv.wire.Txn
+	(*Lock)(nil),             // 36: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 37: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 38: castkv.wire.Commit
+	(*Read)(nil),             // 39: castkv.wire.Read
+	(*CommitReply)(nil),      // 40: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 41: castkv.wire.ReadReply
+	(*Requests)(nil),         // 42: castkv.wire.Requests
+	(*Replies)(nil),          // 43: castkv.wire.Replies
+	(*Write)(nil),            // 44: castkv.wire.Write
+	(*Entry)(nil),            // 45: castkv.wire.Entry
+	(*Prepare)(nil),          // 46: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 47: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 48: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 49: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 50: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 51: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 52: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 53: castkv.wire.Persisted
+	(*Tick)(nil),             // 54: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -4091,48 +4514,51 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 4: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
 	11, // 5: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
 	7,  // 6: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
-	7,  // 7: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
-	7,  // 8: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
-	24, // 9: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
-	25, // 10: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	25, // 11: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	29, // 12: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
-	25, // 13: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	28, // 14: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	28, // 15: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	25, // 16: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 17: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 18: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 19: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	30, // 20: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 21: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 22: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 23: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	30, // 24: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	32, // 25: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	33, // 26: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	34, // 27: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	35, // 28: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	30, // 29: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	30, // 30: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 31: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	25, // 32: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	38, // 33: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 34: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	31, // 35: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 36: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	39, // 37: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 38: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 39: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	45, // 40: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	46, // 41: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 42: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 43: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	23, // 7: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
+	7,  // 8: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
+	28, // 9: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
+	7,  // 10: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
+	30, // 11: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	28, // 12: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
+	31, // 13: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	31, // 14: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	35, // 15: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	31, // 16: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	34, // 17: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	34, // 18: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	31, // 19: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 20: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 21: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 22: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	36, // 23: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 24: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 25: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 26: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	36, // 27: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	38, // 28: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	39, // 29: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	40, // 30: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	41, // 31: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	36, // 32: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	36, // 33: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 34: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	31, // 35: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	44, // 36: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 37: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	37, // 38: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 39: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	45, // 40: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 41: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 42: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	51, // 43: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	52, // 44: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 45: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 46: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -4146,7 +4572,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

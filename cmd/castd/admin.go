@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -16,10 +17,13 @@ import (
 	cnet "castkv/net"
 )
 
-const adminUsage = `castd admin shows the cluster map and changes the meta group.
+const adminUsage = `castd admin shows the cluster map and changes the meta group and the data servers.
 
 usage:
-  castd admin status       --meta ADDR,...                list the shards: slots, version, replicas
+  castd admin status       --meta ADDR,...                list the shards (slots, version, replicas) and the data servers
+  castd admin servers      --meta ADDR,...                list the data servers: state, replicas and primaries held
+  castd admin drain        --meta ADDR,... --server ADDR  move every replica off a data server, before stopping it
+  castd admin undrain      --meta ADDR,... --server ADDR  let a drained data server take replicas again
   castd admin meta-members --meta ADDR,...                list the members
   castd admin meta-add     --meta ADDR,... --member ADDR  add a member
   castd admin meta-remove  --meta ADDR,... --member ADDR  remove a member
@@ -29,6 +33,11 @@ it first with 'castd meta --join --peer ADDR --data-dir DIR --data-servers
 ...', then meta-add it; it catches up from the leader. To replace a failed
 member, meta-remove it, then start a fresh one (empty data directory) with
 --join and meta-add it. Add or remove one member at a time.
+
+A data server joins a running cluster by starting it with --meta: it
+registers with its first heartbeat, and meta moves its share of replicas
+and primaries to it, one at a time. Drain a data server before you stop it
+for good; 'castd admin servers' shows when it holds nothing.
 `
 
 func runAdmin(args []string, stdout, stderr io.Writer) error {
@@ -44,6 +53,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	metaList := fs.String("meta", "", "comma-separated cluster addresses (host:port) of meta members")
 	member := fs.String("member", "", "cluster address (host:port) of the member to add or remove")
+	server := fs.String("server", "", "cluster address (host:port) of the data server to drain or undrain")
 	peer := fs.String("peer", "127.0.0.1:0", "cluster address this command listens on for the answer; from another machine, one meta can reach")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -70,6 +80,41 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		printStatus(stdout, answer.(*wire.ConfigUpdate).Configs)
+		servers, err := askMeta(metas, *peer, &wire.DataServers{Id: req.Id + 1}, *timeout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		printServers(stdout, servers.(*wire.DataServersReply))
+		return nil
+	case "servers", "drain", "undrain":
+		if *member != "" {
+			return usageError{fmt.Errorf("%s takes no --member", cmd)}
+		}
+		ds := &wire.DataServers{Id: req.Id}
+		if cmd != "servers" {
+			if *server == "" {
+				return usageError{fmt.Errorf("%s needs --server", cmd)}
+			}
+			if _, _, err := net.SplitHostPort(*server); err != nil {
+				return usageError{fmt.Errorf("--server: %q is not host:port", *server)}
+			}
+			addr := string(roleAddr(*server, "data"))
+			if cmd == "drain" {
+				ds.Drain = addr
+			} else {
+				ds.Undrain = addr
+			}
+		}
+		answer, err := askMeta(metas, *peer, ds, *timeout)
+		if err != nil {
+			return err
+		}
+		rep := answer.(*wire.DataServersReply)
+		if rep.Error != "" {
+			return fmt.Errorf("meta refused: %s", strings.ReplaceAll(rep.Error, "/data", ""))
+		}
+		printServers(stdout, rep)
 		return nil
 	case "meta-members":
 		if *member != "" {
@@ -130,6 +175,22 @@ func printStatus(w io.Writer, configs []*wire.Config) {
 	}
 }
 
+// printServers prints one line per registered data server.
+func printServers(w io.Writer, rep *wire.DataServersReply) {
+	fmt.Fprintf(w, "%-21s  %-8s  %-5s  %8s  %9s\n", "DATA SERVER", "STATE", "ALIVE", "REPLICAS", "PRIMARIES")
+	for _, s := range rep.Servers {
+		state := "active"
+		if s.Draining {
+			state = "draining"
+		}
+		alive := "yes"
+		if !s.Alive {
+			alive = "no"
+		}
+		fmt.Fprintf(w, "%-21s  %-8s  %-5s  %8d  %9d\n", strings.TrimSuffix(s.Addr, "/data"), state, alive, s.Replicas, s.Primaries)
+	}
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "-"
@@ -164,7 +225,7 @@ func askMeta(metas []actors.Addr, peer string, req actors.Msg, timeout time.Dura
 // adminRetry.
 type adminClient struct {
 	peers  *actors.MetaPeers
-	req    actors.Msg // *wire.MetaMembers or *wire.GetConfig
+	req    actors.Msg // *wire.MetaMembers, *wire.GetConfig or *wire.DataServers
 	answer chan actors.Msg
 }
 
@@ -183,6 +244,10 @@ func (c *adminClient) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		}
 	case *wire.ConfigUpdate:
 		if r, ok := c.req.(*wire.GetConfig); ok && x.Id == r.Id {
+			c.deliver(x)
+		}
+	case *wire.DataServersReply:
+		if r, ok := c.req.(*wire.DataServers); ok && x.Id == r.Id {
 			c.deliver(x)
 		}
 	case *wire.MetaRedirect:

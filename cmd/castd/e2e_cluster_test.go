@@ -39,21 +39,28 @@ const (
 )
 
 // killCluster is three meta members, three data servers (or more) and an
-// API server, one process each.
+// API server (or more), one process each.
 type killCluster struct {
-	metas      []*daemon
-	metaAddrs  []string
-	dataAddrs  []string
-	data       []*daemon
-	api        *daemon
-	clientAddr string
-	groups     [][]string // the keys clients use, in groups a multi-key command spans
+	ps          *procs
+	metas       []*daemon
+	metaAddrs   []string
+	dataAddrs   []string
+	data        []*daemon
+	api         *daemon // apis[0]
+	apis        []*daemon
+	clientAddr  string     // clientAddrs[0]
+	clientAddrs []string   // each API server's RESP port
+	groups      [][]string // the keys clients use, in groups a multi-key command spans
+	// datasStarted counts the data servers ever started, lost ones too:
+	// the next one's name.
+	datasStarted int
 }
 
 // clusterShape is how many data servers and shards a kill test's cluster
 // has, and the key groups its clients use (one shard each).
 type clusterShape struct {
 	datas, shards int
+	apis          int // 0: one
 	groups        [][]string
 }
 
@@ -65,8 +72,9 @@ func startKillCluster(t *testing.T, ps *procs) *killCluster {
 
 func startShapedCluster(t *testing.T, ps *procs, shape clusterShape) *killCluster {
 	t.Helper()
-	ports := freePorts(t, 5+shape.datas) // meta1-3, data1-N, api, client
-	kc := &killCluster{clientAddr: loopback(ports[4+shape.datas]), groups: shape.groups}
+	apis := max(shape.apis, 1)
+	ports := freePorts(t, 3+shape.datas+2*apis) // meta1-3, data1-N, then per API server its peer and client ports
+	kc := &killCluster{ps: ps, groups: shape.groups}
 	var dataAddrs []string
 	for i := 0; i < 3; i++ {
 		kc.metaAddrs = append(kc.metaAddrs, loopback(ports[i]))
@@ -75,6 +83,7 @@ func startShapedCluster(t *testing.T, ps *procs, shape clusterShape) *killCluste
 		dataAddrs = append(dataAddrs, loopback(ports[3+i]))
 	}
 	kc.dataAddrs = dataAddrs
+	kc.datasStarted = shape.datas
 	metaList := strings.Join(kc.metaAddrs, ",")
 	for i, a := range kc.metaAddrs {
 		name := fmt.Sprintf("meta%d", i+1)
@@ -87,11 +96,36 @@ func startShapedCluster(t *testing.T, ps *procs, shape clusterShape) *killCluste
 		kc.data = append(kc.data, ps.start(name, "data", "--peer", a, "--data-dir", filepath.Join(ps.dir, name),
 			"--meta", metaList, "--log-level", "info", "--remove-after", e2eRemoveAfter.String()))
 	}
-	kc.api = ps.start("api", "api", "--peer", loopback(ports[3+shape.datas]), "--data-dir", filepath.Join(ps.dir, "api"),
-		"--meta", metaList, "--listen", kc.clientAddr, "--enable-flush", "--log-level", "info",
-		"--request-timeout", e2eRequestTimeout.String())
-	waitReady(t, kc.clientAddr, kc.all()...)
+	for i := range apis {
+		name := "api"
+		if i > 0 {
+			name = fmt.Sprintf("api%d", i+1)
+		}
+		peer, client := loopback(ports[3+shape.datas+2*i]), loopback(ports[4+shape.datas+2*i])
+		kc.apis = append(kc.apis, ps.start(name, "api", "--peer", peer, "--data-dir", filepath.Join(ps.dir, name),
+			"--meta", metaList, "--listen", client, "--enable-flush", "--log-level", "info",
+			"--request-timeout", e2eRequestTimeout.String()))
+		kc.clientAddrs = append(kc.clientAddrs, client)
+	}
+	kc.api, kc.clientAddr = kc.apis[0], kc.clientAddrs[0]
+	for _, a := range kc.clientAddrs {
+		waitReady(t, a, kc.all()...)
+	}
 	return kc
+}
+
+// addData starts a data server that was not in the cluster's bootstrap
+// list: it registers with meta by its first heartbeat.
+func (kc *killCluster) addData(t *testing.T) *daemon {
+	t.Helper()
+	a := loopback(freePorts(t, 1)[0])
+	kc.datasStarted++
+	name := fmt.Sprintf("data%d", kc.datasStarted)
+	d := kc.ps.start(name, "data", "--peer", a, "--data-dir", filepath.Join(kc.ps.dir, name),
+		"--meta", strings.Join(kc.metaAddrs, ","), "--log-level", "info", "--remove-after", e2eRemoveAfter.String())
+	kc.dataAddrs = append(kc.dataAddrs, a)
+	kc.data = append(kc.data, d)
+	return d
 }
 
 // metaPeers are the meta members' role addresses, as castd admin takes them.
@@ -104,7 +138,7 @@ func (kc *killCluster) metaPeers() []actors.Addr {
 }
 
 func (kc *killCluster) all() []*daemon {
-	return append(append(slices.Clone(kc.metas), kc.api), kc.data...)
+	return append(append(slices.Clone(kc.metas), kc.apis...), kc.data...)
 }
 
 // admin sends the meta group a membership request, as castd admin does,
@@ -348,7 +382,7 @@ func startClients(t *testing.T, kc *killCluster, h *history) *clientPool {
 	t.Helper()
 	pool := &clientPool{recs: make([]*recorder, killClients)}
 	for i := range killClients {
-		pool.recs[i] = &recorder{h: h, c: newClient(t, kc.clientAddr), porcID: h.newClientID(), timeout: killOpTimeout}
+		pool.recs[i] = &recorder{h: h, c: newClient(t, kc.clientAddrs[i%len(kc.clientAddrs)]), porcID: h.newClientID(), timeout: killOpTimeout}
 		w := newWorkload(i, kc.groups)
 		pool.wg.Add(1)
 		go func() {
@@ -389,7 +423,7 @@ func restartAllAndRead(t *testing.T, kc *killCluster, h *history, pool *clientPo
 	for _, d := range kc.all() {
 		d.stop()
 	}
-	for _, d := range append(append(slices.Clone(kc.metas), kc.data...), kc.api) {
+	for _, d := range append(append(slices.Clone(kc.metas), kc.data...), kc.apis...) {
 		d.start()
 	}
 	waitReady(t, kc.clientAddr, kc.all()...)
@@ -513,65 +547,6 @@ func fullyReplicated(configs []*wire.Config, gone string) bool {
 	return true
 }
 
-// TestClusterShardsLoseAServer runs four shards on four data servers (three
-// replicas each, so every server holds three shards and leads one) under
-// eight clients whose keys spread over the four shards by {hash tag}. One
-// data server is killed for good: every shard it held comes back to three
-// replicas on the others without an operator, service goes on, and after a
-// full restart of the rest every client reads every key back and the whole
-// history is linearizable (no acknowledged write lost).
-func TestClusterShardsLoseAServer(t *testing.T) {
-	dir := workDir(t)
-	ps := newProcs(t, dir)
-	shape := clusterShape{datas: 4, shards: 4}
-	for _, tag := range []string{"a", "b", "c", "d"} { // slots 15495, 3300, 7365, 11298: shards 3, 0, 1, 2
-		var g []string
-		for i := range 4 {
-			g = append(g, fmt.Sprintf("{%s}%d", tag, i))
-		}
-		shape.groups = append(shape.groups, g)
-	}
-	kc := startShapedCluster(t, ps, shape)
-	before := kc.configs(t)
-	if len(before) != 4 || !fullyReplicated(before, "") {
-		t.Fatalf("want four shards of three replicas, got %v", before)
-	}
-	t.Logf("replicas/primaries per server before: %s", perServer(before))
-	h := newHistory()
-	pool := startClients(t, kc, h)
-	defer pool.stopIfRunning(t)
-
-	time.Sleep(killBeforeKill)
-	lost, gone := kc.data[0], string(roleAddr(kc.dataAddrs[0], "data"))
-	killAt := h.now()
-	lost.kill()
-	t.Logf("killed %s for good at %v", lost.name, time.Duration(killAt))
-	deadline := time.Now().Add(repairBound)
-	var after []*wire.Config
-	for after = kc.configs(t); !fullyReplicated(after, gone); after = kc.configs(t) {
-		if time.Now().After(deadline) {
-			ops := h.snapshot()
-			t.Fatalf("%v after losing %s the shards are not back to three replicas: %v\nworkload: %s\nerrors: %s\nlongest op: %s",
-				repairBound, lost.name, after, opStats(ops), errorKinds(ops), longestOp(ops))
-		}
-		time.Sleep(killPollEvery)
-	}
-	repairedAt := h.now()
-	t.Logf("every shard back to three replicas %v after the kill; replicas/primaries per server: %s", time.Duration(repairedAt-killAt), perServer(after))
-	time.Sleep(killAfterFailover)
-	pool.stop(t)
-	ops := h.snapshot()
-	t.Logf("workload: %s", opStats(ops))
-	t.Logf("workload errors: %s", errorKinds(ops))
-	t.Logf("longest op: %s", longestOp(ops))
-	if ackedWritesAfter(ops, repairedAt) == 0 {
-		t.Errorf("no write called after the repair was acknowledged")
-	}
-	kc.data = kc.data[1:] // lost for good: the full restart leaves it out
-	restartAllAndRead(t, kc, h, pool)
-	checkHistory(t, h, dir)
-}
-
 // twoShardGroups are eight groups of three keys (the workload's multi-key
 // commands name up to three of one group) over two shards, a pair
 // (2i, 2i+1) always in different shards, so the workload's pair commands
@@ -642,6 +617,15 @@ func TestClusterKillAPIDuringTransactions(t *testing.T) {
 	}
 	time.Sleep(killAfterRestart)
 	pool.stop(t)
+	logWorkload(t, h)
+	restartAllAndRead(t, kc, h, pool)
+	checkHistory(t, h, dir)
+}
+
+// logWorkload logs what the clients did and fails the test unless some
+// MSET or DEL across two shards was acknowledged; it returns the history.
+func logWorkload(t *testing.T, h *history) []checker.Op {
+	t.Helper()
 	ops := h.snapshot()
 	t.Logf("workload: %s", opStats(ops))
 	t.Logf("workload errors: %s", errorKinds(ops))
@@ -652,12 +636,11 @@ func TestClusterKillAPIDuringTransactions(t *testing.T) {
 			cross++
 		}
 	}
-	t.Logf("acknowledged MSETs and DELs across the two shards: %d", cross)
+	t.Logf("acknowledged MSETs and DELs across two shards: %d", cross)
 	if cross == 0 {
-		t.Errorf("no MSET or DEL across the shards was acknowledged: the test did not exercise transactions")
+		t.Errorf("no MSET or DEL across shards was acknowledged: the test did not exercise transactions")
 	}
-	restartAllAndRead(t, kc, h, pool)
-	checkHistory(t, h, dir)
+	return ops
 }
 
 // spansPair reports whether keys hold two hash tags.
@@ -668,4 +651,111 @@ func spansPair(keys []string) bool {
 		}
 	}
 	return false
+}
+
+// balanceBound: after a data server joins, the balancer has moved its
+// share to it this soon. A move is a learner catching up and being
+// promoted, then the old member dropped, one per --balance-every (1 s);
+// about six are needed here. The bound is far above that.
+const balanceBound = 90 * time.Second
+
+// evenShare reports whether every server of servers holds a share of the
+// shards' counted replicas, and of their primaries, within one of every
+// other's, with every shard fully replicated.
+func evenShare(configs []*wire.Config, servers []string) bool {
+	if !fullyReplicated(configs, "") {
+		return false
+	}
+	replicas, primaries := map[string]int{}, map[string]int{}
+	for _, c := range configs {
+		primaries[c.Primary]++
+		for _, m := range append([]string{c.Primary}, c.Secondaries...) {
+			replicas[m]++
+		}
+	}
+	var r, p []int
+	for _, s := range servers {
+		r, p = append(r, replicas[s]), append(p, primaries[s])
+	}
+	return slices.Max(r)-slices.Min(r) <= 1 && slices.Max(p)-slices.Min(p) <= 1
+}
+
+// TestClusterScaleOut is issue 10's real cluster: three meta members, five
+// data servers holding four shards, two API servers, eight clients whose
+// MSETs, MGETs and DELs often span two shards, recorded for porcupine.
+// Under that load: one data server is lost for good and every shard comes
+// back to three replicas without an operator; one API server is killed
+// with SIGKILL again and again while it coordinates transactions; a sixth
+// data server is started and meta moves replicas and primaries to it until
+// every live server holds a share within one of even. Then the cluster
+// restarts, every key is read back, and the whole history must be
+// linearizable: no acknowledged write lost, no MSET or DEL seen half done.
+func TestClusterScaleOut(t *testing.T) {
+	dir := workDir(t)
+	ps := newProcs(t, dir)
+	kc := startShapedCluster(t, ps, clusterShape{datas: 5, shards: 4, apis: 2, groups: twoShardGroups()})
+	before := kc.configs(t)
+	if len(before) != 4 || !fullyReplicated(before, "") {
+		t.Fatalf("want four shards of three replicas, got %v", before)
+	}
+	t.Logf("replicas/primaries per server at the start: %s", perServer(before))
+	h := newHistory()
+	pool := startClients(t, kc, h)
+	defer pool.stopIfRunning(t)
+	time.Sleep(killBeforeKill)
+
+	// A data server lost for good.
+	lost, gone := kc.data[0], string(roleAddr(kc.dataAddrs[0], "data"))
+	killAt := h.now()
+	lost.kill()
+	t.Logf("killed %s for good at %v", lost.name, time.Duration(killAt))
+	deadline := time.Now().Add(repairBound)
+	var repaired []*wire.Config
+	for repaired = kc.configs(t); !fullyReplicated(repaired, gone); repaired = kc.configs(t) {
+		if time.Now().After(deadline) {
+			ops := h.snapshot()
+			t.Fatalf("%v after losing %s the shards are not back to three replicas: %v\nworkload: %s\nerrors: %s",
+				repairBound, lost.name, repaired, opStats(ops), errorKinds(ops))
+		}
+		time.Sleep(killPollEvery)
+	}
+	t.Logf("every shard back to three replicas %v after the kill; per server: %s", time.Duration(h.now()-killAt), perServer(repaired))
+
+	// The second API server dies again and again while it coordinates.
+	api2 := kc.apis[1]
+	for i := range apiKills {
+		api2.kill()
+		t.Logf("killed %s at %v (kill %d of %d)", api2.name, time.Duration(h.now()), i+1, apiKills)
+		time.Sleep(100 * time.Millisecond)
+		api2.start()
+		time.Sleep(apiKillEvery)
+	}
+
+	// A sixth data server joins and gets its share.
+	kc.data, kc.dataAddrs = kc.data[1:], kc.dataAddrs[1:] // lost for good: the full restart leaves it out
+	added := kc.addData(t)
+	addedAt := h.now()
+	var live []string
+	for _, a := range kc.dataAddrs {
+		live = append(live, string(roleAddr(a, "data")))
+	}
+	deadline = time.Now().Add(balanceBound)
+	var balanced []*wire.Config
+	for balanced = kc.configs(t); !evenShare(balanced, live); balanced = kc.configs(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after %s joined the shares are not even: %s (%v)", balanceBound, added.name, perServer(balanced), balanced)
+		}
+		time.Sleep(killPollEvery)
+	}
+	t.Logf("%s joined; %v later every live server's share is within one of even. Per server (replicas/primaries) before: %s; after: %s",
+		added.name, time.Duration(h.now()-addedAt), perServer(repaired), perServer(balanced))
+	balancedAt := h.now()
+	time.Sleep(killAfterFailover)
+	pool.stop(t)
+	ops := logWorkload(t, h)
+	if ackedWritesAfter(ops, balancedAt) == 0 {
+		t.Errorf("no write called after the balancing was acknowledged")
+	}
+	restartAllAndRead(t, kc, h, pool)
+	checkHistory(t, h, dir)
 }

@@ -44,6 +44,8 @@ usage:
              [--meta-peers ADDR,ADDR,ADDR | --join]
   castd data --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR
   castd api  --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR --listen ADDR
+  castd admin status|servers --meta ADDR,...
+  castd admin drain|undrain --meta ADDR,... --server ADDR
   castd admin meta-members|meta-add|meta-remove --meta ADDR,... [--member ADDR]
 
 Run 'castd SUBCOMMAND -h' for every flag of a subcommand.
@@ -161,8 +163,8 @@ func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport +
 // shared by meta and dev. The defaults are the meta role's own
 // (actors/meta Config).
 type metaTimes struct {
-	lease, failTimeout, election, replaceAfter time.Duration
-	shards                                     int
+	lease, failTimeout, election, replaceAfter, balanceEvery time.Duration
+	shards                                                   int
 }
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
@@ -170,7 +172,8 @@ func (m *metaTimes) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.lease, "lease", 2*time.Second, "primary lease length")
 	fs.DurationVar(&m.election, "election-timeout", 500*time.Millisecond, "a meta member that hears nothing from the meta leader for this long (plus up to as much again) stands for election; keep it well under --lease, or a meta leader's failure outlasts the primaries' leases")
 	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
-	fs.DurationVar(&m.replaceAfter, "replace-after", 30*time.Second, "a learner whose data server sends no heartbeat for this long leaves its shard, so a spare data server (one of --data-servers holding no replica of the shard) can take its place; silent secondaries are removed by their primary (castd data --remove-after)")
+	fs.DurationVar(&m.replaceAfter, "replace-after", 30*time.Second, "a learner whose data server sends no heartbeat for this long leaves its shard, so a spare data server (a registered one holding no replica of the shard) can take its place; silent secondaries are removed by their primary (castd data --remove-after)")
+	fs.DurationVar(&m.balanceEvery, "balance-every", time.Second, "the balancer moves at most one replica or primary this often, towards an even share on every live data server (and off drained ones)")
 }
 
 // parseMetaList parses a comma-separated list of meta members' cluster
@@ -204,10 +207,13 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 	if err := positive("replace-after", m.replaceAfter); err != nil {
 		return meta.Config{}, err
 	}
+	if err := positive("balance-every", m.balanceEvery); err != nil {
+		return meta.Config{}, err
+	}
 	if m.shards < 1 || m.shards > command.Slots {
 		return meta.Config{}, usageError{fmt.Errorf("--shards %d: want 1 to %d (one slot each at most)", m.shards, command.Slots)}
 	}
-	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards, ReplaceAfter: m.replaceAfter}, nil
+	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards, ReplaceAfter: m.replaceAfter, BalanceEvery: m.balanceEvery}, nil
 }
 
 // dataTimes are the data role's timing flags, shared by data and dev. The
