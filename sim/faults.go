@@ -75,6 +75,7 @@ const (
 	CountTimedUnsynced    = "timed-unsynced"     // crashed a data server while its writes waited for their sync
 	CountTimedTxnCrash    = "timed-txn-crash"    // crashed an API server between a transaction's prewrite and its commit
 	CountTimedTxnLate     = "timed-txn-late"     // held a prewrite of a primary key back past its lock's TTL
+	CountTimedHandover    = "timed-handover"     // crashed or cut off the meta leader or the primary as a handover began
 	// Transactions across shards (actors/api/txn.go): commits of a
 	// primary key sent, and lock resolutions begun (TxnCheck sent).
 	CountTxnCommit  = "txn-commit"

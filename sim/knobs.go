@@ -363,19 +363,29 @@ func drawKnobs(opts Options) Knobs {
 	m.ElectionTimeout = d.durationLog(50*time.Millisecond, 600*time.Millisecond)
 	m.TickEvery = d.durationLog(2*time.Millisecond, m.ElectionTimeout/5)
 
-	// The cluster: one shard in a third of the runs, else 2 to 8, over
-	// three to five data servers. A data server beyond the three replicas
+	// The cluster: one shard in a third of the runs, 2 to 8 over three to
+	// five data servers in half, 9 to 20 over five to nine in a sixth. A
+	// data server beyond the three replicas
 	// of a shard is where meta finds a learner to replace a removed one.
 	// DBSIZE and FLUSHALL run only on one shard: across several DBSIZE is
 	// a sum of per-shard counts, not one atomic count, and FLUSHALL is
 	// refused.
 	cl := &k.Cluster
 	cl.Shards = 1
-	if d.rng.IntN(3) > 0 {
+	switch d.rng.IntN(6) {
+	case 0, 1:
+	case 2, 3, 4:
 		cl.Shards = 2 + d.rng.IntN(7)
-		wl.Global = false
+	default:
+		// Many shards on many servers: moves, repairs and transactions
+		// interleave over 9-20 shards on 5-9 data servers.
+		cl.Shards = 9 + d.rng.IntN(12)
 	}
+	wl.Global = wl.Global && cl.Shards == 1
 	cl.DataServers = 3 + d.rng.IntN(3)
+	if cl.Shards >= 9 {
+		cl.DataServers = 5 + d.rng.IntN(5)
+	}
 	cl.Focus = uint32(d.rng.IntN(cl.Shards))
 	wl.Keys, wl.KeyGroup = checkableKeys(k.checkedClients(), wl.Keys, wl.KeyGroup)
 	// Meta removes a member silent this long, so a spare replaces it: from

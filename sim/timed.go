@@ -292,6 +292,8 @@ func (t *timed) onSend(from *machine, to actors.Addr, msg actors.Msg) (time.Dura
 	switch x := msg.(type) {
 	case *wire.PromoteLearner:
 		return t.promotion(from, x), false
+	case *wire.Surrender:
+		t.handover(from, to)
 	case *wire.HeartbeatReply:
 		if len(x.Leases) > 0 {
 			t.leaseGranted(to)
@@ -626,6 +628,36 @@ func (t *timed) leaseGranted(to actors.Addr) {
 			t.crashFor(p, d)
 		}
 	})
+}
+
+// handover acts as the meta leader asks a primary to surrender its lease
+// for a handover (FaultMembership's moves): the leader crashes or is
+// isolated (the next one knows nothing of the handover, and the primary
+// has stopped serving in its version), the primary is cut off from meta
+// (its Surrendered lost: meta may promote only once the last lease surely
+// ran out), or the primary crashes mid-handover.
+func (t *timed) handover(leader *machine, to actors.Addr) {
+	w, r := t.w, t.r
+	p := w.byAddr[to]
+	if p == nil || !t.ready() {
+		return
+	}
+	lease := r.knobs.Meta.LeaseTimeout
+	down := time.Duration(float64(lease) * (0.2 + 2*w.rng.Float64()))
+	switch w.rng.IntN(4) {
+	case 0:
+		t.act(CountTimedHandover, "meta leader %s asked %s to surrender; crash the leader for %v", leader.addr, p.addr, down)
+		t.crashFor(leader, down)
+	case 1:
+		t.act(CountTimedHandover, "meta leader %s asked %s to surrender; isolate the leader for %v", leader.addr, p.addr, down)
+		t.isolate(leader, down)
+	case 2:
+		t.act(CountTimedHandover, "meta leader %s asked %s to surrender; cut the primary off from meta for %v", leader.addr, p.addr, down)
+		t.cutOff(p, r.metas, down)
+	default:
+		t.act(CountTimedHandover, "meta leader %s asked %s to surrender; crash the primary for %v", leader.addr, p.addr, down)
+		t.crashFor(p, down)
+	}
 }
 
 // primaryDown: the chaos just crashed the primary. Meta will wait out its

@@ -155,6 +155,7 @@ func (r *replica) status(now time.Time) *wire.ReplicaStatus {
 		LastSeq: r.log.synced, LastVersion: r.log.syncedVersion, CommitSeq: r.commitSeq,
 		ActingPrimary: r.primary != nil,
 		LeaseValid:    r.primary != nil && now.Before(r.leaseUntil),
+		Surrendered:   r.primary != nil && r.surrendered >= r.config.Version,
 	}
 }
 

@@ -273,3 +273,22 @@ func firstReply(t *testing.T, f *fleet) *wire.DataServersReply {
 	t.Fatal("meta never answered the admin request")
 	return nil
 }
+
+// A primary that surrendered for a handover meta no longer pursues (it was
+// abandoned, or an earlier leader began it) serves nothing more in its
+// version: meta moves the shard to a new version, same members, in which
+// it gets leases again.
+func TestAbandonedHandoverMovesOn(t *testing.T) {
+	env, m := start(t)
+	defer env.Close()
+	register(env, m, "data1", "data2", "data3")
+	c := m.Config(0)
+	st := status(c.Version, true, false, 5)
+	st[0].Surrendered = true
+	m.Handle(env, "data1", &wire.Heartbeat{Id: 2, Replicas: st})
+	env.Settle(m)
+	next := m.Config(0)
+	if next.Version != c.Version+1 || next.Primary != c.Primary || !slices.Equal(next.Secondaries, c.Secondaries) {
+		t.Fatalf("after the primary reported a surrender nobody follows up, the config is %v; want version %d, same members", next, c.Version+1)
+	}
+}

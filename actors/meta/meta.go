@@ -472,6 +472,15 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			if st != nil && st.ConfigVersion == c.Version && st.ActingPrimary && st.LeaseValid {
 				s.leaseConfirmed = now
 			}
+			if st != nil && st.ConfigVersion == c.Version && st.Surrendered && s.handover == nil {
+				// A handover that did not complete (abandoned, or begun by
+				// an earlier leader): the primary serves nothing more in
+				// this version, so move on to a new one, same members, in
+				// which it gets leases again.
+				next := proto.Clone(c).(*wire.Config)
+				next.Version++
+				m.propose(env, s, next, whySurrendered)
+			}
 			if s.suspect && s.why == suspectMissed {
 				// The primary is back before anyone replaced it: nothing was
 				// promoted, so granting again is safe.
@@ -485,7 +494,7 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			// term is on its way.
 			// Nor while it hands over (its successor waits for its
 			// surrender or for its lease to run out).
-			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted) || s.handover != nil
+			ending := s.proposed != nil && (s.proposed.Primary != c.Primary || s.proposedWhy == whyPrimaryRestarted || s.proposedWhy == whySurrendered) || s.handover != nil
 			// Each grant carries a timestamp (rule ts-floor): none until
 			// this leader's first window is reserved.
 			if ts, ok := m.grantTS(); !s.suspect && !ending && ok {
@@ -520,6 +529,8 @@ func (m *Meta) wantsLearner(c *wire.Config, d actors.Addr) bool {
 }
 
 const whyPrimaryRestarted = "primary restarted; recovering it in a new version"
+
+const whySurrendered = "primary surrendered its lease for a handover that did not complete; a new version lets it serve again"
 
 // Why a primary is suspect.
 const (

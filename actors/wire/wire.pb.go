@@ -658,7 +658,10 @@ type ReplicaStatus struct {
 	ActingPrimary bool `protobuf:"varint,6,opt,name=acting_primary,json=actingPrimary,proto3" json:"acting_primary,omitempty"`
 	// lease_valid: the acting primary holds a lease now. Meta treats a primary
 	// that keeps heartbeating without a lease as failed: its grants are lost.
-	LeaseValid    bool `protobuf:"varint,7,opt,name=lease_valid,json=leaseValid,proto3" json:"lease_valid,omitempty"`
+	LeaseValid bool `protobuf:"varint,7,opt,name=lease_valid,json=leaseValid,proto3" json:"lease_valid,omitempty"`
+	// surrendered: the acting primary gave up this version's lease for a
+	// handover (Surrender) and will serve nothing more in it.
+	Surrendered   bool `protobuf:"varint,8,opt,name=surrendered,proto3" json:"surrendered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -738,6 +741,13 @@ func (x *ReplicaStatus) GetActingPrimary() bool {
 func (x *ReplicaStatus) GetLeaseValid() bool {
 	if x != nil {
 		return x.LeaseValid
+	}
+	return false
+}
+
+func (x *ReplicaStatus) GetSurrendered() bool {
+	if x != nil {
+		return x.Surrendered
 	}
 	return false
 }
@@ -4129,7 +4139,7 @@ const file_wire_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\x12 \n" +
-	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\xf1\x01\n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\x93\x02\n" +
 	"\rReplicaStatus\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x19\n" +
@@ -4139,7 +4149,8 @@ const file_wire_proto_rawDesc = "" +
 	"commit_seq\x18\x05 \x01(\x04R\tcommitSeq\x12%\n" +
 	"\x0eacting_primary\x18\x06 \x01(\bR\ractingPrimary\x12\x1f\n" +
 	"\vlease_valid\x18\a \x01(\bR\n" +
-	"leaseValid\"\xa2\x01\n" +
+	"leaseValid\x12 \n" +
+	"\vsurrendered\x18\b \x01(\bR\vsurrendered\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +

@@ -7,8 +7,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -96,12 +98,27 @@ func (r *recorder) do(in checker.Input) checker.Op {
 		problem = fmt.Sprintf("%s at %v: %s", in, time.Duration(call), problem)
 	}
 	r.h.add(op, problem)
+	if isDialError(err) {
+		time.Sleep(dialBackoff) // its API server is down: do not spin
+	}
 	if unknown {
 		// Porcupine allows one op at a time per client, and this one may
 		// still take effect.
 		r.porcID = r.h.newClientID()
 	}
 	return op
+}
+
+// dialBackoff: a client that could not connect waits this long before its
+// next command.
+const dialBackoff = 50 * time.Millisecond
+
+// isDialError: the client could not connect, so the command was never
+// sent and certainly did not run (newClient's clients never retry a
+// command, so a dial error is not the end of an attempt that wrote it).
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // toArgs renders in as the arguments go-redis sends.
@@ -150,6 +167,8 @@ func toOutput(in checker.Input, res any, err error) (out checker.Output, unknown
 			problem = "error reply " + msg
 		}
 		return checker.Output{Kind: checker.OutErr, Err: msg}, true, problem
+	case isDialError(err): // never sent: the API server was down
+		return checker.Output{Kind: checker.OutErr, Err: err.Error()}, false, ""
 	case err != nil: // timeout, closed connection: the command may have run
 		return checker.Output{Kind: checker.OutErr, Err: err.Error()}, true, ""
 	}
