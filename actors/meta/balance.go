@@ -170,7 +170,48 @@ func (m *Meta) answerServers(env actors.Env, to actors.Addr, id uint64, errText 
 			Replicas: uint32(l.replicas[d.Addr]), Primaries: uint32(l.primaries[d.Addr]),
 		})
 	}
+	for _, s := range m.shards {
+		r.Shards = append(r.Shards, m.shardState(s))
+	}
 	env.Send(to, r)
+}
+
+// shardState is s's replication as its members last reported it.
+func (m *Meta) shardState(s *shard) *wire.ShardState {
+	c := s.config
+	status := func(a string) *wire.ReplicaStatus {
+		if srv := m.servers[actors.Addr(a)]; srv != nil {
+			return srv.status[c.Shard]
+		}
+		return nil
+	}
+	st := &wire.ShardState{Shard: c.Shard}
+	if p := status(c.Primary); p != nil {
+		st.CommitSeq = p.CommitSeq
+	}
+	add := func(a, role string) {
+		l := &wire.ReplicaLag{Addr: a, Role: role}
+		if rs := status(a); rs != nil {
+			l.Reported, l.LastSeq = true, rs.LastSeq
+		}
+		st.Replicas = append(st.Replicas, l)
+	}
+	if c.Primary != "" {
+		add(c.Primary, "primary")
+	}
+	for _, a := range c.Secondaries {
+		add(a, "secondary")
+	}
+	var moves []string
+	for _, a := range c.Learners {
+		add(a, "learner")
+		moves = append(moves, "learner "+a+" catching up")
+	}
+	if h := s.handover; h != nil {
+		moves = append(moves, fmt.Sprintf("primary handing over to %s (%s)", h.to, h.why))
+	}
+	st.Move = strings.Join(moves, "; ")
+	return st
 }
 
 // load counts each data server's replicas and primaries over all shards.

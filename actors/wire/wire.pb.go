@@ -216,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41, 0}
+	return file_wire_proto_rawDescGZIP(), []int{43, 0}
 }
 
 type Tick_Kind int32
@@ -295,7 +295,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50, 0}
+	return file_wire_proto_rawDescGZIP(), []int{52, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -1537,6 +1537,7 @@ type DataServersReply struct {
 	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"` // empty: the change committed
 	Servers       []*DataServerInfo      `protobuf:"bytes,3,rep,name=servers,proto3" json:"servers,omitempty"`
 	Leader        string                 `protobuf:"bytes,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	Shards        []*ShardState          `protobuf:"bytes,5,rep,name=shards,proto3" json:"shards,omitempty"` // by shard id
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1599,6 +1600,151 @@ func (x *DataServersReply) GetLeader() string {
 	return ""
 }
 
+func (x *DataServersReply) GetShards() []*ShardState {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+// ShardState is one shard's replication as its members last reported it
+// in heartbeats to the meta leader (castd admin status).
+type ShardState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	CommitSeq     uint64                 `protobuf:"varint,2,opt,name=commit_seq,json=commitSeq,proto3" json:"commit_seq,omitempty"` // the primary's commit point
+	Replicas      []*ReplicaLag          `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`                     // primary, secondaries, learners
+	Move          string                 `protobuf:"bytes,4,opt,name=move,proto3" json:"move,omitempty"`                             // a move in progress, in words; empty: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardState) Reset() {
+	*x = ShardState{}
+	mi := &file_wire_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardState) ProtoMessage() {}
+
+func (x *ShardState) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardState.ProtoReflect.Descriptor instead.
+func (*ShardState) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ShardState) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *ShardState) GetCommitSeq() uint64 {
+	if x != nil {
+		return x.CommitSeq
+	}
+	return 0
+}
+
+func (x *ShardState) GetReplicas() []*ReplicaLag {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *ShardState) GetMove() string {
+	if x != nil {
+		return x.Move
+	}
+	return ""
+}
+
+type ReplicaLag struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`                       // primary, secondary, learner
+	Reported      bool                   `protobuf:"varint,3,opt,name=reported,proto3" json:"reported,omitempty"`              // false: no heartbeat about this shard yet
+	LastSeq       uint64                 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"` // its last durable log entry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaLag) Reset() {
+	*x = ReplicaLag{}
+	mi := &file_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaLag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaLag) ProtoMessage() {}
+
+func (x *ReplicaLag) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaLag.ProtoReflect.Descriptor instead.
+func (*ReplicaLag) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReplicaLag) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *ReplicaLag) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ReplicaLag) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
+func (x *ReplicaLag) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 // DataServerInfo is one registered data server as the meta leader sees it.
 type DataServerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1613,7 +1759,7 @@ type DataServerInfo struct {
 
 func (x *DataServerInfo) Reset() {
 	*x = DataServerInfo{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1771,7 @@ func (x *DataServerInfo) String() string {
 func (*DataServerInfo) ProtoMessage() {}
 
 func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1784,7 @@ func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServerInfo.ProtoReflect.Descriptor instead.
 func (*DataServerInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DataServerInfo) GetAddr() string {
@@ -1690,7 +1836,7 @@ type Surrender struct {
 
 func (x *Surrender) Reset() {
 	*x = Surrender{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1848,7 @@ func (x *Surrender) String() string {
 func (*Surrender) ProtoMessage() {}
 
 func (x *Surrender) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1861,7 @@ func (x *Surrender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrender.ProtoReflect.Descriptor instead.
 func (*Surrender) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Surrender) GetShard() uint32 {
@@ -1742,7 +1888,7 @@ type Surrendered struct {
 
 func (x *Surrendered) Reset() {
 	*x = Surrendered{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1900,7 @@ func (x *Surrendered) String() string {
 func (*Surrendered) ProtoMessage() {}
 
 func (x *Surrendered) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1913,7 @@ func (x *Surrendered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrendered.ProtoReflect.Descriptor instead.
 func (*Surrendered) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Surrendered) GetShard() uint32 {
@@ -1795,7 +1941,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1953,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1966,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RaftMessage) GetMsg() []byte {
@@ -1855,7 +2001,7 @@ type MetaCommand struct {
 
 func (x *MetaCommand) Reset() {
 	*x = MetaCommand{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2013,7 @@ func (x *MetaCommand) String() string {
 func (*MetaCommand) ProtoMessage() {}
 
 func (x *MetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2026,7 @@ func (x *MetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
 func (*MetaCommand) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MetaCommand) GetConfig() *Config {
@@ -1931,7 +2077,7 @@ type DataServer struct {
 
 func (x *DataServer) Reset() {
 	*x = DataServer{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2089,7 @@ func (x *DataServer) String() string {
 func (*DataServer) ProtoMessage() {}
 
 func (x *DataServer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2102,7 @@ func (x *DataServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServer.ProtoReflect.Descriptor instead.
 func (*DataServer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DataServer) GetAddr() string {
@@ -1988,7 +2134,7 @@ type MetaState struct {
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2146,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2159,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MetaState) GetConfigs() []*Config {
@@ -2062,7 +2208,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2220,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2233,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MetaMember) GetId() uint64 {
@@ -2117,7 +2263,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2275,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2288,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -2173,7 +2319,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2331,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2344,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -2242,7 +2388,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2400,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2413,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -2311,7 +2457,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2469,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2482,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -2420,7 +2566,7 @@ type Txn struct {
 
 func (x *Txn) Reset() {
 	*x = Txn{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2578,7 @@ func (x *Txn) String() string {
 func (*Txn) ProtoMessage() {}
 
 func (x *Txn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2591,7 @@ func (x *Txn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Txn.ProtoReflect.Descriptor instead.
 func (*Txn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Txn) GetStartTs() uint64 {
@@ -2528,7 +2674,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2686,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2699,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Lock) GetPrimary() []byte {
@@ -2620,7 +2766,7 @@ type TxnRecord struct {
 
 func (x *TxnRecord) Reset() {
 	*x = TxnRecord{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2778,7 @@ func (x *TxnRecord) String() string {
 func (*TxnRecord) ProtoMessage() {}
 
 func (x *TxnRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2791,7 @@ func (x *TxnRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
 func (*TxnRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TxnRecord) GetPrimary() []byte {
@@ -2713,7 +2859,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2871,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2884,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -2830,7 +2976,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2988,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3001,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -2914,7 +3060,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3072,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3085,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -3000,7 +3146,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3012,7 +3158,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3025,7 +3171,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -3098,7 +3244,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3256,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3269,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -3153,7 +3299,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3311,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3324,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -3228,7 +3374,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3386,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3399,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Write) GetKey() []byte {
@@ -3359,7 +3505,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3371,7 +3517,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3384,7 +3530,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -3469,7 +3615,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +3627,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +3640,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -3560,7 +3706,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3718,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3731,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -3660,7 +3806,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +3818,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +3831,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -3753,7 +3899,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3765,7 +3911,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3778,7 +3924,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -3829,7 +3975,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3987,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +4000,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -3883,7 +4029,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3895,7 +4041,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3908,7 +4054,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -3950,7 +4096,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4108,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4121,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -4011,7 +4157,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4023,7 +4169,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4036,7 +4182,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -4059,7 +4205,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4217,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4230,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -4204,12 +4350,26 @@ const file_wire_proto_rawDesc = "" +
 	"\vDataServers\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\tR\x05drain\x12\x18\n" +
-	"\aundrain\x18\x03 \x01(\tR\aundrain\"\x87\x01\n" +
+	"\aundrain\x18\x03 \x01(\tR\aundrain\"\xb8\x01\n" +
 	"\x10DataServersReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
 	"\aservers\x18\x03 \x03(\v2\x1b.castkv.wire.DataServerInfoR\aservers\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x90\x01\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\x12/\n" +
+	"\x06shards\x18\x05 \x03(\v2\x17.castkv.wire.ShardStateR\x06shards\"\x8a\x01\n" +
+	"\n" +
+	"ShardState\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x1d\n" +
+	"\n" +
+	"commit_seq\x18\x02 \x01(\x04R\tcommitSeq\x123\n" +
+	"\breplicas\x18\x03 \x03(\v2\x17.castkv.wire.ReplicaLagR\breplicas\x12\x12\n" +
+	"\x04move\x18\x04 \x01(\tR\x04move\"k\n" +
+	"\n" +
+	"ReplicaLag\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\breported\x18\x03 \x01(\bR\breported\x12\x19\n" +
+	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\"\x90\x01\n" +
 	"\x0eDataServerInfo\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
 	"\bdraining\x18\x02 \x01(\bR\bdraining\x12\x14\n" +
@@ -4459,7 +4619,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -4484,38 +4644,40 @@ var file_wire_proto_goTypes = []any{
 	(*MetaMembersReply)(nil), // 20: castkv.wire.MetaMembersReply
 	(*DataServers)(nil),      // 21: castkv.wire.DataServers
 	(*DataServersReply)(nil), // 22: castkv.wire.DataServersReply
-	(*DataServerInfo)(nil),   // 23: castkv.wire.DataServerInfo
-	(*Surrender)(nil),        // 24: castkv.wire.Surrender
-	(*Surrendered)(nil),      // 25: castkv.wire.Surrendered
-	(*RaftMessage)(nil),      // 26: castkv.wire.RaftMessage
-	(*MetaCommand)(nil),      // 27: castkv.wire.MetaCommand
-	(*DataServer)(nil),       // 28: castkv.wire.DataServer
-	(*MetaState)(nil),        // 29: castkv.wire.MetaState
-	(*MetaMember)(nil),       // 30: castkv.wire.MetaMember
-	(*OpID)(nil),             // 31: castkv.wire.OpID
-	(*Stage)(nil),            // 32: castkv.wire.Stage
-	(*StageAck)(nil),         // 33: castkv.wire.StageAck
-	(*Command)(nil),          // 34: castkv.wire.Command
-	(*Txn)(nil),              // 35: castkv.wire.Txn
-	(*Lock)(nil),             // 36: castkv.wire.Lock
-	(*TxnRecord)(nil),        // 37: castkv.wire.TxnRecord
-	(*Commit)(nil),           // 38: castkv.wire.Commit
-	(*Read)(nil),             // 39: castkv.wire.Read
-	(*CommitReply)(nil),      // 40: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 41: castkv.wire.ReadReply
-	(*Requests)(nil),         // 42: castkv.wire.Requests
-	(*Replies)(nil),          // 43: castkv.wire.Replies
-	(*Write)(nil),            // 44: castkv.wire.Write
-	(*Entry)(nil),            // 45: castkv.wire.Entry
-	(*Prepare)(nil),          // 46: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 47: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 48: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 49: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 50: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 51: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 52: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 53: castkv.wire.Persisted
-	(*Tick)(nil),             // 54: castkv.wire.Tick
+	(*ShardState)(nil),       // 23: castkv.wire.ShardState
+	(*ReplicaLag)(nil),       // 24: castkv.wire.ReplicaLag
+	(*DataServerInfo)(nil),   // 25: castkv.wire.DataServerInfo
+	(*Surrender)(nil),        // 26: castkv.wire.Surrender
+	(*Surrendered)(nil),      // 27: castkv.wire.Surrendered
+	(*RaftMessage)(nil),      // 28: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 29: castkv.wire.MetaCommand
+	(*DataServer)(nil),       // 30: castkv.wire.DataServer
+	(*MetaState)(nil),        // 31: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 32: castkv.wire.MetaMember
+	(*OpID)(nil),             // 33: castkv.wire.OpID
+	(*Stage)(nil),            // 34: castkv.wire.Stage
+	(*StageAck)(nil),         // 35: castkv.wire.StageAck
+	(*Command)(nil),          // 36: castkv.wire.Command
+	(*Txn)(nil),              // 37: castkv.wire.Txn
+	(*Lock)(nil),             // 38: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 39: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 40: castkv.wire.Commit
+	(*Read)(nil),             // 41: castkv.wire.Read
+	(*CommitReply)(nil),      // 42: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 43: castkv.wire.ReadReply
+	(*Requests)(nil),         // 44: castkv.wire.Requests
+	(*Replies)(nil),          // 45: castkv.wire.Replies
+	(*Write)(nil),            // 46: castkv.wire.Write
+	(*Entry)(nil),            // 47: castkv.wire.Entry
+	(*Prepare)(nil),          // 48: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 49: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 50: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 51: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 52: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 53: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 54: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 55: castkv.wire.Persisted
+	(*Tick)(nil),             // 56: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -4525,51 +4687,53 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 4: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
 	11, // 5: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
 	7,  // 6: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
-	23, // 7: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
-	7,  // 8: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
-	28, // 9: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
-	7,  // 10: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
-	30, // 11: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
-	28, // 12: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
-	31, // 13: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	31, // 14: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	35, // 15: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
-	31, // 16: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	34, // 17: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	34, // 18: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	31, // 19: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 20: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 21: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 22: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	36, // 23: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 24: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 25: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 26: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	36, // 27: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	38, // 28: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	39, // 29: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	40, // 30: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	41, // 31: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	36, // 32: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	36, // 33: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 34: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	31, // 35: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	44, // 36: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 37: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	37, // 38: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 39: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	45, // 40: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 41: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 42: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	51, // 43: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	52, // 44: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 45: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 46: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	25, // 7: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
+	23, // 8: castkv.wire.DataServersReply.shards:type_name -> castkv.wire.ShardState
+	24, // 9: castkv.wire.ShardState.replicas:type_name -> castkv.wire.ReplicaLag
+	7,  // 10: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
+	30, // 11: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
+	7,  // 12: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
+	32, // 13: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	30, // 14: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
+	33, // 15: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	33, // 16: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	37, // 17: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	33, // 18: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	36, // 19: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	36, // 20: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	33, // 21: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 22: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 23: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 24: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	38, // 25: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 26: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 27: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 28: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	38, // 29: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	40, // 30: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	41, // 31: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	42, // 32: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	43, // 33: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	38, // 34: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	38, // 35: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 36: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	33, // 37: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	46, // 38: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 39: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	39, // 40: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 41: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	47, // 42: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 43: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 44: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	53, // 45: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	54, // 46: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 47: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 48: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -4583,7 +4747,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

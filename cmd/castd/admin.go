@@ -86,6 +86,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout)
 		printServers(stdout, servers.(*wire.DataServersReply))
+		fmt.Fprintln(stdout)
+		printReplication(stdout, servers.(*wire.DataServersReply).Shards)
 		return nil
 	case "servers", "drain", "undrain":
 		if *member != "" {
@@ -189,6 +191,33 @@ func printServers(w io.Writer, rep *wire.DataServersReply) {
 		}
 		fmt.Fprintf(w, "%-21s  %-8s  %-5s  %8d  %9d\n", strings.TrimSuffix(s.Addr, "/data"), state, alive, s.Replicas, s.Primaries)
 	}
+}
+
+// printReplication prints each replica's log position against its
+// primary's commit point (as their last heartbeats to meta said), and the
+// moves in progress.
+func printReplication(w io.Writer, shards []*wire.ShardState) {
+	fmt.Fprintf(w, "%-5s  %-21s  %-9s  %10s  %s\n", "SHARD", "REPLICA", "ROLE", "LAST SEQ", "BEHIND COMMIT")
+	var moves []string
+	for _, s := range shards {
+		for _, r := range s.Replicas {
+			last, behind := "?", "? (no report yet)"
+			if r.Reported {
+				last, behind = fmt.Sprint(r.LastSeq), "0"
+				if r.LastSeq < s.CommitSeq {
+					behind = fmt.Sprint(s.CommitSeq - r.LastSeq)
+				}
+			}
+			fmt.Fprintf(w, "%-5d  %-21s  %-9s  %10s  %s\n", s.Shard, strings.TrimSuffix(r.Addr, "/data"), r.Role, last, behind)
+		}
+		if s.Move != "" {
+			moves = append(moves, fmt.Sprintf("shard %d: %s", s.Shard, strings.ReplaceAll(s.Move, "/data", "")))
+		}
+	}
+	if len(moves) == 0 {
+		moves = []string{"none"}
+	}
+	fmt.Fprintf(w, "\nMOVES IN PROGRESS\n%s\n", strings.Join(moves, "\n"))
 }
 
 func orNone(s string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -659,6 +660,16 @@ func spansPair(keys []string) bool {
 // about six are needed here. The bound is far above that.
 const balanceBound = 90 * time.Second
 
+// holds reports whether addr is a member of any shard.
+func holds(configs []*wire.Config, addr string) bool {
+	for _, c := range configs {
+		if c.Primary == addr || slices.Contains(c.Secondaries, addr) || slices.Contains(c.Learners, addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // evenShare reports whether every server of servers holds a share of the
 // shards' counted replicas, and of their primaries, within one of every
 // other's, with every shard fully replicated.
@@ -687,7 +698,8 @@ func evenShare(configs []*wire.Config, servers []string) bool {
 // back to three replicas without an operator; one API server is killed
 // with SIGKILL again and again while it coordinates transactions; a sixth
 // data server is started and meta moves replicas and primaries to it until
-// every live server holds a share within one of even. Then the cluster
+// every live server holds a share within one of even; then castd admin
+// drains it again, and castd admin status shows it holding nothing. Then the cluster
 // restarts, every key is read back, and the whole history must be
 // linearizable: no acknowledged write lost, no MSET or DEL seen half done.
 func TestClusterScaleOut(t *testing.T) {
@@ -749,6 +761,29 @@ func TestClusterScaleOut(t *testing.T) {
 	}
 	t.Logf("%s joined; %v later every live server's share is within one of even. Per server (replicas/primaries) before: %s; after: %s",
 		added.name, time.Duration(h.now()-addedAt), perServer(repaired), perServer(balanced))
+	// The operator drains the new server again, with castd admin.
+	metaFlag := strings.Join(kc.metaAddrs, ",")
+	var out strings.Builder
+	if err := runAdmin([]string{"drain", "--meta", metaFlag, "--server", kc.dataAddrs[len(kc.dataAddrs)-1]}, &out, &out); err != nil {
+		t.Fatalf("castd admin drain %s: %v\n%s", added.name, err, out.String())
+	}
+	deadline = time.Now().Add(balanceBound)
+	addedAddr := string(roleAddr(kc.dataAddrs[len(kc.dataAddrs)-1], "data"))
+	var drained []*wire.Config
+	for drained = kc.configs(t); !evenShare(drained, live[:len(live)-1]) || holds(drained, addedAddr); drained = kc.configs(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the drain of %s: %s", balanceBound, added.name, perServer(drained))
+		}
+		time.Sleep(killPollEvery)
+	}
+	out.Reset()
+	if err := runAdmin([]string{"status", "--meta", metaFlag}, &out, &out); err != nil {
+		t.Fatalf("castd admin status: %v\n%s", err, out.String())
+	}
+	t.Logf("after draining %s, per server: %s; castd admin status:\n%s", added.name, perServer(drained), out.String())
+	if !regexp.MustCompile(regexp.QuoteMeta(kc.dataAddrs[len(kc.dataAddrs)-1]) + ` +draining +yes +0 +0`).MatchString(out.String()) {
+		t.Errorf("castd admin status does not show %s draining, alive, holding nothing", added.name)
+	}
 	balancedAt := h.now()
 	time.Sleep(killAfterFailover)
 	pool.stop(t)
