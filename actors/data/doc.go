@@ -93,10 +93,13 @@
 //     its log and applied state (every committed entry is on the replicas
 //     that remain); meta may add it back as a learner.
 //
-//   - one-version: each write names the version it replaces and whether
-//     the key was live, as the primary found them in the sequenced state,
-//     so applying keeps one version per key and a live key count without
-//     reading anything, identically on every replica.
+//   - one-version: each write names the version it replaces, whether the
+//     key was live and its value's length, as the primary found them in
+//     the sequenced state, so applying keeps one version per key and the
+//     live key and byte counts without reading anything, identically on
+//     every replica. The replica keeps the counts in memory too; a primary
+//     reports them on its heartbeats with the commands it served and bytes
+//     it wrote per second (load.go), for meta and castd admin status.
 //
 //   - back-pressure: a primary refuses Commits (BUSY, -TRYAGAIN) beyond
 //     MaxUncommitted entries or MaxUncommittedBytes not yet applied; a

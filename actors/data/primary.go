@@ -8,6 +8,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/command"
+	"castkv/actors/store"
 	"castkv/actors/wire"
 )
 
@@ -197,10 +198,10 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 }
 
 // replaces is what a write of key replaces in the sequenced state: its
-// version's timestamp (0: none, since a deletion leaves no version) and
-// whether it is live. earlier holds this entry's own earlier writes, read
-// what evaluating it read of the committed state.
-func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map[string]committedVersion) (prevTS uint64, wasLive bool) {
+// version's timestamp (0: none, since a deletion leaves no version),
+// whether it is live and its value's length. earlier holds this entry's own
+// earlier writes, read what evaluating it read of the committed state.
+func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map[string]committedVersion) store.Prev {
 	ps := r.primary
 	ov, ok := earlier[string(key)]
 	if !ok {
@@ -208,23 +209,24 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	}
 	switch {
 	case ok && ov.deleted:
-		return 0, false
+		return store.Prev{}
 	case ok:
-		return ov.ts, true
+		return store.Prev{TS: ov.ts, Live: true, Bytes: uint64(len(ov.value))}
 	case ps.flushSeq != 0:
-		return 0, false // a pending FLUSH removes every version first
+		return store.Prev{} // a pending FLUSH removes every version first
 	}
 	if v, ok := ps.versions.get(key); ok {
 		r.versionCacheHits++
-		return v.ts, v.found
+		return v.prev()
 	}
 	if v, ok := read[string(key)]; ok {
-		return v.ts, v.found
+		return v.prev()
 	}
-	_, ts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
+	value, ts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
 	r.s.must(err, "read the version a write replaces")
-	ps.versions.put(key, committedVersion{ts, found})
-	return ts, found
+	v := committedVersion{ts, found, uint64(len(value))}
+	ps.versions.put(key, v)
+	return v.prev()
 }
 
 // sequencedState is what a new command is evaluated against. It remembers
@@ -238,6 +240,11 @@ type sequencedState struct {
 type committedVersion struct {
 	ts    uint64
 	found bool
+	bytes uint64 // the value's length
+}
+
+func (v committedVersion) prev() store.Prev {
+	return store.Prev{TS: v.ts, Live: v.found, Bytes: v.bytes}
 }
 
 func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
@@ -250,8 +257,8 @@ func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
 	}
 	v, ts, found, err := s.r.s.st.GetVersionFlushed(s.r.shard, key, math.MaxUint64, s.r.flushed)
 	if err == nil && s.read != nil {
-		s.read[string(key)] = committedVersion{ts, found}
-		ps.versions.put(key, committedVersion{ts, found})
+		s.read[string(key)] = committedVersion{ts, found, uint64(len(v))}
+		ps.versions.put(key, committedVersion{ts, found, uint64(len(v))})
 	}
 	return v, found, err
 }
@@ -368,14 +375,14 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		var earlier map[string]overlayValue // keys written twice in this entry
 		for _, w := range writes {
 			d := wire.Digest(w.Value)
-			prevTS, wasLive := r.replaces(w.Key, earlier, seq.read)
+			prev := r.replaces(w.Key, earlier, seq.read)
 			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d],
-				PrevTs: prevTS, WasLive: wasLive})
+				PrevTs: prev.TS, WasLive: prev.Live, PrevBytes: prev.Bytes})
 			if len(writes) > 1 {
 				if earlier == nil {
 					earlier = map[string]overlayValue{}
 				}
-				earlier[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, deleted: w.Delete}
+				earlier[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, value: w.Value, deleted: w.Delete}
 			}
 		}
 	}
@@ -387,6 +394,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 func (r *replica) sequenceEntry(env actors.Env, e *wire.Entry, from actors.Addr, m *wire.Commit) {
 	ps := r.primary
 	ps.sequence(e)
+	r.meter.served(writeBytes(e))
 	ps.waiters[e.Seq] = append(ps.waiters[e.Seq], from)
 	r.appendEntry(env, e)
 	if m.Staged {
@@ -516,7 +524,7 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 	for i, w := range e.Writes {
 		if w.Staged {
 			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,
-				PrevTs: w.PrevTs, WasLive: w.WasLive, LockOnly: w.LockOnly, Lock: w.Lock, Unlock: w.Unlock, Removed: w.Removed}
+				PrevTs: w.PrevTs, WasLive: w.WasLive, PrevBytes: w.PrevBytes, LockOnly: w.LockOnly, Lock: w.Lock, Unlock: w.Unlock, Removed: w.Removed}
 		}
 		out.Writes[i] = w
 	}

@@ -67,6 +67,10 @@ type replica struct {
 	// up for a handover; grants for it or older are refused.
 	surrendered uint64
 	primary     *primaryState // nil unless primary of config
+	meter       loadMeter     // what it served as primary (heartbeat's load)
+	// live: the applied state's live counts, kept as entries apply; nil
+	// when not known (read from the store when needed).
+	live *store.LiveCounts
 }
 
 // recoverReplica rebuilds a replica from pebble after boot or on first
@@ -147,16 +151,21 @@ func (r *replica) drop(env actors.Env) {
 	r.appliedTS = 0
 	r.flushed = 0
 	r.installing = nil
+	r.live = nil
 }
 
 func (r *replica) status(now time.Time) *wire.ReplicaStatus {
-	return &wire.ReplicaStatus{
+	st := &wire.ReplicaStatus{
 		Shard: r.shard, ConfigVersion: r.config.Version,
 		LastSeq: r.log.synced, LastVersion: r.log.syncedVersion, CommitSeq: r.commitSeq,
 		ActingPrimary: r.primary != nil,
 		LeaseValid:    r.primary != nil && now.Before(r.leaseUntil),
 		Surrendered:   r.primary != nil && r.surrendered >= r.config.Version,
 	}
+	if r.primary != nil && r.installing == nil {
+		st.Load = r.load(now)
+	}
+	return st
 }
 
 // setConfig acts on a newer, already persisted config.
@@ -316,12 +325,12 @@ func (r *replica) apply() {
 					if r.primary != nil {
 						r.primary.deleteTS = max(r.primary.deleteTS, e.CommitTs)
 					}
-					a.Delete(w.Key, w.PrevTs, w.WasLive)
+					a.Delete(w.Key, store.Prev{TS: w.PrevTs, Live: w.WasLive, Bytes: w.PrevBytes})
 				} else {
-					a.Put(w.Key, e.CommitTs, w.Value, w.PrevTs, w.WasLive)
+					a.Put(w.Key, e.CommitTs, w.Value, store.Prev{TS: w.PrevTs, Live: w.WasLive, Bytes: w.PrevBytes})
 				}
 				if versions != nil {
-					v := committedVersion{ts: e.CommitTs, found: true}
+					v := committedVersion{ts: e.CommitTs, found: true, bytes: uint64(len(w.Value))}
 					if w.Delete {
 						v = committedVersion{} // a deletion leaves no version
 					}
@@ -340,11 +349,17 @@ func (r *replica) apply() {
 	// Invariant applied ≤ commit holds by construction: we apply exactly
 	// through the commit point.
 	a.SetApplied(r.commitSeq)
+	if r.live != nil {
+		a.Known(*r.live)
+	}
 	b := a.Batch()
 	// Not persisted on purpose: the log holds every applied entry durably,
 	// and recovery re-applies from whatever applied seq survived.
 	_, err := r.s.st.Write(b)
 	r.s.must(err, "apply committed entries")
+	if c, ok := a.Live(); ok {
+		r.live = &c
+	}
 	r.log.applied(r.appliedSeq, r.commitSeq)
 	r.appliedSeq = r.commitSeq
 	r.log.release(r.appliedSeq)

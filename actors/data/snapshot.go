@@ -259,6 +259,7 @@ func (r *replica) abandonInstall() {
 	_, err := r.s.st.Write(b)
 	r.s.must(err, "drop a partial snapshot install")
 	r.installing = nil
+	r.live = nil
 }
 
 // beginInstall drops our applied state and log: what we held is older than
@@ -275,6 +276,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.flushed = 0
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
 	r.appliedTS = 0
+	r.live = nil // the snapshot's, read when needed (no entry applies before it is whole)
 	r.installing = &snapshotIn{id: id, version: r.config.Version}
 }
 

@@ -230,6 +230,9 @@ func (r *replica) serveRead(env actors.Env, from actors.Addr, m *wire.Read, cmd 
 		reply(wire.Status_TS_TOO_OLD, nil)
 		return
 	}
+	if r.primary != nil {
+		r.meter.served(0)
+	}
 	reply(wire.Status_OK, rep)
 }
 

@@ -195,9 +195,8 @@ func (r *replica) conflicts(key []byte, s uint64) bool {
 	if ov, ok := ps.overlay[string(key)]; ok {
 		return ov.ts > s
 	}
-	prevTS, found := r.replaces(key, nil, nil)
-	if found || prevTS != 0 {
-		return prevTS > s
+	if prev := r.replaces(key, nil, nil); prev.Live || prev.TS != 0 {
+		return prev.TS > s
 	}
 	return ps.deleteTS > s // unknownTS until the first grant: a conflict
 }
@@ -245,7 +244,7 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			if primary {
 				l.Secondaries = t.Secondaries
 			}
-			if _, wasLive := r.replaces(k, nil, nil); wasLive {
+			if r.replaces(k, nil, nil).Live {
 				live++
 			}
 			w := &wire.Write{Key: k, LockOnly: true, Lock: l}
@@ -295,13 +294,13 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			if rollback {
 				e.Writes = append(e.Writes, &wire.Write{Key: k, LockOnly: true, Removed: lockInfo(l, nil)})
 			} else {
-				prevTS, wasLive := r.replaces(k, earlier, nil)
+				prev := r.replaces(k, earlier, nil)
 				e.Writes = append(e.Writes, &wire.Write{Key: k, Value: l.Value, Delete: l.Delete, Unlock: true,
-					PrevTs: prevTS, WasLive: wasLive, Removed: lockInfo(l, nil)})
+					PrevTs: prev.TS, WasLive: prev.Live, PrevBytes: prev.Bytes, Removed: lockInfo(l, nil)})
 				if earlier == nil {
 					earlier = map[string]overlayValue{}
 				}
-				earlier[string(k)] = overlayValue{seq: e.Seq, ts: commitTS, deleted: l.Delete}
+				earlier[string(k)] = overlayValue{seq: e.Seq, ts: commitTS, value: l.Value, deleted: l.Delete}
 			}
 			if bytes.Equal(k, t.Primary) {
 				rec := &wire.TxnRecord{Primary: t.Primary, StartTs: t.StartTs, Secondaries: l.Secondaries}

@@ -187,7 +187,7 @@ func (m *Meta) shardState(s *shard) *wire.ShardState {
 	}
 	st := &wire.ShardState{Shard: c.Shard}
 	if p := status(c.Primary); p != nil {
-		st.CommitSeq = p.CommitSeq
+		st.CommitSeq, st.Load = p.CommitSeq, p.Load
 	}
 	add := func(a, role string) {
 		l := &wire.ReplicaLag{Addr: a, Role: role}

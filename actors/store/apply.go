@@ -10,21 +10,36 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// tagLiveKeys names the per-shard count of live keys in the applied state:
+// tagLiveKeys and tagLiveBytes name the per-shard counts of live keys,
+// and of their keys' and values' bytes, in the applied state:
 //
 //	'n' shard -> live key count, u64
+//	'b' shard -> live bytes, u64
 //
-// Only ApplyBatch writes it; an absent record reads as 0.
-const tagLiveKeys byte = 'n'
+// Only ApplyBatch writes them; an absent record reads as 0.
+const (
+	tagLiveKeys  byte = 'n'
+	tagLiveBytes byte = 'b'
+)
+
+// Prev is what a write replaces in the applied state, as the primary found
+// it when it ordered the write: the key's version (TS 0: none), whether the
+// key was live, and the length of its live value.
+type Prev struct {
+	TS    uint64
+	Live  bool
+	Bytes uint64
+}
 
 // ApplyBatch applies committed writes of one shard to its versioned data and
 // collects garbage as it goes: until transactions need old versions (reads
 // run synchronously at the newest state), the applied state keeps at most
 // one version per key and no tombstones. It also keeps the shard's live key
-// count, so DBSIZE needs no scan (LiveKeys).
+// count, so DBSIZE needs no scan (LiveKeys), and its live bytes (LiveBytes),
+// the size meta's placement and castd admin status see.
 //
-// It reads nothing: each write names the version it replaces and whether
-// the key was live, as the primary found them when it ordered the write
+// It reads nothing: each write names the version it replaces, whether the
+// key was live and its value's length, as the primary found them when it ordered the write
 // (the sequenced state before the entry, which is every replica's applied
 // state before it). Every replica applying the same log therefore makes the
 // same deletions and counts the same keys, without a seek per write.
@@ -32,9 +47,13 @@ type ApplyBatch struct {
 	b     *Batch
 	shard uint32
 
-	reset  bool  // Flush set the live key count to 0
-	delta  int64 // live keys added minus removed, after reset if any
-	sealed bool  // Batch was called: the count is written
+	reset      bool  // Flush set the live counts to 0
+	delta      int64 // live keys added minus removed, after reset if any
+	deltaBytes int64 // live bytes added minus removed, after reset if any
+	sealed     bool  // Batch was called: the counts are written
+	// known: the counts before this batch, given by a caller that keeps
+	// them (Known), so Batch reads nothing; live: the counts after it.
+	known, live *LiveCounts
 
 	// keepOldVersions is a canary for tests: Put leaves the version it
 	// replaces in place, so the one-version-per-key checks must fail.
@@ -46,41 +65,68 @@ func (s *Store) NewApplyBatch(shard uint32) *ApplyBatch {
 	return &ApplyBatch{b: s.NewBatch(), shard: shard}
 }
 
+// LiveCounts are a shard's live keys and their keys' and values' bytes in
+// the applied state.
+type LiveCounts struct{ Keys, Bytes uint64 }
+
+// Known gives the shard's live counts before this batch, as the caller
+// keeps them, so Batch adds to them without reading the stored ones. A
+// point read is cheap, but not beside a huge record: pebble reads and
+// checksums the whole block that holds it.
+func (a *ApplyBatch) Known(c LiveCounts) { a.known = &c }
+
+// Live returns the shard's live counts once this batch is committed; only
+// after Batch, and only when the counts before it were read or Known.
+func (a *ApplyBatch) Live() (LiveCounts, bool) {
+	if a.live == nil {
+		return LiveCounts{}, false
+	}
+	return *a.live, true
+}
+
 func (a *ApplyBatch) use() {
 	if a.sealed {
 		panic(fmt.Sprintf("store: shard %d: ApplyBatch written after Batch()", a.shard))
 	}
 }
 
-// Put writes key's value at ts and deletes the version it replaces, the one
-// at prevTS (0: none); wasLive says whether key was live before.
-func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, prevTS uint64, wasLive bool) {
+// Put writes key's value at ts and deletes the version it replaces, prev.
+func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, prev Prev) {
 	a.use()
 	if ts == 0 {
 		a.b.fail(fmt.Errorf("store: shard %d: apply put %q at ts 0: ts 0 is reserved", a.shard, key))
 		return
 	}
-	if prevTS != 0 && prevTS != ts && !a.keepOldVersions {
-		a.b.delete(dataKey(a.shard, key, prevTS))
+	if prev.TS != 0 && prev.TS != ts && !a.keepOldVersions {
+		a.b.delete(dataKey(a.shard, key, prev.TS))
 	}
 	v := make([]byte, 0, 1+len(value))
 	a.b.set(dataKey(a.shard, key, ts), append(append(v, kindValue), value...))
-	if !wasLive {
+	if !prev.Live {
 		a.delta++
 	}
+	a.deltaBytes += int64(len(key)+len(value)) - liveBytes(key, prev)
 }
 
-// Delete deletes key's version at prevTS (0: none); wasLive says whether
-// key was live. It writes no tombstone: no read needs to know the key was
-// there.
-func (a *ApplyBatch) Delete(key []byte, prevTS uint64, wasLive bool) {
+// Delete deletes key's version prev. It writes no tombstone: no read needs
+// to know the key was there.
+func (a *ApplyBatch) Delete(key []byte, prev Prev) {
 	a.use()
-	if prevTS != 0 {
-		a.b.delete(dataKey(a.shard, key, prevTS))
+	if prev.TS != 0 {
+		a.b.delete(dataKey(a.shard, key, prev.TS))
 	}
-	if wasLive {
+	if prev.Live {
 		a.delta--
 	}
+	a.deltaBytes -= liveBytes(key, prev)
+}
+
+// liveBytes is what key's replaced version counted in the live bytes.
+func liveBytes(key []byte, prev Prev) int64 {
+	if !prev.Live {
+		return 0
+	}
+	return int64(len(key)) + int64(prev.Bytes)
 }
 
 // Flush deletes all the shard's data (FLUSHALL/FLUSHDB at ts) with one range
@@ -91,7 +137,7 @@ func (a *ApplyBatch) Flush(ts uint64) {
 	p := shardKey(tagData, a.shard)
 	a.b.deleteRange(p, prefixEnd(p))
 	a.b.SetFlush(a.shard, ts)
-	a.reset, a.delta = true, 0
+	a.reset, a.delta, a.deltaBytes = true, 0, 0
 }
 
 // PutLock, DeleteLock, PutTxn and DeleteTxn write transaction records
@@ -113,7 +159,7 @@ func (a *ApplyBatch) SetApplied(seq uint64) {
 	a.b.SetApplied(a.shard, seq)
 }
 
-// Batch writes the shard's live key count and returns the batch for the
+// Batch writes the shard's live counts and returns the batch for the
 // caller to commit (or close). The ApplyBatch takes no writes after it; the
 // Batch takes any other writes the caller has.
 func (a *ApplyBatch) Batch() *Batch {
@@ -121,26 +167,50 @@ func (a *ApplyBatch) Batch() *Batch {
 		return a.b
 	}
 	a.sealed = true
-	if !a.reset && a.delta == 0 {
-		return a.b
+	var known *uint64
+	if a.known != nil {
+		known = &a.known.Keys
 	}
-	k := shardKey(tagLiveKeys, a.shard)
+	keys, okKeys := a.addCount(tagLiveKeys, "live key count", a.delta, known)
+	if a.known != nil {
+		known = &a.known.Bytes
+	}
+	bytes, okBytes := a.addCount(tagLiveBytes, "live bytes", a.deltaBytes, known)
+	if okKeys && okBytes {
+		a.live = &LiveCounts{keys, bytes}
+	}
+	return a.b
+}
+
+// addCount adds delta to the shard's count under tag (sets it, after a
+// Flush) and returns the new count, if it knows it: the count before was
+// known, read, or reset. A count below zero means a write named the wrong
+// replaced version.
+func (a *ApplyBatch) addCount(tag byte, what string, delta int64, known *uint64) (uint64, bool) {
 	var base uint64
-	if !a.reset {
+	switch {
+	case a.reset:
+	case known != nil:
+		base = *known
+	case delta == 0:
+		return 0, false // nothing to write; the count is not needed
+	default:
 		var err error
-		if base, _, err = readUint64(a.b.s.db, k); err != nil {
-			a.b.fail(fmt.Errorf("store: shard %d: live key count: %w", a.shard, err))
-			return a.b
+		if base, _, err = readUint64(a.b.s.db, shardKey(tag, a.shard)); err != nil {
+			a.b.fail(fmt.Errorf("store: shard %d: %s: %w", a.shard, what, err))
+			return 0, false
 		}
 	}
-	n := int64(base) + a.delta
+	n := int64(base) + delta
 	if n < 0 {
-		a.b.fail(fmt.Errorf("store: shard %d: live key count %d%+d: %w: the count does not match the data",
-			a.shard, base, a.delta, ErrCorrupt))
-		return a.b
+		a.b.fail(fmt.Errorf("store: shard %d: %s %d%+d: %w: the count does not match the data",
+			a.shard, what, base, delta, ErrCorrupt))
+		return 0, false
 	}
-	a.b.setUint64(k, uint64(n))
-	return a.b
+	if a.reset || delta != 0 {
+		a.b.setUint64(shardKey(tag, a.shard), uint64(n))
+	}
+	return uint64(n), true
 }
 
 // LiveKeys returns how many keys of the shard are live in the applied state,
@@ -148,6 +218,13 @@ func (a *ApplyBatch) Batch() *Batch {
 func (s *Store) LiveKeys(shard uint32) (uint64, error) {
 	n, _, err := s.getUint64(shardKey(tagLiveKeys, shard))
 	return n, wrap(err, "store: shard %d: live key count", shard)
+}
+
+// LiveBytes returns the bytes of the shard's live keys and their values in
+// the applied state, as kept by ApplyBatch.
+func (s *Store) LiveBytes(shard uint32) (uint64, error) {
+	n, _, err := s.getUint64(shardKey(tagLiveBytes, shard))
+	return n, wrap(err, "store: shard %d: live bytes", shard)
 }
 
 // readUint64 reads a u64 record through r (the DB or an indexed batch).
@@ -175,7 +252,7 @@ func errOr(err, alt error) error {
 }
 
 // DataDigest hashes the shard's applied data: every data record (key,
-// timestamp, value) and the live key count. Replicas at the same applied
+// timestamp, value), the live key count and the live bytes. Replicas at the same applied
 // seq must agree on it (the simulator checks), whatever their logs hold.
 func (s *Store) DataDigest(shard uint32) (digest uint64, err error) {
 	h := xxhash.New()
@@ -201,8 +278,14 @@ func (s *Store) DataDigest(shard uint32) (digest uint64, err error) {
 	if err != nil {
 		return 0, err
 	}
+	liveBytes, err := s.LiveBytes(shard)
+	if err != nil {
+		return 0, err
+	}
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], live)
+	_, _ = h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], liveBytes)
 	_, _ = h.Write(n[:])
 	return h.Sum64(), nil
 }
@@ -220,12 +303,12 @@ func (s *Store) CheckShape(shard uint32) error {
 		return fmt.Errorf("store: shard %d: check shape: %w", shard, err)
 	}
 	var prev []byte
-	var keys uint64
+	var keys, size uint64
 	var bad error
 	for ok := it.First(); ok && bad == nil; ok = it.Next() {
 		k := it.Key()
 		user := k[shardPrefixLen : len(k)-tsLen]
-		switch _, tombstone, err := decodeVersion(it.Value()); {
+		switch v, tombstone, err := decodeVersion(it.Value()); {
 		case err != nil:
 			bad = err
 		case tombstone:
@@ -233,7 +316,12 @@ func (s *Store) CheckShape(shard uint32) error {
 		case prev != nil && bytes.Equal(prev, user):
 			bad = fmt.Errorf("escaped key %x has more than one version (one at ts %d)", user, dataKeyTS(k))
 		default:
+			key, ok := unescape(user)
+			if !ok {
+				bad = fmt.Errorf("%w: data key %x", ErrCorrupt, k)
+			}
 			keys++
+			size += uint64(len(key) + len(v))
 		}
 		prev = append(prev[:0], user...)
 	}
@@ -249,6 +337,13 @@ func (s *Store) CheckShape(shard uint32) error {
 	}
 	if live != keys {
 		return fmt.Errorf("store: shard %d: live key count %d, but %d keys have a version", shard, live, keys)
+	}
+	liveBytes, err := s.LiveBytes(shard)
+	if err != nil {
+		return err
+	}
+	if liveBytes != size {
+		return fmt.Errorf("store: shard %d: live bytes %d, but its %d keys and values hold %d", shard, liveBytes, keys, size)
 	}
 	return nil
 }

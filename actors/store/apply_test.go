@@ -92,7 +92,7 @@ func TestApplyMatchesModel(t *testing.T) {
 					_, wasLive := m.live[key]
 					switch rapid.IntRange(0, 9).Draw(t, "kind") {
 					case 0, 1, 2:
-						a.Delete(trickyKeys[key], m.ts[key], wasLive)
+						a.Delete(trickyKeys[key], Prev{m.ts[key], wasLive, uint64(len(m.live[key]))})
 						delete(m.live, key)
 						delete(m.ts, key)
 					case 3:
@@ -104,7 +104,7 @@ func TestApplyMatchesModel(t *testing.T) {
 						clear(m.ts)
 					default:
 						v := valueGen.Draw(t, "value")
-						a.Put(trickyKeys[key], now, v, m.ts[key], wasLive)
+						a.Put(trickyKeys[key], now, v, Prev{m.ts[key], wasLive, uint64(len(m.live[key]))})
 						m.live[key], m.ts[key] = v, now
 					}
 				}
@@ -145,6 +145,16 @@ func TestApplyMatchesModel(t *testing.T) {
 					if err := checkOneVersionPerKey(t, s, shard); err != nil {
 						t.Fatal(err)
 					}
+					var size uint64
+					for k, v := range m.live {
+						size += uint64(len(trickyKeys[k]) + len(v))
+					}
+					if got, err := s.LiveBytes(shard); err != nil || got != size {
+						t.Fatalf("shard %d: live bytes %d %v, want %d", shard, got, err, size)
+					}
+					if err := s.CheckShape(shard); err != nil {
+						t.Fatal(err)
+					}
 				}
 			},
 		})
@@ -163,7 +173,7 @@ func putMany(t *testing.T, s *Store, canary bool) int {
 			if ts > keys {
 				prevTS = ts - keys
 			}
-			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts), prevTS, prevTS != 0)
+			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts), Prev{prevTS, prevTS != 0, uint64(len(fmt.Sprint("v", prevTS)))})
 			ts++
 		}
 		commit(t, a.Batch(), false)
@@ -208,12 +218,12 @@ func TestApplyCanaryKeepOldVersions(t *testing.T) {
 func TestApplyErrors(t *testing.T) {
 	s := openMem(t)
 	a := s.NewApplyBatch(1)
-	a.Put([]byte("k"), 5, []byte("v"), 0, false)
+	a.Put([]byte("k"), 5, []byte("v"), Prev{})
 	commit(t, a.Batch(), false)
 
 	a = s.NewApplyBatch(1)
-	a.Put([]byte("other"), 6, []byte("v"), 0, false)
-	a.Put([]byte("x"), 0, nil, 0, false)
+	a.Put([]byte("other"), 6, []byte("v"), Prev{})
+	a.Put([]byte("x"), 0, nil, Prev{})
 	if err := a.Batch().Commit(false); err == nil || !strings.Contains(err.Error(), "ts 0 is reserved") {
 		t.Errorf("put at ts 0: commit error %v", err)
 	}
@@ -225,7 +235,7 @@ func TestApplyErrors(t *testing.T) {
 	b.setUint64(shardKey(tagLiveKeys, 1), 0) // the count lost key k
 	commit(t, b, false)
 	a = s.NewApplyBatch(1)
-	a.Delete([]byte("k"), 5, true)
+	a.Delete([]byte("k"), Prev{5, true, 1})
 	if err := a.Batch().Commit(false); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a count below zero: commit error %v, want ErrCorrupt", err)
 	}
@@ -237,7 +247,7 @@ func TestApplyErrors(t *testing.T) {
 			t.Error("a write after Batch() did not panic")
 		}
 	}()
-	a.Put([]byte("k"), 7, nil, 5, true)
+	a.Put([]byte("k"), 7, nil, Prev{5, true, 1})
 }
 
 // BenchmarkApplyPut overwrites 1,000 keys in batches of 100, with Batch's
@@ -260,7 +270,7 @@ func BenchmarkApplyPut(b *testing.B) {
 			a := s.NewApplyBatch(1)
 			for i := range n {
 				cur := ts + uint64(i)
-				a.Put(fmt.Appendf(nil, "key%d", cur%keys), cur, value, max(cur, keys+1)-keys, true)
+				a.Put(fmt.Appendf(nil, "key%d", cur%keys), cur, value, Prev{max(cur, keys+1) - keys, true, uint64(len(value))})
 			}
 			commit(b, a.Batch(), false)
 		}},
@@ -287,38 +297,36 @@ type applier struct {
 	s       *Store
 	a       *ApplyBatch
 	shard   uint32
-	written map[string]uint64 // key -> ts of its version in this batch, 0 deleted
-	flushed bool              // a Flush in this batch removed every other version
+	written map[string]Prev // key -> its version in this batch
+	flushed bool            // a Flush in this batch removed every other version
 }
 
 func newApplier(t testingT, s *Store, shard uint32) *applier {
-	return &applier{t: t, s: s, a: s.NewApplyBatch(shard), shard: shard, written: map[string]uint64{}}
+	return &applier{t: t, s: s, a: s.NewApplyBatch(shard), shard: shard, written: map[string]Prev{}}
 }
 
-func (p *applier) prior(key []byte) (uint64, bool) {
-	if ts, ok := p.written[string(key)]; ok {
-		return ts, ts != 0
+func (p *applier) prior(key []byte) Prev {
+	if w, ok := p.written[string(key)]; ok {
+		return w
 	}
 	if p.flushed {
-		return 0, false
+		return Prev{}
 	}
-	_, ts, ok, err := p.s.GetVersion(p.shard, key, math.MaxUint64)
+	v, ts, ok, err := p.s.GetVersion(p.shard, key, math.MaxUint64)
 	if err != nil {
 		p.t.Fatalf("get version of %q: %v", key, err)
 	}
-	return ts, ok
+	return Prev{ts, ok, uint64(len(v))}
 }
 
 func (p *applier) put(key []byte, ts uint64, value []byte) {
-	prev, live := p.prior(key)
-	p.a.Put(key, ts, value, prev, live)
-	p.written[string(key)] = ts
+	p.a.Put(key, ts, value, p.prior(key))
+	p.written[string(key)] = Prev{ts, true, uint64(len(value))}
 }
 
 func (p *applier) del(key []byte) {
-	prev, live := p.prior(key)
-	p.a.Delete(key, prev, live)
-	p.written[string(key)] = 0
+	p.a.Delete(key, p.prior(key))
+	p.written[string(key)] = Prev{}
 }
 
 func (p *applier) flush(ts uint64) {

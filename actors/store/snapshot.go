@@ -52,7 +52,7 @@ const (
 
 // snapshotTags are the record types of a shard's applied state, ascending
 // so that a snapshot's records are in key order.
-var snapshotTags = [...]byte{tagApplied, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagTxn}
+var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagTxn}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -344,7 +344,7 @@ func checkRecord(k, v []byte) error {
 	}
 	tag, rest := k[0], k[1:]
 	switch tag {
-	case tagApplied, tagFlush, tagLiveKeys, tagLogStart, tagDedup:
+	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup:
 		if len(rest) != 0 {
 			return fmt.Errorf("a one-per-shard record with a longer key")
 		}
@@ -370,7 +370,7 @@ func checkRecord(k, v []byte) error {
 		return fmt.Errorf("no applied state record has tag %q", tag)
 	}
 	switch tag {
-	case tagApplied, tagFlush, tagLiveKeys:
+	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes:
 		if len(v) != 8 {
 			return fmt.Errorf("%d bytes, want 8", len(v))
 		}

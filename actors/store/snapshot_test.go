@@ -406,11 +406,11 @@ func TestSnapshotSeek(t *testing.T) {
 		}
 		chunks, done = append(chunks, chunk), d
 	}
-	// applied, 3 data records, live key count, log start
-	if len(chunks) != 6 {
-		t.Fatalf("%d chunks of one record, want 6", len(chunks))
+	// applied, live bytes, 3 data records, live key count, log start
+	if len(chunks) != 7 {
+		t.Fatalf("%d chunks of one record, want 7", len(chunks))
 	}
-	for _, i := range []int{3, 0, 5, 1} {
+	for _, i := range []int{3, 0, 6, 1} {
 		r.Seek(cursors[i])
 		chunk, done, err := r.Next(1)
 		if err != nil || !bytes.Equal(chunk, chunks[i]) || done != (i == len(chunks)-1) {
@@ -444,9 +444,9 @@ func TestSnapshotBigValue(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
 	big[12345] = 'X'
 	a := src.NewApplyBatch(1)
-	a.Put([]byte("a"), 1, []byte("small"), 0, false)
-	a.Put([]byte("big"), 1, big, 0, false)
-	a.Put([]byte("c"), 1, []byte("small"), 0, false)
+	a.Put([]byte("a"), 1, []byte("small"), Prev{})
+	a.Put([]byte("big"), 1, big, Prev{})
+	a.Put([]byte("c"), 1, []byte("small"), Prev{})
 	a.SetApplied(1)
 	b := a.Batch()
 	b.AppendEntry(1, &wire.Entry{Seq: 1, Version: 1})
@@ -521,14 +521,14 @@ func TestSnapshotInstallCrash(t *testing.T) {
 
 	commit(t, dst.NewBatch(), true)
 	b = dst.NewBatch()
-	for _, c := range chunks[1:2] {
+	for _, c := range chunks[1:3] {
 		if err := b.ApplySnapshotChunk(1, c); err != nil {
 			t.Fatal(err)
 		}
 	}
 	commit(t, b, true)
 	restarted := crash()
-	check(restarted, "crash mid-install", true, 5, "new1") // applied seq, then the first key
+	check(restarted, "crash mid-install", true, 5, "new1") // applied seq and live bytes, then the first key
 
 	install(t, restarted, 1, chunks, true)
 	check(restarted, "install again", false, 5, "new1", "new2")

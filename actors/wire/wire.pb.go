@@ -216,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43, 0}
+	return file_wire_proto_rawDescGZIP(), []int{44, 0}
 }
 
 type Tick_Kind int32
@@ -295,7 +295,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52, 0}
+	return file_wire_proto_rawDescGZIP(), []int{53, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -661,7 +661,8 @@ type ReplicaStatus struct {
 	LeaseValid bool `protobuf:"varint,7,opt,name=lease_valid,json=leaseValid,proto3" json:"lease_valid,omitempty"`
 	// surrendered: the acting primary gave up this version's lease for a
 	// handover (Surrender) and will serve nothing more in it.
-	Surrendered   bool `protobuf:"varint,8,opt,name=surrendered,proto3" json:"surrendered,omitempty"`
+	Surrendered   bool       `protobuf:"varint,8,opt,name=surrendered,proto3" json:"surrendered,omitempty"`
+	Load          *ShardLoad `protobuf:"bytes,9,opt,name=load,proto3" json:"load,omitempty"` // set by the acting primary only
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -752,6 +753,86 @@ func (x *ReplicaStatus) GetSurrendered() bool {
 	return false
 }
 
+func (x *ReplicaStatus) GetLoad() *ShardLoad {
+	if x != nil {
+		return x.Load
+	}
+	return nil
+}
+
+// ShardLoad is one shard's size and traffic as its primary sees them: the
+// input of castd admin status, and of splits and load-aware placement.
+type ShardLoad struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	LiveKeys  uint64                 `protobuf:"varint,1,opt,name=live_keys,json=liveKeys,proto3" json:"live_keys,omitempty"`    // keys live in the applied state (DBSIZE)
+	LiveBytes uint64                 `protobuf:"varint,2,opt,name=live_bytes,json=liveBytes,proto3" json:"live_bytes,omitempty"` // their keys' and values' bytes
+	// Commands served as primary per second (reads and writes, by entry or
+	// read request) and bytes written per second, over the last heartbeat
+	// interval on the primary's clock.
+	OpsPerSec        float64 `protobuf:"fixed64,3,opt,name=ops_per_sec,json=opsPerSec,proto3" json:"ops_per_sec,omitempty"`
+	WriteBytesPerSec float64 `protobuf:"fixed64,4,opt,name=write_bytes_per_sec,json=writeBytesPerSec,proto3" json:"write_bytes_per_sec,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ShardLoad) Reset() {
+	*x = ShardLoad{}
+	mi := &file_wire_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardLoad) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardLoad) ProtoMessage() {}
+
+func (x *ShardLoad) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardLoad.ProtoReflect.Descriptor instead.
+func (*ShardLoad) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ShardLoad) GetLiveKeys() uint64 {
+	if x != nil {
+		return x.LiveKeys
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetLiveBytes() uint64 {
+	if x != nil {
+		return x.LiveBytes
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetOpsPerSec() float64 {
+	if x != nil {
+		return x.OpsPerSec
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetWriteBytesPerSec() float64 {
+	if x != nil {
+		return x.WriteBytesPerSec
+	}
+	return 0
+}
+
 // HeartbeatReply carries every config naming the data server, and a lease
 // for each shard it is primary of.
 type HeartbeatReply struct {
@@ -766,7 +847,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +859,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[6]
+	mi := &file_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +872,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{6}
+	return file_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeartbeatReply) GetId() uint64 {
@@ -840,7 +921,7 @@ type LeaseGrant struct {
 
 func (x *LeaseGrant) Reset() {
 	*x = LeaseGrant{}
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +933,7 @@ func (x *LeaseGrant) String() string {
 func (*LeaseGrant) ProtoMessage() {}
 
 func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[7]
+	mi := &file_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +946,7 @@ func (x *LeaseGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseGrant.ProtoReflect.Descriptor instead.
 func (*LeaseGrant) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{7}
+	return file_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LeaseGrant) GetShard() uint32 {
@@ -916,7 +997,7 @@ type RemoveReplica struct {
 
 func (x *RemoveReplica) Reset() {
 	*x = RemoveReplica{}
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1009,7 @@ func (x *RemoveReplica) String() string {
 func (*RemoveReplica) ProtoMessage() {}
 
 func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[8]
+	mi := &file_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1022,7 @@ func (x *RemoveReplica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveReplica.ProtoReflect.Descriptor instead.
 func (*RemoveReplica) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemoveReplica) GetShard() uint32 {
@@ -978,7 +1059,7 @@ type PromoteLearner struct {
 
 func (x *PromoteLearner) Reset() {
 	*x = PromoteLearner{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1071,7 @@ func (x *PromoteLearner) String() string {
 func (*PromoteLearner) ProtoMessage() {}
 
 func (x *PromoteLearner) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1084,7 @@ func (x *PromoteLearner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteLearner.ProtoReflect.Descriptor instead.
 func (*PromoteLearner) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PromoteLearner) GetShard() uint32 {
@@ -1046,7 +1127,7 @@ type GetTS struct {
 
 func (x *GetTS) Reset() {
 	*x = GetTS{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1139,7 @@ func (x *GetTS) String() string {
 func (*GetTS) ProtoMessage() {}
 
 func (x *GetTS) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1152,7 @@ func (x *GetTS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTS.ProtoReflect.Descriptor instead.
 func (*GetTS) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTS) GetId() uint64 {
@@ -1108,7 +1189,7 @@ type TSReply struct {
 
 func (x *TSReply) Reset() {
 	*x = TSReply{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1201,7 @@ func (x *TSReply) String() string {
 func (*TSReply) ProtoMessage() {}
 
 func (x *TSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1214,7 @@ func (x *TSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TSReply.ProtoReflect.Descriptor instead.
 func (*TSReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TSReply) GetId() uint64 {
@@ -1175,7 +1256,7 @@ type GetConfig struct {
 
 func (x *GetConfig) Reset() {
 	*x = GetConfig{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1268,7 @@ func (x *GetConfig) String() string {
 func (*GetConfig) ProtoMessage() {}
 
 func (x *GetConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1281,7 @@ func (x *GetConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfig.ProtoReflect.Descriptor instead.
 func (*GetConfig) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetConfig) GetId() uint64 {
@@ -1232,7 +1313,7 @@ type ConfigUpdate struct {
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1325,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1338,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfigUpdate) GetId() uint64 {
@@ -1295,7 +1376,7 @@ type MetaRedirect struct {
 
 func (x *MetaRedirect) Reset() {
 	*x = MetaRedirect{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1388,7 @@ func (x *MetaRedirect) String() string {
 func (*MetaRedirect) ProtoMessage() {}
 
 func (x *MetaRedirect) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1401,7 @@ func (x *MetaRedirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaRedirect.ProtoReflect.Descriptor instead.
 func (*MetaRedirect) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetaRedirect) GetId() uint64 {
@@ -1351,7 +1432,7 @@ type MetaMembers struct {
 
 func (x *MetaMembers) Reset() {
 	*x = MetaMembers{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1444,7 @@ func (x *MetaMembers) String() string {
 func (*MetaMembers) ProtoMessage() {}
 
 func (x *MetaMembers) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1457,7 @@ func (x *MetaMembers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMembers.ProtoReflect.Descriptor instead.
 func (*MetaMembers) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetaMembers) GetId() uint64 {
@@ -1412,7 +1493,7 @@ type MetaMembersReply struct {
 
 func (x *MetaMembersReply) Reset() {
 	*x = MetaMembersReply{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1505,7 @@ func (x *MetaMembersReply) String() string {
 func (*MetaMembersReply) ProtoMessage() {}
 
 func (x *MetaMembersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1518,7 @@ func (x *MetaMembersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMembersReply.ProtoReflect.Descriptor instead.
 func (*MetaMembersReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MetaMembersReply) GetId() uint64 {
@@ -1482,7 +1563,7 @@ type DataServers struct {
 
 func (x *DataServers) Reset() {
 	*x = DataServers{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1575,7 @@ func (x *DataServers) String() string {
 func (*DataServers) ProtoMessage() {}
 
 func (x *DataServers) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1588,7 @@ func (x *DataServers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServers.ProtoReflect.Descriptor instead.
 func (*DataServers) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DataServers) GetId() uint64 {
@@ -1544,7 +1625,7 @@ type DataServersReply struct {
 
 func (x *DataServersReply) Reset() {
 	*x = DataServersReply{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1637,7 @@ func (x *DataServersReply) String() string {
 func (*DataServersReply) ProtoMessage() {}
 
 func (x *DataServersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1650,7 @@ func (x *DataServersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServersReply.ProtoReflect.Descriptor instead.
 func (*DataServersReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DataServersReply) GetId() uint64 {
@@ -1615,13 +1696,14 @@ type ShardState struct {
 	CommitSeq     uint64                 `protobuf:"varint,2,opt,name=commit_seq,json=commitSeq,proto3" json:"commit_seq,omitempty"` // the primary's commit point
 	Replicas      []*ReplicaLag          `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`                     // primary, secondaries, learners
 	Move          string                 `protobuf:"bytes,4,opt,name=move,proto3" json:"move,omitempty"`                             // a move in progress, in words; empty: none
+	Load          *ShardLoad             `protobuf:"bytes,5,opt,name=load,proto3" json:"load,omitempty"`                             // as the primary last reported it; unset: no report
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShardState) Reset() {
 	*x = ShardState{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1715,7 @@ func (x *ShardState) String() string {
 func (*ShardState) ProtoMessage() {}
 
 func (x *ShardState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1728,7 @@ func (x *ShardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardState.ProtoReflect.Descriptor instead.
 func (*ShardState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ShardState) GetShard() uint32 {
@@ -1677,6 +1759,13 @@ func (x *ShardState) GetMove() string {
 	return ""
 }
 
+func (x *ShardState) GetLoad() *ShardLoad {
+	if x != nil {
+		return x.Load
+	}
+	return nil
+}
+
 type ReplicaLag struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
@@ -1689,7 +1778,7 @@ type ReplicaLag struct {
 
 func (x *ReplicaLag) Reset() {
 	*x = ReplicaLag{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1790,7 @@ func (x *ReplicaLag) String() string {
 func (*ReplicaLag) ProtoMessage() {}
 
 func (x *ReplicaLag) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1803,7 @@ func (x *ReplicaLag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaLag.ProtoReflect.Descriptor instead.
 func (*ReplicaLag) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplicaLag) GetAddr() string {
@@ -1759,7 +1848,7 @@ type DataServerInfo struct {
 
 func (x *DataServerInfo) Reset() {
 	*x = DataServerInfo{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1860,7 @@ func (x *DataServerInfo) String() string {
 func (*DataServerInfo) ProtoMessage() {}
 
 func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1873,7 @@ func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServerInfo.ProtoReflect.Descriptor instead.
 func (*DataServerInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DataServerInfo) GetAddr() string {
@@ -1836,7 +1925,7 @@ type Surrender struct {
 
 func (x *Surrender) Reset() {
 	*x = Surrender{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1937,7 @@ func (x *Surrender) String() string {
 func (*Surrender) ProtoMessage() {}
 
 func (x *Surrender) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1950,7 @@ func (x *Surrender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrender.ProtoReflect.Descriptor instead.
 func (*Surrender) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Surrender) GetShard() uint32 {
@@ -1888,7 +1977,7 @@ type Surrendered struct {
 
 func (x *Surrendered) Reset() {
 	*x = Surrendered{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +1989,7 @@ func (x *Surrendered) String() string {
 func (*Surrendered) ProtoMessage() {}
 
 func (x *Surrendered) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2002,7 @@ func (x *Surrendered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrendered.ProtoReflect.Descriptor instead.
 func (*Surrendered) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Surrendered) GetShard() uint32 {
@@ -1941,7 +2030,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2042,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2055,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RaftMessage) GetMsg() []byte {
@@ -2001,7 +2090,7 @@ type MetaCommand struct {
 
 func (x *MetaCommand) Reset() {
 	*x = MetaCommand{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2102,7 @@ func (x *MetaCommand) String() string {
 func (*MetaCommand) ProtoMessage() {}
 
 func (x *MetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2115,7 @@ func (x *MetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
 func (*MetaCommand) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MetaCommand) GetConfig() *Config {
@@ -2077,7 +2166,7 @@ type DataServer struct {
 
 func (x *DataServer) Reset() {
 	*x = DataServer{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2178,7 @@ func (x *DataServer) String() string {
 func (*DataServer) ProtoMessage() {}
 
 func (x *DataServer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2191,7 @@ func (x *DataServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServer.ProtoReflect.Descriptor instead.
 func (*DataServer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DataServer) GetAddr() string {
@@ -2134,7 +2223,7 @@ type MetaState struct {
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2235,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2248,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MetaState) GetConfigs() []*Config {
@@ -2208,7 +2297,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2309,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2322,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MetaMember) GetId() uint64 {
@@ -2263,7 +2352,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2364,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2377,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -2319,7 +2408,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2420,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2433,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -2388,7 +2477,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2489,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2502,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -2457,7 +2546,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2558,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2571,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -2566,7 +2655,7 @@ type Txn struct {
 
 func (x *Txn) Reset() {
 	*x = Txn{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2667,7 @@ func (x *Txn) String() string {
 func (*Txn) ProtoMessage() {}
 
 func (x *Txn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2680,7 @@ func (x *Txn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Txn.ProtoReflect.Descriptor instead.
 func (*Txn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Txn) GetStartTs() uint64 {
@@ -2674,7 +2763,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2775,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2788,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Lock) GetPrimary() []byte {
@@ -2766,7 +2855,7 @@ type TxnRecord struct {
 
 func (x *TxnRecord) Reset() {
 	*x = TxnRecord{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +2867,7 @@ func (x *TxnRecord) String() string {
 func (*TxnRecord) ProtoMessage() {}
 
 func (x *TxnRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +2880,7 @@ func (x *TxnRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
 func (*TxnRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TxnRecord) GetPrimary() []byte {
@@ -2859,7 +2948,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +2960,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +2973,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -2976,7 +3065,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2988,7 +3077,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3001,7 +3090,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -3060,7 +3149,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3161,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3174,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -3146,7 +3235,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3247,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3260,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -3244,7 +3333,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3345,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3358,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -3299,7 +3388,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3400,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3413,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -3359,6 +3448,9 @@ type Write struct {
 	// counts the key without reading it (one version per key, DBSIZE).
 	PrevTs  uint64 `protobuf:"varint,7,opt,name=prev_ts,json=prevTs,proto3" json:"prev_ts,omitempty"`
 	WasLive bool   `protobuf:"varint,8,opt,name=was_live,json=wasLive,proto3" json:"was_live,omitempty"`
+	// prev_bytes: the length of the live value replaced (0 when was_live is
+	// false), so applying keeps the shard's live bytes without a read.
+	PrevBytes uint64 `protobuf:"varint,13,opt,name=prev_bytes,json=prevBytes,proto3" json:"prev_bytes,omitempty"`
 	// Transactions: lock_only writes change only the key's lock, putting
 	// lock or, when it is unset, removing the key's lock; unlock with a value
 	// effect commits a prewritten write and removes the lock.
@@ -3374,7 +3466,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3386,7 +3478,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3399,7 +3491,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Write) GetKey() []byte {
@@ -3458,6 +3550,13 @@ func (x *Write) GetWasLive() bool {
 	return false
 }
 
+func (x *Write) GetPrevBytes() uint64 {
+	if x != nil {
+		return x.PrevBytes
+	}
+	return 0
+}
+
 func (x *Write) GetLockOnly() bool {
 	if x != nil {
 		return x.LockOnly
@@ -3505,7 +3604,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3517,7 +3616,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3530,7 +3629,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -3615,7 +3714,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3726,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3739,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -3706,7 +3805,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3718,7 +3817,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3731,7 +3830,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -3806,7 +3905,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +3917,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +3930,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -3899,7 +3998,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3911,7 +4010,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3924,7 +4023,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -3975,7 +4074,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3987,7 +4086,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4000,7 +4099,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -4029,7 +4128,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4041,7 +4140,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4054,7 +4153,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -4096,7 +4195,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4207,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4220,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -4157,7 +4256,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4169,7 +4268,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4182,7 +4281,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -4205,7 +4304,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4217,7 +4316,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4230,7 +4329,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -4285,7 +4384,7 @@ const file_wire_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\x12 \n" +
-	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\x93\x02\n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\"\xbf\x02\n" +
 	"\rReplicaStatus\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x19\n" +
@@ -4296,7 +4395,14 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eacting_primary\x18\x06 \x01(\bR\ractingPrimary\x12\x1f\n" +
 	"\vlease_valid\x18\a \x01(\bR\n" +
 	"leaseValid\x12 \n" +
-	"\vsurrendered\x18\b \x01(\bR\vsurrendered\"\xa2\x01\n" +
+	"\vsurrendered\x18\b \x01(\bR\vsurrendered\x12*\n" +
+	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\x96\x01\n" +
+	"\tShardLoad\x12\x1b\n" +
+	"\tlive_keys\x18\x01 \x01(\x04R\bliveKeys\x12\x1d\n" +
+	"\n" +
+	"live_bytes\x18\x02 \x01(\x04R\tliveBytes\x12\x1e\n" +
+	"\vops_per_sec\x18\x03 \x01(\x01R\topsPerSec\x12-\n" +
+	"\x13write_bytes_per_sec\x18\x04 \x01(\x01R\x10writeBytesPerSec\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +
@@ -4356,14 +4462,15 @@ const file_wire_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
 	"\aservers\x18\x03 \x03(\v2\x1b.castkv.wire.DataServerInfoR\aservers\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\tR\x06leader\x12/\n" +
-	"\x06shards\x18\x05 \x03(\v2\x17.castkv.wire.ShardStateR\x06shards\"\x8a\x01\n" +
+	"\x06shards\x18\x05 \x03(\v2\x17.castkv.wire.ShardStateR\x06shards\"\xb6\x01\n" +
 	"\n" +
 	"ShardState\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x1d\n" +
 	"\n" +
 	"commit_seq\x18\x02 \x01(\x04R\tcommitSeq\x123\n" +
 	"\breplicas\x18\x03 \x03(\v2\x17.castkv.wire.ReplicaLagR\breplicas\x12\x12\n" +
-	"\x04move\x18\x04 \x01(\tR\x04move\"k\n" +
+	"\x04move\x18\x04 \x01(\tR\x04move\x12*\n" +
+	"\x04load\x18\x05 \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"k\n" +
 	"\n" +
 	"ReplicaLag\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
@@ -4493,7 +4600,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05reads\x18\x02 \x03(\v2\x11.castkv.wire.ReadR\x05reads\"\x85\x01\n" +
 	"\aReplies\x12?\n" +
 	"\x0ecommit_replies\x18\x01 \x03(\v2\x18.castkv.wire.CommitReplyR\rcommitReplies\x129\n" +
-	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xd9\x02\n" +
+	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xf8\x02\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
@@ -4502,7 +4609,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12#\n" +
 	"\rvalue_omitted\x18\x06 \x01(\bR\fvalueOmitted\x12\x17\n" +
 	"\aprev_ts\x18\a \x01(\x04R\x06prevTs\x12\x19\n" +
-	"\bwas_live\x18\b \x01(\bR\awasLive\x12\x1b\n" +
+	"\bwas_live\x18\b \x01(\bR\awasLive\x12\x1d\n" +
+	"\n" +
+	"prev_bytes\x18\r \x01(\x04R\tprevBytes\x12\x1b\n" +
 	"\tlock_only\x18\t \x01(\bR\blockOnly\x12%\n" +
 	"\x04lock\x18\n" +
 	" \x01(\v2\x11.castkv.wire.LockR\x04lock\x12\x16\n" +
@@ -4619,7 +4728,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -4631,109 +4740,112 @@ var file_wire_proto_goTypes = []any{
 	(*Config)(nil),           // 7: castkv.wire.Config
 	(*Heartbeat)(nil),        // 8: castkv.wire.Heartbeat
 	(*ReplicaStatus)(nil),    // 9: castkv.wire.ReplicaStatus
-	(*HeartbeatReply)(nil),   // 10: castkv.wire.HeartbeatReply
-	(*LeaseGrant)(nil),       // 11: castkv.wire.LeaseGrant
-	(*RemoveReplica)(nil),    // 12: castkv.wire.RemoveReplica
-	(*PromoteLearner)(nil),   // 13: castkv.wire.PromoteLearner
-	(*GetTS)(nil),            // 14: castkv.wire.GetTS
-	(*TSReply)(nil),          // 15: castkv.wire.TSReply
-	(*GetConfig)(nil),        // 16: castkv.wire.GetConfig
-	(*ConfigUpdate)(nil),     // 17: castkv.wire.ConfigUpdate
-	(*MetaRedirect)(nil),     // 18: castkv.wire.MetaRedirect
-	(*MetaMembers)(nil),      // 19: castkv.wire.MetaMembers
-	(*MetaMembersReply)(nil), // 20: castkv.wire.MetaMembersReply
-	(*DataServers)(nil),      // 21: castkv.wire.DataServers
-	(*DataServersReply)(nil), // 22: castkv.wire.DataServersReply
-	(*ShardState)(nil),       // 23: castkv.wire.ShardState
-	(*ReplicaLag)(nil),       // 24: castkv.wire.ReplicaLag
-	(*DataServerInfo)(nil),   // 25: castkv.wire.DataServerInfo
-	(*Surrender)(nil),        // 26: castkv.wire.Surrender
-	(*Surrendered)(nil),      // 27: castkv.wire.Surrendered
-	(*RaftMessage)(nil),      // 28: castkv.wire.RaftMessage
-	(*MetaCommand)(nil),      // 29: castkv.wire.MetaCommand
-	(*DataServer)(nil),       // 30: castkv.wire.DataServer
-	(*MetaState)(nil),        // 31: castkv.wire.MetaState
-	(*MetaMember)(nil),       // 32: castkv.wire.MetaMember
-	(*OpID)(nil),             // 33: castkv.wire.OpID
-	(*Stage)(nil),            // 34: castkv.wire.Stage
-	(*StageAck)(nil),         // 35: castkv.wire.StageAck
-	(*Command)(nil),          // 36: castkv.wire.Command
-	(*Txn)(nil),              // 37: castkv.wire.Txn
-	(*Lock)(nil),             // 38: castkv.wire.Lock
-	(*TxnRecord)(nil),        // 39: castkv.wire.TxnRecord
-	(*Commit)(nil),           // 40: castkv.wire.Commit
-	(*Read)(nil),             // 41: castkv.wire.Read
-	(*CommitReply)(nil),      // 42: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 43: castkv.wire.ReadReply
-	(*Requests)(nil),         // 44: castkv.wire.Requests
-	(*Replies)(nil),          // 45: castkv.wire.Replies
-	(*Write)(nil),            // 46: castkv.wire.Write
-	(*Entry)(nil),            // 47: castkv.wire.Entry
-	(*Prepare)(nil),          // 48: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 49: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 50: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 51: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 52: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 53: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 54: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 55: castkv.wire.Persisted
-	(*Tick)(nil),             // 56: castkv.wire.Tick
+	(*ShardLoad)(nil),        // 10: castkv.wire.ShardLoad
+	(*HeartbeatReply)(nil),   // 11: castkv.wire.HeartbeatReply
+	(*LeaseGrant)(nil),       // 12: castkv.wire.LeaseGrant
+	(*RemoveReplica)(nil),    // 13: castkv.wire.RemoveReplica
+	(*PromoteLearner)(nil),   // 14: castkv.wire.PromoteLearner
+	(*GetTS)(nil),            // 15: castkv.wire.GetTS
+	(*TSReply)(nil),          // 16: castkv.wire.TSReply
+	(*GetConfig)(nil),        // 17: castkv.wire.GetConfig
+	(*ConfigUpdate)(nil),     // 18: castkv.wire.ConfigUpdate
+	(*MetaRedirect)(nil),     // 19: castkv.wire.MetaRedirect
+	(*MetaMembers)(nil),      // 20: castkv.wire.MetaMembers
+	(*MetaMembersReply)(nil), // 21: castkv.wire.MetaMembersReply
+	(*DataServers)(nil),      // 22: castkv.wire.DataServers
+	(*DataServersReply)(nil), // 23: castkv.wire.DataServersReply
+	(*ShardState)(nil),       // 24: castkv.wire.ShardState
+	(*ReplicaLag)(nil),       // 25: castkv.wire.ReplicaLag
+	(*DataServerInfo)(nil),   // 26: castkv.wire.DataServerInfo
+	(*Surrender)(nil),        // 27: castkv.wire.Surrender
+	(*Surrendered)(nil),      // 28: castkv.wire.Surrendered
+	(*RaftMessage)(nil),      // 29: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 30: castkv.wire.MetaCommand
+	(*DataServer)(nil),       // 31: castkv.wire.DataServer
+	(*MetaState)(nil),        // 32: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 33: castkv.wire.MetaMember
+	(*OpID)(nil),             // 34: castkv.wire.OpID
+	(*Stage)(nil),            // 35: castkv.wire.Stage
+	(*StageAck)(nil),         // 36: castkv.wire.StageAck
+	(*Command)(nil),          // 37: castkv.wire.Command
+	(*Txn)(nil),              // 38: castkv.wire.Txn
+	(*Lock)(nil),             // 39: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 40: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 41: castkv.wire.Commit
+	(*Read)(nil),             // 42: castkv.wire.Read
+	(*CommitReply)(nil),      // 43: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 44: castkv.wire.ReadReply
+	(*Requests)(nil),         // 45: castkv.wire.Requests
+	(*Replies)(nil),          // 46: castkv.wire.Replies
+	(*Write)(nil),            // 47: castkv.wire.Write
+	(*Entry)(nil),            // 48: castkv.wire.Entry
+	(*Prepare)(nil),          // 49: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 50: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 51: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 52: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 53: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 54: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 55: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 56: castkv.wire.Persisted
+	(*Tick)(nil),             // 57: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
 	1,  // 1: castkv.wire.Reply.kind:type_name -> castkv.wire.Reply.Kind
 	6,  // 2: castkv.wire.Reply.array:type_name -> castkv.wire.Reply
 	9,  // 3: castkv.wire.Heartbeat.replicas:type_name -> castkv.wire.ReplicaStatus
-	7,  // 4: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
-	11, // 5: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
-	7,  // 6: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
-	25, // 7: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
-	23, // 8: castkv.wire.DataServersReply.shards:type_name -> castkv.wire.ShardState
-	24, // 9: castkv.wire.ShardState.replicas:type_name -> castkv.wire.ReplicaLag
-	7,  // 10: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
-	30, // 11: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
-	7,  // 12: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
-	32, // 13: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
-	30, // 14: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
-	33, // 15: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	33, // 16: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	37, // 17: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
-	33, // 18: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	36, // 19: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	36, // 20: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	33, // 21: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 22: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 23: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 24: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	38, // 25: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 26: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 27: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 28: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	38, // 29: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	40, // 30: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	41, // 31: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	42, // 32: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	43, // 33: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	38, // 34: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	38, // 35: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 36: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	33, // 37: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	46, // 38: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 39: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	39, // 40: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 41: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	47, // 42: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 43: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 44: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	53, // 45: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	54, // 46: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 47: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 48: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	10, // 4: castkv.wire.ReplicaStatus.load:type_name -> castkv.wire.ShardLoad
+	7,  // 5: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
+	12, // 6: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
+	7,  // 7: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
+	26, // 8: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
+	24, // 9: castkv.wire.DataServersReply.shards:type_name -> castkv.wire.ShardState
+	25, // 10: castkv.wire.ShardState.replicas:type_name -> castkv.wire.ReplicaLag
+	10, // 11: castkv.wire.ShardState.load:type_name -> castkv.wire.ShardLoad
+	7,  // 12: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
+	31, // 13: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
+	7,  // 14: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
+	33, // 15: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	31, // 16: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
+	34, // 17: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	34, // 18: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	38, // 19: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	34, // 20: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	37, // 21: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	37, // 22: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	34, // 23: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 24: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 25: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 26: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	39, // 27: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 28: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 29: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 30: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	39, // 31: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	41, // 32: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	42, // 33: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	43, // 34: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	44, // 35: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	39, // 36: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	39, // 37: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 38: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	34, // 39: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	47, // 40: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 41: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	40, // 42: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 43: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	48, // 44: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 45: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 46: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	54, // 47: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	55, // 48: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 49: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 50: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -4747,7 +4859,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -194,8 +194,9 @@ func printServers(w io.Writer, rep *wire.DataServersReply) {
 }
 
 // printReplication prints each replica's log position against its
-// primary's commit point (as their last heartbeats to meta said), and the
-// moves in progress.
+// primary's commit point (as their last heartbeats to meta said), the moves
+// in progress, and each shard's size and traffic as its primary reported
+// them (rates over its last second).
 func printReplication(w io.Writer, shards []*wire.ShardState) {
 	fmt.Fprintf(w, "%-5s  %-21s  %-9s  %10s  %s\n", "SHARD", "REPLICA", "ROLE", "LAST SEQ", "BEHIND COMMIT")
 	var moves []string
@@ -218,6 +219,14 @@ func printReplication(w io.Writer, shards []*wire.ShardState) {
 		moves = []string{"none"}
 	}
 	fmt.Fprintf(w, "\nMOVES IN PROGRESS\n%s\n", strings.Join(moves, "\n"))
+	fmt.Fprintf(w, "\n%-5s  %10s  %12s  %10s  %14s\n", "SHARD", "KEYS", "LIVE BYTES", "OPS/S", "WRITTEN B/S")
+	for _, s := range shards {
+		if l := s.Load; l != nil {
+			fmt.Fprintf(w, "%-5d  %10d  %12d  %10.0f  %14.0f\n", s.Shard, l.LiveKeys, l.LiveBytes, l.OpsPerSec, l.WriteBytesPerSec)
+		} else {
+			fmt.Fprintf(w, "%-5d  %10s  %12s  %10s  %14s\n", s.Shard, "?", "?", "?", "? (no report from a primary yet)")
+		}
+	}
 }
 
 func orNone(s string) string {

@@ -784,6 +784,11 @@ func TestClusterScaleOut(t *testing.T) {
 	if !regexp.MustCompile(regexp.QuoteMeta(kc.dataAddrs[len(kc.dataAddrs)-1]) + ` +draining +yes +0 +0`).MatchString(out.String()) {
 		t.Errorf("castd admin status does not show %s draining, alive, holding nothing", added.name)
 	}
+	// Each shard's load as its primary reported it: SHARD KEYS LIVE BYTES
+	// OPS/S WRITTEN B/S, with keys written by the workload.
+	if loads := regexp.MustCompile(`(?m)^[0-9]+ +([1-9][0-9]*) +[1-9][0-9]* +[0-9]+ +[0-9]+$`).FindAllString(out.String(), -1); len(loads) != len(drained) {
+		t.Errorf("castd admin status shows the load of %d shards holding keys, want all %d", len(loads), len(drained))
+	}
 	balancedAt := h.now()
 	time.Sleep(killAfterFailover)
 	pool.stop(t)

@@ -32,7 +32,21 @@ const (
 	rssSettleBound = 60 * time.Second
 	rssPollEvery   = 100 * time.Millisecond
 	debugGetBound  = 5 * time.Second // one /debug request, for a failure's report
+	// largeValueTimeout bounds the SET at the client, above the API's
+	// request timeout in largeValueFlags.
+	largeValueTimeout = 40 * time.Second
 )
+
+// largeValueFlags give failure detection time a 60 MB value may take on a
+// loaded machine. The e2e flags were not enough in CI (the whole suite on
+// 2 cores): the SET took over 30 s, the meta group lost its leader three
+// times meanwhile (500 ms election timeout), the primary's lease lapsed
+// and the secondary's ack came after --remove-after, so meta replaced the
+// primary. The test is about memory and about a large value not being
+// mistaken for a failure; these bounds leave only a process stuck for a
+// minute to be one.
+var largeValueFlags = []string{"--election-timeout", "3s", "--lease", "10s", "--fail-timeout", "60s",
+	"--remove-after", "90s", "--request-timeout", "25s"}
 
 // plainCastd is castd built without -race, once per test binary: the race
 // detector's shadow memory, and pebble's race builds allocating half their
@@ -78,9 +92,9 @@ func mb(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
 // RSS does not come back it reports Go's MemStats and pebble's metrics
 // from castd's --pprof, to say whose memory it is.
 //
-// The cluster runs with the e2e timing flags, as every test here does, so
-// a busy machine does not change its config; a config change during one
-// SET with them is a failure all the more.
+// The cluster runs with failure detection slower than the e2e timing
+// flags (largeValueFlags), so a busy machine does not change its config; a
+// config change during one SET with them is a failure all the more.
 func TestDevMemoryAfterLargeValue(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads RSS from /proc")
@@ -91,7 +105,7 @@ func TestDevMemoryAfterLargeValue(t *testing.T) {
 	}
 	pprofAddr := loopback(freePorts(t, 1)[0])
 	ps := newProcs(t, workDir(t))
-	dc := startDevBin(t, ps, bin, "--log-level", "info", "--pprof", pprofAddr)
+	dc := startDevBin(t, ps, bin, append([]string{"--log-level", "info", "--pprof", pprofAddr}, largeValueFlags...)...)
 	pid := dc.d.cmd.Process.Pid
 	baseline, err := rssBytes(pid)
 	if err != nil {
@@ -122,12 +136,12 @@ func TestDevMemoryAfterLargeValue(t *testing.T) {
 		<-sampled
 	}()
 
-	c := newClient(t, dc.clientAddr)
+	c := newClientWaiting(t, dc.clientAddr, largeValueTimeout)
 	// Random bytes: pebble's snappy finds nothing to compress, so its
 	// buffers are as large as they get.
 	big := make([]byte, largeValueBytes)
 	_, _ = rand.NewChaCha8([32]byte{7}).Read(big)
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), largeValueTimeout)
 	err = c.Set(ctx, "big", big, 0).Err()
 	cancel()
 	if err != nil {

@@ -383,13 +383,20 @@ func tail(path string) string {
 // write would corrupt the recorded history) and speaks RESP2.
 func newClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
+	return newClientWaiting(t, addr, e2eCommandTimeout)
+}
+
+// newClientWaiting is newClient waiting up to wait for a reply (and a
+// third of that to send a command).
+func newClientWaiting(t *testing.T, addr string, wait time.Duration) *redis.Client {
+	t.Helper()
 	c := redis.NewClient(&redis.Options{
 		Addr:                  addr,
 		Protocol:              2,
 		MaxRetries:            -1,
 		DialTimeout:           2 * time.Second,
-		ReadTimeout:           e2eCommandTimeout, // callers bound each command with a context
-		WriteTimeout:          5 * time.Second,
+		ReadTimeout:           wait, // callers bound each command with a context
+		WriteTimeout:          max(5*time.Second, wait/3),
 		ContextTimeoutEnabled: true,
 		PoolSize:              4,
 		DisableIdentity:       true,
