@@ -80,6 +80,10 @@ const (
 	// primary key sent, and lock resolutions begun (TxnCheck sent).
 	CountTxnCommit  = "txn-commit"
 	CountTxnResolve = "txn-resolve"
+	// The API's background lock resolver (actors/api/resolver.go): shards
+	// it asked for expired locks, and the expired locks they named.
+	CountResolverScan  = "resolver-scan"
+	CountResolverLocks = "resolver-expired-locks"
 	// Membership (FaultMembership): a data server joined, one was drained,
 	// and what the balancer did: replicas moved (a member dropped after
 	// its replacement was promoted) and primaries handed over.

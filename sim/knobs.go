@@ -534,7 +534,16 @@ func (k *Knobs) apiConfig(metas []actors.Addr, canary string) api.Config {
 		RetryBackoff:     k.API.RetryBackoff,
 		SendAfter:        k.API.SendAfter,
 		TxnLockTTL:       k.API.TxnLockTTL,
+		ResolveEvery:     resolveEvery(k.API.TxnLockTTL),
 	}
+}
+
+// resolveEvery paces the API's background lock resolver from the run's
+// lock TTL, so a run draws no extra knob: twice the TTL, within 100 ms to
+// 5 s (the production default), so that in most runs an expired lock
+// waits for a round well within the run.
+func resolveEvery(ttl time.Duration) time.Duration {
+	return min(max(2*ttl, 100*time.Millisecond), 5*time.Second)
 }
 
 func (k *Knobs) dataConfig(metas []actors.Addr, canary string) data.Config {

@@ -117,6 +117,9 @@ func (o *oracles) apiSent(msg actors.Msg, from *machine) {
 		}
 		o.reads[readKey{from.addr, r.Incarnation, r.Id, r.Shard}] = r.GetCommand().GetKeys()
 		o.checkFresh(from, r, r.Ts)
+		if command.Kind(r.GetCommand().GetKind()) == command.TxnLocks {
+			o.w.faults[CountResolverScan]++
+		}
 	}
 	for _, c := range commits {
 		if !c.Abort {
@@ -162,6 +165,9 @@ func (o *oracles) readServed(from *machine, to actors.Addr, x *wire.ReadReply) {
 	k := readKey{to, x.Incarnation, x.Id, x.Shard}
 	keys, known := o.reads[k]
 	delete(o.reads, k)
+	if known && len(keys) == 0 && x.Reply.GetKind() == wire.Reply_ARRAY {
+		o.w.faults[CountResolverLocks] += len(x.Reply.Array) // TxnLocks: DBSIZE answers a count
+	}
 	s := server(from)
 	if s == nil || x.Ts == 0 || !known || len(keys) == 0 || x.Reply.GetKind() == wire.Reply_ERROR {
 		// Not a read of keys at its timestamp: an error, or DBSIZE (which

@@ -50,7 +50,10 @@ type Config struct {
 	// (txn.go): above the time a coordinator takes from prewrite to
 	// commit, and the longest a reader waits for one that died.
 	TxnLockTTL time.Duration
-	Canary     string
+	// ResolveEvery is the pause between rounds of the background lock
+	// resolver (resolver.go); negative: no resolver.
+	ResolveEvery time.Duration
+	Canary       string
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TxnLockTTL == 0 {
 		c.TxnLockTTL = 3 * time.Second
+	}
+	if c.ResolveEvery == 0 {
+		c.ResolveEvery = 5 * time.Second
 	}
 	return c
 }
@@ -114,6 +120,7 @@ const (
 	timerSend     = wire.Tick_SEND     // send what queue collected
 	timerRefresh  = wire.Tick_REFRESH  // ask meta for the map again
 	timerTSO      = wire.Tick_TSO      // a GetTS went unanswered (Tick.Id: its id)
+	timerResolve  = wire.Tick_RESOLVE  // a round of the background lock resolver
 )
 
 // API is the API server role.
@@ -152,6 +159,9 @@ type API struct {
 	tsAsks    map[uint64]*tsFetch
 	nextTSAsk uint64
 	lastTS    uint64
+
+	// resolverKeys counts the keys the lock resolver read (resolver.go).
+	resolverKeys uint64
 }
 
 type outgoing struct {
@@ -172,7 +182,8 @@ type request struct {
 	// their counts in sum.
 	shard    uint32
 	sum      int64
-	visiting bool // DBSIZE: it has started on the shards
+	found    []*wire.Reply // TxnLocks: the keys the shards visited so far named
+	visiting bool          // DBSIZE, TxnLocks: it has started on the shards
 	// ts is the TSO timestamp its Commits and Reads carry (0: none yet).
 	// parts: a read split over several shards, in this attempt (split.go).
 	ts    uint64
@@ -227,6 +238,7 @@ func (a *API) Start(env actors.Env) {
 	a.tsWaiting, a.tsAsks, a.nextTSAsk, a.lastTS = nil, map[uint64]*tsFetch{}, 0, 0
 	a.askConfig(env)
 	env.After(a.cfg.RefreshEvery, &wire.Tick{Kind: timerRefresh})
+	a.resolveLater(env)
 }
 
 // Handle processes one message.
@@ -541,15 +553,20 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		if command.IsAborted(rep) {
 			rep = command.Error(fmt.Sprintf("TRYAGAIN shard %d did not apply the write within %v (last: %s); retry it", r.shard, a.cfg.RequestTimeout, r.lastRefusal))
 		}
-		if r.cmd.AllKeys() && rep.GetKind() == wire.Reply_INT {
-			// DBSIZE: add this shard's count and go on to the next shard.
+		if r.cmd.AllKeys() && (rep.GetKind() == wire.Reply_INT || rep.GetKind() == wire.Reply_ARRAY) {
+			// DBSIZE: add this shard's count and go on to the next shard;
+			// TxnLocks: collect its keys.
 			r.sum += rep.Int
+			r.found = append(r.found, rep.Array...)
 			if next := a.nextShard(r.shard); next != nil {
 				r.shard, r.refusals = next.Shard, 0
 				a.try(env, r)
 				return
 			}
-			rep = &wire.Reply{Kind: wire.Reply_INT, Int: r.sum}
+			rep = &wire.Reply{Kind: rep.Kind, Int: r.sum}
+			if rep.Kind == wire.Reply_ARRAY {
+				rep.Array = r.found
+			}
 		}
 		a.finish(env, r, rep)
 		return
@@ -660,6 +677,9 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 		return
 	case timerTSO:
 		a.tsTimeout(env, t.Id)
+		return
+	case timerResolve:
+		a.resolveRound(env)
 		return
 	}
 	r := a.reqs[t.Id]

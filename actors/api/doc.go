@@ -28,5 +28,8 @@
 // (the atomic point, when the client is answered), then commit the others
 // and forget the record. Each step is a sub-request with its own op id,
 // retries and settling. Any command refused LOCKED resolves the lock
-// through its primary key's shard and runs again at a new timestamp.
+// through its primary key's shard and runs again at a new timestamp. A
+// background resolver (resolver.go) reads, every ResolveEvery, the keys
+// whose locks expired, so a dead coordinator's locks go even from keys no
+// client reads again.
 package api

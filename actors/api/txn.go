@@ -345,7 +345,7 @@ func (a *API) resolve(env actors.Env, r *request, lock *wire.Lock, callerTS uint
 // resolution, whose timestamps may predate the blocked command).
 func (a *API) sub(env actors.Env, origin *request, cmd *command.Command, ts uint64, timeout time.Duration, done subDone) {
 	a.nextReq++
-	s := &request{id: a.nextReq, cmd: cmd, write: true, inline: true, ts: ts, timeout: timeout, done: done, origin: origin}
+	s := &request{id: a.nextReq, cmd: cmd, write: cmd.IsWrite(), inline: true, ts: ts, timeout: timeout, done: done, origin: origin}
 	a.reqs[s.id] = s
 	s.deadline = env.After(a.firstDeadline(s), &wire.Tick{Kind: timerDeadline, Id: s.id})
 	a.try(env, s)

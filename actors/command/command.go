@@ -37,6 +37,11 @@ const (
 	TxnCommit
 	TxnCheck
 	TxnForget
+	// TxnLocks asks each shard's primary for keys whose transaction locks
+	// expired at the read's timestamp (the API's background resolver
+	// reads them, which resolves their locks). Like DBSIZE it spans every
+	// shard; unlike the Txn kinds above it names no transaction.
+	TxnLocks
 )
 
 var kindNames = [...]string{
@@ -58,6 +63,7 @@ var kindNames = [...]string{
 	TxnCommit:     "TxnCommit",
 	TxnCheck:      "TxnCheck",
 	TxnForget:     "TxnForget",
+	TxnLocks:      "TxnLocks",
 }
 
 func (k Kind) String() string {
@@ -100,7 +106,7 @@ func (c *Command) IsWrite() bool {
 // AllKeys reports whether the command touches the whole keyspace rather
 // than the keys it names, so it spans every shard.
 func (c *Command) AllKeys() bool {
-	return c.Kind == DBSize || c.Kind == FlushAll
+	return c.Kind == DBSize || c.Kind == FlushAll || c.Kind == TxnLocks
 }
 
 // ValuePositions gives the indexes into Args that hold values to write, in

@@ -31,7 +31,7 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys >= 1 && values == 0
 	case MSet:
 		ok = keys >= 1 && values == keys
-	case DBSize, FlushAll:
+	case DBSize, FlushAll, TxnLocks:
 		ok = keys == 0 && values == 0
 	case TxnPrewrite:
 		ok = keys >= 1 && (values == keys) != (c.Txn != nil && c.Txn.Delete) && (values == 0 || values == keys)

@@ -58,7 +58,8 @@ func writeBytes(e *wire.Entry) int {
 
 // load is the shard's size and traffic for the primary's heartbeat: the live
 // counts of the applied state (kept in memory as entries apply; read from
-// the store once after a restart or an install) and the meter's rates.
+// the store once after a restart or an install), its transaction locks and
+// the meter's rates.
 func (r *replica) load(now time.Time) *wire.ShardLoad {
 	if r.live == nil {
 		keys, err := r.s.st.LiveKeys(r.shard)
@@ -68,5 +69,5 @@ func (r *replica) load(now time.Time) *wire.ShardLoad {
 		r.live = &store.LiveCounts{Keys: keys, Bytes: bytes}
 	}
 	ops, wb := r.meter.rates(now)
-	return &wire.ShardLoad{LiveKeys: r.live.Keys, LiveBytes: r.live.Bytes, OpsPerSec: ops, WriteBytesPerSec: wb}
+	return &wire.ShardLoad{LiveKeys: r.live.Keys, LiveBytes: r.live.Bytes, OpsPerSec: ops, WriteBytesPerSec: wb, Locks: uint64(len(r.locks))}
 }

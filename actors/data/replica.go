@@ -427,6 +427,10 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 		reply(wire.Status_OK, command.Int(int64(n)))
 		return
 	}
+	if cmd.Kind == command.TxnLocks {
+		reply(wire.Status_OK, r.expiredLocks(m.Ts))
+		return
+	}
 	if cmd.IsWrite() {
 		reply(wire.Status_OK, command.Error("ERR "+cmd.Name+" is a write; send it as a Commit"))
 		return

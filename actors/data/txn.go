@@ -454,3 +454,31 @@ func (s *Server) Locked(shard uint32, key []byte) *wire.Lock {
 
 // txnCounts is how many locks and transaction records the replica holds.
 func (r *replica) txnCounts() (locks, records int) { return len(r.locks), len(r.txns) }
+
+// maxExpiredLocks bounds the keys one TxnLocks answer names: the API's
+// resolver reads each, and asks again on its next round.
+const maxExpiredLocks = 64
+
+// expiredLocks answers TxnLocks: the keys, in key order, of the committed
+// state's locks whose transactions' TTLs ran out at or below ts (TSO
+// time), at most maxExpiredLocks of them. Reading such a key resolves its
+// lock through its primary key (rule txn-rollback: an expired transaction
+// not yet committed is rolled back), so a lock left by a coordinator that
+// died is resolved even if no client reads its key again.
+func (r *replica) expiredLocks(ts uint64) *wire.Reply {
+	var keys []string
+	for k, l := range r.locks {
+		if l.ExpiresTs < ts {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys) // map order is random; the answer must not be
+	if len(keys) > maxExpiredLocks {
+		keys = keys[:maxExpiredLocks]
+	}
+	out := make([]*wire.Reply, len(keys))
+	for i, k := range keys {
+		out[i] = command.Bulk([]byte(k))
+	}
+	return command.Array(out...)
+}

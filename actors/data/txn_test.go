@@ -1,6 +1,7 @@
 package data
 
 import (
+	"strings"
 	"testing"
 
 	"castkv/actors"
@@ -218,5 +219,42 @@ func TestCommitNamesAKeyTwice(t *testing.T) {
 	}
 	if rr := readAt(t, env, s, 1, nextTS(), "GET", "k"); string(rr.Reply.GetBulk()) != "k2" {
 		t.Fatalf("want k's last value k2, got %v", rr)
+	}
+}
+
+// TxnLocks (the API's background resolver) names, in key order, the keys
+// whose committed locks expired below the read's timestamp: not a live
+// lock, not one only sequenced.
+func TestTxnLocksNamesExpiredLocks(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	start := nextTS()
+	short := &wire.Txn{StartTs: start, Primary: []byte("p"), ExpiresTs: start + 10}
+	commitEntry(t, env, s, txnOp(1, command.TxnPrewrite, short, []string{"p", "b", "a"}, "1", "2", "3"))
+	start2 := nextTS()
+	long := &wire.Txn{StartTs: start2, Primary: []byte("q"), ExpiresTs: start2 + 1_000_000}
+	commitEntry(t, env, s, txnOp(2, command.TxnPrewrite, long, []string{"q"}, "4"))
+	names := func(ts uint64) []string {
+		t.Helper()
+		s.Handle(env, "api1", &wire.Read{Shard: 0, ConfigVersion: 1, Id: ts, Incarnation: 7, Ts: ts,
+			Command: &wire.Command{Kind: uint32(command.TxnLocks), Name: "txnlocks"}})
+		replies := roletest.Of[*wire.ReadReply](env.Take())
+		if len(replies) != 1 {
+			t.Fatalf("TxnLocks at %d: %v", ts, replies)
+		}
+		rr := replies[0]
+		if rr.Status != wire.Status_OK || rr.Reply.Kind != wire.Reply_ARRAY {
+			t.Fatalf("TxnLocks at %d: %v", ts, rr)
+		}
+		var out []string
+		for _, k := range rr.Reply.Array {
+			out = append(out, string(k.Bulk))
+		}
+		return out
+	}
+	if got := names(start + 5); len(got) != 0 {
+		t.Errorf("before any lock expired: %q", got)
+	}
+	if got := names(start + 11); strings.Join(got, ",") != "a,b,p" {
+		t.Errorf("after the first transaction's locks expired: %q, want a,b,p", got)
 	}
 }

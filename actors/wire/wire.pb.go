@@ -235,6 +235,7 @@ const (
 	Tick_RAFT      Tick_Kind = 11 // meta: one raft tick (heartbeats, elections, leadership checks)
 	Tick_REFRESH   Tick_Kind = 12 // api: ask meta for the cluster map again
 	Tick_TSO       Tick_Kind = 13 // api: the GetTS id went unanswered
+	Tick_RESOLVE   Tick_Kind = 14 // api: a round of the background lock resolver
 )
 
 // Enum value maps for Tick_Kind.
@@ -253,6 +254,7 @@ var (
 		11: "RAFT",
 		12: "REFRESH",
 		13: "TSO",
+		14: "RESOLVE",
 	}
 	Tick_Kind_value = map[string]int32{
 		"HEARTBEAT": 0,
@@ -268,6 +270,7 @@ var (
 		"RAFT":      11,
 		"REFRESH":   12,
 		"TSO":       13,
+		"RESOLVE":   14,
 	}
 )
 
@@ -771,6 +774,7 @@ type ShardLoad struct {
 	// interval on the primary's clock.
 	OpsPerSec        float64 `protobuf:"fixed64,3,opt,name=ops_per_sec,json=opsPerSec,proto3" json:"ops_per_sec,omitempty"`
 	WriteBytesPerSec float64 `protobuf:"fixed64,4,opt,name=write_bytes_per_sec,json=writeBytesPerSec,proto3" json:"write_bytes_per_sec,omitempty"`
+	Locks            uint64  `protobuf:"varint,5,opt,name=locks,proto3" json:"locks,omitempty"` // transaction locks in the applied state
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -829,6 +833,13 @@ func (x *ShardLoad) GetOpsPerSec() float64 {
 func (x *ShardLoad) GetWriteBytesPerSec() float64 {
 	if x != nil {
 		return x.WriteBytesPerSec
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetLocks() uint64 {
+	if x != nil {
+		return x.Locks
 	}
 	return 0
 }
@@ -4396,13 +4407,14 @@ const file_wire_proto_rawDesc = "" +
 	"\vlease_valid\x18\a \x01(\bR\n" +
 	"leaseValid\x12 \n" +
 	"\vsurrendered\x18\b \x01(\bR\vsurrendered\x12*\n" +
-	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\x96\x01\n" +
+	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\xac\x01\n" +
 	"\tShardLoad\x12\x1b\n" +
 	"\tlive_keys\x18\x01 \x01(\x04R\bliveKeys\x12\x1d\n" +
 	"\n" +
 	"live_bytes\x18\x02 \x01(\x04R\tliveBytes\x12\x1e\n" +
 	"\vops_per_sec\x18\x03 \x01(\x01R\topsPerSec\x12-\n" +
-	"\x13write_bytes_per_sec\x18\x04 \x01(\x01R\x10writeBytesPerSec\"\xa2\x01\n" +
+	"\x13write_bytes_per_sec\x18\x04 \x01(\x01R\x10writeBytesPerSec\x12\x14\n" +
+	"\x05locks\x18\x05 \x01(\x04R\x05locks\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +
@@ -4679,10 +4691,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12*\n" +
 	"\x06result\x18\x03 \x01(\v2\x12.castkv.wire.ReplyR\x06result\"!\n" +
 	"\tPersisted\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\x04R\x05point\"\xea\x01\n" +
+	"\x05point\x18\x01 \x01(\x04R\x05point\"\xf7\x01\n" +
 	"\x04Tick\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.castkv.wire.Tick.KindR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\xa5\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\xb2\x01\n" +
 	"\x04Kind\x12\r\n" +
 	"\tHEARTBEAT\x10\x00\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\t\n" +
@@ -4698,7 +4710,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x12\b\n" +
 	"\x04RAFT\x10\v\x12\v\n" +
 	"\aREFRESH\x10\f\x12\a\n" +
-	"\x03TSO\x10\r\"\x04\b\x01\x10\x01*\xb7\x01\n" +
+	"\x03TSO\x10\r\x12\v\n" +
+	"\aRESOLVE\x10\x0e\"\x04\b\x01\x10\x01*\xb7\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x10\n" +
 	"\fSTALE_CONFIG\x10\x01\x12\x0f\n" +
