@@ -19,15 +19,17 @@ func TestSameSeedSameTrace(t *testing.T) {
 		}
 		return res
 	}
-	a, b, c := run(7), run(7), run(8)
+	// Seed 6 draws crashes, partitions and a machine loss in 10 s (pick
+	// another when a change to the simulator moves the draw).
+	a, b, c := run(6), run(6), run(8)
 	if a.Trace != b.Trace || a.Ops != b.Ops {
-		t.Fatalf("seed 7 twice: traces %s and %s, ops %d and %d", a.Trace, b.Trace, a.Ops, b.Ops)
+		t.Fatalf("seed 6 twice: traces %s and %s, ops %d and %d", a.Trace, b.Trace, a.Ops, b.Ops)
 	}
 	if a.Trace == c.Trace {
-		t.Fatalf("seeds 7 and 8 gave the same trace %s", a.Trace)
+		t.Fatalf("seeds 6 and 8 gave the same trace %s", a.Trace)
 	}
 	if a.Ops == 0 || a.Faults[FaultCrash]+a.Faults[FaultPartition]+a.Faults[FaultMachineLoss] == 0 {
-		t.Fatalf("seed 7 ran %d ops with faults %v: the run exercised nothing", a.Ops, a.Faults)
+		t.Fatalf("seed 6 ran %d ops with faults %v: the run exercised nothing", a.Ops, a.Faults)
 	}
 }
 

@@ -467,6 +467,7 @@ const maxExpiredLocks = 64
 // died is resolved even if no client reads its key again.
 func (r *replica) expiredLocks(ts uint64) *wire.Reply {
 	var keys []string
+	// order-independent: the keys are sorted below
 	for k, l := range r.locks {
 		if l.ExpiresTs < ts {
 			keys = append(keys, k)

@@ -52,10 +52,11 @@ type handover struct {
 const maxServerWaits = 16
 
 type serverWait struct {
-	from     actors.Addr
-	id       uint64
-	addr     string
-	draining bool
+	from      actors.Addr
+	id        uint64
+	addr      string
+	draining  bool
+	forgotten bool
 }
 
 // dataServer is addr's registry entry, or nil.
@@ -72,6 +73,9 @@ func (m *Meta) applyDataServer(env actors.Env, d *wire.DataServer) {
 	i, ok := slices.BinarySearchFunc(m.registry, d.Addr, func(x *wire.DataServer, a string) int { return strings.Compare(x.Addr, a) })
 	d = proto.Clone(d).(*wire.DataServer)
 	switch {
+	case d.Forgotten && ok:
+		m.registry = slices.Delete(m.registry, i, i+1)
+	case d.Forgotten:
 	case ok:
 		m.registry[i] = d
 	default:
@@ -81,10 +85,10 @@ func (m *Meta) applyDataServer(env actors.Env, d *wire.DataServer) {
 		return
 	}
 	delete(m.registering, d.Addr)
-	env.Log().Info("data server registry", "server", d.Addr, "draining", d.Draining, "registered", len(m.registry))
+	env.Log().Info("data server registry", "server", d.Addr, "draining", d.Draining, "forgotten", d.Forgotten, "registered", len(m.registry))
 	kept := m.serverWaits[:0]
 	for _, w := range m.serverWaits {
-		if w.addr == d.Addr && w.draining == d.Draining {
+		if w.addr == d.Addr && w.draining == d.Draining && w.forgotten == d.Forgotten {
 			m.answerServers(env, w.from, w.id, "")
 			continue
 		}
@@ -118,23 +122,36 @@ func (m *Meta) dataServers(env actors.Env, from actors.Addr, x *wire.DataServers
 		env.Send(from, &wire.MetaRedirect{Id: x.Id, Leader: string(m.leaderAddr())})
 		return
 	}
-	addr, draining := x.Drain, true
+	addr, draining, forget := x.Drain, true, false
+	named := 0
+	for _, a := range []string{x.Drain, x.Undrain, x.Forget} {
+		if a != "" {
+			named++
+		}
+	}
 	switch {
-	case x.Drain == "" && x.Undrain == "":
+	case named == 0:
 		m.answerServers(env, from, x.Id, "")
 		return
-	case x.Drain != "" && x.Undrain != "":
-		m.answerServers(env, from, x.Id, "name one server to drain or one to undrain, not both")
+	case named > 1:
+		m.answerServers(env, from, x.Id, "name one server to drain, undrain or forget, not several")
 		return
 	case x.Undrain != "":
 		addr, draining = x.Undrain, false
+	case x.Forget != "":
+		addr, draining, forget = x.Forget, false, true
 	}
 	d := m.dataServer(addr)
 	if d == nil {
 		m.answerServers(env, from, x.Id, fmt.Sprintf("%s is not a registered data server (a data server registers with its first heartbeat)", addr))
 		return
 	}
-	if d.Draining == draining {
+	if forget {
+		if why := m.unforgettable(addr); why != "" {
+			m.answerServers(env, from, x.Id, fmt.Sprintf("%s cannot be forgotten: %s", addr, why))
+			return
+		}
+	} else if d.Draining == draining {
 		m.answerServers(env, from, x.Id, "")
 		return
 	}
@@ -154,11 +171,28 @@ func (m *Meta) dataServers(env actors.Env, from actors.Addr, x *wire.DataServers
 		m.answerServers(env, from, x.Id, "too many registry changes under way; try again")
 		return
 	}
-	if err := m.rn.Propose(marshal(&wire.MetaCommand{DataServer: &wire.DataServer{Addr: addr, Draining: draining}})); err != nil {
+	if err := m.rn.Propose(marshal(&wire.MetaCommand{DataServer: &wire.DataServer{Addr: addr, Draining: draining, Forgotten: forget}})); err != nil {
 		m.answerServers(env, from, x.Id, "the leader refused the change: "+err.Error())
 		return
 	}
-	m.serverWaits = append(m.serverWaits, serverWait{from: from, id: x.Id, addr: addr, draining: draining})
+	m.serverWaits = append(m.serverWaits, serverWait{from: from, id: x.Id, addr: addr, draining: draining, forgotten: forget})
+}
+
+// unforgettable says why a registered server may not be dropped from the
+// registry: only a dead one that no shard names (as primary, secondary or
+// learner) may, so that forgetting loses no copy and no server that is
+// still working. "" when it may.
+func (m *Meta) unforgettable(addr string) string {
+	if m.alive(m.now, addr) {
+		return "it is alive (drain it, stop it, then forget it)"
+	}
+	for _, s := range m.shards {
+		c := s.config
+		if c.Primary == addr || slices.Contains(c.Secondaries, addr) || slices.Contains(c.Learners, addr) {
+			return fmt.Sprintf("shard %d still names it (version %d); wait for its replicas to be replaced", c.Shard, c.Version)
+		}
+	}
+	return ""
 }
 
 func (m *Meta) answerServers(env actors.Env, to actors.Addr, id uint64, errText string) {

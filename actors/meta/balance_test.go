@@ -3,6 +3,7 @@ package meta
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,4 +292,77 @@ func TestAbandonedHandoverMovesOn(t *testing.T) {
 	if next.Version != c.Version+1 || next.Primary != c.Primary || !slices.Equal(next.Secondaries, c.Secondaries) {
 		t.Fatalf("after the primary reported a surrender nobody follows up, the config is %v; want version %d, same members", next, c.Version+1)
 	}
+}
+
+// A lost server stays in the registry until an operator forgets it, which
+// meta refuses while it is alive or while any shard still names it; a
+// forgotten server that heartbeats again registers anew.
+func TestForgetALostServer(t *testing.T) {
+	env, m := newBalanceMeta(t, 6, "data1", "data2", "data3", "data4")
+	defer env.Close()
+	f := newFleet(t, m, env, "data1", "data2", "data3", "data4")
+	for range 100 {
+		f.step()
+	}
+	forget := func(id uint64) *wire.DataServersReply {
+		t.Helper()
+		m.Handle(env, "admin", &wire.DataServers{Id: id, Forget: "data2"})
+		return firstReply(t, f)
+	}
+	if r := forget(1); !strings.Contains(r.Error, "alive") {
+		t.Fatalf("forget a live server: %q, want a refusal saying it is alive", r.Error)
+	}
+	f.down["data2"] = true
+	f.removed = true // meta fails over and removes the dead server's replicas
+	for m.alive(env.Now(), "data2") { // dead, but not yet replaced everywhere
+		f.step()
+	}
+	if r := forget(2); !strings.Contains(r.Error, "still names it") {
+		t.Fatalf("forget a dead server shards still name: %q, want a refusal", r.Error)
+	}
+	listed := func(r *wire.DataServersReply) bool {
+		return slices.ContainsFunc(r.Servers, func(d *wire.DataServerInfo) bool { return d.Addr == "data2" })
+	}
+	for i := 0; ; i++ {
+		if i == 3000 {
+			t.Fatalf("data2 still named by a shard: %v", m.configs())
+		}
+		if holdsAny(m, "data2") {
+			// Each primary asks meta to remove its silent secondary, as
+			// the data role does after RemoveAfter.
+			for _, c := range m.configs() {
+				if slices.Contains(c.Secondaries, "data2") {
+					m.Handle(env, actors.Addr(c.Primary), &wire.RemoveReplica{Shard: c.Shard, ConfigVersion: c.Version, Replica: "data2"})
+				}
+			}
+			f.step()
+			continue
+		}
+		r := forget(3)
+		if r.Error != "" {
+			t.Fatalf("forget a dead server no shard names: %s", r.Error)
+		}
+		if listed(r) {
+			t.Fatalf("data2 forgotten but still listed: %v", r.Servers)
+		}
+		break
+	}
+	f.down["data2"] = false
+	for range 20 {
+		f.step()
+	}
+	m.Handle(env, "admin", &wire.DataServers{Id: 4})
+	if r := firstReply(t, f); !listed(r) {
+		t.Fatalf("data2 heartbeat again but did not register anew: %v", r.Servers)
+	}
+}
+
+// holdsAny reports whether some shard's config names addr.
+func holdsAny(m *Meta, addr string) bool {
+	for _, c := range m.configs() {
+		if isMember(c, addr) || slices.Contains(c.Learners, addr) {
+			return true
+		}
+	}
+	return false
 }

@@ -1564,10 +1564,13 @@ func (x *MetaMembersReply) GetLeader() string {
 // replica off it), to take it back (undrain), or with neither to list the
 // registered data servers (castd admin); the answer is a DataServersReply.
 type DataServers struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Drain         string                 `protobuf:"bytes,2,opt,name=drain,proto3" json:"drain,omitempty"`
-	Undrain       string                 `protobuf:"bytes,3,opt,name=undrain,proto3" json:"undrain,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Drain   string                 `protobuf:"bytes,2,opt,name=drain,proto3" json:"drain,omitempty"`
+	Undrain string                 `protobuf:"bytes,3,opt,name=undrain,proto3" json:"undrain,omitempty"`
+	// forget: drop a dead server that holds no replica from the registry
+	// (castd admin forget); if it heartbeats again it registers anew.
+	Forget        string `protobuf:"bytes,4,opt,name=forget,proto3" json:"forget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1619,6 +1622,13 @@ func (x *DataServers) GetDrain() string {
 func (x *DataServers) GetUndrain() string {
 	if x != nil {
 		return x.Undrain
+	}
+	return ""
+}
+
+func (x *DataServers) GetForget() string {
+	if x != nil {
+		return x.Forget
 	}
 	return ""
 }
@@ -2170,7 +2180,8 @@ func (x *MetaCommand) GetDataServer() *DataServer {
 type DataServer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
-	Draining      bool                   `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"` // every replica moves off it; it gets none
+	Draining      bool                   `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"`   // every replica moves off it; it gets none
+	Forgotten     bool                   `protobuf:"varint,3,opt,name=forgotten,proto3" json:"forgotten,omitempty"` // as a registry change: remove the entry
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2215,6 +2226,13 @@ func (x *DataServer) GetAddr() string {
 func (x *DataServer) GetDraining() bool {
 	if x != nil {
 		return x.Draining
+	}
+	return false
+}
+
+func (x *DataServer) GetForgotten() bool {
+	if x != nil {
+		return x.Forgotten
 	}
 	return false
 }
@@ -4464,11 +4482,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\tR\x06leader\"M\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"e\n" +
 	"\vDataServers\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\tR\x05drain\x12\x18\n" +
-	"\aundrain\x18\x03 \x01(\tR\aundrain\"\xb8\x01\n" +
+	"\aundrain\x18\x03 \x01(\tR\aundrain\x12\x16\n" +
+	"\x06forget\x18\x04 \x01(\tR\x06forget\"\xb8\x01\n" +
 	"\x10DataServersReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
@@ -4510,11 +4529,12 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"reserve_ts\x18\x04 \x01(\x04R\treserveTs\x128\n" +
 	"\vdata_server\x18\x05 \x01(\v2\x17.castkv.wire.DataServerR\n" +
-	"dataServer\"<\n" +
+	"dataServer\"Z\n" +
 	"\n" +
 	"DataServer\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
-	"\bdraining\x18\x02 \x01(\bR\bdraining\"\xe9\x01\n" +
+	"\bdraining\x18\x02 \x01(\bR\bdraining\x12\x1c\n" +
+	"\tforgotten\x18\x03 \x01(\bR\tforgotten\"\xe9\x01\n" +
 	"\tMetaState\x12-\n" +
 	"\aconfigs\x18\x01 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12#\n" +
 	"\rsession_limit\x18\x02 \x01(\x04R\fsessionLimit\x121\n" +

@@ -24,6 +24,7 @@ usage:
   castd admin servers      --meta ADDR,...                list the data servers: state, replicas and primaries held
   castd admin drain        --meta ADDR,... --server ADDR  move every replica off a data server, before stopping it
   castd admin undrain      --meta ADDR,... --server ADDR  let a drained data server take replicas again
+  castd admin forget       --meta ADDR,... --server ADDR  drop a dead data server no shard names any more from the list
   castd admin meta-members --meta ADDR,...                list the members
   castd admin meta-add     --meta ADDR,... --member ADDR  add a member
   castd admin meta-remove  --meta ADDR,... --member ADDR  remove a member
@@ -53,7 +54,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	metaList := fs.String("meta", "", "comma-separated cluster addresses (host:port) of meta members")
 	member := fs.String("member", "", "cluster address (host:port) of the member to add or remove")
-	server := fs.String("server", "", "cluster address (host:port) of the data server to drain or undrain")
+	server := fs.String("server", "", "cluster address (host:port) of the data server to drain, undrain or forget")
 	peer := fs.String("peer", "127.0.0.1:0", "cluster address this command listens on for the answer; from another machine, one meta can reach")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -89,7 +90,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		printReplication(stdout, servers.(*wire.DataServersReply).Shards)
 		return nil
-	case "servers", "drain", "undrain":
+	case "servers", "drain", "undrain", "forget":
 		if *member != "" {
 			return usageError{fmt.Errorf("%s takes no --member", cmd)}
 		}
@@ -102,10 +103,13 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 				return usageError{fmt.Errorf("--server: %q is not host:port", *server)}
 			}
 			addr := string(roleAddr(*server, "data"))
-			if cmd == "drain" {
+			switch cmd {
+			case "drain":
 				ds.Drain = addr
-			} else {
+			case "undrain":
 				ds.Undrain = addr
+			default:
+				ds.Forget = addr
 			}
 		}
 		answer, err := askMeta(metas, *peer, ds, *timeout)

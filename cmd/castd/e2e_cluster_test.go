@@ -830,6 +830,20 @@ func TestClusterScaleOut(t *testing.T) {
 	if loads := regexp.MustCompile(`(?m)^[0-9]+ +([1-9][0-9]*) +[1-9][0-9]* +[0-9]+ +[0-9]+ +[0-9]+$`).FindAllString(out.String(), -1); len(loads) != len(drained) {
 		t.Errorf("castd admin status shows the load of %d shards holding keys, want all %d", len(loads), len(drained))
 	}
+	// The operator forgets the server lost for good, which no shard names
+	// since the repair; the drained one is alive and is refused.
+	out.Reset()
+	if err := runAdmin([]string{"forget", "--meta", metaFlag, "--server", kc.dataAddrs[len(kc.dataAddrs)-1]}, &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "alive") {
+		t.Errorf("castd admin forget of the live, drained %s: %v, want a refusal saying it is alive", added.name, err)
+	}
+	out.Reset()
+	lostAddr := strings.TrimSuffix(gone, "/data")
+	if err := runAdmin([]string{"forget", "--meta", metaFlag, "--server", lostAddr}, &out, &out); err != nil {
+		t.Errorf("castd admin forget of %s, lost for good: %v\n%s", lost.name, err, out.String())
+	} else if strings.Contains(out.String(), lostAddr+" ") {
+		t.Errorf("castd admin forget %s: still listed\n%s", lost.name, out.String())
+	}
 	balancedAt := h.now()
 	time.Sleep(killAfterFailover)
 	pool.stop(t)

@@ -45,7 +45,7 @@ usage:
   castd data --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR
   castd api  --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR --listen ADDR
   castd admin status|servers --meta ADDR,...
-  castd admin drain|undrain --meta ADDR,... --server ADDR
+  castd admin drain|undrain|forget --meta ADDR,... --server ADDR
   castd admin meta-members|meta-add|meta-remove --meta ADDR,... [--member ADDR]
 
 Run 'castd SUBCOMMAND -h' for every flag of a subcommand.
