@@ -313,7 +313,7 @@ func TestForgetALostServer(t *testing.T) {
 		t.Fatalf("forget a live server: %q, want a refusal saying it is alive", r.Error)
 	}
 	f.down["data2"] = true
-	f.removed = true // meta fails over and removes the dead server's replicas
+	f.removed = true                  // meta fails over and removes the dead server's replicas
 	for m.alive(env.Now(), "data2") { // dead, but not yet replaced everywhere
 		f.step()
 	}
