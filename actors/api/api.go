@@ -159,9 +159,6 @@ type API struct {
 	tsAsks    map[uint64]*tsFetch
 	nextTSAsk uint64
 	lastTS    uint64
-
-	// resolverKeys counts the keys the lock resolver read (resolver.go).
-	resolverKeys uint64
 }
 
 type outgoing struct {

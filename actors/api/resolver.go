@@ -36,7 +36,6 @@ func (a *API) resolveRound(env actors.Env) {
 			a.resolveLater(env)
 			return
 		}
-		a.resolverKeys += uint64(left)
 		for _, k := range keys {
 			get := &command.Command{Kind: command.Get, Name: "get", Keys: [][]byte{k}}
 			a.sub(env, nil, get, 0, a.cfg.RequestTimeout, func(env actors.Env, _ wire.Status, _ *wire.Reply, _ *wire.Lock) {
@@ -54,7 +53,3 @@ func (a *API) resolveLater(env actors.Env) {
 		env.After(a.cfg.ResolveEvery, &wire.Tick{Kind: timerResolve})
 	}
 }
-
-// ResolverKeys counts the keys the background resolver read because their
-// locks had expired, in this incarnation (for the simulator's counters).
-func (a *API) ResolverKeys() uint64 { return a.resolverKeys }
