@@ -43,6 +43,63 @@ type replicaLog struct {
 	// durable, the log is durable through seq. A truncation lowers the seq
 	// of every mark at or past it.
 	marks []persistMark
+
+	// versions knows the config version of every entry in [start, last]
+	// without reading pebble, as raft keeps terms: a Prepare names the
+	// version of the entry before it, and reading that entry back to learn
+	// it meant reading (and decoding) its values, 60 MB for a large one.
+	versions versionRuns
+}
+
+// versionRuns is the config versions of a log, run-length coded: runs[i]
+// says the entries from runs[i].from on have runs[i].version, up to the
+// next run. Versions never decrease along a log, so there are as many runs
+// as config changes the log has seen since its start, a handful.
+type versionRuns struct {
+	runs []versionRun
+}
+
+type versionRun struct{ from, version uint64 }
+
+// reset starts the runs over: the log is [seq, seq], seq having version.
+func (v *versionRuns) reset(seq, version uint64) {
+	v.runs = append(v.runs[:0], versionRun{seq, version})
+}
+
+// at is the version of the entry at seq, which the caller knows is in the
+// log (at or after the first run).
+func (v *versionRuns) at(seq uint64) uint64 {
+	i := len(v.runs) - 1
+	for i > 0 && v.runs[i].from > seq {
+		i--
+	}
+	return v.runs[i].version
+}
+
+// extend records that the entry at seq, appended at the end, has version.
+func (v *versionRuns) extend(seq, version uint64) {
+	if last := v.runs[len(v.runs)-1]; last.version != version {
+		v.runs = append(v.runs, versionRun{seq, version})
+	}
+}
+
+// cut forgets the entries from seq on (a truncated suffix).
+func (v *versionRuns) cut(seq uint64) {
+	for len(v.runs) > 1 && v.runs[len(v.runs)-1].from >= seq {
+		v.runs = v.runs[:len(v.runs)-1]
+	}
+}
+
+// drop forgets the entries before seq (a compacted prefix); seq becomes
+// the first entry known.
+func (v *versionRuns) drop(seq uint64) {
+	version := v.at(seq)
+	i := 0
+	for i+1 < len(v.runs) && v.runs[i+1].from <= seq {
+		i++
+	}
+	v.runs = append(v.runs[:0], v.runs[i:]...)
+	v.runs[0] = versionRun{seq, version}
 }
 
 type persistMark struct{ point, seq uint64 }
@@ -64,7 +121,31 @@ func newReplicaLog(st *store.Store, shard uint32, maxMemBytes int) (*replicaLog,
 		l.last, l.lastVersion = e.Seq, e.Version
 	}
 	l.synced, l.syncedVersion = l.last, l.lastVersion
+	l.versions.reset(l.start, l.startVersion)
+	if err := l.learnVersions(l.start, l.startVersion, l.last, l.lastVersion); err != nil {
+		return nil, err
+	}
+	l.versions.extend(l.last, l.lastVersion)
 	return l, nil
+}
+
+// learnVersions fills in the runs of the stored entries (lo, hi) between
+// two it knows, by bisection: a log that has seen k config changes costs
+// about k·log(hi-lo) reads of an entry's version, once, at open.
+func (l *replicaLog) learnVersions(lo, loVersion, hi, hiVersion uint64) error {
+	if loVersion == hiVersion || hi-lo < 2 {
+		return nil
+	}
+	mid := lo + (hi-lo)/2
+	v, err := l.st.EntryVersion(l.shard, mid)
+	if err != nil {
+		return err
+	}
+	if err := l.learnVersions(lo, loVersion, mid, v); err != nil {
+		return err
+	}
+	l.versions.extend(mid, v)
+	return l.learnVersions(mid, v, hi, hiVersion)
 }
 
 // memFirst is the seq of the oldest entry in memory (last+1 when none).
@@ -86,16 +167,10 @@ func (l *replicaLog) entry(seq uint64) *wire.Entry {
 
 // versionAt is the config version of the entry at seq (0 if none).
 func (l *replicaLog) versionAt(seq uint64) uint64 {
-	switch seq {
-	case l.last:
-		return l.lastVersion
-	case l.start:
-		return l.startVersion
+	if seq < l.start || seq > l.last {
+		return 0
 	}
-	if e := l.entry(seq); e != nil {
-		return e.Version
-	}
-	return 0
+	return l.versions.at(seq)
 }
 
 // entries returns the entries [from, to] in order, within maxBytes of
@@ -155,6 +230,7 @@ func (l *replicaLog) compact(b *store.Batch, seq uint64) {
 		return
 	}
 	version := l.versionAt(seq)
+	l.versions.drop(seq)
 	b.TruncateLogPrefix(l.shard, seq)
 	if first := l.memFirst(); seq >= first {
 		drop := int(seq - first + 1)
@@ -177,6 +253,7 @@ func (l *replicaLog) reset(seq, version uint64) {
 	l.last, l.lastVersion = seq, version
 	l.synced, l.syncedVersion = 0, 0
 	l.marks = l.marks[:0]
+	l.versions.reset(seq, version)
 }
 
 // append adds e at the end of the log, in b and in memory.
@@ -196,6 +273,7 @@ func (l *replicaLog) append(b *store.Batch, e *wire.Entry) {
 	l.memBytes += n
 	l.unappliedBytes += n
 	l.last, l.lastVersion = e.Seq, e.Version
+	l.versions.extend(e.Seq, e.Version)
 }
 
 // truncate drops the entries from seq on: in b (unless skip, the canary
@@ -212,6 +290,7 @@ func (l *replicaLog) truncate(b *store.Batch, seq uint64, skip bool) {
 		b.TruncateLog(l.shard, seq)
 	}
 	prevVersion := l.versionAt(seq - 1)
+	l.versions.cut(seq)
 	if first := l.memFirst(); seq >= first {
 		keep := int(seq - first)
 		for _, n := range l.memSizes[keep:] {

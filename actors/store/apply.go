@@ -100,8 +100,7 @@ func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, prev Prev) {
 	if prev.TS != 0 && prev.TS != ts && !a.keepOldVersions {
 		a.b.delete(dataKey(a.shard, key, prev.TS))
 	}
-	v := make([]byte, 0, 1+len(value))
-	a.b.set(dataKey(a.shard, key, ts), append(append(v, kindValue), value...))
+	a.b.PutVersion(a.shard, key, ts, value)
 	if !prev.Live {
 		a.delta++
 	}

@@ -46,6 +46,20 @@ func (b *Batch) set(k, v []byte) {
 	}
 }
 
+// setSized writes k with a value of exactly n bytes that fill writes into
+// the batch's own buffer: a large value is copied once, not built apart
+// and copied in.
+func (b *Batch) setSized(k []byte, n int, fill func(dst []byte) []byte) {
+	op := b.batch().SetDeferred(len(k), n)
+	copy(op.Key, k)
+	if got := fill(op.Value[:0]); len(got) != n || (n > 0 && &got[0] != &op.Value[0]) {
+		b.fail(fmt.Errorf("store: batch set %x: the value came out %d bytes, not %d in place", k, len(got), n))
+	}
+	if err := op.Finish(); err != nil {
+		b.fail(fmt.Errorf("store: batch set %x: %w", k, err))
+	}
+}
+
 func (b *Batch) delete(k []byte) {
 	if err := b.batch().Delete(k, nil); err != nil {
 		b.fail(fmt.Errorf("store: batch delete %x: %w", k, err))
@@ -74,12 +88,13 @@ func (b *Batch) PutConfig(c *wire.Config) {
 
 // AppendEntry writes log entry e at e.Seq, replacing any entry there.
 func (b *Batch) AppendEntry(shard uint32, e *wire.Entry) {
-	v, err := marshal.Marshal(e)
-	if err != nil {
-		b.fail(fmt.Errorf("store: shard %d: log entry %d: %w", shard, e.Seq, err))
-		return
-	}
-	b.set(logKey(shard, e.Seq), v)
+	b.setSized(logKey(shard, e.Seq), marshal.Size(e), func(dst []byte) []byte {
+		out, err := marshal.MarshalAppend(dst, e)
+		if err != nil {
+			b.fail(fmt.Errorf("store: shard %d: log entry %d: %w", shard, e.Seq, err))
+		}
+		return out
+	})
 }
 
 // TruncateLog deletes the shard's log entries with seq >= fromSeq (a
@@ -99,8 +114,9 @@ func (b *Batch) PutVersion(shard uint32, key []byte, ts uint64, value []byte) {
 		b.fail(fmt.Errorf("store: shard %d: version of %q at ts 0: ts 0 is reserved", shard, key))
 		return
 	}
-	v := make([]byte, 0, 1+len(value))
-	b.set(dataKey(shard, key, ts), append(append(v, kindValue), value...))
+	b.setSized(dataKey(shard, key, ts), 1+len(value), func(dst []byte) []byte {
+		return append(append(dst, kindValue), value...)
+	})
 }
 
 // PutTombstone records key as deleted at ts. ts 0 is reserved.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -14,6 +15,10 @@ const (
 	SimMemTableBytes        = 1 << 20
 	ProductionMemTableBytes = 16 << 20
 )
+
+// SeparateValuesFrom is the size from which pebble keeps a value in a blob
+// file of its own instead of in the sstable beside its key.
+const SeparateValuesFrom = 32 << 10
 
 // FatalError is what the pebble logger of Options panics with when pebble
 // reports a fatal error. The simulator treats it as a crash of the machine;
@@ -30,12 +35,22 @@ func (e *FatalError) Error() string { return "pebble fatal: " + e.Msg }
 // default logger when nil. A fatal error panics with *FatalError instead of
 // exiting the process.
 func Options(fs vfs.FS, memTableBytes uint64, logger pebble.Logger) *pebble.Options {
-	return &pebble.Options{
+	o := &pebble.Options{
 		FS:                 fs,
 		MemTableSize:       memTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             fatalLogger{to: logger},
 	}
+	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           SeparateValuesFrom,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     time.Minute,
+			TargetGarbageRatio:    0.2,
+		}
+	}
+	return o
 }
 
 type fatalLogger struct {

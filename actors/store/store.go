@@ -8,6 +8,7 @@ import (
 
 	"castkv/actors/wire"
 	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -227,6 +228,51 @@ func (s *Store) Entry(shard uint32, seq uint64) (e *wire.Entry, err error) {
 	defer func() { err = errors.Join(err, wrap(closer.Close(), "store: shard %d: log entry %d", shard, seq)) }()
 	return decodeEntry(shard, seq, v)
 }
+
+// EntryVersion returns the config version of the shard's log entry at seq
+// without decoding the rest of it: its writes may hold megabytes.
+func (s *Store) EntryVersion(shard uint32, seq uint64) (version uint64, err error) {
+	v, closer, err := s.db.Get(logKey(shard, seq))
+	if err != nil {
+		return 0, wrap(err, "store: shard %d: version of log entry %d", shard, seq)
+	}
+	defer func() { err = errors.Join(err, wrap(closer.Close(), "store: shard %d: log entry %d", shard, seq)) }()
+	var gotSeq uint64
+	for len(v) > 0 && (gotSeq == 0 || version == 0) {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			break
+		}
+		v = v[n:]
+		if typ == protowire.VarintType && (num == entrySeqField || num == entryVersionField) {
+			x, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				break
+			}
+			if num == entrySeqField {
+				gotSeq = x
+			} else {
+				version = x
+			}
+			v = v[n:]
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, v); n < 0 {
+			break
+		}
+		v = v[n:]
+	}
+	if gotSeq != seq {
+		return 0, fmt.Errorf("store: shard %d: log entry %d: %w: it says seq %d", shard, seq, ErrCorrupt, gotSeq)
+	}
+	return version, nil
+}
+
+// The field numbers of wire.Entry that EntryVersion reads.
+const (
+	entrySeqField     = 1
+	entryVersionField = 2
+)
 
 func decodeEntry(shard uint32, seq uint64, v []byte) (*wire.Entry, error) {
 	e := &wire.Entry{}
