@@ -5,19 +5,22 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/wire"
+	"google.golang.org/protobuf/proto"
 )
 
-// admin is the operator of FaultMembership: at a drawn time it drains one
-// data server (castd admin drain), asking meta members in turn and
-// following redirects until the leader answers, and retrying a bounded
-// number of times. A refusal (too few live servers left) ends it too: meta
+// admin is an operator: at a drawn time it sends meta one request (castd
+// admin drain for FaultMembership, castd admin split for FaultSplit),
+// asking meta members in turn and following redirects until the leader
+// answers, and retrying a bounded number of times. A refusal (too few live
+// servers left to drain one, a split already under way) ends it too: meta
 // refusing is correct then.
 type admin struct {
 	metas []actors.Addr
-	drain string
+	what  string            // for the log: "drain data3", "split shard 2"
+	req   *wire.DataServers // its id is set per try
 	at    time.Duration
-	// drained is called once meta accepted the drain.
-	drained func()
+	// accepted is called once meta accepted the request.
+	accepted func()
 
 	next       int // the meta member to ask next
 	tries      int
@@ -61,14 +64,16 @@ func (a *admin) Handle(env actors.Env, from actors.Addr, msg actors.Msg) {
 		}
 		a.done = true
 		if x.Error != "" {
-			env.Log().Info("admin: meta refused the drain", "server", a.drain, "err", x.Error)
+			env.Log().Info("admin: meta refused", "request", a.what, "err", x.Error)
 			return
 		}
-		env.Log().Info("admin: draining", "server", a.drain, "leader", x.Leader)
-		a.drained()
+		env.Log().Info("admin: meta accepted", "request", a.what, "leader", x.Leader)
+		a.accepted()
 	}
 }
 
 func (a *admin) ask(env actors.Env, to actors.Addr) {
-	env.Send(to, &wire.DataServers{Id: uint64(a.tries), Drain: a.drain})
+	m := proto.Clone(a.req).(*wire.DataServers)
+	m.Id = uint64(a.tries)
+	env.Send(to, m)
 }

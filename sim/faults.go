@@ -35,6 +35,10 @@ const (
 	// drained (castd admin drain), each by replicas moved and primaries
 	// handed over one at a time.
 	FaultMembership = "membership"
+	// Shards split under load: an operator splits shards (castd admin
+	// split) at drawn times, and in some runs meta splits any shard past
+	// a small size by itself.
+	FaultSplit = "split"
 	// Faults timed to the protocol: at a learner promotion, a config
 	// change, a lease about to run out, a failover, crash or cut off the
 	// nodes that matter then.
@@ -87,15 +91,19 @@ const (
 	// Membership (FaultMembership): a data server joined, one was drained,
 	// and what the balancer did: replicas moved (a member dropped after
 	// its replacement was promoted) and primaries handed over.
-	CountJoin     = "server-joined"
-	CountDrain    = "server-drained"
-	CountMove     = "replica-moved"
-	CountHandover = "primary-handover"
+	// Splits (FaultSplit): asked for by an operator and accepted, and
+	// performed (a replica applied a split barrier and started the child).
+	CountSplitAsked = "split-asked"
+	CountSplit      = "split-applied"
+	CountJoin       = "server-joined"
+	CountDrain      = "server-drained"
+	CountMove       = "replica-moved"
+	CountHandover   = "primary-handover"
 )
 
 // AllFaults lists every fault kind, sorted.
 var AllFaults = []string{FaultAPICrash, FaultClog, FaultCrash, FaultDelay, FaultDrift, FaultDuplicate, FaultLate,
-	FaultLongPause, FaultLoss, FaultMachineLoss, FaultMembership, FaultPartition, FaultPause, FaultSlowDisk, FaultTimed}
+	FaultLongPause, FaultLoss, FaultMachineLoss, FaultMembership, FaultPartition, FaultPause, FaultSlowDisk, FaultSplit, FaultTimed}
 
 // FaultSet is the set of enabled fault kinds.
 type FaultSet map[string]bool

@@ -49,6 +49,19 @@ type ClusterKnobs struct {
 	JoinAt  time.Duration `json:"join_at_ns,omitempty"`
 	Drain   string        `json:"drain,omitempty"`
 	DrainAt time.Duration `json:"drain_at_ns,omitempty"`
+	// Splits under load (FaultSplit): an operator splits each shard named
+	// at its time (at the middle of its range); with SplitBytes, meta
+	// also splits any shard whose primary reports more live bytes, up to
+	// MaxShards shards.
+	Splits     []SplitAt `json:"splits,omitempty"`
+	SplitBytes uint64    `json:"split_bytes,omitempty"`
+	MaxShards  int       `json:"max_shards,omitempty"`
+}
+
+// SplitAt is one operator split: shard at At.
+type SplitAt struct {
+	At    time.Duration `json:"at_ns"`
+	Shard uint32        `json:"shard"`
 }
 
 // WorkloadKnobs shape what the clients send.
@@ -414,6 +427,21 @@ func drawKnobs(opts Options) Knobs {
 		cl.Drain = fmt.Sprintf("data%d", 1+rng.IntN(cl.DataServers))
 		cl.DrainAt = d.durationIn(k.Duration/5, k.Duration*3/5)
 	}
+	// Splits under load (drawn last, so the draws above stay what they
+	// were): an operator splits one to three shards in half the runs,
+	// maybe a child of an earlier split (an id not yet there is refused);
+	// in a sixth, meta splits by itself every shard past 1 to 32 KiB of
+	// live data, up to six shards more than it began with.
+	if rng.IntN(2) == 0 {
+		for range 1 + rng.IntN(3) {
+			cl.Splits = append(cl.Splits, SplitAt{At: d.durationIn(k.Duration/10, k.Duration*7/10),
+				Shard: uint32(rng.IntN(cl.Shards + len(cl.Splits)))})
+		}
+	}
+	if rng.IntN(6) == 0 {
+		cl.SplitBytes = 1 << (10 + rng.IntN(6))
+	}
+	cl.MaxShards = cl.Shards + 6
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -563,7 +591,7 @@ func (k *Knobs) metaConfig(dataServers, metas []actors.Addr, canary string) meta
 		DataServers: dataServers, Peers: metas, Canary: canary, Shards: k.Cluster.Shards, Replicas: k.Cluster.Replicas,
 		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
 		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout, ReplaceAfter: k.Meta.ReplaceAfter,
-		BalanceEvery: k.Meta.BalanceEvery,
+		BalanceEvery: k.Meta.BalanceEvery, SplitBytes: k.Cluster.SplitBytes, MaxShards: k.Cluster.MaxShards,
 	}
 }
 
@@ -606,6 +634,12 @@ func (k Knobs) String() string {
 	fmt.Fprintf(&b, "cluster:  shards=%d data-servers=%d replicas=%d focus=shard %d", cl.Shards, cl.DataServers, cl.Replicas, cl.Focus)
 	if cl.Joining > 0 {
 		fmt.Fprintf(&b, " joining=%d at %v", cl.Joining, cl.JoinAt.Round(time.Millisecond))
+	}
+	for _, sp := range cl.Splits {
+		fmt.Fprintf(&b, " split=shard %d at %v", sp.Shard, sp.At.Round(time.Millisecond))
+	}
+	if cl.SplitBytes > 0 {
+		fmt.Fprintf(&b, " split-bytes=%s up to %d shards", bytesString(int(cl.SplitBytes)), cl.MaxShards)
 	}
 	if cl.Drain != "" {
 		fmt.Fprintf(&b, " drain=%s at %v", cl.Drain, cl.DrainAt.Round(time.Millisecond))

@@ -114,6 +114,7 @@ type replicaWatch struct {
 	logStart    uint64
 	installing  bool
 	snapshots   int
+	splits      int
 	versionHits uint64
 	readsWaited uint64
 	readsTooOld uint64
@@ -300,6 +301,9 @@ func (o *oracles) checkData(m *machine) {
 		if wt.incarnation == m.incarnation && v.SnapshotsInstalled > wt.snapshots {
 			o.w.faults[CountSnapshot] += v.SnapshotsInstalled - wt.snapshots
 		}
+		if wt.incarnation == m.incarnation && v.SplitsApplied > wt.splits {
+			o.w.faults[CountSplit] += v.SplitsApplied - wt.splits
+		}
 		if wt.incarnation == m.incarnation && v.VersionCacheHits > wt.versionHits {
 			o.w.faults[CountVersionCacheHits] += int(v.VersionCacheHits - wt.versionHits)
 		}
@@ -307,7 +311,7 @@ func (o *oracles) checkData(m *machine) {
 			o.w.faults[CountReadWait] += int(v.ReadsWaited - min(v.ReadsWaited, wt.readsWaited))
 			o.w.faults[CountTSTooOld] += int(v.ReadsTooOld - min(v.ReadsTooOld, wt.readsTooOld))
 		}
-		wt.logStart, wt.installing, wt.snapshots = v.LogStart, v.Installing, v.SnapshotsInstalled
+		wt.logStart, wt.installing, wt.snapshots, wt.splits = v.LogStart, v.Installing, v.SnapshotsInstalled, v.SplitsApplied
 		wt.versionHits, wt.readsWaited, wt.readsTooOld = v.VersionCacheHits, v.ReadsWaited, v.ReadsTooOld
 		if !v.Member {
 			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)

@@ -162,8 +162,17 @@ func newRunner(opts Options) *runner {
 	}
 	if membership && k.Cluster.Drain != "" {
 		r.add("admin", "admin", func() actors.Node {
-			return &admin{metas: metaAddrs, drain: k.Cluster.Drain, at: k.Cluster.DrainAt, drained: func() { w.faults[CountDrain]++ }}
+			return &admin{metas: metaAddrs, what: "drain " + k.Cluster.Drain, req: &wire.DataServers{Drain: k.Cluster.Drain},
+				at: k.Cluster.DrainAt, accepted: func() { w.faults[CountDrain]++ }}
 		})
+	}
+	if opts.Faults[FaultSplit] {
+		for i, sp := range k.Cluster.Splits {
+			r.add(actors.Addr(fmt.Sprintf("splitter%d", i+1)), "admin", func() actors.Node {
+				return &admin{metas: metaAddrs, what: fmt.Sprintf("split shard %d", sp.Shard),
+					req: &wire.DataServers{Split: &wire.SplitShard{Shard: sp.Shard}}, at: sp.At, accepted: func() { w.faults[CountSplitAsked]++ }}
+			})
+		}
 	}
 	apiCfg := k.apiConfig(metaAddrs, opts.Canary)
 	for i := 1; i <= apiServers; i++ {
@@ -279,7 +288,14 @@ func (r *runner) run() {
 	}
 	r.restartedAt = w.now
 	for _, m := range r.servers() {
-		w.at(w.now+time.Duration(w.rng.Int64N(int64(restartSpread))), m.start)
+		// Unless it came up first: a server joining the cluster late (its
+		// join time, drawn from the run's duration, may fall after a
+		// shorter --duration's restart).
+		w.at(w.now+time.Duration(w.rng.Int64N(int64(restartSpread))), func() {
+			if !m.up {
+				m.start()
+			}
+		})
 	}
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })

@@ -610,8 +610,10 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 	case wire.Status_STALE_CONFIG, wire.Status_NOT_PRIMARY:
 		// A refusal that taught us nothing new (a replica meta removed
 		// still holds the version it was removed from, and nobody tells
-		// it of later ones) sends us to meta.
-		if !newer || c.Primary == "" {
+		// it of later ones) sends us to meta, and so does one whose config
+		// no longer holds our keys: a split gave them to a shard we may
+		// not know yet.
+		if !newer || c.Primary == "" || !r.cmd.AllKeys() && !cluster.Holds(c, r.cmd.Keys) {
 			a.askConfig(env)
 		}
 	case wire.Status_NOT_READY:

@@ -142,9 +142,17 @@ func balancePrimaries(configs []*wire.Config, servers []string, leads []int) {
 
 // Map routes slots to shards: the newest config of each shard it was given.
 // The zero Map knows no shard.
+//
+// A slot belongs to the claim of the highest range epoch (Config.range_epoch)
+// among the configs given, as in Redis Cluster: a split gives its parent's
+// next config and its child's first the same epoch, above all before, so an
+// older config of the parent, still naming the whole range, never takes the
+// child's slots back. A slot a shard gave up stays routed to it until the
+// new owner's config arrives; the old owner refuses it meanwhile.
 type Map struct {
-	configs []*wire.Config       // by shard id; nil where unknown
-	bySlot  [command.Slots]int32 // shard id + 1; 0: no shard known
+	configs   []*wire.Config        // by shard id; nil where unknown
+	bySlot    [command.Slots]int32  // shard id + 1; 0: no shard known
+	slotEpoch [command.Slots]uint64 // the range epoch of bySlot's claim
 }
 
 // Adopt takes c if it is newer than the config held for its shard, and
@@ -162,16 +170,21 @@ func (m *Map) Adopt(c *wire.Config) bool {
 	}
 	m.configs[c.Shard] = c
 	start, end := SlotRange(c)
-	if old != nil {
-		if os, oe := SlotRange(old); os == start && oe == end {
-			return true
-		}
-		// A shard's range changes only when slots move (not yet): the
-		// slots it gave up stay mapped to it until their new owner's
-		// config arrives, and its stale-config refusals correct us.
-	}
 	for s := start; s < end; s++ {
-		m.bySlot[s] = int32(c.Shard) + 1
+		if m.bySlot[s] == 0 || c.RangeEpoch >= m.slotEpoch[s] {
+			m.bySlot[s], m.slotEpoch[s] = int32(c.Shard)+1, c.RangeEpoch
+		}
+	}
+	return true
+}
+
+// Holds reports whether c's range holds every key's slot.
+func Holds(c *wire.Config, keys [][]byte) bool {
+	start, end := SlotRange(c)
+	for _, k := range keys {
+		if s := uint32(command.Slot(k)); s < start || s >= end {
+			return false
+		}
 	}
 	return true
 }

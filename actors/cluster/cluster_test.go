@@ -112,3 +112,55 @@ func TestLegacyConfigHoldsEverySlot(t *testing.T) {
 		t.Fatal("a config without slots should cover every slot")
 	}
 }
+
+// TestMapFollowsASplit: after a split, the child's slots go to the child
+// whatever order the configs arrive in, and an older config of the parent
+// (the whole range, at a lower range epoch) takes none of them back; the
+// slots the parent gave up stay routed to it until the child is known.
+func TestMapFollowsASplit(t *testing.T) {
+	parentOld := &wire.Config{Shard: 0, Version: 3, SlotStart: 0, SlotEnd: 100}
+	parentNew := &wire.Config{Shard: 0, Version: 4, SlotStart: 0, SlotEnd: 60, RangeEpoch: 1}
+	child := &wire.Config{Shard: 1, Version: 1, SlotStart: 60, SlotEnd: 100, RangeEpoch: 1, SplitBorn: true}
+	owner := func(m *Map, slot uint16) int {
+		if c := m.Shard(slot); c != nil {
+			return int(c.Shard)
+		}
+		return -1
+	}
+	for _, order := range [][]*wire.Config{
+		{parentOld, parentNew, child},
+		{parentOld, child, parentNew},
+		{child, parentOld, parentNew},
+		{child, parentNew, parentOld},
+	} {
+		var m Map
+		for _, c := range order {
+			m.Adopt(c)
+		}
+		if got := owner(&m, 10); got != 0 {
+			t.Errorf("order %v: slot 10 routed to shard %d, want 0", versions(order), got)
+		}
+		if got := owner(&m, 70); got != 1 {
+			t.Errorf("order %v: slot 70 routed to shard %d, want 1", versions(order), got)
+		}
+	}
+	var m Map
+	m.Adopt(parentOld)
+	m.Adopt(parentNew)
+	if got := owner(&m, 70); got != 0 {
+		t.Errorf("before the child is known, slot 70 routed to %d; want the parent (0), which refuses it", got)
+	}
+	for _, k := range []string{"x", "y", "{a}1", "{b}2"} {
+		if got, want := Holds(parentNew, [][]byte{[]byte(k)}), command.Slot([]byte(k)) < 60; got != want {
+			t.Errorf("Holds(slots [0, 60), %q at slot %d) = %v", k, command.Slot([]byte(k)), got)
+		}
+	}
+}
+
+func versions(cs []*wire.Config) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%d@v%d", c.Shard, c.Version))
+	}
+	return out
+}

@@ -130,6 +130,7 @@ const (
 	CanaryReadThroughLock     = "read-through-lock"       // txn-lock: a read at or above a lock's start timestamp ignores the lock
 	CanaryUnprotectedRollback = "unprotected-rollback"    // txn-rollback: rolling back a primary key writes no record, so a late prewrite locks it again
 	CanaryLearnerCounts       = "learner-counts"          // commit-all: a learner is proposed for promotion before it holds every committed entry
+	CanarySplitWithoutFence   = "split-without-fence"     // split-fence: a split's parent still sequences and serves keys of the slots it gave away
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -138,7 +139,7 @@ var Canaries = []string{
 	CanaryNoBarrier, CanaryNoDedup, CanaryPromoteUnpersisted, CanaryReadSecondary,
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
-	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts,
+	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts, CanarySplitWithoutFence,
 }
 
 // Server is the data server role.
@@ -403,6 +404,9 @@ func (s *Server) sendHeartbeat(env actors.Env) {
 	delete(s.heartbeatSent, s.heartbeatID-maxHeartbeatsRemembered)
 	hb := &wire.Heartbeat{Id: s.heartbeatID, Incarnation: s.incarnation}
 	for _, r := range s.replicas {
+		if r.uninitialized() {
+			continue // nothing to report, and nothing meta may promote
+		}
 		hb.Replicas = append(hb.Replicas, r.status(now))
 	}
 	env.Send(s.meta.Leader(), hb)

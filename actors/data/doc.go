@@ -101,6 +101,15 @@
 //     reports them on its heartbeats with the commands it served and bytes
 //     it wrote per second (load.go), for meta and castd admin status.
 //
+//   - split-fence: a config whose range shrank (meta split the shard)
+//     makes its primary's barrier a split barrier, unless its log already
+//     holds the split; every replica applying it moves the child's records
+//     under the child's id, with the parent's applied point, and starts
+//     the child if its config names it. From that barrier on the primary
+//     sequences and serves no key outside its config's range (STALE_CONFIG).
+//     A split-born replica that holds nothing yet accepts only a snapshot
+//     (split.go).
+//
 //   - back-pressure: a primary refuses Commits (BUSY, -TRYAGAIN) beyond
 //     MaxUncommitted entries or MaxUncommittedBytes not yet applied; a
 //     single entry of any size still goes when nothing waits.

@@ -23,6 +23,9 @@ type ReplicaView struct {
 	// SnapshotsInstalled counts the snapshots this replica installed in
 	// this incarnation.
 	SnapshotsInstalled int
+	// SplitsApplied counts the split barriers this replica applied in this
+	// incarnation (split.go).
+	SplitsApplied int
 	// VersionCacheHits counts the writes, in this incarnation, whose
 	// replaced version came from the primary's version cache.
 	VersionCacheHits uint64
@@ -73,7 +76,7 @@ func (s *Server) Inspect() []ReplicaView {
 			CommitSeq: r.commitSeq, AppliedSeq: r.appliedSeq, MatchedSeq: r.matchedSeq,
 			LeaseUntil: r.leaseUntil,
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
-			SnapshotsInstalled: r.snapshotsInstalled, VersionCacheHits: r.versionCacheHits,
+			SnapshotsInstalled: r.snapshotsInstalled, SplitsApplied: r.splitsApplied, VersionCacheHits: r.versionCacheHits,
 			ReadsWaited: r.readsWaited, ReadsTooOld: r.readsTooOld,
 			Locks: len(r.locks), TxnRecords: len(r.txns),
 		}

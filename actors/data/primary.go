@@ -138,10 +138,11 @@ func (r *replica) becomePrimary(env actors.Env) {
 	// Entries after the commit point may come from an earlier primary; they
 	// are part of the sequenced state too.
 	r.log.forEach(r.commitSeq+1, r.log.last, ps.sequence)
-	barrier := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: ps.lastCommitTS}
+	barrier := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Kind: wire.Entry_BARRIER, CommitTs: ps.lastCommitTS,
+		Split: r.splitToPerform()}
 	ps.barrierSeq = barrier.Seq
 	r.appendEntry(env, barrier)
-	env.Log().Info("primary: appended barrier", "shard", r.shard, "version", r.config.Version, "seq", barrier.Seq)
+	env.Log().Info("primary: appended barrier", "shard", r.shard, "version", r.config.Version, "seq", barrier.Seq, "split", barrier.Split != nil)
 }
 
 // stepDown hands pending ops back to their API servers, which retry with
@@ -327,6 +328,10 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 	}
 	if bad != nil {
 		reply(wire.Status_OK, bad)
+		return
+	}
+	if !cmd.AllKeys() && r.outOfRange(cmd.Keys) {
+		reply(wire.Status_STALE_CONFIG, nil) // rule split-fence
 		return
 	}
 	staged, ok := r.unstage(m, cmd)
@@ -520,7 +525,7 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 		return e
 	}
 	out := &wire.Entry{Seq: e.Seq, Version: e.Version, Kind: e.Kind, Op: e.Op, Result: e.Result,
-		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes)), Txns: e.Txns}
+		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes)), Txns: e.Txns, Split: e.Split}
 	for i, w := range e.Writes {
 		if w.Staged {
 			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,
@@ -558,6 +563,15 @@ func (r *replica) prepareAck(env actors.Env, from actors.Addr, a *wire.PrepareAc
 			return // about the log it had before the snapshot
 		}
 		r.stopSnapshot(p) // installed and durable: the log follows
+	}
+	if a.NoState {
+		// A replica of this split-born shard that holds none of it: only
+		// a snapshot brings it, and only a learner may take one (a counted
+		// one that makes no progress is removed, and returns as a learner).
+		if p.learner && !p.promoting && p.snap == nil && r.appliedSeq > 0 {
+			r.startSnapshot(env, p)
+		}
+		return
 	}
 	if !a.Ok && a.NeedValuesSeq == 0 && a.PrevSeq == r.log.start && p.probedAt == r.log.start {
 		p.probeRefused = true // its log does not hold our log start

@@ -45,6 +45,7 @@ type replica struct {
 	installing         *snapshotIn
 	installed          uint64
 	snapshotsInstalled int
+	splitsApplied      int // split barriers applied (Inspect)
 	// versionCacheHits counts writes whose replaced version came from the
 	// primary's version cache (ReplicaView.VersionCacheHits).
 	versionCacheHits uint64
@@ -71,6 +72,9 @@ type replica struct {
 	// live: the applied state's live counts, kept as entries apply; nil
 	// when not known (read from the store when needed).
 	live *store.LiveCounts
+	// held: the slot range the applied state holds, once a split wrote
+	// one; nil before (split.go).
+	held *store.SlotRange
 }
 
 // recoverReplica rebuilds a replica from pebble after boot or on first
@@ -100,6 +104,7 @@ func (s *Server) recoverReplica(env actors.Env, c *wire.Config) *replica {
 	r.flushed, err = s.st.Flushed(c.Shard)
 	s.must(err, "load the flush marker")
 	r.loadTxns()
+	r.loadHeld()
 	r.commitSeq = r.appliedSeq
 	r.matchedSeq = r.commitSeq
 	// The exactly-once table as stored with the last compaction, then the
@@ -152,6 +157,7 @@ func (r *replica) drop(env actors.Env) {
 	r.flushed = 0
 	r.installing = nil
 	r.live = nil
+	r.held = nil
 }
 
 func (r *replica) status(now time.Time) *wire.ReplicaStatus {
@@ -181,6 +187,11 @@ func (r *replica) setConfig(env actors.Env, c *wire.Config) {
 			r.stepDown(env)
 		}
 		r.drop(env)
+		return
+	}
+	if r.uninitialized() {
+		// Nothing to serve or follow from until the split (or a snapshot)
+		// brings the shard's state; applySplit sets the config again.
 		return
 	}
 	// The committed prefix matches any primary's log; the rest is
@@ -290,7 +301,7 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 		// Before apply, which may compact the entries it answers from.
 		r.primary.committed(env, r, from, to)
 	}
-	r.apply()
+	r.apply(env)
 	if r.primary != nil {
 		r.runDeferred(env, to) // after apply: they read the committed state
 	}
@@ -299,7 +310,7 @@ func (r *replica) advanceCommit(env actors.Env, to uint64) {
 	}
 }
 
-func (r *replica) apply() {
+func (r *replica) apply(env actors.Env) {
 	if r.appliedSeq >= r.commitSeq {
 		return
 	}
@@ -344,11 +355,28 @@ func (r *replica) apply() {
 				r.primary.versions.clear()
 				r.primary.deleteTS = max(r.primary.deleteTS, e.CommitTs)
 			}
+		case wire.Entry_BARRIER:
+			if e.Split != nil {
+				// The split reads the applied state as of the entry before
+				// it, and writes it with its own applied point.
+				r.writeApplied(a, e.Seq-1)
+				r.applySplit(env, e)
+				a = r.s.st.NewApplyBatch(r.shard)
+			}
 		}
 	})
 	// Invariant applied ≤ commit holds by construction: we apply exactly
 	// through the commit point.
-	a.SetApplied(r.commitSeq)
+	r.writeApplied(a, r.commitSeq)
+	r.log.applied(r.appliedSeq, r.commitSeq)
+	r.appliedSeq = r.commitSeq
+	r.log.release(r.appliedSeq)
+}
+
+// writeApplied writes a, the effects of the entries through seq, with the
+// applied point seq and the live counts.
+func (r *replica) writeApplied(a *store.ApplyBatch, seq uint64) {
+	a.SetApplied(seq)
 	if r.live != nil {
 		a.Known(*r.live)
 	}
@@ -360,9 +388,6 @@ func (r *replica) apply() {
 	if c, ok := a.Live(); ok {
 		r.live = &c
 	}
-	r.log.applied(r.appliedSeq, r.commitSeq)
-	r.appliedSeq = r.commitSeq
-	r.log.release(r.appliedSeq)
 }
 
 // assertServing checks rule lease-read where a reply is about to be served:
@@ -433,6 +458,10 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 	}
 	if cmd.IsWrite() {
 		reply(wire.Status_OK, command.Error("ERR "+cmd.Name+" is a write; send it as a Commit"))
+		return
+	}
+	if r.outOfRange(cmd.Keys) {
+		reply(wire.Status_STALE_CONFIG, nil) // rule split-fence
 		return
 	}
 	r.serveRead(env, from, m, cmd, reply, func(l *wire.Lock) {

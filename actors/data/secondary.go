@@ -14,6 +14,12 @@ func (s *Server) prepare(env actors.Env, from actors.Addr, p *wire.Prepare) {
 	if r == nil {
 		return
 	}
+	if r.uninitialized() {
+		// Nothing of this split-born shard is here yet: log entries alone
+		// cannot bring it (its first entries follow the parent's state).
+		env.Send(from, &wire.PrepareAck{Shard: r.shard, ConfigVersion: r.config.Version, PrevSeq: p.PrevSeq, NoState: true})
+		return
+	}
 	if in := r.installing; in != nil {
 		if p.Config.Version == in.version {
 			return // a Prepare sent before the snapshot began; the install goes on

@@ -260,6 +260,7 @@ func (r *replica) abandonInstall() {
 	r.s.must(err, "drop a partial snapshot install")
 	r.installing = nil
 	r.live = nil
+	r.held = nil
 }
 
 // beginInstall drops our applied state and log: what we held is older than
@@ -277,6 +278,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
 	r.appliedTS = 0
 	r.live = nil // the snapshot's, read when needed (no entry applies before it is whole)
+	r.held = nil
 	r.installing = &snapshotIn{id: id, version: r.config.Version}
 }
 
@@ -295,6 +297,7 @@ func (r *replica) finishInstall(env actors.Env, b *store.Batch, m *wire.Snapshot
 	r.flushed, err = r.s.st.Flushed(r.shard)
 	r.s.must(err, "read the installed flush marker")
 	r.loadTxns()
+	r.loadHeld()
 	r.appliedSeq, r.commitSeq, r.matchedSeq = m.AppliedSeq, m.AppliedSeq, m.AppliedSeq
 	r.primaryCommitSeq = max(r.primaryCommitSeq, m.AppliedSeq)
 	r.installing = nil

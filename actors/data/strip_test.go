@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"castkv/actors/command"
@@ -12,14 +13,17 @@ import (
 
 // fillEveryField sets every scalar field of m to a non-zero value, so a copy
 // that forgets a field shows.
-func fillEveryField(m protoreflect.Message) {
+func fillEveryField(m protoreflect.Message, outer ...protoreflect.FullName) {
 	fields := m.Descriptor().Fields()
 	for i := range fields.Len() {
 		f := fields.Get(i)
 		switch {
 		case f.IsList() || f.IsMap():
+		case f.Kind() == protoreflect.MessageKind && slices.Contains(outer, f.Message().FullName()):
+			// A message that holds its own kind (Config.split_child): one
+			// level is enough.
 		case f.Kind() == protoreflect.MessageKind:
-			fillEveryField(m.Mutable(f).Message())
+			fillEveryField(m.Mutable(f).Message(), append(outer, m.Descriptor().FullName())...)
 		case f.Kind() == protoreflect.BoolKind:
 			m.Set(f, protoreflect.ValueOfBool(true))
 		case f.Kind() == protoreflect.BytesKind:

@@ -20,6 +20,9 @@ import (
 // while every shard is settled (full, no learner, no proposal or handover
 // in flight, every member alive):
 //
+//  0. A shard whose primary reports more load than the split thresholds
+//     splits in two (split.go); its child starts on the same servers, and
+//     the rules below spread it.
 //  1. A shard with more counted members than Replicas drops a secondary:
 //     one on a draining server first, then the one on the most loaded.
 //  2. A member on a draining server moves off it: a primary hands over to
@@ -57,6 +60,10 @@ type serverWait struct {
 	addr      string
 	draining  bool
 	forgotten bool
+	// split: the request split shard (answered once the split's configs
+	// are installed).
+	split bool
+	shard uint32
 }
 
 // dataServer is addr's registry entry, or nil.
@@ -88,7 +95,7 @@ func (m *Meta) applyDataServer(env actors.Env, d *wire.DataServer) {
 	env.Log().Info("data server registry", "server", d.Addr, "draining", d.Draining, "forgotten", d.Forgotten, "registered", len(m.registry))
 	kept := m.serverWaits[:0]
 	for _, w := range m.serverWaits {
-		if w.addr == d.Addr && w.draining == d.Draining && w.forgotten == d.Forgotten {
+		if !w.split && w.addr == d.Addr && w.draining == d.Draining && w.forgotten == d.Forgotten {
 			m.answerServers(env, w.from, w.id, "")
 			continue
 		}
@@ -120,6 +127,10 @@ func (m *Meta) active(addr string) bool {
 func (m *Meta) dataServers(env actors.Env, from actors.Addr, x *wire.DataServers) {
 	if !m.leading(env.Now()) {
 		env.Send(from, &wire.MetaRedirect{Id: x.Id, Leader: string(m.leaderAddr())})
+		return
+	}
+	if x.Split != nil {
+		m.splitRequest(env, from, x)
 		return
 	}
 	addr, draining, forget := x.Drain, true, false
@@ -282,6 +293,15 @@ func (m *Meta) balance(env actors.Env, now time.Time) {
 				return
 			}
 		}
+	}
+	if m.splitPending() != "" {
+		// Until the new shard serves, some of its members may hold none of
+		// it yet: moving replicas now could leave it only those.
+		return
+	}
+	if m.splitByLoad(env) {
+		m.lastBalance = now
+		return
 	}
 	l := m.loads()
 	// The servers that may receive replicas, least loaded first.

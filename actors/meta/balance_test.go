@@ -100,6 +100,10 @@ func (f *fleet) check() {
 	for s := range f.m.shards {
 		shard := uint32(s)
 		old, c := f.versions[shard], f.m.Config(shard)
+		if old == nil {
+			f.versions[shard] = c // a split's child: new
+			continue
+		}
 		if c.Version == old.Version {
 			continue
 		}

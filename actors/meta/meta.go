@@ -61,6 +61,14 @@ type Config struct {
 	// heard from a leader within it refuses to vote for another.
 	ElectionTimeout time.Duration
 
+	// SplitBytes and SplitOpsPerSecond: the balancer splits a shard whose
+	// primary reports more live bytes, or more operations a second (0:
+	// never on that count; split.go).
+	SplitBytes        uint64
+	SplitOpsPerSecond float64
+	// MaxShards bounds the shards the balancer's splits make (0: 1024).
+	MaxShards int
+
 	// Canary switches on a deliberate defect (see the Canary constants).
 	Canary string
 }
@@ -593,7 +601,7 @@ func (m *Meta) check(env actors.Env) {
 		next.Version++
 		next.Primary = cand
 		next.Secondaries = without(next.Secondaries, cand)
-		if len(next.Secondaries) == 0 && m.cfg.Canary != CanaryDropOldPrimary {
+		if m.reporting(next.Secondaries, c.Shard) == 0 && m.cfg.Canary != CanaryDropOldPrimary {
 			// A thin shard keeps its old primary, as a secondary: it holds
 			// every committed entry, so until the new primary removes it
 			// for silence (data's RemoveAfter) or it acks, the shard keeps
@@ -601,7 +609,9 @@ func (m *Meta) check(env actors.Env) {
 			// and if the promoted secondary was then lost for good, the
 			// shard was lost with it. With another secondary left, that
 			// one is the second copy, and the new primary's barrier need
-			// not wait out a dead old primary.
+			// not wait out a dead old primary. A secondary that reports no
+			// replica of the shard (a split-born one's that has not applied
+			// the split) is no second copy.
 			next.Secondaries = append(next.Secondaries, c.Primary)
 		}
 		m.propose(env, s, next, "primary failed; promoted the most up-to-date live secondary")
@@ -637,6 +647,18 @@ func (m *Meta) removeLost(env actors.Env, now time.Time) {
 	}
 }
 
+// reporting counts the servers of addrs whose last heartbeat reported a
+// replica of shard.
+func (m *Meta) reporting(addrs []string, shard uint32) int {
+	n := 0
+	for _, a := range addrs {
+		if srv := m.servers[actors.Addr(a)]; srv != nil && srv.status[shard] != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // candidate is the secondary with the highest persisted (last version,
 // last seq), ties broken by name, among the live ones (a heartbeat within
 // the fail timeout) that heartbeated since the primary became suspect. A secondary silent since before then may have
@@ -651,10 +673,14 @@ func (m *Meta) candidate(c *wire.Config, since time.Time) string {
 		if srv := m.servers[actors.Addr(sec)]; srv == nil || !srv.lastHeartbeat.After(since) || !m.alive(m.now, sec) {
 			continue
 		}
-		var ver, seq uint64
-		if st := m.servers[actors.Addr(sec)].status[c.Shard]; st != nil {
-			ver, seq = st.LastVersion, st.LastSeq
+		st := m.servers[actors.Addr(sec)].status[c.Shard]
+		if st == nil {
+			// It holds no replica of the shard to report: its config has
+			// not reached it, or, in a split-born shard, it has not applied
+			// the split (it holds none of the shard's first state).
+			continue
 		}
+		ver, seq := st.LastVersion, st.LastSeq
 		if best == "" || ver > bestVer || (ver == bestVer && seq > bestSeq) {
 			best, bestVer, bestSeq = sec, ver, seq
 		}

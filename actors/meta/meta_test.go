@@ -163,7 +163,7 @@ func TestShardsKeepTheirSlotsAcrossFailover(t *testing.T) {
 	for i := 0; i < 1000 && m.Config(2).Primary == old.Primary; i++ {
 		for _, d := range []actors.Addr{"data1", "data2", "data3", "data4", "data5"} {
 			if string(d) != old.Primary {
-				m.Handle(env, d, &wire.Heartbeat{Id: uint64(i + 1)})
+				m.Handle(env, d, &wire.Heartbeat{Id: uint64(i + 1), Replicas: held(m, d)})
 			}
 		}
 		env.Step(m, tick, tick)
@@ -172,6 +172,19 @@ func TestShardsKeepTheirSlotsAcrossFailover(t *testing.T) {
 	if c.Primary == old.Primary || c.SlotStart != old.SlotStart || c.SlotEnd != old.SlotEnd {
 		t.Fatalf("after shard 2's primary %s failed its config is %v; want a new primary on slots %d-%d", old.Primary, c, old.SlotStart, old.SlotEnd-1)
 	}
+}
+
+// held is what d reports holding: a replica of every shard whose config
+// names it, as a secondary (meta promotes only a server that reports the
+// shard).
+func held(m *Meta, d actors.Addr) []*wire.ReplicaStatus {
+	var out []*wire.ReplicaStatus
+	for _, c := range m.configs() {
+		if isMember(c, string(d)) {
+			out = append(out, &wire.ReplicaStatus{Shard: c.Shard, ConfigVersion: c.Version, LastSeq: 1, LastVersion: c.Version})
+		}
+	}
+	return out
 }
 
 // Repair: a learner silent for ReplaceAfter is removed from its shard,

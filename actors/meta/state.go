@@ -82,7 +82,10 @@ func (m *Meta) applyEntry(env actors.Env, e *raftpb.Entry) {
 }
 
 func (m *Meta) applyCommand(env actors.Env, cmd *wire.MetaCommand, term uint64) {
-	if c := cmd.Config; c != nil {
+	switch c := cmd.Config; {
+	case c != nil && cmd.SplitChild != nil:
+		m.applySplit(env, c, cmd.SplitChild)
+	case c != nil:
 		m.applyConfig(env, c)
 	}
 	if d := cmd.DataServer; d != nil {

@@ -26,6 +26,8 @@
 //	'k' shard escaped-key          -> lock record (opaque bytes)
 //	'f' shard                      -> flush marker ts, u64
 //	'n' shard                      -> live key count, u64 (ApplyBatch)
+//	'b' shard                      -> live bytes, u64 (ApplyBatch)
+//	's' shard                      -> slot range: u32 start, u32 end (split.go)
 //	'p' shard                      -> log start: u64 seq, u64 config version
 //	'e' shard                      -> exactly-once table (opaque bytes)
 //	'i' shard                      -> snapshot install under way (empty)

@@ -14,7 +14,7 @@ import (
 // to catch up from before it takes the log tail (etcd raft's MsgSnap). The
 // applied state is every record of these types: the applied
 // seq, data, the exactly-once table, the flush marker, locks, the live key
-// count and the log start; not the config, the log or the install marker.
+// count, the log start and the slot range (split.go); not the config, the log or the install marker.
 //
 // A sender streams a snapshot with a SnapshotReader, in chunks it sizes
 // below the frame limit. A receiver installs it with BeginSnapshot, which
@@ -52,7 +52,7 @@ const (
 
 // snapshotTags are the record types of a shard's applied state, ascending
 // so that a snapshot's records are in key order.
-var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagTxn}
+var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagRange, tagTxn}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -344,9 +344,12 @@ func checkRecord(k, v []byte) error {
 	}
 	tag, rest := k[0], k[1:]
 	switch tag {
-	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup:
+	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup, tagRange:
 		if len(rest) != 0 {
 			return fmt.Errorf("a one-per-shard record with a longer key")
+		}
+		if tag == tagRange && len(v) != 8 {
+			return fmt.Errorf("a slot range of %d bytes", len(v))
 		}
 	case tagLock:
 		if !validEscaped(rest) {

@@ -216,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44, 0}
+	return file_wire_proto_rawDescGZIP(), []int{45, 0}
 }
 
 type Tick_Kind int32
@@ -298,7 +298,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53, 0}
+	return file_wire_proto_rawDescGZIP(), []int{54, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -499,8 +499,24 @@ type Config struct {
 	// The shard holds the hash slots [slot_start, slot_end). A config written
 	// before slots existed has both 0 and holds every slot (shard 0 was the
 	// only one).
-	SlotStart     uint32 `protobuf:"varint,6,opt,name=slot_start,json=slotStart,proto3" json:"slot_start,omitempty"`
-	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	SlotStart uint32 `protobuf:"varint,6,opt,name=slot_start,json=slotStart,proto3" json:"slot_start,omitempty"`
+	SlotEnd   uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	// range_epoch orders claims on slots across shards, as Redis Cluster's
+	// config epoch does: meta gives every config whose range changed (a
+	// split's parent and child) an epoch above all before, and a router
+	// gives a slot to the claim of the highest epoch.
+	RangeEpoch uint64 `protobuf:"varint,8,opt,name=range_epoch,json=rangeEpoch,proto3" json:"range_epoch,omitempty"`
+	// split_child is set while this shard gives up part of its range: the
+	// child's first config, which takes the slots this config's range no
+	// longer holds. The shard's primary performs the split with its barrier
+	// (Entry.split) unless its log already did; it stays set after that,
+	// harmlessly, until the next split replaces it.
+	SplitChild *Config `protobuf:"bytes,9,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
+	// split_born: this shard began as a split's child. Its replicas start
+	// from the parent's state at the split, so one that holds none of it (it
+	// has not applied the split, or never will) accepts nothing but a
+	// snapshot.
+	SplitBorn     bool `protobuf:"varint,10,opt,name=split_born,json=splitBorn,proto3" json:"split_born,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -582,6 +598,27 @@ func (x *Config) GetSlotEnd() uint32 {
 		return x.SlotEnd
 	}
 	return 0
+}
+
+func (x *Config) GetRangeEpoch() uint64 {
+	if x != nil {
+		return x.RangeEpoch
+	}
+	return 0
+}
+
+func (x *Config) GetSplitChild() *Config {
+	if x != nil {
+		return x.SplitChild
+	}
+	return nil
+}
+
+func (x *Config) GetSplitBorn() bool {
+	if x != nil {
+		return x.SplitBorn
+	}
+	return false
 }
 
 // Heartbeat goes from a data server to meta every heartbeat interval.
@@ -1570,7 +1607,9 @@ type DataServers struct {
 	Undrain string                 `protobuf:"bytes,3,opt,name=undrain,proto3" json:"undrain,omitempty"`
 	// forget: drop a dead server that holds no replica from the registry
 	// (castd admin forget); if it heartbeats again it registers anew.
-	Forget        string `protobuf:"bytes,4,opt,name=forget,proto3" json:"forget,omitempty"`
+	Forget string `protobuf:"bytes,4,opt,name=forget,proto3" json:"forget,omitempty"`
+	// split: split a shard's slot range in two (castd admin split).
+	Split         *SplitShard `protobuf:"bytes,5,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1633,6 +1672,68 @@ func (x *DataServers) GetForget() string {
 	return ""
 }
 
+func (x *DataServers) GetSplit() *SplitShard {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+// SplitShard asks meta to split shard at slot: the shard keeps the slots
+// below it, a new shard on the same replicas takes the rest. slot 0 means
+// the middle of its range.
+type SplitShard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Slot          uint32                 `protobuf:"varint,2,opt,name=slot,proto3" json:"slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitShard) Reset() {
+	*x = SplitShard{}
+	mi := &file_wire_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitShard) ProtoMessage() {}
+
+func (x *SplitShard) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitShard.ProtoReflect.Descriptor instead.
+func (*SplitShard) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SplitShard) GetShard() uint32 {
+	if x != nil {
+		return x.Shard
+	}
+	return 0
+}
+
+func (x *SplitShard) GetSlot() uint32 {
+	if x != nil {
+		return x.Slot
+	}
+	return 0
+}
+
 type DataServersReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1646,7 +1747,7 @@ type DataServersReply struct {
 
 func (x *DataServersReply) Reset() {
 	*x = DataServersReply{}
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1759,7 @@ func (x *DataServersReply) String() string {
 func (*DataServersReply) ProtoMessage() {}
 
 func (x *DataServersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[19]
+	mi := &file_wire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1772,7 @@ func (x *DataServersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServersReply.ProtoReflect.Descriptor instead.
 func (*DataServersReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{19}
+	return file_wire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DataServersReply) GetId() uint64 {
@@ -1724,7 +1825,7 @@ type ShardState struct {
 
 func (x *ShardState) Reset() {
 	*x = ShardState{}
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1837,7 @@ func (x *ShardState) String() string {
 func (*ShardState) ProtoMessage() {}
 
 func (x *ShardState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[20]
+	mi := &file_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1850,7 @@ func (x *ShardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardState.ProtoReflect.Descriptor instead.
 func (*ShardState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{20}
+	return file_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ShardState) GetShard() uint32 {
@@ -1799,7 +1900,7 @@ type ReplicaLag struct {
 
 func (x *ReplicaLag) Reset() {
 	*x = ReplicaLag{}
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1912,7 @@ func (x *ReplicaLag) String() string {
 func (*ReplicaLag) ProtoMessage() {}
 
 func (x *ReplicaLag) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[21]
+	mi := &file_wire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1925,7 @@ func (x *ReplicaLag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaLag.ProtoReflect.Descriptor instead.
 func (*ReplicaLag) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{21}
+	return file_wire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplicaLag) GetAddr() string {
@@ -1869,7 +1970,7 @@ type DataServerInfo struct {
 
 func (x *DataServerInfo) Reset() {
 	*x = DataServerInfo{}
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1982,7 @@ func (x *DataServerInfo) String() string {
 func (*DataServerInfo) ProtoMessage() {}
 
 func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[22]
+	mi := &file_wire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +1995,7 @@ func (x *DataServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServerInfo.ProtoReflect.Descriptor instead.
 func (*DataServerInfo) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{22}
+	return file_wire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DataServerInfo) GetAddr() string {
@@ -1946,7 +2047,7 @@ type Surrender struct {
 
 func (x *Surrender) Reset() {
 	*x = Surrender{}
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2059,7 @@ func (x *Surrender) String() string {
 func (*Surrender) ProtoMessage() {}
 
 func (x *Surrender) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[23]
+	mi := &file_wire_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2072,7 @@ func (x *Surrender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrender.ProtoReflect.Descriptor instead.
 func (*Surrender) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{23}
+	return file_wire_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Surrender) GetShard() uint32 {
@@ -1998,7 +2099,7 @@ type Surrendered struct {
 
 func (x *Surrendered) Reset() {
 	*x = Surrendered{}
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2111,7 @@ func (x *Surrendered) String() string {
 func (*Surrendered) ProtoMessage() {}
 
 func (x *Surrendered) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[24]
+	mi := &file_wire_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2124,7 @@ func (x *Surrendered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Surrendered.ProtoReflect.Descriptor instead.
 func (*Surrendered) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{24}
+	return file_wire_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Surrendered) GetShard() uint32 {
@@ -2051,7 +2152,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2164,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[25]
+	mi := &file_wire_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2177,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{25}
+	return file_wire_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RaftMessage) GetMsg() []byte {
@@ -2104,14 +2205,18 @@ type MetaCommand struct {
 	ReserveTs uint64 `protobuf:"varint,4,opt,name=reserve_ts,json=reserveTs,proto3" json:"reserve_ts,omitempty"`
 	// data_server registers a data server, or changes whether it is
 	// draining.
-	DataServer    *DataServer `protobuf:"bytes,5,opt,name=data_server,json=dataServer,proto3" json:"data_server,omitempty"`
+	DataServer *DataServer `protobuf:"bytes,5,opt,name=data_server,json=dataServer,proto3" json:"data_server,omitempty"`
+	// split_child is a split's new shard, installed together with config
+	// (the parent's next version), or neither: only if config's CAS holds
+	// and split_child.shard is the next shard id.
+	SplitChild    *Config `protobuf:"bytes,6,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaCommand) Reset() {
 	*x = MetaCommand{}
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2228,7 @@ func (x *MetaCommand) String() string {
 func (*MetaCommand) ProtoMessage() {}
 
 func (x *MetaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[26]
+	mi := &file_wire_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2241,7 @@ func (x *MetaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaCommand.ProtoReflect.Descriptor instead.
 func (*MetaCommand) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{26}
+	return file_wire_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MetaCommand) GetConfig() *Config {
@@ -2174,6 +2279,13 @@ func (x *MetaCommand) GetDataServer() *DataServer {
 	return nil
 }
 
+func (x *MetaCommand) GetSplitChild() *Config {
+	if x != nil {
+		return x.SplitChild
+	}
+	return nil
+}
+
 // DataServer is one data server in meta's registry. A data server is
 // registered by its first heartbeat: only a server that exists is ever
 // given replicas, so a mistyped address in the bootstrap list is not kept.
@@ -2188,7 +2300,7 @@ type DataServer struct {
 
 func (x *DataServer) Reset() {
 	*x = DataServer{}
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2312,7 @@ func (x *DataServer) String() string {
 func (*DataServer) ProtoMessage() {}
 
 func (x *DataServer) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[27]
+	mi := &file_wire_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2325,7 @@ func (x *DataServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataServer.ProtoReflect.Descriptor instead.
 func (*DataServer) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{27}
+	return file_wire_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DataServer) GetAddr() string {
@@ -2252,7 +2364,7 @@ type MetaState struct {
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2376,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[28]
+	mi := &file_wire_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2389,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{28}
+	return file_wire_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MetaState) GetConfigs() []*Config {
@@ -2326,7 +2438,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2450,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[29]
+	mi := &file_wire_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2463,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{29}
+	return file_wire_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MetaMember) GetId() uint64 {
@@ -2381,7 +2493,7 @@ type OpID struct {
 
 func (x *OpID) Reset() {
 	*x = OpID{}
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2505,7 @@ func (x *OpID) String() string {
 func (*OpID) ProtoMessage() {}
 
 func (x *OpID) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[30]
+	mi := &file_wire_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2518,7 @@ func (x *OpID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpID.ProtoReflect.Descriptor instead.
 func (*OpID) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{30}
+	return file_wire_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OpID) GetIncarnation() uint64 {
@@ -2437,7 +2549,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2561,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[31]
+	mi := &file_wire_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2574,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{31}
+	return file_wire_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Stage) GetShard() uint32 {
@@ -2506,7 +2618,7 @@ type StageAck struct {
 
 func (x *StageAck) Reset() {
 	*x = StageAck{}
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2630,7 @@ func (x *StageAck) String() string {
 func (*StageAck) ProtoMessage() {}
 
 func (x *StageAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[32]
+	mi := &file_wire_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2643,7 @@ func (x *StageAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageAck.ProtoReflect.Descriptor instead.
 func (*StageAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{32}
+	return file_wire_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StageAck) GetShard() uint32 {
@@ -2575,7 +2687,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2699,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[33]
+	mi := &file_wire_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2712,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{33}
+	return file_wire_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Command) GetKind() uint32 {
@@ -2684,7 +2796,7 @@ type Txn struct {
 
 func (x *Txn) Reset() {
 	*x = Txn{}
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2808,7 @@ func (x *Txn) String() string {
 func (*Txn) ProtoMessage() {}
 
 func (x *Txn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[34]
+	mi := &file_wire_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2821,7 @@ func (x *Txn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Txn.ProtoReflect.Descriptor instead.
 func (*Txn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{34}
+	return file_wire_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Txn) GetStartTs() uint64 {
@@ -2792,7 +2904,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2916,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2929,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Lock) GetPrimary() []byte {
@@ -2884,7 +2996,7 @@ type TxnRecord struct {
 
 func (x *TxnRecord) Reset() {
 	*x = TxnRecord{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +3008,7 @@ func (x *TxnRecord) String() string {
 func (*TxnRecord) ProtoMessage() {}
 
 func (x *TxnRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +3021,7 @@ func (x *TxnRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
 func (*TxnRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TxnRecord) GetPrimary() []byte {
@@ -2977,7 +3089,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3101,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3114,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -3094,7 +3206,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3218,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3231,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -3178,7 +3290,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3190,7 +3302,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3203,7 +3315,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -3264,7 +3376,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3388,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3401,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -3362,7 +3474,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3486,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3499,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -3417,7 +3529,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3429,7 +3541,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3442,7 +3554,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -3495,7 +3607,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3619,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3632,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Write) GetKey() []byte {
@@ -3617,23 +3729,28 @@ func (x *Write) GetRemoved() *Lock {
 // Entry is one log entry: the effect of one command, its result and the op
 // that asked for it (the exactly-once record).
 type Entry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // config version of the primary that proposed it
-	Kind          Entry_Kind             `protobuf:"varint,3,opt,name=kind,proto3,enum=castkv.wire.Entry_Kind" json:"kind,omitempty"`
-	Op            *OpID                  `protobuf:"bytes,4,opt,name=op,proto3" json:"op,omitempty"`
-	Writes        []*Write               `protobuf:"bytes,5,rep,name=writes,proto3" json:"writes,omitempty"`
-	Result        *Reply                 `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
-	Watermark     uint64                 `protobuf:"varint,7,opt,name=watermark,proto3" json:"watermark,omitempty"`
-	CommitTs      uint64                 `protobuf:"varint,8,opt,name=commit_ts,json=commitTs,proto3" json:"commit_ts,omitempty"` // version timestamp of the writes
-	Txns          []*TxnRecord           `protobuf:"bytes,9,rep,name=txns,proto3" json:"txns,omitempty"`                          // TXN: transaction records put or forgotten
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Seq       uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Version   uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // config version of the primary that proposed it
+	Kind      Entry_Kind             `protobuf:"varint,3,opt,name=kind,proto3,enum=castkv.wire.Entry_Kind" json:"kind,omitempty"`
+	Op        *OpID                  `protobuf:"bytes,4,opt,name=op,proto3" json:"op,omitempty"`
+	Writes    []*Write               `protobuf:"bytes,5,rep,name=writes,proto3" json:"writes,omitempty"`
+	Result    *Reply                 `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	Watermark uint64                 `protobuf:"varint,7,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	CommitTs  uint64                 `protobuf:"varint,8,opt,name=commit_ts,json=commitTs,proto3" json:"commit_ts,omitempty"` // version timestamp of the writes
+	Txns      []*TxnRecord           `protobuf:"bytes,9,rep,name=txns,proto3" json:"txns,omitempty"`                          // TXN: transaction records put or forgotten
+	// split, on a BARRIER: the shard hands the slots of split's range to the
+	// new shard split.shard at this point of its log. Every replica that
+	// applies it creates that shard from its applied state, and the primary
+	// sequences no key of those slots after it.
+	Split         *Config `protobuf:"bytes,10,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3645,7 +3762,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3658,7 +3775,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -3724,6 +3841,13 @@ func (x *Entry) GetTxns() []*TxnRecord {
 	return nil
 }
 
+func (x *Entry) GetSplit() *Config {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
 // Prepare carries log entries from the primary to a secondary or learner,
 // raft-style: entries follow prev_seq, which has version prev_version.
 type Prepare struct {
@@ -3743,7 +3867,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3755,7 +3879,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3768,7 +3892,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -3827,14 +3951,17 @@ type PrepareAck struct {
 	// for ok=false: the prev_seq of the Prepare refused, so that a primary
 	// asking whether the peer's log holds its log start knows this answer
 	// is about that question and not an older Prepare
-	PrevSeq       uint64 `protobuf:"varint,7,opt,name=prev_seq,json=prevSeq,proto3" json:"prev_seq,omitempty"`
+	PrevSeq uint64 `protobuf:"varint,7,opt,name=prev_seq,json=prevSeq,proto3" json:"prev_seq,omitempty"`
+	// no_state: the sender holds nothing of this split-born shard yet (it has
+	// not applied the split): only a snapshot can bring it in.
+	NoState       bool `protobuf:"varint,8,opt,name=no_state,json=noState,proto3" json:"no_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3846,7 +3973,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3859,7 +3986,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -3911,6 +4038,13 @@ func (x *PrepareAck) GetPrevSeq() uint64 {
 	return 0
 }
 
+func (x *PrepareAck) GetNoState() bool {
+	if x != nil {
+		return x.NoState
+	}
+	return false
+}
+
 // SnapshotChunk streams a replica's applied state (the store's snapshot
 // encoding, opaque here) to a learner or a replica whose next entry the
 // primary's log no longer holds. Chunks of one snapshot share an id (the
@@ -3934,7 +4068,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4080,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4093,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -4027,7 +4161,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4039,7 +4173,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4052,7 +4186,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -4103,7 +4237,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4115,7 +4249,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4128,7 +4262,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -4157,7 +4291,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4169,7 +4303,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4182,7 +4316,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -4224,7 +4358,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4236,7 +4370,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4249,7 +4383,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -4285,7 +4419,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4297,7 +4431,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4310,7 +4444,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -4333,7 +4467,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4345,7 +4479,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4358,7 +4492,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -4400,7 +4534,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05ERROR\x10\x02\x12\a\n" +
 	"\x03INT\x10\x03\x12\b\n" +
 	"\x04BULK\x10\x04\x12\t\n" +
-	"\x05ARRAY\x10\x05\"\xca\x01\n" +
+	"\x05ARRAY\x10\x05\"\xc0\x02\n" +
 	"\x06Config\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
@@ -4409,7 +4543,14 @@ const file_wire_proto_rawDesc = "" +
 	"\blearners\x18\x05 \x03(\tR\blearners\x12\x1d\n" +
 	"\n" +
 	"slot_start\x18\x06 \x01(\rR\tslotStart\x12\x19\n" +
-	"\bslot_end\x18\a \x01(\rR\aslotEnd\"u\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\x12\x1f\n" +
+	"\vrange_epoch\x18\b \x01(\x04R\n" +
+	"rangeEpoch\x124\n" +
+	"\vsplit_child\x18\t \x01(\v2\x13.castkv.wire.ConfigR\n" +
+	"splitChild\x12\x1d\n" +
+	"\n" +
+	"split_born\x18\n" +
+	" \x01(\bR\tsplitBorn\"u\n" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\breplicas\x18\x02 \x03(\v2\x1a.castkv.wire.ReplicaStatusR\breplicas\x12 \n" +
@@ -4482,12 +4623,17 @@ const file_wire_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\tR\amembers\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\tR\x06leader\"e\n" +
+	"\x06leader\x18\x04 \x01(\tR\x06leader\"\x94\x01\n" +
 	"\vDataServers\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05drain\x18\x02 \x01(\tR\x05drain\x12\x18\n" +
 	"\aundrain\x18\x03 \x01(\tR\aundrain\x12\x16\n" +
-	"\x06forget\x18\x04 \x01(\tR\x06forget\"\xb8\x01\n" +
+	"\x06forget\x18\x04 \x01(\tR\x06forget\x12-\n" +
+	"\x05split\x18\x05 \x01(\v2\x17.castkv.wire.SplitShardR\x05split\"6\n" +
+	"\n" +
+	"SplitShard\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x12\n" +
+	"\x04slot\x18\x02 \x01(\rR\x04slot\"\xb8\x01\n" +
 	"\x10DataServersReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
@@ -4521,7 +4667,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\"\x1f\n" +
 	"\vRaftMessage\x12\x10\n" +
-	"\x03msg\x18\x01 \x01(\fR\x03msg\"\xe3\x01\n" +
+	"\x03msg\x18\x01 \x01(\fR\x03msg\"\x99\x02\n" +
 	"\vMetaCommand\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12)\n" +
 	"\x10reserve_sessions\x18\x02 \x01(\x04R\x0freserveSessions\x12#\n" +
@@ -4529,7 +4675,9 @@ const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"reserve_ts\x18\x04 \x01(\x04R\treserveTs\x128\n" +
 	"\vdata_server\x18\x05 \x01(\v2\x17.castkv.wire.DataServerR\n" +
-	"dataServer\"Z\n" +
+	"dataServer\x124\n" +
+	"\vsplit_child\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\n" +
+	"splitChild\"Z\n" +
 	"\n" +
 	"DataServer\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
@@ -4648,7 +4796,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04lock\x18\n" +
 	" \x01(\v2\x11.castkv.wire.LockR\x04lock\x12\x16\n" +
 	"\x06unlock\x18\v \x01(\bR\x06unlock\x12+\n" +
-	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xf6\x02\n" +
+	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xa1\x03\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +
@@ -4658,7 +4806,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\v2\x12.castkv.wire.ReplyR\x06result\x12\x1c\n" +
 	"\twatermark\x18\a \x01(\x04R\twatermark\x12\x1b\n" +
 	"\tcommit_ts\x18\b \x01(\x04R\bcommitTs\x12*\n" +
-	"\x04txns\x18\t \x03(\v2\x16.castkv.wire.TxnRecordR\x04txns\"2\n" +
+	"\x04txns\x18\t \x03(\v2\x16.castkv.wire.TxnRecordR\x04txns\x12)\n" +
+	"\x05split\x18\n" +
+	" \x01(\v2\x13.castkv.wire.ConfigR\x05split\"2\n" +
 	"\x04Kind\x12\t\n" +
 	"\x05WRITE\x10\x00\x12\v\n" +
 	"\aBARRIER\x10\x01\x12\t\n" +
@@ -4672,7 +4822,7 @@ const file_wire_proto_rawDesc = "" +
 	"commit_seq\x18\x04 \x01(\x04R\tcommitSeq\x12,\n" +
 	"\aentries\x18\x05 \x03(\v2\x12.castkv.wire.EntryR\aentries\x12\x1f\n" +
 	"\vcompact_seq\x18\x06 \x01(\x04R\n" +
-	"compactSeq\"\xe6\x01\n" +
+	"compactSeq\"\x81\x02\n" +
 	"\n" +
 	"PrepareAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
@@ -4681,7 +4831,8 @@ const file_wire_proto_rawDesc = "" +
 	"\tmatch_seq\x18\x04 \x01(\x04R\bmatchSeq\x12&\n" +
 	"\x0fneed_values_seq\x18\x05 \x01(\x04R\rneedValuesSeq\x12+\n" +
 	"\x06config\x18\x06 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x19\n" +
-	"\bprev_seq\x18\a \x01(\x04R\aprevSeq\"\xd4\x01\n" +
+	"\bprev_seq\x18\a \x01(\x04R\aprevSeq\x12\x19\n" +
+	"\bno_state\x18\b \x01(\bR\anoState\"\xd4\x01\n" +
 	"\rSnapshotChunk\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
@@ -4761,7 +4912,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -4786,99 +4937,104 @@ var file_wire_proto_goTypes = []any{
 	(*MetaMembers)(nil),      // 20: castkv.wire.MetaMembers
 	(*MetaMembersReply)(nil), // 21: castkv.wire.MetaMembersReply
 	(*DataServers)(nil),      // 22: castkv.wire.DataServers
-	(*DataServersReply)(nil), // 23: castkv.wire.DataServersReply
-	(*ShardState)(nil),       // 24: castkv.wire.ShardState
-	(*ReplicaLag)(nil),       // 25: castkv.wire.ReplicaLag
-	(*DataServerInfo)(nil),   // 26: castkv.wire.DataServerInfo
-	(*Surrender)(nil),        // 27: castkv.wire.Surrender
-	(*Surrendered)(nil),      // 28: castkv.wire.Surrendered
-	(*RaftMessage)(nil),      // 29: castkv.wire.RaftMessage
-	(*MetaCommand)(nil),      // 30: castkv.wire.MetaCommand
-	(*DataServer)(nil),       // 31: castkv.wire.DataServer
-	(*MetaState)(nil),        // 32: castkv.wire.MetaState
-	(*MetaMember)(nil),       // 33: castkv.wire.MetaMember
-	(*OpID)(nil),             // 34: castkv.wire.OpID
-	(*Stage)(nil),            // 35: castkv.wire.Stage
-	(*StageAck)(nil),         // 36: castkv.wire.StageAck
-	(*Command)(nil),          // 37: castkv.wire.Command
-	(*Txn)(nil),              // 38: castkv.wire.Txn
-	(*Lock)(nil),             // 39: castkv.wire.Lock
-	(*TxnRecord)(nil),        // 40: castkv.wire.TxnRecord
-	(*Commit)(nil),           // 41: castkv.wire.Commit
-	(*Read)(nil),             // 42: castkv.wire.Read
-	(*CommitReply)(nil),      // 43: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 44: castkv.wire.ReadReply
-	(*Requests)(nil),         // 45: castkv.wire.Requests
-	(*Replies)(nil),          // 46: castkv.wire.Replies
-	(*Write)(nil),            // 47: castkv.wire.Write
-	(*Entry)(nil),            // 48: castkv.wire.Entry
-	(*Prepare)(nil),          // 49: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 50: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 51: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 52: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 53: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 54: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 55: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 56: castkv.wire.Persisted
-	(*Tick)(nil),             // 57: castkv.wire.Tick
+	(*SplitShard)(nil),       // 23: castkv.wire.SplitShard
+	(*DataServersReply)(nil), // 24: castkv.wire.DataServersReply
+	(*ShardState)(nil),       // 25: castkv.wire.ShardState
+	(*ReplicaLag)(nil),       // 26: castkv.wire.ReplicaLag
+	(*DataServerInfo)(nil),   // 27: castkv.wire.DataServerInfo
+	(*Surrender)(nil),        // 28: castkv.wire.Surrender
+	(*Surrendered)(nil),      // 29: castkv.wire.Surrendered
+	(*RaftMessage)(nil),      // 30: castkv.wire.RaftMessage
+	(*MetaCommand)(nil),      // 31: castkv.wire.MetaCommand
+	(*DataServer)(nil),       // 32: castkv.wire.DataServer
+	(*MetaState)(nil),        // 33: castkv.wire.MetaState
+	(*MetaMember)(nil),       // 34: castkv.wire.MetaMember
+	(*OpID)(nil),             // 35: castkv.wire.OpID
+	(*Stage)(nil),            // 36: castkv.wire.Stage
+	(*StageAck)(nil),         // 37: castkv.wire.StageAck
+	(*Command)(nil),          // 38: castkv.wire.Command
+	(*Txn)(nil),              // 39: castkv.wire.Txn
+	(*Lock)(nil),             // 40: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 41: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 42: castkv.wire.Commit
+	(*Read)(nil),             // 43: castkv.wire.Read
+	(*CommitReply)(nil),      // 44: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 45: castkv.wire.ReadReply
+	(*Requests)(nil),         // 46: castkv.wire.Requests
+	(*Replies)(nil),          // 47: castkv.wire.Replies
+	(*Write)(nil),            // 48: castkv.wire.Write
+	(*Entry)(nil),            // 49: castkv.wire.Entry
+	(*Prepare)(nil),          // 50: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 51: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 52: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 53: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 54: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 55: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 56: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 57: castkv.wire.Persisted
+	(*Tick)(nil),             // 58: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
 	1,  // 1: castkv.wire.Reply.kind:type_name -> castkv.wire.Reply.Kind
 	6,  // 2: castkv.wire.Reply.array:type_name -> castkv.wire.Reply
-	9,  // 3: castkv.wire.Heartbeat.replicas:type_name -> castkv.wire.ReplicaStatus
-	10, // 4: castkv.wire.ReplicaStatus.load:type_name -> castkv.wire.ShardLoad
-	7,  // 5: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
-	12, // 6: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
-	7,  // 7: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
-	26, // 8: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
-	24, // 9: castkv.wire.DataServersReply.shards:type_name -> castkv.wire.ShardState
-	25, // 10: castkv.wire.ShardState.replicas:type_name -> castkv.wire.ReplicaLag
-	10, // 11: castkv.wire.ShardState.load:type_name -> castkv.wire.ShardLoad
-	7,  // 12: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
-	31, // 13: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
-	7,  // 14: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
-	33, // 15: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
-	31, // 16: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
-	34, // 17: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
-	34, // 18: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	38, // 19: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
-	34, // 20: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	37, // 21: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	37, // 22: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	34, // 23: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 24: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 25: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 26: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	39, // 27: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 28: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 29: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 30: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	39, // 31: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	41, // 32: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	42, // 33: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	43, // 34: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	44, // 35: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	39, // 36: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	39, // 37: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 38: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	34, // 39: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	47, // 40: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 41: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	40, // 42: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 43: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	48, // 44: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 45: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 46: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	54, // 47: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	55, // 48: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 49: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 50: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	7,  // 3: castkv.wire.Config.split_child:type_name -> castkv.wire.Config
+	9,  // 4: castkv.wire.Heartbeat.replicas:type_name -> castkv.wire.ReplicaStatus
+	10, // 5: castkv.wire.ReplicaStatus.load:type_name -> castkv.wire.ShardLoad
+	7,  // 6: castkv.wire.HeartbeatReply.configs:type_name -> castkv.wire.Config
+	12, // 7: castkv.wire.HeartbeatReply.leases:type_name -> castkv.wire.LeaseGrant
+	7,  // 8: castkv.wire.ConfigUpdate.configs:type_name -> castkv.wire.Config
+	23, // 9: castkv.wire.DataServers.split:type_name -> castkv.wire.SplitShard
+	27, // 10: castkv.wire.DataServersReply.servers:type_name -> castkv.wire.DataServerInfo
+	25, // 11: castkv.wire.DataServersReply.shards:type_name -> castkv.wire.ShardState
+	26, // 12: castkv.wire.ShardState.replicas:type_name -> castkv.wire.ReplicaLag
+	10, // 13: castkv.wire.ShardState.load:type_name -> castkv.wire.ShardLoad
+	7,  // 14: castkv.wire.MetaCommand.config:type_name -> castkv.wire.Config
+	32, // 15: castkv.wire.MetaCommand.data_server:type_name -> castkv.wire.DataServer
+	7,  // 16: castkv.wire.MetaCommand.split_child:type_name -> castkv.wire.Config
+	7,  // 17: castkv.wire.MetaState.configs:type_name -> castkv.wire.Config
+	34, // 18: castkv.wire.MetaState.members:type_name -> castkv.wire.MetaMember
+	32, // 19: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
+	35, // 20: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
+	35, // 21: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
+	39, // 22: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	35, // 23: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	38, // 24: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	38, // 25: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	35, // 26: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 27: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 28: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 29: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	40, // 30: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 31: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 32: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 33: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	40, // 34: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	42, // 35: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	43, // 36: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	44, // 37: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	45, // 38: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	40, // 39: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	40, // 40: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 41: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	35, // 42: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	48, // 43: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 44: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	41, // 45: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 46: castkv.wire.Entry.split:type_name -> castkv.wire.Config
+	7,  // 47: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	49, // 48: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 49: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 50: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	55, // 51: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	56, // 52: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 53: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 54: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -4892,7 +5048,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   54,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -13,6 +13,7 @@ import (
 
 	"castkv/actors"
 	"castkv/actors/cluster"
+	"castkv/actors/command"
 	"castkv/actors/wire"
 	cnet "castkv/net"
 )
@@ -25,6 +26,9 @@ usage:
   castd admin drain        --meta ADDR,... --server ADDR  move every replica off a data server, before stopping it
   castd admin undrain      --meta ADDR,... --server ADDR  let a drained data server take replicas again
   castd admin forget       --meta ADDR,... --server ADDR  drop a dead data server no shard names any more from the list
+  castd admin split        --meta ADDR,... --shard N [--slot S]
+                                                          split a shard's slots in two: it keeps those below S (default:
+                                                          the middle), a new shard on the same servers takes the rest
   castd admin meta-members --meta ADDR,...                list the members
   castd admin meta-add     --meta ADDR,... --member ADDR  add a member
   castd admin meta-remove  --meta ADDR,... --member ADDR  remove a member
@@ -39,6 +43,11 @@ A data server joins a running cluster by starting it with --meta: it
 registers with its first heartbeat, and meta moves its share of replicas
 and primaries to it, one at a time. Drain a data server before you stop it
 for good; 'castd admin servers' shows when it holds nothing.
+
+A split happens in the shard's log on every replica, with no data sent:
+the new shard starts on the shard's servers at once, and the balancer then
+spreads its replicas and primary like any other's. 'castd meta
+--split-bytes' makes meta split every shard past a size by itself.
 `
 
 func runAdmin(args []string, stdout, stderr io.Writer) error {
@@ -57,6 +66,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	server := fs.String("server", "", "cluster address (host:port) of the data server to drain, undrain or forget")
 	peer := fs.String("peer", "127.0.0.1:0", "cluster address this command listens on for the answer; from another machine, one meta can reach")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
+	shard := fs.Int("shard", -1, "the shard to split (castd admin status lists them)")
+	slot := fs.Int("slot", 0, "the first slot the new shard takes (0: the middle of the shard's slots)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -121,6 +132,27 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("meta refused: %s", strings.ReplaceAll(rep.Error, "/data", ""))
 		}
 		printServers(stdout, rep)
+		return nil
+	case "split":
+		if *shard < 0 {
+			return usageError{errors.New("split needs --shard")}
+		}
+		if *slot < 0 || *slot >= command.Slots {
+			return usageError{fmt.Errorf("--slot: %d is not a slot (0 to %d)", *slot, command.Slots-1)}
+		}
+		answer, err := askMeta(metas, *peer, &wire.DataServers{Id: req.Id, Split: &wire.SplitShard{Shard: uint32(*shard), Slot: uint32(*slot)}}, *timeout)
+		if err != nil {
+			return err
+		}
+		rep := answer.(*wire.DataServersReply)
+		if rep.Error != "" {
+			return fmt.Errorf("meta refused: %s", strings.ReplaceAll(rep.Error, "/data", ""))
+		}
+		status, err := askMeta(metas, *peer, &wire.GetConfig{Id: req.Id + 1}, *timeout)
+		if err != nil {
+			return err
+		}
+		printStatus(stdout, status.(*wire.ConfigUpdate).Configs)
 		return nil
 	case "meta-members":
 		if *member != "" {

@@ -165,6 +165,9 @@ func roleAddr(hostport, role string) actors.Addr { return actors.Addr(hostport +
 type metaTimes struct {
 	lease, failTimeout, election, replaceAfter, balanceEvery time.Duration
 	shards                                                   int
+	splitBytes                                               uint64
+	splitOps                                                 float64
+	maxShards                                                int
 }
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
@@ -174,6 +177,9 @@ func (m *metaTimes) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
 	fs.DurationVar(&m.replaceAfter, "replace-after", 30*time.Second, "a learner whose data server sends no heartbeat for this long leaves its shard, so a spare data server (a registered one holding no replica of the shard) can take its place; silent secondaries are removed by their primary (castd data --remove-after)")
 	fs.DurationVar(&m.balanceEvery, "balance-every", time.Second, "the balancer moves at most one replica or primary this often, towards an even share on every live data server (and off drained ones)")
+	fs.Uint64Var(&m.splitBytes, "split-bytes", 0, "split a shard in two once its keys and values pass this many bytes (0: never by size; castd admin split splits by hand)")
+	fs.Float64Var(&m.splitOps, "split-ops", 0, "split a shard in two once its primary serves more than this many commands a second (0: never by load)")
+	fs.IntVar(&m.maxShards, "max-shards", 1024, "the splits of --split-bytes and --split-ops stop at this many shards")
 }
 
 // parseMetaList parses a comma-separated list of meta members' cluster
@@ -213,7 +219,11 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 	if m.shards < 1 || m.shards > command.Slots {
 		return meta.Config{}, usageError{fmt.Errorf("--shards %d: want 1 to %d (one slot each at most)", m.shards, command.Slots)}
 	}
-	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards, ReplaceAfter: m.replaceAfter, BalanceEvery: m.balanceEvery}, nil
+	if m.splitOps < 0 || m.maxShards < 1 || m.maxShards > command.Slots {
+		return meta.Config{}, usageError{fmt.Errorf("--split-ops %v, --max-shards %d: want a rate of 0 or more and 1 to %d shards", m.splitOps, m.maxShards, command.Slots)}
+	}
+	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards,
+		ReplaceAfter: m.replaceAfter, BalanceEvery: m.balanceEvery, SplitBytes: m.splitBytes, SplitOpsPerSecond: m.splitOps, MaxShards: m.maxShards}, nil
 }
 
 // dataTimes are the data role's timing flags, shared by data and dev. The
