@@ -428,20 +428,23 @@ func drawKnobs(opts Options) Knobs {
 		cl.DrainAt = d.durationIn(k.Duration/5, k.Duration*3/5)
 	}
 	// Splits under load (drawn last, so the draws above stay what they
-	// were): an operator splits one to three shards in half the runs,
+	// were): an operator splits one to four shards in three runs of four,
 	// maybe a child of an earlier split (an id not yet there is refused);
-	// in a sixth, meta splits by itself every shard past 1 to 32 KiB of
-	// live data, up to six shards more than it began with.
-	if rng.IntN(2) == 0 {
-		for range 1 + rng.IntN(3) {
+	// in a quarter, meta splits by itself every shard past 4 to 64 KiB of
+	// live data, up to four shards more than it began with (each split
+	// sets the balancer moving the child's replicas; many more kept it
+	// busy past the fault phase, and a write across the shards in motion
+	// outlived its timeout).
+	if rng.IntN(4) != 0 {
+		for range 1 + rng.IntN(4) {
 			cl.Splits = append(cl.Splits, SplitAt{At: d.durationIn(k.Duration/10, k.Duration*7/10),
 				Shard: uint32(rng.IntN(cl.Shards + len(cl.Splits)))})
 		}
 	}
-	if rng.IntN(6) == 0 {
-		cl.SplitBytes = 1 << (10 + rng.IntN(6))
+	if rng.IntN(4) == 0 {
+		cl.SplitBytes = 4096 << rng.IntN(5)
 	}
-	cl.MaxShards = cl.Shards + 6
+	cl.MaxShards = cl.Shards + 4
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration

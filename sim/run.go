@@ -129,7 +129,9 @@ func newRunner(opts Options) *runner {
 	for i := 0; i < k.Workload.Keys; i++ {
 		r.keys = append(r.keys, fmt.Sprintf("k%d", i))
 	}
-	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes,
+	// FLUSHALL and DBSIZE run on one shard only: not in a run that splits.
+	splits := opts.Faults[FaultSplit] && (len(k.Cluster.Splits) > 0 || k.Cluster.SplitBytes > 0)
+	r.workload = &workload{rng: rng, keys: r.keys, global: k.Workload.Global && !splits, k: k.Workload, largeLeft: k.Workload.LargeBudgetBytes,
 		pairs: k.Cluster.Shards > 1 && k.Workload.Keys >= 2*k.Workload.KeyGroup}
 
 	// The bootstrapped data servers, then any that join the running

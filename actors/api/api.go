@@ -196,11 +196,15 @@ type request struct {
 	// so the attempts since ask the primary to settle the op
 	// (wire.Commit.abort) instead.
 	lastQuarter, aborting bool
-	attempt               actors.TimerID
-	deadline              actors.TimerID
-	hasAttempt            bool
-	lastRefusal           string
-	refusals              int // attempts refused so far: the backoff grows with them
+	// settling: a split spread the keys of this write, already sent to
+	// shard as a one-shard Commit, over several shards; it is being
+	// settled there (aborting) before it may run as a transaction.
+	settling    bool
+	attempt     actors.TimerID
+	deadline    actors.TimerID
+	hasAttempt  bool
+	lastRefusal string
+	refusals    int // attempts refused so far: the backoff grows with them
 
 	// Transactions (txn.go). txn: the state of an MSET or DEL across
 	// shards this request coordinates. A sub-request (a step of one, or of
@@ -463,11 +467,29 @@ func (a *API) try(env actors.Env, r *request) {
 		a.trySplit(env, r)
 		return
 	}
+	if r.commitSent && r.op != nil && !r.aborting && r.txn == nil && a.crossShardWrite(r) {
+		// Its keys were in one shard when it went out as a Commit; a split
+		// spread them since. That shard may have run it (its exactly-once
+		// table knows): run again as a transaction, with ids of its own,
+		// it would run twice. Settle it there first: the primary answers
+		// its result, or records that it never ran (rule abort).
+		r.aborting, r.settling = true, true
+	}
+	if r.aborting {
+		a.tryAbort(env, r)
+		return
+	}
 	if a.crossShardWrite(r) {
 		a.tryTxn(env, r)
 		return
 	}
 	c, refusal := a.route(r)
+	if refusal != nil && r.done != nil && r.cmd.Kind == command.TxnPrewrite {
+		// Its keys were one shard's when its transaction grouped them; a
+		// split spread them since: the transaction starts again.
+		a.finishSub(env, r, wire.Status_STALE_CONFIG, nil)
+		return
+	}
 	if refusal != nil {
 		a.finish(env, r, refusal)
 		return
@@ -495,9 +517,6 @@ func (a *API) try(env actors.Env, r *request) {
 	r.attempt = env.After(a.attemptTimeout(r), &wire.Tick{Kind: timerAttempt, Id: r.id})
 	r.hasAttempt = true
 	switch {
-	case r.aborting:
-		a.queue(env, actors.Addr(c.Primary), &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op,
-			Watermark: a.opLog.watermark(a.nextOp), Abort: true})
 	case !r.write:
 		a.queue(env, a.readTarget(env, c), &wire.Read{Shard: c.Shard, ConfigVersion: c.Version, Id: r.id, Incarnation: a.incarnation,
 			Ts: r.ts, Command: command.ToWire(r.cmd)})
@@ -510,6 +529,31 @@ func (a *API) try(env actors.Env, r *request) {
 			env.Send(actors.Addr(to), &wire.Stage{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op, Values: r.cmd.Values})
 		}
 	}
+}
+
+// tryAbort asks the primary of the shard r's Commit went to to settle its
+// op: answer its result, or record that it never ran. It goes to that
+// shard whatever the map now says of r's keys (a split may have moved
+// them).
+func (a *API) tryAbort(env actors.Env, r *request) {
+	if r.op == nil {
+		// Only a one-shard write has an op of its own to settle (a
+		// transaction's steps have theirs); nothing to ask.
+		r.aborting, r.settling = false, false
+		a.retryLater(env, r)
+		return
+	}
+	c := a.shards.Config(r.shard)
+	if c == nil || c.Primary == "" {
+		r.lastRefusal = "no primary known for the shard the write was sent to"
+		a.askConfig(env)
+		a.retryLater(env, r)
+		return
+	}
+	r.attempt = env.After(a.attemptTimeout(r), &wire.Tick{Kind: timerAttempt, Id: r.id})
+	r.hasAttempt = true
+	a.queue(env, actors.Addr(c.Primary), &wire.Commit{Shard: c.Shard, ConfigVersion: c.Version, Op: r.op,
+		Watermark: a.opLog.watermark(a.nextOp), Abort: true})
 }
 
 // attemptTimeout is AttemptTimeout plus the time r's values take to cross
@@ -547,6 +591,14 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 	newer := a.shards.Adopt(c)
 	switch st {
 	case wire.Status_OK:
+		if command.IsAborted(rep) && r.settling {
+			// It never ran, and now never will there: run it anew, as a
+			// transaction over the shards its keys are in now.
+			r.aborting, r.settling, r.commitSent = false, false, false
+			r.refusals = 0
+			a.try(env, r)
+			return
+		}
 		if command.IsAborted(rep) {
 			rep = command.Error(fmt.Sprintf("TRYAGAIN shard %d did not apply the write within %v (last: %s); retry it", r.shard, a.cfg.RequestTimeout, r.lastRefusal))
 		}
@@ -608,6 +660,13 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 		a.try(env, r)
 		return
 	case wire.Status_STALE_CONFIG, wire.Status_NOT_PRIMARY:
+		if r.done != nil && r.cmd.Kind == command.TxnPrewrite && c != nil && !cluster.Holds(c, r.cmd.Keys) {
+			// A split moved some of this prewrite's keys: its transaction
+			// rolls back and starts again, grouped by the map meta gives.
+			a.askConfig(env)
+			a.finishSub(env, r, st, nil)
+			return
+		}
 		// A refusal that taught us nothing new (a replica meta removed
 		// still holds the version it was removed from, and nobody tells
 		// it of later ones) sends us to meta, and so does one whose config
@@ -707,7 +766,7 @@ func (a *API) tick(env actors.Env, t *wire.Tick) {
 		if r.write && !r.lastQuarter {
 			r.lastQuarter = true
 			r.deadline = env.After(a.requestTimeout(r)-a.firstDeadline(r), &wire.Tick{Kind: timerDeadline, Id: r.id})
-			if r.commitSent && r.txn == nil {
+			if r.commitSent && r.txn == nil && r.op != nil {
 				// Settle before giving up: have the primary either answer
 				// the op's result or record that it never ran, so the
 				// client hears -TRYAGAIN (not applied), not -UNCERTAIN.

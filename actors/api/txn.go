@@ -184,9 +184,14 @@ func (a *API) prewritten(env actors.Env, r *request, t *txnState, st wire.Status
 	r.txn, r.ts = nil, 0
 	r.lastRefusal = "a prewrite was refused: " + t.failed.String()
 	switch {
+	case t.errRep != nil && strings.HasPrefix(t.errRep.Str, "TRYAGAIN"):
+		// A prewrite timed out (a shard in a failover or a move, a split
+		// refusing it): what it may have locked is rolled back, and the
+		// primary key's record keeps it from ever committing. Start again
+		// at a new timestamp while the request's deadline allows.
+		r.lastRefusal = t.errRep.Str
+		a.retryLater(env, r)
 	case t.errRep != nil:
-		// A prewrite timed out or failed: what it may have locked is rolled
-		// back, and the primary key's record keeps it from ever committing.
 		r.lastRefusal = t.errRep.Str
 		a.finish(env, r, command.Error("TRYAGAIN the write across shards was not applied: "+strings.TrimPrefix(t.errRep.Str, "TRYAGAIN ")))
 	case t.failed == wire.Status_LOCKED && t.lock != nil:

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"strings"
 	"testing"
 
@@ -125,5 +127,71 @@ func TestReadMeetsLiveLock(t *testing.T) {
 	}
 	if strings.Contains(again[0].String(), "txn") {
 		t.Fatal("the read carries a transaction")
+	}
+}
+
+// A one-shard MSET whose Commit went out before a split spread its keys
+// over two shards is settled at the shard it went to before it may run as
+// a transaction: run anew with ids of its own, it would run twice if that
+// shard had applied it (castsim seed 1 of the split fault: a DEL counted 0
+// after deleting). If the shard ran it, the client gets its result; if the
+// shard records that it never ran, it goes on as a transaction.
+func TestSplitSettlesAOneShardWriteFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		settled *wire.Reply
+		txn     bool
+	}{
+		{"ran", command.OK(), false},
+		{"never ran", command.Aborted(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, a := start(t, Config{RequestTimeout: 8 * time.Second, AttemptTimeout: time.Second})
+			defer env.Close()
+			// foo is slot 12182, bar 5061: one shard now, two after the split.
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("MSET", "foo", "1", "bar", "2")})
+			first := commitsOf(take(env, a))
+			if len(first) != 1 || first[0].Abort || first[0].Op == nil {
+				t.Fatalf("want one Commit of the MSET to shard 0, got %v", first)
+			}
+			parent := &wire.Config{Shard: 0, Version: 2, Primary: "data1", Secondaries: []string{"data2"}, SlotStart: 0, SlotEnd: 8192, RangeEpoch: 1}
+			child := &wire.Config{Shard: 1, Version: 1, Primary: "data1", Secondaries: []string{"data2"}, SlotStart: 8192, SlotEnd: 16384, RangeEpoch: 1, SplitBorn: true}
+			a.Handle(env, "data1", &wire.CommitReply{Shard: 0, Op: first[0].Op, Status: wire.Status_STALE_CONFIG, Config: parent})
+			a.Handle(env, "meta", &wire.ConfigUpdate{Configs: []*wire.Config{parent, child}})
+			var abort *wire.Commit
+			var sent []roletest.Sent
+			for i := 0; i < 50 && abort == nil; i++ {
+				env.Advance(50 * time.Millisecond)
+				env.FireDue(a)
+				sent = take(env, a)
+				for _, c := range commitsOf(sent) {
+					if c.Abort {
+						abort = c
+					} else if command.Kind(c.Command.GetKind()) == command.TxnPrewrite {
+						t.Fatalf("prewrote before the shard the Commit went to settled it: %v", c)
+					}
+				}
+			}
+			if abort == nil || abort.Shard != 0 || abort.Op.GetCounter() != first[0].Op.GetCounter() {
+				t.Fatalf("want the op settled at shard 0 (abort of op %v), got %v", first[0].Op, abort)
+			}
+			replyTo(a, env, "data1", abort, wire.Status_OK, tc.settled, nil)
+			sent = take(env, a)
+			for i := 0; i < 50 && len(commitsOf(sent)) == 0 && len(roletest.Of[*wire.ClientReply](sent)) == 0; i++ {
+				env.Advance(50 * time.Millisecond)
+				env.FireDue(a)
+				sent = append(sent, take(env, a)...)
+			}
+			replies, commits := roletest.Of[*wire.ClientReply](sent), commitsOf(sent)
+			if !tc.txn {
+				if len(replies) != 1 || replies[0].Reply.Str != "OK" || len(commits) != 0 {
+					t.Fatalf("the shard ran it: want its result to the client and nothing more sent, got %v", sent)
+				}
+				return
+			}
+			if len(replies) != 0 || len(commits) != 2 || command.Kind(commits[0].Command.Kind) != command.TxnPrewrite {
+				t.Fatalf("it never ran: want it prewritten on both shards, got %v", sent)
+			}
+		})
 	}
 }
