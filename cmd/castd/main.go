@@ -46,6 +46,7 @@ usage:
   castd api  --peer ADDR --data-dir DIR --meta ADDR,ADDR,ADDR --listen ADDR
   castd admin status|servers --meta ADDR,...
   castd admin drain|undrain|forget --meta ADDR,... --server ADDR
+  castd admin split --meta ADDR,... --shard N [--slot S]
   castd admin meta-members|meta-add|meta-remove --meta ADDR,... [--member ADDR]
 
 Run 'castd SUBCOMMAND -h' for every flag of a subcommand.
