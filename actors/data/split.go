@@ -104,7 +104,7 @@ func (r *replica) applySplit(env actors.Env, e *wire.Entry) {
 	if existing != nil && existing.config.Version > cfg.Version {
 		cfg = existing.config
 	}
-	keep := isMember(cfg, string(s.self)) && (existing == nil || existing.uninitialized())
+	keep := r.isMemberOf(cfg) && (existing == nil || existing.uninitialized())
 	t := r.dedup.table(e.Seq)
 	for _, ses := range t.Sessions {
 		// The child's log starts empty: every op recorded here is
@@ -149,8 +149,4 @@ func (r *replica) applySplit(env actors.Env, e *wire.Entry) {
 	s.replicas = append(s.replicas, c)
 	slices.SortFunc(s.replicas, func(a, b *replica) int { return int(a.shard) - int(b.shard) })
 	c.setConfig(env, cfg)
-}
-
-func isMember(c *wire.Config, addr string) bool {
-	return c.Primary == addr || slices.Contains(c.Secondaries, addr) || slices.Contains(c.Learners, addr)
 }
