@@ -168,7 +168,11 @@ func TestUninitializedChildRefusesTheLog(t *testing.T) {
 		t.Errorf("no no_state refusal among %v", sent)
 	}
 	s.sendHeartbeat(env)
-	for _, hb := range roletest.Of[*wire.Heartbeat](settle(env, s)) {
+	hbs := roletest.Of[*wire.Heartbeat](settle(env, s))
+	if len(hbs) == 0 {
+		t.Fatal("no heartbeat sent: nothing to check")
+	}
+	for _, hb := range hbs {
 		if len(hb.Replicas) != 0 {
 			t.Errorf("heartbeat reports %v for a shard it holds none of", hb.Replicas)
 		}
