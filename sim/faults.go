@@ -88,6 +88,9 @@ const (
 	// it asked for expired locks, and the expired locks they named.
 	CountResolverScan  = "resolver-scan"
 	CountResolverLocks = "resolver-expired-locks"
+	// Transaction records dropped below the gc point, summed over replicas
+	// (actors/data/gc.go).
+	CountTxnCollected = "txn-records-collected"
 	// Membership (FaultMembership): a data server joined, one was drained,
 	// and what the balancer did: replicas moved (a member dropped after
 	// its replacement was promoted) and primaries handed over.

@@ -181,6 +181,8 @@ type DataKnobs struct {
 	// MaxVersionCacheBytes: small, so primaries' caches rotate; off (-1)
 	// in some runs, so every write reads what it replaces.
 	MaxVersionCacheBytes int `json:"max_version_cache_bytes"`
+	// GCEvery: how often a primary may raise its gc points (0: default).
+	GCEvery time.Duration `json:"gc_every_ns,omitempty"`
 }
 
 // MetaKnobs are the drawn fields of meta.Config.
@@ -197,6 +199,9 @@ type MetaKnobs struct {
 	ReplaceAfter time.Duration `json:"replace_after_ns"`
 	// BalanceEvery: the balancer's pace (0: meta's default).
 	BalanceEvery time.Duration `json:"balance_every_ns,omitempty"`
+	// TxnLifetime: how far the gc safe point trails the TSO (0: meta's
+	// default, a minute: no collection within a run).
+	TxnLifetime time.Duration `json:"txn_lifetime_ns,omitempty"`
 }
 
 // Bounds of the draw. Each says why it is where it is.
@@ -445,6 +450,16 @@ func drawKnobs(opts Options) Knobs {
 		cl.SplitBytes = 4096 << rng.IntN(5)
 	}
 	cl.MaxShards = cl.Shards + 4
+	// Garbage collection of transaction records (drawn after the splits,
+	// so the draws above stay what they were): the safe point trails the
+	// TSO by 100 ms to 10 s in most runs, so records are collected within
+	// the run and a coordinator is now and then slower than the lifetime;
+	// a fifth keep meta's minute. Primaries raise their points every 50 ms
+	// to 2 s.
+	if rng.IntN(5) != 0 {
+		m.TxnLifetime = d.durationLog(100*time.Millisecond, 10*time.Second)
+	}
+	k.Data.GCEvery = d.durationLog(50*time.Millisecond, 2*time.Second)
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -586,6 +601,7 @@ func (k *Knobs) dataConfig(metas []actors.Addr, canary string) data.Config {
 		MaxPrepareBytes: d.MaxPrepareBytes, MaxUncommitted: d.MaxUncommitted,
 		FlushAfter: d.FlushAfter, CompactEvery: d.CompactEvery, MaxLogEntries: d.MaxLogEntries,
 		MaxUncommittedBytes: d.MaxUncommittedBytes, MaxVersionCacheBytes: d.MaxVersionCacheBytes,
+		GCEvery: d.GCEvery,
 	}
 }
 
@@ -595,6 +611,7 @@ func (k *Knobs) metaConfig(dataServers, metas []actors.Addr, canary string) meta
 		LeaseTimeout: k.Meta.LeaseTimeout, FailTimeout: k.Meta.FailTimeout, CheckEvery: k.Meta.CheckEvery,
 		TickEvery: k.Meta.TickEvery, ElectionTimeout: k.Meta.ElectionTimeout, ReplaceAfter: k.Meta.ReplaceAfter,
 		BalanceEvery: k.Meta.BalanceEvery, SplitBytes: k.Cluster.SplitBytes, MaxShards: k.Cluster.MaxShards,
+		TxnLifetime: k.Meta.TxnLifetime,
 	}
 }
 
@@ -629,10 +646,10 @@ func (k Knobs) String() string {
 		bytesString(a.InlineValueBytes), a.AttemptTimeout.Round(time.Millisecond), a.RequestTimeout.Round(time.Millisecond), a.RetryBackoff.Round(100*time.Microsecond),
 		a.SendAfter.Round(time.Microsecond))
 	d := k.Data
-	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d/%s flush-after=%v compact-every=%d log<=%d version-cache=%s\n",
+	fmt.Fprintf(&b, "data:     heartbeat=%v retry=%v remove-after=%v staged<=%d values/%s ttl=%v prepare<=%s uncommitted<=%d/%s flush-after=%v compact-every=%d log<=%d version-cache=%s gc-every=%v\n",
 		d.HeartbeatEvery.Round(time.Millisecond), d.RetryEvery.Round(time.Millisecond), d.RemoveAfter.Round(time.Millisecond),
 		d.MaxStagedValues, bytesString(d.MaxStagedBytes), d.StageTTL.Round(time.Millisecond), bytesString(d.MaxPrepareBytes), d.MaxUncommitted,
-		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes))
+		bytesString(d.MaxUncommittedBytes), d.FlushAfter.Round(time.Microsecond), d.CompactEvery, d.MaxLogEntries, cacheString(d.MaxVersionCacheBytes), d.GCEvery.Round(time.Millisecond))
 	cl := k.Cluster
 	fmt.Fprintf(&b, "cluster:  shards=%d data-servers=%d replicas=%d focus=shard %d", cl.Shards, cl.DataServers, cl.Replicas, cl.Focus)
 	if cl.Joining > 0 {
@@ -653,6 +670,9 @@ func (k Knobs) String() string {
 		m.LeaseTimeout.Round(time.Millisecond), m.FailTimeout.Round(time.Millisecond), m.CheckEvery.Round(time.Millisecond),
 		m.Members, m.TickEvery.Round(time.Millisecond), m.ElectionTimeout.Round(time.Millisecond), m.ReplaceAfter.Round(time.Millisecond),
 		m.BalanceEvery.Round(time.Millisecond))
+	if m.TxnLifetime > 0 {
+		fmt.Fprintf(&b, " txn-lifetime=%v", m.TxnLifetime.Round(time.Millisecond))
+	}
 	return b.String()
 }
 

@@ -111,13 +111,15 @@ type replicaWatch struct {
 	lastSeq, lastVersion uint64
 	commitSeq            uint64
 	// logStart and installing, to count compactions and snapshots.
-	logStart    uint64
-	installing  bool
-	snapshots   int
-	splits      int
-	versionHits uint64
-	readsWaited uint64
-	readsTooOld uint64
+	logStart   uint64
+	installing bool
+	snapshots  int
+	splits     int
+	// txnsCollected: transaction records the replica's gc points dropped.
+	txnsCollected uint64
+	versionHits   uint64
+	readsWaited   uint64
+	readsTooOld   uint64
 }
 
 type crashedDisk struct {
@@ -310,9 +312,11 @@ func (o *oracles) checkData(m *machine) {
 		if wt.incarnation == m.incarnation {
 			o.w.faults[CountReadWait] += int(v.ReadsWaited - min(v.ReadsWaited, wt.readsWaited))
 			o.w.faults[CountTSTooOld] += int(v.ReadsTooOld - min(v.ReadsTooOld, wt.readsTooOld))
+			o.w.faults[CountTxnCollected] += int(v.TxnsCollected - min(v.TxnsCollected, wt.txnsCollected))
 		}
 		wt.logStart, wt.installing, wt.snapshots, wt.splits = v.LogStart, v.Installing, v.SnapshotsInstalled, v.SplitsApplied
 		wt.versionHits, wt.readsWaited, wt.readsTooOld = v.VersionCacheHits, v.ReadsWaited, v.ReadsTooOld
+		wt.txnsCollected = v.TxnsCollected
 		if !v.Member {
 			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)
 		}

@@ -58,6 +58,9 @@ type Config struct {
 	// to receive and sync a Prepare; a large one extends the time it may
 	// stay silent before it counts as failed.
 	TransferBytesPerSecond int
+	// GCEvery: a primary raises its shard's gc points (gc.go) at most this
+	// often, one log entry each time.
+	GCEvery time.Duration
 	// Canary switches on a deliberate defect ("" = none).
 	Canary string
 }
@@ -101,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TransferBytesPerSecond == 0 {
 		c.TransferBytesPerSecond = 8 << 20
+	}
+	if c.GCEvery == 0 {
+		c.GCEvery = time.Second
 	}
 	if c.MaxVersionCacheBytes == 0 {
 		c.MaxVersionCacheBytes = 32 << 20

@@ -110,6 +110,13 @@
 //     A split-born replica that holds nothing yet accepts only a snapshot
 //     (split.go).
 //
+//   - gc-safe-point: meta's lease grants carry a safe point and a gc
+//     point; the primary puts them in the log, at most once per GCEvery.
+//     Prewrites below the safe point are refused; applying drops the
+//     transaction records below the gc point, and a commit that finds
+//     neither lock nor record below it answers UNCERTAIN. The primary
+//     reports its lock floor (gc.go).
+//
 //   - back-pressure: a primary refuses Commits (BUSY, -TRYAGAIN) beyond
 //     MaxUncommitted entries or MaxUncommittedBytes not yet applied; a
 //     single entry of any size still goes when nothing waits.
@@ -121,7 +128,8 @@
 // decrease along the log (checked on append and on recovery); commit
 // timestamps of entries with writes never decrease along the log, except a
 // transaction's, which commits above every version it replaces instead
-// (both checked on apply); a replica serves only as primary, with a valid
+// (both checked on apply); no lock starts below the gc point a replica
+// applies (gc-below-locks); a replica serves only as primary, with a valid
 // lease, after its barrier committed.
 //   - exactly-once: an entry records its op id and result; a retried op gets
 //     the recorded result. Records of ops below the API's watermark expire.

@@ -35,7 +35,10 @@ type ReplicaView struct {
 	ReadsWaited, ReadsTooOld uint64
 	// Locks and TxnRecords: the transaction locks and records the applied
 	// state holds (txn.go).
-	Locks, TxnRecords        int
+	Locks, TxnRecords int
+	// TxnsCollected counts the transaction records the gc point dropped,
+	// in this incarnation (gc.go).
+	TxnsCollected            uint64
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -78,7 +81,7 @@ func (s *Server) Inspect() []ReplicaView {
 			Installing: r.installing != nil, Member: r.isMemberOf(r.config),
 			SnapshotsInstalled: r.snapshotsInstalled, SplitsApplied: r.splitsApplied, VersionCacheHits: r.versionCacheHits,
 			ReadsWaited: r.readsWaited, ReadsTooOld: r.readsTooOld,
-			Locks: len(r.locks), TxnRecords: len(r.txns),
+			Locks: len(r.locks), TxnRecords: len(r.txns), TxnsCollected: r.txnsCollected,
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

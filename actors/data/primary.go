@@ -40,6 +40,7 @@ type primaryState struct {
 	// and transaction records (txn.go), as overlay is to values.
 	lockOverlay map[string]pendingLock
 	txnOverlay  map[txnID]pendingTxn
+	gcState     // the sequenced gc points (gc.go)
 }
 
 // overlayValue is a key's newest uncommitted write: the entry's seq and
@@ -103,7 +104,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 	now := env.Now()
 	ps := &primaryState{waiters: map[uint64][]actors.Addr{}, overlay: map[string]overlayValue{},
 		lockOverlay: map[string]pendingLock{}, txnOverlay: map[txnID]pendingTxn{},
-		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes), deleteTS: unknownTS}
+		versions: newVersionCache(r.s.cfg.MaxVersionCacheBytes), deleteTS: unknownTS, gcState: gcState{gc: r.gc}}
 	newPeer := func(a string, learner bool) *peer {
 		p := &peer{addr: actors.Addr(a), learner: learner, next: r.log.last + 1, lastProgress: now, lastAck: now}
 		if old := r.peer(p.addr); old != nil {
@@ -130,6 +131,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 		ps.maxReadTS, ps.floorTS, ps.lastCommitTS = r.primary.maxReadTS, r.primary.floorTS, r.primary.lastCommitTS
 		ps.lastFlushTS, ps.deleteTS = r.primary.lastFlushTS, r.primary.deleteTS
 		ps.deferred, ps.deferredReads = r.primary.deferred, r.primary.deferredReads
+		ps.lastGC = r.primary.lastGC
 		for _, old := range r.primary.peers {
 			r.stopSnapshot(old) // a peer no longer in the config
 		}
@@ -525,7 +527,7 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 		return e
 	}
 	out := &wire.Entry{Seq: e.Seq, Version: e.Version, Kind: e.Kind, Op: e.Op, Result: e.Result,
-		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes)), Txns: e.Txns, Split: e.Split}
+		Watermark: e.Watermark, CommitTs: e.CommitTs, Writes: make([]*wire.Write, len(e.Writes)), Txns: e.Txns, Split: e.Split, Gc: e.Gc}
 	for i, w := range e.Writes {
 		if w.Staged {
 			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,

@@ -62,6 +62,10 @@ type replica struct {
 	locks     map[string]*wire.Lock
 	txns      map[txnID]*wire.TxnRecord
 	lockBytes int // the values locks holds
+	// gc: the applied state's gc points (gc.go); txnsCollected counts the
+	// records they dropped in this incarnation.
+	gc            store.GCPoints
+	txnsCollected uint64
 
 	leaseUntil time.Time
 	// surrendered: the newest config version whose lease this process gave
@@ -155,6 +159,7 @@ func (r *replica) drop(env actors.Env) {
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq, r.primaryCompactSeq = 0, 0, 0, 0, 0
 	r.appliedTS = 0
 	r.flushed = 0
+	r.gc = store.GCPoints{}
 	r.installing = nil
 	r.live = nil
 	r.held = nil
@@ -216,6 +221,7 @@ func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Tim
 	if until.After(r.leaseUntil) {
 		r.leaseUntil = until
 	}
+	r.offerGC(env, g)
 }
 
 // surrender gives up the lease of a version meta moves the primary away

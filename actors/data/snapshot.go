@@ -275,6 +275,7 @@ func (r *replica) beginInstall(env actors.Env, id uint64) {
 	r.log.reset(0, 0)
 	r.dedup = newDedup()
 	r.flushed = 0
+	r.gc = store.GCPoints{}
 	r.appliedSeq, r.commitSeq, r.matchedSeq, r.primaryCommitSeq = 0, 0, 0, 0
 	r.appliedTS = 0
 	r.live = nil // the snapshot's, read when needed (no entry applies before it is whole)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"castkv/actors/command"
+	"castkv/actors/store"
 	"castkv/actors/wire"
 )
 
@@ -80,7 +81,8 @@ type pendingTxn struct {
 	rec *wire.TxnRecord
 }
 
-// loadTxns reads the locks and transaction records of the applied state.
+// loadTxns reads the locks, transaction records and gc points of the
+// applied state.
 func (r *replica) loadTxns() {
 	r.locks, r.txns, r.lockBytes = map[string]*wire.Lock{}, map[txnID]*wire.TxnRecord{}, 0
 	r.s.must(r.s.st.Locks(r.shard, func(key, blob []byte) error {
@@ -100,6 +102,9 @@ func (r *replica) loadTxns() {
 		r.txns[txnID{string(primary), start}] = t
 		return nil
 	}), "load transaction records")
+	var err error
+	r.gc, err = r.s.st.GC(r.shard)
+	r.s.must(err, "load the gc points")
 }
 
 // seqLock is key's lock in the sequenced state.
@@ -165,6 +170,9 @@ func (ps *primaryState) sequenceTxn(e *wire.Entry) {
 		}
 		ps.txnOverlay[txnID{string(t.Primary), t.StartTs}] = pendingTxn{e.Seq, rec}
 	}
+	if g := e.Gc; g != nil {
+		ps.gc = store.GCPoints{SafePoint: max(ps.gc.SafePoint, g.SafePoint), Below: max(ps.gc.Below, g.GcBelow)}
+	}
 }
 
 // pruneTxn drops the overlay entries of entries through seq, committed.
@@ -212,6 +220,9 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 	e.CommitTs = ps.lastCommitTS // no value writes: its timestamp orders nothing
 	switch cmd.Kind {
 	case command.TxnPrewrite:
+		if t.StartTs < ps.gc.SafePoint {
+			return wire.Status_WRITE_CONFLICT, nil, nil // rule gc-safe-point: it starts again above
+		}
 		if len(r.locks)+len(ps.lockOverlay)+len(cmd.Keys) > maxLocks || r.lockBytes >= maxLockBytes {
 			return wire.Status_BUSY, nil, nil
 		}
@@ -273,6 +284,11 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 				case rec != nil:
 					e.Result = command.FateReply(command.FateRolledBack, 0)
 					rollback = true
+				case t.StartTs < ps.gc.Below:
+					// Rule gc-safe-point: a record below the gc point may
+					// have been collected; whether it committed is unknown.
+					return wire.Status_OK, command.Error(fmt.Sprintf(
+						"UNCERTAIN the transaction started at %d, below the shard's garbage-collection point %d, and its record is gone", t.StartTs, ps.gc.Below)), nil
 				default:
 					// A checker rolled it back (its lock gone, no record:
 					// it never got one) or the prewrite never came: record
@@ -402,7 +418,11 @@ func (r *replica) applyTxn(b interface {
 	DeleteLock(uint32, []byte)
 	PutTxn(uint32, []byte, uint64, []byte)
 	DeleteTxn(uint32, []byte, uint64)
+	SetGC(uint32, store.GCPoints)
 }, e *wire.Entry) {
+	if e.Gc != nil {
+		r.applyGC(b, e)
+	}
 	for _, w := range e.Writes {
 		switch {
 		case w.LockOnly && w.Lock != nil:

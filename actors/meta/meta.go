@@ -69,12 +69,17 @@ type Config struct {
 	// MaxShards bounds the shards the balancer's splits make (0: 1024).
 	MaxShards int
 
+	// TxnLifetime: the safe point trails the TSO by this much (gc.go): a
+	// transaction that takes longer to prewrite starts again, and records
+	// of transactions whose coordinators died are dropped some time after.
+	TxnLifetime time.Duration
+
 	// Canary switches on a deliberate defect (see the Canary constants).
 	Canary string
 }
 
 // Canaries lists the meta role's deliberate defects.
-var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary, CanaryTSOFromClock, CanaryMoveWithoutFence}
+var Canaries = []string{CanaryMetaNoWait, CanaryLeaseFromOldLeader, CanaryGrantUnconfirmed, CanaryDropOldPrimary, CanaryTSOFromClock, CanaryMoveWithoutFence, CanaryGCIgnoresLocks}
 
 // Canaries: deliberate defects the simulator must catch.
 const (
@@ -96,6 +101,10 @@ const (
 	// alone, not above the group's persisted limit, so a leader whose clock
 	// is behind an earlier leader's issues timestamps below that leader's.
 	CanaryTSOFromClock = "tso-from-clock"
+	// CanaryGCIgnoresLocks: the gc point is the safe point, whatever locks
+	// the shards still hold, so a record goes while a lock of its
+	// transaction remains (gc.go).
+	CanaryGCIgnoresLocks = "gc-ignores-locks"
 )
 
 // DefaultReplicas is how many replicas a shard has unless configured.
@@ -123,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckEvery == 0 {
 		c.CheckEvery = 100 * time.Millisecond
+	}
+	if c.TxnLifetime == 0 {
+		c.TxnLifetime = time.Minute
 	}
 	if c.ReplaceAfter == 0 {
 		c.ReplaceAfter = 30 * time.Second
@@ -242,6 +254,9 @@ type shard struct {
 	leaseConfirmed time.Time
 	// handover is a primary move in progress (balance.go).
 	handover *handover
+	// lockFloor: the highest lock floor the shard's primary reported to
+	// this member as leader (gc.go).
+	lockFloor uint64
 }
 
 type server struct {
@@ -463,6 +478,13 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 
 	reply := &wire.HeartbeatReply{Id: hb.Id, Incarnation: hb.Incarnation}
 	for _, s := range m.shards {
+		if st := srv.status[s.config.Shard]; s.config.Primary == string(from) && st != nil && st.Load != nil {
+			s.lockFloor = max(s.lockFloor, st.Load.LockFloor)
+		}
+	}
+	var safe, below uint64 // gc points, for this heartbeat's first grant's timestamp
+	granted := false
+	for _, s := range m.shards {
 		c := s.config
 		if c.Primary == string(from) {
 			st := srv.status[c.Shard]
@@ -506,9 +528,12 @@ func (m *Meta) heartbeat(env actors.Env, from actors.Addr, hb *wire.Heartbeat) {
 			// Each grant carries a timestamp (rule ts-floor): none until
 			// this leader's first window is reserved.
 			if ts, ok := m.grantTS(); !s.suspect && !ending && ok {
+				if !granted {
+					safe, below, granted = m.gcPointsAt(ts)
+				}
 				reply.Leases = append(reply.Leases, &wire.LeaseGrant{
 					Shard: c.Shard, ConfigVersion: c.Version, HeartbeatId: hb.Id,
-					LeaseNanos: int64(m.cfg.LeaseTimeout), Ts: ts,
+					LeaseNanos: int64(m.cfg.LeaseTimeout), Ts: ts, SafePoint: safe, GcBelow: below,
 				})
 				s.lastGrant = now
 			}

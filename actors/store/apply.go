@@ -152,6 +152,10 @@ func (a *ApplyBatch) DeleteTxn(shard uint32, primary []byte, startTS uint64) {
 	a.b.DeleteTxn(shard, primary, startTS)
 }
 
+// SetGC records the shard's garbage-collection points with the applied
+// state.
+func (a *ApplyBatch) SetGC(shard uint32, p GCPoints) { a.use(); a.b.SetGC(shard, p) }
+
 // SetApplied records that the shard's log is applied through seq.
 func (a *ApplyBatch) SetApplied(seq uint64) {
 	a.use()

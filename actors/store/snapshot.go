@@ -52,7 +52,7 @@ const (
 
 // snapshotTags are the record types of a shard's applied state, ascending
 // so that a snapshot's records are in key order.
-var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagLock, tagLiveKeys, tagLogStart, tagRange, tagTxn}
+var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagGC, tagLock, tagLiveKeys, tagLogStart, tagRange, tagTxn}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -344,12 +344,15 @@ func checkRecord(k, v []byte) error {
 	}
 	tag, rest := k[0], k[1:]
 	switch tag {
-	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup, tagRange:
+	case tagApplied, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup, tagRange, tagGC:
 		if len(rest) != 0 {
 			return fmt.Errorf("a one-per-shard record with a longer key")
 		}
 		if tag == tagRange && len(v) != 8 {
 			return fmt.Errorf("a slot range of %d bytes", len(v))
+		}
+		if tag == tagGC && len(v) != gcPointsLen {
+			return fmt.Errorf("gc points of %d bytes", len(v))
 		}
 	case tagLock:
 		if !validEscaped(rest) {

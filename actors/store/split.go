@@ -62,10 +62,10 @@ type Split struct {
 // Split moves into b, from the parent's applied state as written (the
 // caller writes everything the log orders before the split first), the
 // data versions, locks and transaction records (by primary key) of the
-// child's slots to the child; copies the flush marker; writes both shards'
-// live counts and range records and the child's exactly-once table
-// (unless DropChild). The
-// child's log and applied seq start empty. It reads every record of the
+// child's slots to the child; copies the flush marker and the gc points;
+// writes both shards' live counts and range records and the child's
+// exactly-once table (unless DropChild). The child's log and applied seq
+// start empty. It reads every record of the
 // parent once, and the batch holds the child's half: the split threshold
 // bounds both. It returns the child's live counts.
 func (b *Batch) Split(sp Split) (LiveCounts, error) {
@@ -144,6 +144,13 @@ func (b *Batch) Split(sp Split) (LiveCounts, error) {
 	}
 	if found {
 		b.setUint64(shardKey(tagFlush, sp.Child), flushed)
+	}
+	gc, err := b.s.GC(sp.Parent)
+	if err != nil {
+		return fail(err)
+	}
+	if gc != (GCPoints{}) {
+		b.SetGC(sp.Child, gc) // the child's locks all came from the parent
 	}
 	b.setUint64(shardKey(tagLiveKeys, sp.Child), moved.Keys)
 	b.setUint64(shardKey(tagLiveBytes, sp.Child), moved.Bytes)

@@ -20,7 +20,7 @@ func slotOfFirstByte(k []byte) uint16 {
 // deleted key, locks and transaction records at a slot, and checks that
 // every record of the child's slots moved (and none of the others), that
 // both shards keep one version per key with exact live counts, that the
-// flush marker and exactly-once table reach the child, and that each side
+// flush marker, gc points and exactly-once table reach the child, and that each side
 // records its range.
 func TestSplitMovesTheChildsSlots(t *testing.T) {
 	s := openMem(t)
@@ -40,6 +40,7 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 	a.PutLock(parent, []byte{0x01, 0x00}, []byte("lock 1"))
 	a.PutTxn(parent, []byte("b-primary"), 77, []byte("txn b"))
 	a.PutTxn(parent, []byte{0x00}, 78, []byte("txn 0"))
+	a.SetGC(parent, GCPoints{SafePoint: 70, Below: 60})
 	commit(t, a.Batch(), false)
 
 	split := SlotRange{Start: 'a', End: math.MaxUint16 + 1}
@@ -76,6 +77,9 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 		}
 		if f, err := s.Flushed(sh); f != 5 || err != nil {
 			t.Errorf("shard %d: flush marker %d, %v; want 5", sh, f, err)
+		}
+		if p, err := s.GC(sh); p != (GCPoints{SafePoint: 70, Below: 60}) || err != nil {
+			t.Errorf("shard %d: gc points %+v, %v; want safe point 70, gc point 60", sh, p, err)
 		}
 	}
 	locks := map[uint32][]string{}

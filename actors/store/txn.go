@@ -14,8 +14,44 @@ import (
 //	't' shard escaped-primary start_ts -> transaction record (opaque bytes)
 //
 // with start_ts a plain u64, so one primary key's records are contiguous.
-// Both are part of the applied state: snapshots carry them.
-const tagTxn byte = 't'
+// Both are part of the applied state: snapshots carry them, as they carry
+// the shard's garbage-collection points (data's rule gc-safe-point):
+//
+//	'g' shard -> safe_point u64, gc_below u64
+//
+// an absent record reading as both 0.
+const (
+	tagTxn byte = 't'
+	tagGC  byte = 'g'
+)
+
+// GCPoints are a shard's garbage-collection points: no prewrite below
+// SafePoint is accepted, and no lock anywhere starts below Below.
+type GCPoints struct {
+	SafePoint, Below uint64
+}
+
+const gcPointsLen = 16
+
+// SetGC records the shard's garbage-collection points.
+func (b *Batch) SetGC(shard uint32, p GCPoints) {
+	v := binary.BigEndian.AppendUint64(nil, p.SafePoint)
+	b.set(shardKey(tagGC, shard), binary.BigEndian.AppendUint64(v, p.Below))
+}
+
+// GC reads the shard's garbage-collection points (zero when never set).
+func (s *Store) GC(shard uint32) (GCPoints, error) {
+	v, err := s.get(shardKey(tagGC, shard))
+	switch {
+	case err != nil:
+		return GCPoints{}, fmt.Errorf("store: shard %d: gc points: %w", shard, err)
+	case v == nil:
+		return GCPoints{}, nil
+	case len(v) != gcPointsLen:
+		return GCPoints{}, fmt.Errorf("%w: shard %d: gc points of %d bytes, want %d", ErrCorrupt, shard, len(v), gcPointsLen)
+	}
+	return GCPoints{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])}, nil
+}
 
 func txnKey(shard uint32, primary []byte, startTS uint64) []byte {
 	return binary.BigEndian.AppendUint64(keyedPrefix(tagTxn, shard, primary), startTS)

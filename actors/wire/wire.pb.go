@@ -298,7 +298,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54, 0}
+	return file_wire_proto_rawDescGZIP(), []int{55, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -812,8 +812,12 @@ type ShardLoad struct {
 	OpsPerSec        float64 `protobuf:"fixed64,3,opt,name=ops_per_sec,json=opsPerSec,proto3" json:"ops_per_sec,omitempty"`
 	WriteBytesPerSec float64 `protobuf:"fixed64,4,opt,name=write_bytes_per_sec,json=writeBytesPerSec,proto3" json:"write_bytes_per_sec,omitempty"`
 	Locks            uint64  `protobuf:"varint,5,opt,name=locks,proto3" json:"locks,omitempty"` // transaction locks in the applied state
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// lock_floor: no lock of this shard, now or later, starts below it (the
+	// smaller of its oldest lock's start and its applied safe point). Meta's
+	// gc_below is the smallest over every shard.
+	LockFloor     uint64 `protobuf:"varint,6,opt,name=lock_floor,json=lockFloor,proto3" json:"lock_floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShardLoad) Reset() {
@@ -877,6 +881,13 @@ func (x *ShardLoad) GetWriteBytesPerSec() float64 {
 func (x *ShardLoad) GetLocks() uint64 {
 	if x != nil {
 		return x.Locks
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetLockFloor() uint64 {
+	if x != nil {
+		return x.LockFloor
 	}
 	return 0
 }
@@ -962,7 +973,12 @@ type LeaseGrant struct {
 	// ts is a timestamp the meta leader issued with the grant: above every
 	// read timestamp an earlier primary of the shard served under its lease,
 	// so the primary's writes commit above them (rule ts-floor).
-	Ts            uint64 `protobuf:"varint,5,opt,name=ts,proto3" json:"ts,omitempty"`
+	Ts uint64 `protobuf:"varint,5,opt,name=ts,proto3" json:"ts,omitempty"`
+	// The cluster's garbage-collection points (rule gc-safe-point, data's
+	// txn.go): no transaction may prewrite below safe_point, and every lock
+	// anywhere started at or above gc_below, so records below it may go.
+	SafePoint     uint64 `protobuf:"varint,6,opt,name=safe_point,json=safePoint,proto3" json:"safe_point,omitempty"`
+	GcBelow       uint64 `protobuf:"varint,7,opt,name=gc_below,json=gcBelow,proto3" json:"gc_below,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1028,6 +1044,20 @@ func (x *LeaseGrant) GetLeaseNanos() int64 {
 func (x *LeaseGrant) GetTs() uint64 {
 	if x != nil {
 		return x.Ts
+	}
+	return 0
+}
+
+func (x *LeaseGrant) GetSafePoint() uint64 {
+	if x != nil {
+		return x.SafePoint
+	}
+	return 0
+}
+
+func (x *LeaseGrant) GetGcBelow() uint64 {
+	if x != nil {
+		return x.GcBelow
 	}
 	return 0
 }
@@ -3743,7 +3773,10 @@ type Entry struct {
 	// new shard split.shard at this point of its log. Every replica that
 	// applies it creates that shard from its applied state, and the primary
 	// sequences no key of those slots after it.
-	Split         *Config `protobuf:"bytes,10,opt,name=split,proto3" json:"split,omitempty"`
+	Split *Config `protobuf:"bytes,10,opt,name=split,proto3" json:"split,omitempty"`
+	// gc, on a TXN entry without an op: the shard's safe point and gc point
+	// rise to these; applying drops the transaction records below gc_below.
+	Gc            *TxnGC `protobuf:"bytes,11,opt,name=gc,proto3" json:"gc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3848,6 +3881,66 @@ func (x *Entry) GetSplit() *Config {
 	return nil
 }
 
+func (x *Entry) GetGc() *TxnGC {
+	if x != nil {
+		return x.Gc
+	}
+	return nil
+}
+
+// TxnGC raises a shard's garbage-collection points (rule gc-safe-point).
+type TxnGC struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SafePoint     uint64                 `protobuf:"varint,1,opt,name=safe_point,json=safePoint,proto3" json:"safe_point,omitempty"` // prewrites below it are refused
+	GcBelow       uint64                 `protobuf:"varint,2,opt,name=gc_below,json=gcBelow,proto3" json:"gc_below,omitempty"`       // no lock anywhere starts below it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnGC) Reset() {
+	*x = TxnGC{}
+	mi := &file_wire_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnGC) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnGC) ProtoMessage() {}
+
+func (x *TxnGC) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnGC.ProtoReflect.Descriptor instead.
+func (*TxnGC) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *TxnGC) GetSafePoint() uint64 {
+	if x != nil {
+		return x.SafePoint
+	}
+	return 0
+}
+
+func (x *TxnGC) GetGcBelow() uint64 {
+	if x != nil {
+		return x.GcBelow
+	}
+	return 0
+}
+
 // Prepare carries log entries from the primary to a secondary or learner,
 // raft-style: entries follow prev_seq, which has version prev_version.
 type Prepare struct {
@@ -3867,7 +3960,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +3972,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +3985,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -3961,7 +4054,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3973,7 +4066,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3986,7 +4079,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -4068,7 +4161,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4080,7 +4173,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4093,7 +4186,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -4161,7 +4254,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4173,7 +4266,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4186,7 +4279,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -4237,7 +4330,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4249,7 +4342,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4262,7 +4355,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -4291,7 +4384,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4303,7 +4396,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4316,7 +4409,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -4358,7 +4451,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4370,7 +4463,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4383,7 +4476,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -4419,7 +4512,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +4524,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +4537,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -4467,7 +4560,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4479,7 +4572,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4492,7 +4585,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -4566,19 +4659,21 @@ const file_wire_proto_rawDesc = "" +
 	"\vlease_valid\x18\a \x01(\bR\n" +
 	"leaseValid\x12 \n" +
 	"\vsurrendered\x18\b \x01(\bR\vsurrendered\x12*\n" +
-	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\xac\x01\n" +
+	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\xcb\x01\n" +
 	"\tShardLoad\x12\x1b\n" +
 	"\tlive_keys\x18\x01 \x01(\x04R\bliveKeys\x12\x1d\n" +
 	"\n" +
 	"live_bytes\x18\x02 \x01(\x04R\tliveBytes\x12\x1e\n" +
 	"\vops_per_sec\x18\x03 \x01(\x01R\topsPerSec\x12-\n" +
 	"\x13write_bytes_per_sec\x18\x04 \x01(\x01R\x10writeBytesPerSec\x12\x14\n" +
-	"\x05locks\x18\x05 \x01(\x04R\x05locks\"\xa2\x01\n" +
+	"\x05locks\x18\x05 \x01(\x04R\x05locks\x12\x1d\n" +
+	"\n" +
+	"lock_floor\x18\x06 \x01(\x04R\tlockFloor\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +
 	"\x06leases\x18\x03 \x03(\v2\x17.castkv.wire.LeaseGrantR\x06leases\x12 \n" +
-	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\x9d\x01\n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\"\xd7\x01\n" +
 	"\n" +
 	"LeaseGrant\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
@@ -4586,7 +4681,10 @@ const file_wire_proto_rawDesc = "" +
 	"\fheartbeat_id\x18\x03 \x01(\x04R\vheartbeatId\x12\x1f\n" +
 	"\vlease_nanos\x18\x04 \x01(\x03R\n" +
 	"leaseNanos\x12\x0e\n" +
-	"\x02ts\x18\x05 \x01(\x04R\x02ts\"f\n" +
+	"\x02ts\x18\x05 \x01(\x04R\x02ts\x12\x1d\n" +
+	"\n" +
+	"safe_point\x18\x06 \x01(\x04R\tsafePoint\x12\x19\n" +
+	"\bgc_below\x18\a \x01(\x04R\agcBelow\"f\n" +
 	"\rRemoveReplica\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12%\n" +
 	"\x0econfig_version\x18\x02 \x01(\x04R\rconfigVersion\x12\x18\n" +
@@ -4796,7 +4894,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04lock\x18\n" +
 	" \x01(\v2\x11.castkv.wire.LockR\x04lock\x12\x16\n" +
 	"\x06unlock\x18\v \x01(\bR\x06unlock\x12+\n" +
-	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xa1\x03\n" +
+	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xc5\x03\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +
@@ -4808,12 +4906,17 @@ const file_wire_proto_rawDesc = "" +
 	"\tcommit_ts\x18\b \x01(\x04R\bcommitTs\x12*\n" +
 	"\x04txns\x18\t \x03(\v2\x16.castkv.wire.TxnRecordR\x04txns\x12)\n" +
 	"\x05split\x18\n" +
-	" \x01(\v2\x13.castkv.wire.ConfigR\x05split\"2\n" +
+	" \x01(\v2\x13.castkv.wire.ConfigR\x05split\x12\"\n" +
+	"\x02gc\x18\v \x01(\v2\x12.castkv.wire.TxnGCR\x02gc\"2\n" +
 	"\x04Kind\x12\t\n" +
 	"\x05WRITE\x10\x00\x12\v\n" +
 	"\aBARRIER\x10\x01\x12\t\n" +
 	"\x05FLUSH\x10\x02\x12\a\n" +
-	"\x03TXN\x10\x03\"\xe2\x01\n" +
+	"\x03TXN\x10\x03\"A\n" +
+	"\x05TxnGC\x12\x1d\n" +
+	"\n" +
+	"safe_point\x18\x01 \x01(\x04R\tsafePoint\x12\x19\n" +
+	"\bgc_below\x18\x02 \x01(\x04R\agcBelow\"\xe2\x01\n" +
 	"\aPrepare\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x13.castkv.wire.ConfigR\x06config\x12\x19\n" +
 	"\bprev_seq\x18\x02 \x01(\x04R\aprevSeq\x12!\n" +
@@ -4912,7 +5015,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -4964,15 +5067,16 @@ var file_wire_proto_goTypes = []any{
 	(*Replies)(nil),          // 47: castkv.wire.Replies
 	(*Write)(nil),            // 48: castkv.wire.Write
 	(*Entry)(nil),            // 49: castkv.wire.Entry
-	(*Prepare)(nil),          // 50: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 51: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 52: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 53: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 54: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 55: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 56: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 57: castkv.wire.Persisted
-	(*Tick)(nil),             // 58: castkv.wire.Tick
+	(*TxnGC)(nil),            // 50: castkv.wire.TxnGC
+	(*Prepare)(nil),          // 51: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 52: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 53: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 54: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 55: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 56: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 57: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 58: castkv.wire.Persisted
+	(*Tick)(nil),             // 59: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -5022,19 +5126,20 @@ var file_wire_proto_depIdxs = []int32{
 	6,  // 44: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
 	41, // 45: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
 	7,  // 46: castkv.wire.Entry.split:type_name -> castkv.wire.Config
-	7,  // 47: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	49, // 48: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 49: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 50: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	55, // 51: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	56, // 52: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 53: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 54: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	50, // 47: castkv.wire.Entry.gc:type_name -> castkv.wire.TxnGC
+	7,  // 48: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	49, // 49: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 50: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 51: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	56, // 52: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	57, // 53: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 54: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 55: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -5048,7 +5153,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

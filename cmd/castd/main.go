@@ -169,6 +169,7 @@ type metaTimes struct {
 	splitBytes                                               uint64
 	splitOps                                                 float64
 	maxShards                                                int
+	txnLifetime                                              time.Duration
 }
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
@@ -181,6 +182,7 @@ func (m *metaTimes) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&m.splitBytes, "split-bytes", 0, "split a shard in two once its keys and values pass this many bytes (0: never by size; castd admin split splits by hand)")
 	fs.Float64Var(&m.splitOps, "split-ops", 0, "split a shard in two once its primary serves more than this many commands a second (0: never by load)")
 	fs.IntVar(&m.maxShards, "max-shards", 1024, "the splits of --split-bytes and --split-ops stop at this many shards")
+	fs.DurationVar(&m.txnLifetime, "txn-lifetime", time.Minute, "a write across shards that takes longer than this to lock its keys starts again; the record of a transaction whose API server died is dropped this long after it began, once no lock of it is left")
 }
 
 // parseMetaList parses a comma-separated list of meta members' cluster
@@ -217,6 +219,9 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 	if err := positive("balance-every", m.balanceEvery); err != nil {
 		return meta.Config{}, err
 	}
+	if err := positive("txn-lifetime", m.txnLifetime); err != nil {
+		return meta.Config{}, err
+	}
 	if m.shards < 1 || m.shards > command.Slots {
 		return meta.Config{}, usageError{fmt.Errorf("--shards %d: want 1 to %d (one slot each at most)", m.shards, command.Slots)}
 	}
@@ -224,7 +229,8 @@ func (m *metaTimes) config(dataServers []actors.Addr) (meta.Config, error) {
 		return meta.Config{}, usageError{fmt.Errorf("--split-ops %v, --max-shards %d: want a rate of 0 or more and 1 to %d shards", m.splitOps, m.maxShards, command.Slots)}
 	}
 	return meta.Config{DataServers: dataServers, LeaseTimeout: m.lease, FailTimeout: m.failTimeout, ElectionTimeout: m.election, Shards: m.shards,
-		ReplaceAfter: m.replaceAfter, BalanceEvery: m.balanceEvery, SplitBytes: m.splitBytes, SplitOpsPerSecond: m.splitOps, MaxShards: m.maxShards}, nil
+		ReplaceAfter: m.replaceAfter, BalanceEvery: m.balanceEvery, SplitBytes: m.splitBytes, SplitOpsPerSecond: m.splitOps, MaxShards: m.maxShards,
+		TxnLifetime: m.txnLifetime}, nil
 }
 
 // dataTimes are the data role's timing flags, shared by data and dev. The
