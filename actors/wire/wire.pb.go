@@ -815,7 +815,10 @@ type ShardLoad struct {
 	// lock_floor: no lock of this shard, now or later, starts below it (the
 	// smaller of its oldest lock's start and its applied safe point). Meta's
 	// gc_below is the smallest over every shard.
-	LockFloor     uint64 `protobuf:"varint,6,opt,name=lock_floor,json=lockFloor,proto3" json:"lock_floor,omitempty"`
+	LockFloor uint64 `protobuf:"varint,6,opt,name=lock_floor,json=lockFloor,proto3" json:"lock_floor,omitempty"`
+	// txn_records: transaction records in the applied state (kept at the
+	// primary key's shard until forgotten or collected).
+	TxnRecords    uint64 `protobuf:"varint,7,opt,name=txn_records,json=txnRecords,proto3" json:"txn_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -888,6 +891,13 @@ func (x *ShardLoad) GetLocks() uint64 {
 func (x *ShardLoad) GetLockFloor() uint64 {
 	if x != nil {
 		return x.LockFloor
+	}
+	return 0
+}
+
+func (x *ShardLoad) GetTxnRecords() uint64 {
+	if x != nil {
+		return x.TxnRecords
 	}
 	return 0
 }
@@ -4659,7 +4669,7 @@ const file_wire_proto_rawDesc = "" +
 	"\vlease_valid\x18\a \x01(\bR\n" +
 	"leaseValid\x12 \n" +
 	"\vsurrendered\x18\b \x01(\bR\vsurrendered\x12*\n" +
-	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\xcb\x01\n" +
+	"\x04load\x18\t \x01(\v2\x16.castkv.wire.ShardLoadR\x04load\"\xec\x01\n" +
 	"\tShardLoad\x12\x1b\n" +
 	"\tlive_keys\x18\x01 \x01(\x04R\bliveKeys\x12\x1d\n" +
 	"\n" +
@@ -4668,7 +4678,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x13write_bytes_per_sec\x18\x04 \x01(\x01R\x10writeBytesPerSec\x12\x14\n" +
 	"\x05locks\x18\x05 \x01(\x04R\x05locks\x12\x1d\n" +
 	"\n" +
-	"lock_floor\x18\x06 \x01(\x04R\tlockFloor\"\xa2\x01\n" +
+	"lock_floor\x18\x06 \x01(\x04R\tlockFloor\x12\x1f\n" +
+	"\vtxn_records\x18\a \x01(\x04R\n" +
+	"txnRecords\"\xa2\x01\n" +
 	"\x0eHeartbeatReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
 	"\aconfigs\x18\x02 \x03(\v2\x13.castkv.wire.ConfigR\aconfigs\x12/\n" +

@@ -255,10 +255,10 @@ func printReplication(w io.Writer, shards []*wire.ShardState) {
 		moves = []string{"none"}
 	}
 	fmt.Fprintf(w, "\nMOVES IN PROGRESS\n%s\n", strings.Join(moves, "\n"))
-	fmt.Fprintf(w, "\n%-5s  %10s  %12s  %10s  %14s  %8s\n", "SHARD", "KEYS", "LIVE BYTES", "OPS/S", "WRITTEN B/S", "LOCKS")
+	fmt.Fprintf(w, "\n%-5s  %10s  %12s  %10s  %14s  %8s  %8s\n", "SHARD", "KEYS", "LIVE BYTES", "OPS/S", "WRITTEN B/S", "LOCKS", "TXN RECS")
 	for _, s := range shards {
 		if l := s.Load; l != nil {
-			fmt.Fprintf(w, "%-5d  %10d  %12d  %10.0f  %14.0f  %8d\n", s.Shard, l.LiveKeys, l.LiveBytes, l.OpsPerSec, l.WriteBytesPerSec, l.Locks)
+			fmt.Fprintf(w, "%-5d  %10d  %12d  %10.0f  %14.0f  %8d  %8d\n", s.Shard, l.LiveKeys, l.LiveBytes, l.OpsPerSec, l.WriteBytesPerSec, l.Locks, l.TxnRecords)
 		} else {
 			fmt.Fprintf(w, "%-5d  %10s  %12s  %10s  %14s  %8s\n", s.Shard, "?", "?", "?", "?", "? (no report from a primary yet)")
 		}

@@ -90,7 +90,7 @@ func startShapedCluster(t *testing.T, ps *procs, shape clusterShape) *killCluste
 		name := fmt.Sprintf("meta%d", i+1)
 		kc.metas = append(kc.metas, ps.start(name, "meta", "--peer", a, "--data-dir", filepath.Join(ps.dir, name),
 			"--data-servers", strings.Join(dataAddrs, ","), "--meta-peers", metaList, "--log-level", "info",
-			"--fail-timeout", e2eFailTimeout.String(), "--shards", fmt.Sprint(shape.shards)))
+			"--fail-timeout", e2eFailTimeout.String(), "--shards", fmt.Sprint(shape.shards), "--txn-lifetime", e2eTxnLifetime.String()))
 	}
 	for i, a := range dataAddrs {
 		name := fmt.Sprintf("data%d", i+1)
@@ -623,20 +623,34 @@ func TestClusterKillAPIDuringTransactions(t *testing.T) {
 	// on a key nobody read again is the background resolver's to clear.
 	// (The workload's readers usually clear them all first; the resolver's
 	// own test is actors/api's TestResolverReadsKeysWithExpiredLocks.)
-	locks, when := kc.waitNoLocks(t)
+	locks, when := kc.waitShardsReport(t, "locks", (*wire.ShardLoad).GetLocks)
 	t.Logf("locks per shard once the clients stopped: %v; none %v later", locks, when)
+	// Nor may a transaction record stay: a killed coordinator never
+	// forgets its own, and those of transactions readers rolled back have
+	// nobody to forget them. They go once the gc point passes them
+	// (actors/data/gc.go), --txn-lifetime after they began.
+	records, when := kc.waitShardsReport(t, "transaction records", (*wire.ShardLoad).GetTxnRecords)
+	t.Logf("transaction records per shard once no lock was left: %v; none %v later", records, when)
 	restartAllAndRead(t, kc, h, pool)
 	checkHistory(t, h, dir)
 }
 
 // resolvedBound bounds how long the locks of dead coordinators outlive the
 // clients: a lock's TTL (3 s), two rounds of the resolver (5 s each) and
-// the heartbeats that report the counts, with room for a loaded machine.
+// the heartbeats that report the counts, with room for a loaded machine;
+// and how long their records outlive the locks: the lifetime, and a
+// second or two for the gc point to reach every primary's log.
 const resolvedBound = 60 * time.Second
 
-// waitNoLocks waits until every shard's primary reports no transaction
-// lock, and returns the counts it first saw and how long it took.
-func (kc *killCluster) waitNoLocks(t *testing.T) (first []uint64, took time.Duration) {
+// e2eTxnLifetime is meta's --txn-lifetime in the cluster tests: short, so
+// that records are collected within a test, and far above any prewrite's
+// time on a loaded machine.
+const e2eTxnLifetime = 10 * time.Second
+
+// waitShardsReport waits until every shard's primary reports a count of 0
+// (count reads it from the shard's load, what names it), and returns the
+// counts it first saw and how long it took.
+func (kc *killCluster) waitShardsReport(t *testing.T, what string, count func(*wire.ShardLoad) uint64) (first []uint64, took time.Duration) {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -647,7 +661,7 @@ func (kc *killCluster) waitNoLocks(t *testing.T) (first []uint64, took time.Dura
 		var counts []uint64
 		left := false
 		for _, s := range answer.(*wire.DataServersReply).Shards {
-			n := s.GetLoad().GetLocks()
+			n := count(s.GetLoad())
 			counts = append(counts, n)
 			left = left || s.GetLoad() == nil || n > 0
 		}
@@ -658,7 +672,7 @@ func (kc *killCluster) waitNoLocks(t *testing.T) (first []uint64, took time.Dura
 			return first, time.Since(start).Round(100 * time.Millisecond)
 		}
 		if time.Since(start) > resolvedBound {
-			t.Fatalf("%v after the clients stopped, shards still report locks (or no load): %v", resolvedBound, counts)
+			t.Fatalf("%v on, shards still report %s (or no load): %v", resolvedBound, what, counts)
 		}
 		time.Sleep(killPollEvery)
 	}
@@ -826,8 +840,8 @@ func TestClusterScaleOut(t *testing.T) {
 		t.Errorf("castd admin status does not show %s draining, alive, holding nothing", added.name)
 	}
 	// Each shard's load as its primary reported it: SHARD KEYS LIVE BYTES
-	// OPS/S WRITTEN B/S LOCKS, with keys written by the workload.
-	if loads := regexp.MustCompile(`(?m)^[0-9]+ +([1-9][0-9]*) +[1-9][0-9]* +[0-9]+ +[0-9]+ +[0-9]+$`).FindAllString(out.String(), -1); len(loads) != len(drained) {
+	// OPS/S WRITTEN B/S LOCKS TXN RECS, with keys written by the workload.
+	if loads := regexp.MustCompile(`(?m)^[0-9]+ +([1-9][0-9]*) +[1-9][0-9]* +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$`).FindAllString(out.String(), -1); len(loads) != len(drained) {
 		t.Errorf("castd admin status shows the load of %d shards holding keys, want all %d", len(loads), len(drained))
 	}
 	// The operator forgets the server lost for good, which no shard names
