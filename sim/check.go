@@ -80,6 +80,9 @@ func (r *runner) check() *Result {
 	if r.opts.Canary == "" && len(why) == 0 {
 		budget = cleanCheckBudget
 	}
+	if r.opts.CheckBudget > 0 {
+		budget = r.opts.CheckBudget
+	}
 	full := checker.Check(history, budget)
 	res.Linearizable, res.Durable = full.Linearizable, full.Linearizable
 	switch {

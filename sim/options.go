@@ -14,6 +14,10 @@ type Options struct {
 	Faults   FaultSet      // the fault kinds on; drawn, each kind on in 3 runs of 4
 	Canary   string        // a name from Canaries, or ""
 	HTMLPath string        // where to write porcupine's visualization on a violation; "" = none
+	// CheckBudget bounds porcupine's search of the whole history in wall
+	// time (0: check.go's budgets). castsim sweep re-checks a run that was
+	// undecided among the sweep's others alone, with a larger one.
+	CheckBudget time.Duration
 
 	// knobs, when set, replace the draw (tests that stage one scenario
 	// on a plain cluster: see baselineKnobs).

@@ -32,10 +32,15 @@ import (
 //     the map, once each has reported one.
 //
 // A record below G belongs to a transaction none of whose locks remain
-// anywhere: no reader will ask about it, and no late prewrite of it can
-// lock (it is below P too). The record's remaining use is a coordinator
-// that is still committing it, so a commit that finds neither the lock nor
-// a record below G answers UNCERTAIN instead of rolling back.
+// anywhere, and no late prewrite of it can lock (it is below P too). So a
+// commit that finds neither the lock nor a record below G answers
+// UNCERTAIN instead of rolling back (a coordinator slower than the
+// lifetime), and a check answers TRYAGAIN: the lock its reader met is gone.
+//
+// P trails the TSO, and a new meta leader's timestamps start at the end of
+// the window its predecessor reserved (up to 3 s ahead, tso.go): keep
+// TxnLifetime well above that, or a meta failover makes the prewrites in
+// flight start again.
 //
 // The primary puts the points in the log (a TXN entry with gc set), so
 // every replica raises them and drops the same records at the same point,
@@ -68,8 +73,14 @@ func (r *replica) offerGC(env actors.Env, g *wire.LeaseGrant) {
 }
 
 // lockFloor is what the primary reports as its shard's lock floor: no lock
-// of the shard, now or later, starts below it.
-func (r *replica) lockFloor() uint64 {
+// of the shard, now or later, starts below it. Every floor stays true for
+// good, so it is worked out (a walk over every lock) at most once per
+// GCEvery and reported as it was in between.
+func (r *replica) lockFloor(now time.Time) uint64 {
+	if !r.floorAt.IsZero() && now.Sub(r.floorAt) < r.s.cfg.GCEvery && now.After(r.floorAt) {
+		return r.floor
+	}
+	r.floorAt = now
 	floor := r.gc.SafePoint
 	// order-independent: a minimum
 	for _, l := range r.locks {
@@ -83,6 +94,7 @@ func (r *replica) lockFloor() uint64 {
 			}
 		}
 	}
+	r.floor = floor
 	return floor
 }
 

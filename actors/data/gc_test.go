@@ -40,7 +40,7 @@ func ackAll(env *roletest.Env, s *Server, seq uint64) {
 // keeps those above), at most once per GCEvery. From then on a prewrite
 // below the safe point is refused WRITE_CONFLICT, and a commit that finds
 // neither lock nor record below the gc point answers UNCERTAIN rather than
-// rolled back (one above it still finds its record). The shard reports its lock floor: its oldest lock's start,
+// rolled back (one above it still finds its record), and a check TRYAGAIN. The shard reports its lock floor: its oldest lock's start,
 // or its safe point when that is lower.
 func TestGCPointsDropRecordsBelowThem(t *testing.T) {
 	env, s := readyPrimary(t, "")
@@ -65,6 +65,11 @@ func TestGCPointsDropRecordsBelowThem(t *testing.T) {
 	if len(es) != 1 || es[0].Kind != wire.Entry_TXN || es[0].Gc.GetSafePoint() != safe || es[0].Gc.GetGcBelow() != below || es[0].Op != nil {
 		t.Fatalf("want one TXN entry without an op raising the gc points to (%d, %d), got %v", safe, below, es)
 	}
+	// Sequenced, not yet committed: the safe point holds already.
+	early := &wire.Txn{StartTs: safe - 2, Primary: []byte("q"), ExpiresTs: safe + 1000}
+	if cr := refusal(t, env, s, txnOp(7, command.TxnPrewrite, early, []string{"q"}, "x")); cr.Status != wire.Status_WRITE_CONFLICT {
+		t.Fatalf("a prewrite below a sequenced safe point: want WRITE_CONFLICT, got %v", cr)
+	}
 	ackAll(env, s, es[0].Seq)
 	v := s.Inspect()[0]
 	if v.CommitSeq != es[0].Seq || v.TxnRecords != 1 || v.TxnsCollected != 1 {
@@ -86,6 +91,10 @@ func TestGCPointsDropRecordsBelowThem(t *testing.T) {
 	if cr := refusal(t, env, s, txnOp(5, command.TxnCommit, commit, []string{"p-old"})); cr.Status != wire.Status_OK || !strings.HasPrefix(cr.Reply.GetStr(), "UNCERTAIN") {
 		t.Fatalf("a commit below the gc point finding no record: want UNCERTAIN, got %v", cr)
 	}
+	gone := &wire.Txn{StartTs: old, Primary: []byte("p-old"), CallerTs: nextTS(), RollbackIfAbsent: true}
+	if cr := refusal(t, env, s, txnOp(8, command.TxnCheck, gone, []string{"p-old"})); cr.Status != wire.Status_OK || !strings.HasPrefix(cr.Reply.GetStr(), "TRYAGAIN") {
+		t.Fatalf("a check below the gc point finding no record: want TRYAGAIN (read again), got %v", cr)
+	}
 	commit = &wire.Txn{StartTs: young, Primary: []byte("p-young"), CommitTs: nextTS()}
 	if e := commitEntry(t, env, s, txnOp(6, command.TxnCommit, commit, []string{"p-young"})); e.Result == nil {
 		t.Fatalf("a commit above the gc point: want an answer, got %v", e)
@@ -93,6 +102,7 @@ func TestGCPointsDropRecordsBelowThem(t *testing.T) {
 		t.Fatalf("a commit above the gc point finding its rollback record: want rolled back, got %v", e.Result)
 	}
 
+	env.Advance(s.cfg.GCEvery) // the floor is worked out once per GCEvery
 	s.sendHeartbeat(env)
 	hbs := roletest.Of[*wire.Heartbeat](env.Take())
 	if len(hbs) != 1 || len(hbs[0].Replicas) != 1 || hbs[0].Replicas[0].Load.GetLockFloor() != lockTS {

@@ -69,5 +69,5 @@ func (r *replica) load(now time.Time) *wire.ShardLoad {
 		r.live = &store.LiveCounts{Keys: keys, Bytes: bytes}
 	}
 	ops, wb := r.meter.rates(now)
-	return &wire.ShardLoad{LiveKeys: r.live.Keys, LiveBytes: r.live.Bytes, OpsPerSec: ops, WriteBytesPerSec: wb, Locks: uint64(len(r.locks)), LockFloor: r.lockFloor(), TxnRecords: uint64(len(r.txns))}
+	return &wire.ShardLoad{LiveKeys: r.live.Keys, LiveBytes: r.live.Bytes, OpsPerSec: ops, WriteBytesPerSec: wb, Locks: uint64(len(r.locks)), LockFloor: r.lockFloor(now), TxnRecords: uint64(len(r.txns))}
 }

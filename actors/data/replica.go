@@ -66,6 +66,9 @@ type replica struct {
 	// records they dropped in this incarnation.
 	gc            store.GCPoints
 	txnsCollected uint64
+	// floor and floorAt: the lock floor last worked out, and when (gc.go).
+	floor   uint64
+	floorAt time.Time
 
 	leaseUntil time.Time
 	// surrendered: the newest config version whose lease this process gave

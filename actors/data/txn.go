@@ -361,6 +361,12 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			e.Result = command.FateReply(command.FateCommitted, rec.CommitTs) // sent once this entry commits
 		case rec != nil:
 			e.Result = command.FateReply(command.FateRolledBack, 0)
+		case t.StartTs < ps.gc.Below:
+			// Rule gc-safe-point: no lock of it is left anywhere, so the
+			// lock the checker met is gone; it reads again. (Its record
+			// may have said committed: no "rolled back" answer.)
+			return wire.Status_OK, command.Error(fmt.Sprintf(
+				"TRYAGAIN the transaction started at %d, below the shard's garbage-collection point %d: its locks are resolved", t.StartTs, ps.gc.Below)), nil
 		case !t.RollbackIfAbsent:
 			e.Result = command.FateReply(command.FateAlive, 0)
 		default:

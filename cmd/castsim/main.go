@@ -1,8 +1,8 @@
 // Command castsim runs castkv's deterministic simulator (package castkv/sim)
 // from the shell.
 //
-//	castsim run --seed N [--duration D] [--clients C] [--faults all|none|LIST] [--canary NAME] [--html FILE] [--json]
-//	castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C] [--faults ...] [--canary NAME] [--json]
+//	castsim run --seed N [--duration D] [--clients C] [--faults all|none|LIST] [--canary NAME] [--check-budget D] [--html FILE] [--json]
+//	castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C] [--faults ...] [--canary NAME] [--check-budget D] [--json]
 //	castsim canaries
 //	castsim seeds [--file F] [--seeds A-B] [--first N] [--canary NAME] [--parallel P] [--write]
 //

@@ -117,7 +117,7 @@ func TestHelpExits0(t *testing.T) {
 
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
-	want := []string{"1pc-without-max-ts", "abort-without-lookup", "ack-before-durable", "cached-tso", "commit-on-majority", "drop-old-primary", "ignore-lease",
+	want := []string{"1pc-without-max-ts", "abort-without-lookup", "ack-before-durable", "cached-tso", "commit-on-majority", "drop-old-primary", "gc-ignores-locks", "ignore-lease",
 		"learner-counts", "lease-from-old-leader", "lease-from-receive-time", "meta-grant-unconfirmed", "meta-no-wait", "move-without-fence", "mset-per-shard", "no-barrier", "no-dedup", "no-ts-floor",
 		"promote-unpersisted", "read-secondary", "read-through-lock", "read-through-pending", "reply-by-request-id", "setnx-on-committed", "split-without-fence", "stale-version-cache",
 		"truncate-unapplied", "tso-from-clock", "unprotected-rollback", "unsynced-truncate"}
@@ -192,6 +192,20 @@ func TestSweepJSON(t *testing.T) {
 	}
 	if !strings.Contains(o.stdout, "runs that drew each fault: ") {
 		t.Errorf("the sweep does not say how many runs drew each fault:\n%s", o.stdout)
+	}
+}
+
+// A seed the sweep could not decide within its budget (here: none) is run
+// again alone, with ten minutes, and that verdict stands.
+func TestSweepRechecksUndecidedSeeds(t *testing.T) {
+	o := castsim(t, "sweep", "--seeds", "1-2", "--duration", "2s", "--faults", "none", "--check-budget", "1ns")
+	if o.exit != exitOK {
+		t.Fatalf("castsim sweep --check-budget 1ns: want exit 0 once the seeds are checked again, got %v", o)
+	}
+	for _, seed := range []string{"1", "2"} {
+		if want := "seed " + seed + ": undecided in the sweep, passed when checked again alone"; !strings.Contains(o.stdout, want) {
+			t.Errorf("the sweep does not say %q:\n%s", want, o.stdout)
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 const runUsage = `usage: castsim run --seed N [--duration D] [--clients C] [--faults all|none|LIST]
-                    [--canary NAME] [--html FILE] [--json]
+                    [--canary NAME] [--check-budget D] [--html FILE] [--json]
 
 Runs one seed. The seed draws every knob of the run (the roles' timeouts
 and limits, the workload, the fault mix; --duration, --clients and

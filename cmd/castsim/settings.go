@@ -29,6 +29,8 @@ type settings struct {
 	faults   string
 	canary   string
 	json     bool
+	// checkBudget bounds porcupine's search per run, in wall time.
+	checkBudget time.Duration
 }
 
 func (s *settings) register(fs *flag.FlagSet) {
@@ -38,6 +40,7 @@ func (s *settings) register(fs *flag.FlagSet) {
 		" (default: drawn from the seed, each kind on in 3 runs of 4)")
 	fs.StringVar(&s.canary, "canary", "", "switch on a deliberate defect (see castsim canaries)")
 	fs.BoolVar(&s.json, "json", false, "end stdout with one line of JSON")
+	fs.DurationVar(&s.checkBudget, "check-budget", 0, "wall time the linearizability check of one run may take before the run fails as undecided (default: 60s, or 10s with a canary or another failure)")
 }
 
 // config is settings checked and resolved: what every seed of an
@@ -48,11 +51,19 @@ type config struct {
 	clients  int
 	faults   sim.FaultSet
 	canary   string
+	// checkBudget: 0 leaves it to the simulator.
+	checkBudget time.Duration
 }
 
 // resolve checks the flags of fs that were set; its error is bad usage.
 func (s *settings) resolve(fs *flag.FlagSet) (config, error) {
 	cfg := config{canary: s.canary}
+	if isSet(fs, "check-budget") {
+		if s.checkBudget <= 0 || s.checkBudget > maxDuration {
+			return config{}, fmt.Errorf("--check-budget %v is out of range (0, %v]", s.checkBudget, maxDuration)
+		}
+		cfg.checkBudget = s.checkBudget
+	}
 	if isSet(fs, "duration") {
 		if s.duration <= 0 || s.duration > maxDuration {
 			return config{}, fmt.Errorf("--duration %v is out of range (0, %v]", s.duration, maxDuration)
@@ -81,7 +92,7 @@ func (s *settings) resolve(fs *flag.FlagSet) (config, error) {
 func (c config) options(seed uint64, htmlPath string) sim.Options {
 	return sim.Options{
 		Seed: seed, Duration: c.duration, Clients: c.clients,
-		Faults: c.faults, Canary: c.canary, HTMLPath: htmlPath,
+		Faults: c.faults, Canary: c.canary, HTMLPath: htmlPath, CheckBudget: c.checkBudget,
 	}
 }
 

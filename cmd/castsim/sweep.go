@@ -14,12 +14,16 @@ import (
 )
 
 const sweepUsage = `usage: castsim sweep --seeds A-B [--parallel P] [--duration D] [--clients C]
-                      [--faults ...] [--canary NAME] [--json]
+                      [--faults ...] [--canary NAME] [--check-budget D] [--json]
 
 Runs seeds A..B inclusive (or the one seed N with --seeds N), P at a time.
 Each failing seed leaves castsim-seed-N.html and castsim-seed-N.log in the
 current directory and is listed at the end with its replay command. Exit
 status 1 if any seed failed: for a canary sweep, that means it was caught.
+A seed without a canary whose only failure was a linearizability check
+that ran out of time (undecided, which a loaded machine makes likelier) is
+run again alone at the end with a budget of 10 minutes, and that verdict
+stands.
 
 flags:
 `
@@ -29,6 +33,11 @@ flags:
 const (
 	maxSweepSeeds = 10_000_000
 	maxParallel   = 4096
+	// recheckBudget bounds porcupine for a seed run again alone because
+	// it was undecided in the sweep; maxRechecks bounds how many are (a
+	// change that makes every history hard is reported, not waited out).
+	recheckBudget = 10 * time.Minute
+	maxRechecks   = 5
 )
 
 // sweepFlags are the flags of "castsim sweep".
@@ -87,6 +96,8 @@ type seedOutcome struct {
 	simSeconds float64
 	faults     map[string]int
 	failed     bool
+	// undecided: it failed only because the check ran out of time.
+	undecided bool
 	// report is what to print for a failed seed: violation, replay
 	// command, file paths.
 	report string
@@ -129,6 +140,7 @@ func (c *cli) sweep(args []string) int {
 
 	start := time.Now()
 	outcomes := c.runSeeds(cfg, seeds, f.parallel, start)
+	rechecked := c.recheckUndecided(cfg, outcomes)
 	wall := time.Since(start).Seconds()
 
 	out := sweepJSON{Seeds: seeds.count(), Failed: []uint64{}, FaultRuns: map[string]int{}}
@@ -152,6 +164,9 @@ func (c *cli) sweep(args []string) int {
 		out.Seeds, seeds.first, seeds.last, len(out.Failed), out.Ops, out.SimSeconds, wall,
 		perSecond(out.SimSeconds, wall), perSecond(float64(out.Ops), wall))
 	fmt.Fprintf(c.stdout, "runs that drew each fault: %s\n", faultCounts(out.FaultRuns))
+	for _, line := range rechecked {
+		fmt.Fprintln(c.stdout, line)
+	}
 	if len(reports) > 0 {
 		fmt.Fprintf(c.stdout, "failed seeds: %s\n", joinSeeds(out.Failed))
 		for _, r := range reports {
@@ -191,7 +206,7 @@ func (c *cli) runSeeds(cfg config, r seedRange, parallel int, start time.Time) [
 	for range parallel {
 		go func() {
 			for seed := range todo {
-				done <- runSeed(cfg, seed)
+				done <- runSeed(cfg, seed, 0)
 			}
 		}()
 	}
@@ -220,16 +235,50 @@ func (c *cli) runSeeds(cfg config, r seedRange, parallel int, start time.Time) [
 	return outcomes
 }
 
-// runSeed runs one seed of a sweep and, if it fails, writes its files and
-// prepares its report.
-func runSeed(cfg config, seed uint64) seedOutcome {
+// recheckUndecided runs again, one at a time and with recheckBudget, the
+// first maxRechecks seeds of a sweep without a canary that failed only as
+// undecided, and replaces their outcomes; it returns a line for each.
+func (c *cli) recheckUndecided(cfg config, outcomes []seedOutcome) []string {
+	if cfg.canary != "" {
+		return nil // a canary's undecided history counts as caught
+	}
+	var lines []string
+	for i, o := range outcomes {
+		if !o.undecided {
+			continue
+		}
+		if len(lines) == maxRechecks {
+			lines = append(lines, fmt.Sprintf("more seeds were undecided; not rechecked beyond %d", maxRechecks))
+			break
+		}
+		start := time.Now()
+		fmt.Fprintf(c.stderr, "castsim sweep: seed %d was undecided; checking it again alone, within %v\n", o.seed, recheckBudget)
+		again := runSeed(cfg, o.seed, recheckBudget)
+		verdict := "passed"
+		if again.failed {
+			verdict = "failed"
+		}
+		lines = append(lines, fmt.Sprintf("seed %d: undecided in the sweep, %s when checked again alone (%.1f s)", o.seed, verdict, time.Since(start).Seconds()))
+		outcomes[i] = again
+	}
+	return lines
+}
+
+// runSeed runs one seed of a sweep (its history checked within budget, 0:
+// the sweep's --check-budget or the simulator's) and, if it fails, writes its files and prepares its
+// report.
+func runSeed(cfg config, seed uint64, budget time.Duration) seedOutcome {
 	html := defaultHTMLPath(seed)
-	res, err := sim.Run(cfg.options(seed, html))
+	opts := cfg.options(seed, html)
+	if budget > 0 {
+		opts.CheckBudget = budget
+	}
+	res, err := sim.Run(opts)
 	if err != nil {
 		return seedOutcome{seed: seed, failed: true,
 			report: fmt.Sprintf("seed %d: the run could not complete: %v\n  replay: %s\n", seed, err, cfg.replay(seed))}
 	}
-	o := seedOutcome{seed: seed, ops: res.Ops, simSeconds: res.SimSeconds, faults: res.Faults, failed: failed(res)}
+	o := seedOutcome{seed: seed, ops: res.Ops, simSeconds: res.SimSeconds, faults: res.Faults, failed: failed(res), undecided: res.Undecided()}
 	if !o.failed {
 		return o
 	}
