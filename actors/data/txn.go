@@ -284,9 +284,11 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 				case rec != nil:
 					e.Result = command.FateReply(command.FateRolledBack, 0)
 					rollback = true
-				case t.StartTs < ps.gc.Below:
+				case t.StartTs < ps.gc.Below && !t.Rollback:
 					// Rule gc-safe-point: a record below the gc point may
 					// have been collected; whether it committed is unknown.
+					// (A coordinator rolling back its own prewrites knows
+					// it did not commit: that goes on to a rollback.)
 					return wire.Status_OK, command.Error(fmt.Sprintf(
 						"UNCERTAIN the transaction started at %d, below the shard's garbage-collection point %d, and its record is gone", t.StartTs, ps.gc.Below)), nil
 				default:
