@@ -302,15 +302,15 @@ func (r *runner) run() {
 	// Clients keep going past the liveness bound, then read every key.
 	w.at(r.restartedAt+liveBound+2*time.Second, func() { r.finalPhase = true })
 	// What each primary had committed 10 s before the end, every member
-	// of meta's final config of its shard must have applied by the end
-	// (catch-up).
-	targets := map[uint32]uint64{}
+	// of meta's config of its shard then that still is one at the end must
+	// have applied by the end (catch-up).
+	targets := map[uint32]catchUpTarget{}
 	w.at(r.restartedAt+2*liveBound, func() {
 		for _, c := range r.metaConfigs() {
 			if s := server(r.w.byAddr[actors.Addr(c.Primary)]); s != nil {
 				for _, v := range s.Inspect() {
 					if v.Shard == c.Shard {
-						targets[c.Shard] = v.CommitSeq
+						targets[c.Shard] = catchUpTarget{seq: v.CommitSeq, members: append(append([]string{c.Primary}, c.Secondaries...), c.Learners...)}
 					}
 				}
 			}
