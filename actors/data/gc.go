@@ -56,7 +56,7 @@ import (
 func (r *replica) offerGC(env actors.Env, g *wire.LeaseGrant) {
 	ps := r.primary
 	now := env.Now()
-	want := store.GCPoints{SafePoint: max(ps.gc.SafePoint, g.SafePoint), Below: max(ps.gc.Below, g.GcBelow)}
+	want := ps.gc.Raise(g.SafePoint, g.GcBelow)
 	switch {
 	case want == ps.gc,
 		!ps.ready(r), !r.leaseValid(now), r.installing != nil,
@@ -77,7 +77,7 @@ func (r *replica) offerGC(env actors.Env, g *wire.LeaseGrant) {
 // good, so it is worked out (a walk over every lock) at most once per
 // GCEvery and reported as it was in between.
 func (r *replica) lockFloor(now time.Time) uint64 {
-	if !r.floorAt.IsZero() && now.Sub(r.floorAt) < r.s.cfg.GCEvery && now.After(r.floorAt) {
+	if !r.floorAt.IsZero() && now.Sub(r.floorAt) < r.s.cfg.GCEvery {
 		return r.floor
 	}
 	r.floorAt = now
@@ -104,7 +104,7 @@ func (r *replica) applyGC(b interface {
 	SetGC(uint32, store.GCPoints)
 	DeleteTxn(uint32, []byte, uint64)
 }, e *wire.Entry) {
-	next := store.GCPoints{SafePoint: max(r.gc.SafePoint, e.Gc.SafePoint), Below: max(r.gc.Below, e.Gc.GcBelow)}
+	next := r.gc.Raise(e.Gc.SafePoint, e.Gc.GcBelow)
 	// Invariant gc-below-locks, at every replica: meta's gc point is at or
 	// below every shard's lock floor, so no lock here starts below it.
 	var low *wire.Lock

@@ -171,7 +171,7 @@ func (ps *primaryState) sequenceTxn(e *wire.Entry) {
 		ps.txnOverlay[txnID{string(t.Primary), t.StartTs}] = pendingTxn{e.Seq, rec}
 	}
 	if g := e.Gc; g != nil {
-		ps.gc = store.GCPoints{SafePoint: max(ps.gc.SafePoint, g.SafePoint), Below: max(ps.gc.Below, g.GcBelow)}
+		ps.gc = ps.gc.Raise(g.SafePoint, g.GcBelow)
 	}
 }
 

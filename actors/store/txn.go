@@ -33,6 +33,12 @@ type GCPoints struct {
 
 const gcPointsLen = 16
 
+// Raise returns p with each point raised to the one given, if higher: the
+// points only rise.
+func (p GCPoints) Raise(safePoint, below uint64) GCPoints {
+	return GCPoints{SafePoint: max(p.SafePoint, safePoint), Below: max(p.Below, below)}
+}
+
 // SetGC records the shard's garbage-collection points.
 func (b *Batch) SetGC(shard uint32, p GCPoints) {
 	v := binary.BigEndian.AppendUint64(nil, p.SafePoint)
