@@ -262,6 +262,13 @@ func (r *receiver) Receive(c *actor.Context) {
 		for _, t := range r.env.timers {
 			t.t.Stop()
 		}
+		// A snapshot the role was streaming when it stopped: pebble
+		// refuses to close with one open.
+		if r.env.st != nil {
+			if n, err := r.env.st.CloseReaders(); n > 0 || err != nil {
+				r.env.log.Debug("closed the snapshot readers the role left open", "readers", n, "err", err)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"slices"
@@ -64,6 +65,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // same reader: a sender that restarts makes a new reader, and its receiver
 // begins the install again.
 type SnapshotReader struct {
+	st    *Store
 	snap  *pebble.Snapshot
 	shard uint32
 	after []byte // the cursor; nil before the first record
@@ -76,7 +78,25 @@ type SnapshotReader struct {
 // NewSnapshotReader takes a snapshot of the shard's applied state now. Close
 // the reader to release it: pebble keeps what the snapshot sees until then.
 func (s *Store) NewSnapshotReader(shard uint32) *SnapshotReader {
-	return &SnapshotReader{snap: s.db.NewSnapshot(), shard: shard}
+	r := &SnapshotReader{st: s, snap: s.db.NewSnapshot(), shard: shard}
+	if s.readers == nil {
+		s.readers = map[*SnapshotReader]struct{}{}
+	}
+	s.readers[r] = struct{}{}
+	return r
+}
+
+// CloseReaders closes every snapshot reader still open and returns how many
+// it closed: a runtime calls it when its role stops, before the store's DB
+// is closed.
+func (s *Store) CloseReaders() (int, error) {
+	var errs []error
+	n := 0
+	for r := range s.readers { // order-independent: each is closed, none depends on another
+		errs = append(errs, r.Close())
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 func (r *SnapshotReader) use() {
@@ -223,6 +243,7 @@ func (r *SnapshotReader) Close() error {
 	}
 	err := r.snap.Close()
 	r.snap = nil
+	delete(r.st.readers, r)
 	return wrap(err, "store: shard %d: close snapshot", r.shard)
 }
 

@@ -36,6 +36,10 @@ type Store struct {
 	flushWrites int
 	// onSync, if set, learns of each sync a caller asks for (OnSync).
 	onSync func()
+	// readers are the snapshot readers open, so that a role that stops
+	// with a snapshot in flight does not leave pebble holding it (pebble's
+	// Close fails on an open snapshot).
+	readers map[*SnapshotReader]struct{}
 }
 
 // New returns a Store over db. The caller opened db and closes it. persist

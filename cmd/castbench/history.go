@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,18 +116,11 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.pipeline = min(f.pipeline, f.keys/f.conns)
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "castbench history: "+format+"\n", a...) }
 
-	tmp, cleanup, err := tempDir("castbench-history-", f.keep, progress)
+	tmp, bin, cleanup, err := workspace(ctx, "castbench-history-", f.castd, f.keep, progress)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	bin := f.castd
-	if bin == "" {
-		progress("building castd")
-		if bin, err = buildCastd(ctx, tmp); err != nil {
-			return err
-		}
-	}
 	dataDir := filepath.Join(tmp, "castkv")
 	cluster, err := newDevCluster(bin, dataDir, tmp, strings.Fields(f.castdFlags))
 	if err != nil {
@@ -232,13 +224,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 
 	rep.LoadEnd = loadAverage()
-	if f.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	fmt.Fprint(stdout, formatHistory(rep))
-	return nil
+	return emit(stdout, f.json, rep, func() string { return formatHistory(rep) })
 }
 
 // expectValue checks that GET key returns want.

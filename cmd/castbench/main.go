@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/castbench [--duration 10s] [--conns 50] [--rows set,get/p16] [--json] [--keep] [--profile DIR]
 //	go run ./cmd/castbench history [-n 1000000] [--keys 1000] [--value-bytes 100] [--json]
+//	go run ./cmd/castbench scale [--steps 3:1,6:2,12:4] [--data-cpu 0.05] [--json]
 //
 // # Throughput (the default)
 //
@@ -66,6 +67,14 @@
 // committed with that server still a secondary; under commit-all each
 // such write is on it, and so is every entry before it.
 //
+// # Scale
+//
+// `castbench scale` starts, for each step of --steps, a cluster of
+// separate processes (meta, N data servers, one API server) with each data
+// server capped by a cgroup at --data-cpu of one CPU, and runs the rows on
+// it: on one machine, the way to see whether throughput grows with data
+// servers (scale.go).
+//
 // Exit status: 0 done, 1 a server or the benchmark failed, 2 bad usage.
 package main
 
@@ -85,6 +94,7 @@ const usageText = `castbench measures castkv against Redis.
 usage:
   castbench [flags]           throughput: castd dev and redis-server, same rows
   castbench history [flags]   disk use, restart and rejoin after a long write history
+  castbench scale [flags]     throughput as data servers are added, each capped to a small machine's CPU
   castbench help
 
 Flags of castbench (run 'castbench history -h' for history's):
@@ -102,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) > 0 && args[0] == "history":
 		err = runHistory(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "scale":
+		err = runScale(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "help":
 		err = runThroughput(ctx, []string{"-h"}, stdout, stderr)
 	default:

@@ -342,3 +342,21 @@ func tempDir(prefix string, keep bool, progress func(string, ...any)) (dir strin
 		}
 	}, nil
 }
+
+// workspace makes a temporary directory named after prefix and, unless
+// castd names a binary, builds castd into it.
+func workspace(ctx context.Context, prefix, castd string, keep bool, progress func(string, ...any)) (dir, bin string, cleanup func(), err error) {
+	dir, cleanup, err = tempDir(prefix, keep, progress)
+	if err != nil {
+		return "", "", nil, err
+	}
+	bin = castd
+	if bin == "" {
+		progress("building castd")
+		if bin, err = buildCastd(ctx, dir); err != nil {
+			cleanup()
+			return "", "", nil, err
+		}
+	}
+	return dir, bin, cleanup, nil
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -93,4 +95,15 @@ func formatBytes(n int64) string {
 // formatSeconds shows a duration in seconds with millisecond precision.
 func formatSeconds(d time.Duration) string {
 	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
+// emit prints a mode's report: one indented JSON object, or its text.
+func emit(w io.Writer, asJSON bool, rep any, text func() string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	_, err := io.WriteString(w, text())
+	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -232,14 +231,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	rep.LoadEnd = loadAverage()
-	if f.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	fmt.Fprint(stdout, formatThroughput(rep))
-	fmt.Fprint(stdout, formatBreakdowns(rep.Profiles))
-	return nil
+	return emit(stdout, f.json, rep, func() string { return formatThroughput(rep) + formatBreakdowns(rep.Profiles) })
 }
 
 // setupCastkv starts castd dev in tmp, or checks the server at --addr.

@@ -173,7 +173,7 @@ type metaTimes struct {
 }
 
 func (m *metaTimes) register(fs *flag.FlagSet) {
-	fs.IntVar(&m.shards, "shards", 1, "how many shards a new cluster splits the 16384 hash slots into, each on three data servers; read when the meta group is first started, ignored after. A multi-key command (MSET, MGET, DEL, EXISTS) runs within one shard: with more than one, give its keys a common {hash tag}")
+	fs.IntVar(&m.shards, "shards", 1, "how many shards a new cluster splits the 16384 hash slots into, each on three data servers; read when the meta group is first started, ignored after. MSET and DEL over keys of several shards are transactions, and MGET and EXISTS read them at one timestamp; keys that share a {hash tag} share a shard, which is cheaper")
 	fs.DurationVar(&m.lease, "lease", 2*time.Second, "primary lease length")
 	fs.DurationVar(&m.election, "election-timeout", 500*time.Millisecond, "a meta member that hears nothing from the meta leader for this long (plus up to as much again) stands for election; keep it well under --lease, or a meta leader's failure outlasts the primaries' leases")
 	fs.DurationVar(&m.failTimeout, "fail-timeout", time.Second, "a data server that sends no heartbeat for this long is suspect; a suspect primary gets no more leases and is replaced")
