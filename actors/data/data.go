@@ -137,6 +137,7 @@ const (
 	CanaryUnprotectedRollback = "unprotected-rollback"    // txn-rollback: rolling back a primary key writes no record, so a late prewrite locks it again
 	CanaryLearnerCounts       = "learner-counts"          // commit-all: a learner is proposed for promotion before it holds every committed entry
 	CanarySplitWithoutFence   = "split-without-fence"     // split-fence: a split's parent still sequences and serves keys of the slots it gave away
+	CanaryLazyApply           = "lazy-apply"              // catch-up: a secondary or learner keeps committed entries durable but applies them only once it becomes primary
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -146,6 +147,7 @@ var Canaries = []string{
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
 	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts, CanarySplitWithoutFence,
+	CanaryLazyApply,
 }
 
 // Server is the data server role.

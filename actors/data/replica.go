@@ -291,6 +291,9 @@ func (r *replica) persisted(env actors.Env, point uint64) {
 // followCommit advances a secondary's or learner's commit point to what the
 // primary said, as far as our log is known to match and is durable.
 func (r *replica) followCommit(env actors.Env) {
+	if r.s.cfg.Canary == CanaryLazyApply {
+		return
+	}
 	r.advanceCommit(env, min(r.primaryCommitSeq, r.matchedSeq, r.log.synced))
 }
 
