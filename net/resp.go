@@ -225,6 +225,10 @@ type respClient struct {
 	unauthenticated bool
 
 	name, libName, libVer string
+
+	// multi is the MULTI block being queued, nil outside one
+	// (resp_multi.go).
+	multi *respMulti
 }
 
 // ListenRESP binds cfg.Addr and serves RESP clients on it in a goroutine

@@ -62,6 +62,8 @@ type respPending struct {
 	keys   []uint64
 	keyBuf [1]uint64
 	all    bool
+	// shape, if set, turns the Gateway's reply into the client's (EXEC).
+	shape func(*wire.Reply) *wire.Reply
 }
 
 // respConn is one client connection.
@@ -167,6 +169,10 @@ func (c *respConn) serve() {
 	for _, p := range c.queue[c.head:] {
 		held += p.held
 	}
+	if m := c.cl.multi; m != nil { // a MULTI block the client never ended
+		held += m.held
+		c.cl.multi = nil
+	}
 	if held != c.held {
 		c.mu.Unlock()
 		panic("resp: connection " + c.remote + " holds " + strconv.FormatInt(c.held, 10) +
@@ -251,6 +257,14 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 		c.queueLocal(command.OK(), reserved, true)
 		return true
 	}
+	if multiCommand(name) {
+		c.transaction(name, args, reserved)
+		return false
+	}
+	if cl.multi != nil {
+		c.queueInMulti(name, args, reserved)
+		return false
+	}
 	if reply, ok := s.local(cl, name, args); ok {
 		c.queueLocal(reply, reserved, false)
 		return false
@@ -287,7 +301,13 @@ func (c *respConn) commandContext(now time.Time) context.Context {
 // a client reads its own writes as if they ran one at a time. Commands on
 // different keys run at once, as they would from separate connections.
 func (c *respConn) forward(name string, args [][]byte, reserved int64, now time.Time) {
-	p := &respPending{held: reserved}
+	c.forwardShaped(name, args, reserved, now, nil)
+}
+
+// forwardShaped is forward with shape, if not nil, applied to the reply
+// unless it is an error (EXEC's reply is built from its merged command's).
+func (c *respConn) forwardShaped(name string, args [][]byte, reserved int64, now time.Time, shape func(*wire.Reply) *wire.Reply) {
+	p := &respPending{held: reserved, shape: shape}
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
 	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
 	c.mu.Lock()
@@ -348,6 +368,9 @@ func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, er
 	c.mu.Unlock()
 	if err != nil && !dead {
 		reply = c.s.gatewayFailed(c.remote, args, err)
+	}
+	if p.shape != nil && err == nil && reply != nil && reply.Kind != wire.Reply_ERROR {
+		reply = p.shape(reply)
 	}
 	size := respReplyBytes(reply)
 

@@ -240,6 +240,42 @@ func TestDevEveryCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("MULTI", func(t *testing.T) {
+		// go-redis's TxPipeline: a block of writes applies whole, a block
+		// of reads answers from one snapshot, and a block castkv cannot
+		// run atomically fails whole with nothing applied.
+		if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "tx1", "a", 0)
+			p.MSet(ctx, "tx2", "b", "tx1", "c")
+			return nil
+		}); err != nil {
+			t.Fatalf("a write block: %v", err)
+		}
+		var get *redis.StringCmd
+		var exists *redis.IntCmd
+		if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			get = p.Get(ctx, "tx1")
+			exists = p.Exists(ctx, "tx1", "tx2", nokey)
+			return nil
+		}); err != nil || get.Val() != "c" || exists.Val() != 2 {
+			t.Fatalf("a read block: %v; GET tx1 %q, EXISTS %d; want c and 2", err, get.Val(), exists.Val())
+		}
+		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "tx3", "x", 0)
+			p.Del(ctx, "tx1")
+			return nil
+		})
+		if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
+			t.Fatalf("a block with DEL: %v, want EXECABORT", err)
+		}
+		if n, err := c.Exists(ctx, "tx1", "tx3").Result(); n != 1 || err != nil {
+			t.Errorf("after the refused block: EXISTS tx1 tx3 = %d, %v; want 1 (tx1 kept, tx3 never set)", n, err)
+		}
+		if err := c.Del(ctx, "tx1", "tx2").Err(); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("HELLO 3 fallback", func(t *testing.T) {
 		// go-redis's default opens with HELLO 3 and must fall back to RESP2.
 		c3 := redis.NewClient(&redis.Options{Addr: dc.clientAddr, MaxRetries: -1})

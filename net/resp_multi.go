@@ -1,0 +1,242 @@
+package net
+
+import (
+	"strconv"
+	"strings"
+
+	"castkv/actors/command"
+	"castkv/actors/wire"
+)
+
+// MULTI, EXEC and DISCARD, as Redis answers them, for the blocks castkv can
+// run as one atomic command:
+//
+//   - writes only: SET (without NX, XX or GET) and MSET. EXEC runs them as
+//     one MSET, which the cluster applies atomically, across shards too
+//     (a transaction); each queued command's reply is OK.
+//   - reads only: GET, MGET and EXISTS. EXEC runs them as one MGET, which
+//     reads every key at one timestamp, and answers each command from it.
+//
+// Anything else, or a block that mixes reads and writes, is refused when
+// it is queued, before anything runs: the error reply says why, and EXEC
+// then answers EXECABORT, as Redis does for a command refused while
+// queueing. A queued command never runs outside its transaction (a client
+// that pipelines MULTI, SET, EXEC and is told the block failed has changed
+// nothing). WATCH is refused: castkv cannot tell yet whether a key changed
+// between WATCH and EXEC, and a WATCH that watched nothing would let the
+// client's optimistic update overwrite a concurrent one.
+//
+// The queued commands' argument bytes stay reserved in the client memory
+// budget until EXEC or DISCARD (or the connection's end); a block is
+// bounded by MaxPipeline commands and MaxPipelineBytes bytes.
+
+// respMulti is a connection's MULTI block while it is queued.
+type respMulti struct {
+	cmds   []*command.Command
+	held   int64 // budget bytes the queued commands' arguments hold
+	failed bool  // a command was refused while queueing: EXEC aborts
+	writes bool  // the block's kind, fixed by its first command
+}
+
+// The texts of Redis 7's multi.c, and castkv's own.
+const (
+	respExecAbort      = "EXECABORT Transaction discarded because of previous errors."
+	respMultiNested    = "ERR MULTI calls can not be nested"
+	respExecNoMulti    = "ERR EXEC without MULTI"
+	respDiscardNoMulti = "ERR DISCARD without MULTI"
+	respWatchInMulti   = "ERR WATCH inside MULTI is not allowed"
+	respWatchRefused   = "ERR castkv does not support WATCH yet: it cannot tell whether a key changed between WATCH and EXEC, so it will not pretend to"
+)
+
+// multiCommand reports whether name is one of the transaction commands
+// dispatch hands to transaction.
+func multiCommand(name string) bool {
+	switch name {
+	case "multi", "exec", "discard", "watch", "unwatch":
+		return true
+	}
+	return false
+}
+
+// transaction answers MULTI, EXEC, DISCARD, WATCH and UNWATCH.
+func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
+	cl := c.cl
+	m := cl.multi
+	if len(args) != 1 && name != "watch" || name == "watch" && len(args) < 2 {
+		if m != nil {
+			m.failed = true // as Redis flags a command refused while queueing
+		}
+		c.queueLocal(respArity(name), reserved, false)
+		return
+	}
+	switch name {
+	case "multi":
+		if m != nil {
+			c.queueLocal(command.Error(respMultiNested), reserved, false)
+			return
+		}
+		cl.multi = &respMulti{}
+		c.queueLocal(command.OK(), reserved, false)
+	case "discard":
+		if m == nil {
+			c.queueLocal(command.Error(respDiscardNoMulti), reserved, false)
+			return
+		}
+		c.endMulti()
+		c.queueLocal(command.OK(), reserved, false)
+	case "watch":
+		if m != nil {
+			m.failed = true
+			c.queueLocal(command.Error(respWatchInMulti), reserved, false)
+			return
+		}
+		c.queueLocal(command.Error(respWatchRefused), reserved, false)
+	case "unwatch":
+		c.queueLocal(command.OK(), reserved, false) // nothing is ever watched
+	case "exec":
+		c.exec(reserved)
+	}
+}
+
+// queueInMulti queues one command of a MULTI block, or refuses it (and
+// with it the block).
+func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
+	m := c.cl.multi
+	refuse := func(reply *wire.Reply) {
+		m.failed = true
+		c.queueLocal(reply, reserved, false)
+	}
+	cmd, errReply := command.Parse(args)
+	if errReply != nil {
+		refuse(errReply)
+		return
+	}
+	writes := false
+	switch {
+	case cmd.Kind == command.Get || cmd.Kind == command.MGet || cmd.Kind == command.Exists:
+	case cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get, cmd.Kind == command.MSet:
+		writes = true
+	default:
+		refuse(command.Error("ERR castkv cannot run " + strings.ToUpper(name) + " inside MULTI: a block runs either reads (GET, MGET, EXISTS) or writes (SET without options, MSET); the transaction will be discarded"))
+		return
+	}
+	if len(m.cmds) > 0 && writes != m.writes {
+		refuse(command.Error("ERR castkv cannot mix reads and writes in one MULTI block (" + strings.ToUpper(name) + " after " + strings.ToUpper(m.cmds[0].Name) + "); the transaction will be discarded"))
+		return
+	}
+	if len(m.cmds) >= c.s.cfg.MaxPipeline || m.held+reserved > int64(c.s.cfg.MaxPipelineBytes) {
+		refuse(command.Error("ERR MULTI block too large: at most " + strconv.Itoa(c.s.cfg.MaxPipeline) + " commands and " + strconv.Itoa(c.s.cfg.MaxPipelineBytes) + " bytes; the transaction will be discarded"))
+		return
+	}
+	m.writes = writes
+	m.cmds = append(m.cmds, cmd)
+	m.held += reserved // stays reserved until EXEC or DISCARD
+	c.queueLocal(command.Status("QUEUED"), 0, false)
+}
+
+// endMulti drops the block, giving back what its commands held.
+func (c *respConn) endMulti() {
+	if m := c.cl.multi; m != nil {
+		c.cl.multi = nil
+		c.unreserve(m.held)
+	}
+}
+
+// exec runs the queued block as one command and answers with one reply per
+// queued command, or with the error that ended the block.
+func (c *respConn) exec(reserved int64) {
+	m := c.cl.multi
+	switch {
+	case m == nil:
+		c.queueLocal(command.Error(respExecNoMulti), reserved, false)
+		return
+	case m.failed:
+		c.endMulti()
+		c.queueLocal(command.Error(respExecAbort), reserved, false)
+		return
+	case len(m.cmds) == 0:
+		c.endMulti()
+		c.queueLocal(command.Array(), reserved, false)
+		return
+	}
+	c.cl.multi = nil
+	held := reserved + m.held // the merged command's arguments are the queued ones
+	if m.writes {
+		c.forwardAs(mergeWrites(m.cmds), held, func(r *wire.Reply) *wire.Reply {
+			out := make([]*wire.Reply, len(m.cmds))
+			for i := range out {
+				out[i] = command.OK()
+			}
+			return command.Array(out...)
+		})
+		return
+	}
+	c.forwardAs(mergeReads(m.cmds), held, func(r *wire.Reply) *wire.Reply { return splitReads(m.cmds, r) })
+}
+
+// forwardAs forwards args and answers with shape applied to a reply that
+// is not an error (an error is the EXEC's whole reply).
+func (c *respConn) forwardAs(args [][]byte, reserved int64, shape func(*wire.Reply) *wire.Reply) {
+	c.forwardShaped(command.Name(args), args, reserved, c.cl.lastCmd, shape)
+}
+
+// mergeWrites is one MSET of every key a write block sets, each with the
+// last value the block gives it, in the order the keys first appear.
+func mergeWrites(cmds []*command.Command) [][]byte {
+	index := map[string]int{} // key → its pair in args
+	args := [][]byte{[]byte("MSET")}
+	for _, cmd := range cmds {
+		for i, k := range cmd.Keys {
+			if at, ok := index[string(k)]; ok {
+				args[at+1] = cmd.Values[i]
+				continue
+			}
+			index[string(k)] = len(args)
+			args = append(args, k, cmd.Values[i])
+		}
+	}
+	return args
+}
+
+// mergeReads is one MGET of every key a read block reads, in order.
+func mergeReads(cmds []*command.Command) [][]byte {
+	args := [][]byte{[]byte("MGET")}
+	for _, cmd := range cmds {
+		args = append(args, cmd.Keys...)
+	}
+	return args
+}
+
+// splitReads answers each command of a read block from the MGET of
+// mergeReads: GET its value, MGET its values, EXISTS how many of its keys
+// (repeats counted, as Redis counts them) have one.
+func splitReads(cmds []*command.Command, r *wire.Reply) *wire.Reply {
+	total := 0
+	for _, cmd := range cmds {
+		total += len(cmd.Keys)
+	}
+	if r.Kind != wire.Reply_ARRAY || len(r.Array) != total {
+		return command.Error("ERR castkv: a MULTI block's read came back with " + strconv.Itoa(len(r.Array)) + " values for " + strconv.Itoa(total) + " keys")
+	}
+	vals := r.Array
+	out := make([]*wire.Reply, 0, len(cmds))
+	for _, cmd := range cmds {
+		mine := vals[:len(cmd.Keys)]
+		vals = vals[len(cmd.Keys):]
+		switch cmd.Kind {
+		case command.Get:
+			out = append(out, mine[0])
+		case command.MGet:
+			out = append(out, command.Array(mine...))
+		case command.Exists:
+			n := int64(0)
+			for _, v := range mine {
+				if v.Kind != wire.Reply_NIL {
+					n++
+				}
+			}
+			out = append(out, command.Int(n))
+		}
+	}
+	return command.Array(out...)
+}

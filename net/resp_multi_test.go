@@ -1,0 +1,193 @@
+package net
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"castkv/actors/wire"
+)
+
+// respRecordingGateway is a respTestStore that records every command it
+// is sent, so a test can see what a MULTI block became.
+type respRecordingGateway struct {
+	*respTestStore
+	mu   sync.Mutex
+	sent []string
+}
+
+func (g *respRecordingGateway) Send(ctx context.Context, args [][]byte, done func(*wire.Reply, error)) {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = string(a)
+	}
+	g.mu.Lock()
+	g.sent = append(g.sent, strings.Join(parts, " "))
+	g.mu.Unlock()
+	g.respTestStore.Send(ctx, args, done)
+}
+
+func (g *respRecordingGateway) commands() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.sent...)
+}
+
+func respStartRecording(t *testing.T) (*RESPServer, *respRecordingGateway) {
+	g := &respRecordingGateway{respTestStore: newRESPTestStore()}
+	s, _, _ := respStart(t, RESPConfig{Gateway: g})
+	return s, g
+}
+
+// A block of writes runs as one MSET (atomic across shards in castkv), the
+// last value of a key standing, and every queued command answers OK.
+func TestRESPMultiWriteBlockIsOneMSET(t *testing.T) {
+	s, g := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("SET", "a", "1"), "+QUEUED\r\n")
+	c.expect(respArray("MSET", "b", "2", "a", "3"), "+QUEUED\r\n")
+	if got := g.commands(); len(got) != 0 {
+		t.Fatalf("queued commands reached the cluster before EXEC: %q", got)
+	}
+	c.expect(respArray("EXEC"), "*2\r\n+OK\r\n+OK\r\n")
+	if got := g.commands(); len(got) != 1 || got[0] != "MSET a 3 b 2" {
+		t.Errorf("the cluster was sent %q, want one MSET a 3 b 2", got)
+	}
+	c.expect(respArray("MGET", "a", "b"), "*2\r\n$1\r\n3\r\n$1\r\n2\r\n")
+}
+
+// A block of reads is one MGET, read at one timestamp, answered per command.
+func TestRESPMultiReadBlockIsOneMGET(t *testing.T) {
+	s, g := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	c.expect(respArray("SET", "x", "1"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("GET", "x"), "+QUEUED\r\n")
+	c.expect(respArray("MGET", "x", "y"), "+QUEUED\r\n")
+	c.expect(respArray("EXISTS", "x", "y", "x"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "*3\r\n$1\r\n1\r\n*2\r\n$1\r\n1\r\n$-1\r\n:2\r\n")
+	if got := g.commands(); len(got) != 2 || got[1] != "MGET x x y x y x" {
+		t.Errorf("the cluster was sent %q, want SET then one MGET x x y x y x", got)
+	}
+}
+
+// What castkv cannot run atomically is refused when it is queued, and the
+// block with it: nothing of it runs (before, MULTI and EXEC were unknown
+// commands and the SET between them ran at once).
+func TestRESPMultiRefusesWhatItCannotRunAtomically(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		block [][]string
+		want  string // the refused command's error, a prefix
+	}{
+		{"unsupported", [][]string{{"SET", "a", "1"}, {"DEL", "b"}}, "-ERR castkv cannot run DEL inside MULTI"},
+		{"conditional set", [][]string{{"SET", "a", "1", "NX"}}, "-ERR castkv cannot run SET inside MULTI"},
+		{"reads and writes", [][]string{{"SET", "a", "1"}, {"GET", "a"}}, "-ERR castkv cannot mix reads and writes"},
+		{"unknown", [][]string{{"SET", "a", "1"}, {"NOSUCH"}}, "-ERR unknown command 'NOSUCH'"},
+		{"arity", [][]string{{"SET", "a", "1"}, {"GET"}}, "-ERR wrong number of arguments for 'get' command"},
+		{"syntax", [][]string{{"SET", "a", "1"}, {"SET", "a", "1", "BOGUS"}}, "-ERR syntax error"},
+		{"watch inside", [][]string{{"SET", "a", "1"}, {"WATCH", "a"}}, "-ERR WATCH inside MULTI is not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, g := respStartRecording(t)
+			c := respDial(t, s.Addr())
+			c.expect(respArray("MULTI"), "+OK\r\n")
+			for i, cmd := range tc.block {
+				got := c.roundTrip(respArray(cmd...))
+				if i < len(tc.block)-1 {
+					if got != "+QUEUED\r\n" {
+						t.Fatalf("%q: %q, want QUEUED", cmd, got)
+					}
+				} else if !strings.HasPrefix(got, tc.want) {
+					t.Fatalf("%q: %q, want %q...", cmd, got, tc.want)
+				}
+			}
+			c.expect(respArray("EXEC"), "-"+respExecAbort+"\r\n")
+			if got := g.commands(); len(got) != 0 {
+				t.Errorf("an aborted block reached the cluster: %q", got)
+			}
+			// The connection is out of the block: commands run again.
+			c.expect(respArray("GET", "a"), "$-1\r\n")
+		})
+	}
+}
+
+func TestRESPMultiErrorsAsRedis(t *testing.T) {
+	s, _ := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	c.expect(respArray("EXEC"), "-"+respExecNoMulti+"\r\n")
+	c.expect(respArray("DISCARD"), "-"+respDiscardNoMulti+"\r\n")
+	c.expect(respArray("MULTI", "x"), "-ERR wrong number of arguments for 'multi' command\r\n")
+	c.expect(respArray("UNWATCH"), "+OK\r\n")
+	if got := c.roundTrip(respArray("WATCH", "k")); !strings.HasPrefix(got, "-ERR castkv does not support WATCH") {
+		t.Errorf("WATCH: %q", got)
+	}
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "-"+respMultiNested+"\r\n")
+	c.expect(respArray("SET", "k", "v"), "+QUEUED\r\n")
+	c.expect(respArray("DISCARD"), "+OK\r\n")
+	c.expect(respArray("GET", "k"), "$-1\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("EXEC"), "*0\r\n")
+}
+
+// go-redis's TxPipeline sends MULTI, its commands and EXEC in one write:
+// a block castkv can run is applied whole; one it cannot is not applied
+// at all, and the client hears that it failed.
+func TestRESPGoRedisTxPipeline(t *testing.T) {
+	s, store, _ := respStart(t, RESPConfig{})
+	ctx := context.Background()
+	c := respGoRedis(t, s.Addr(), &redis.Options{Protocol: 2})
+	cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "{u}a", "1", 0)
+		p.MSet(ctx, "{u}b", "2")
+		return nil
+	})
+	if err != nil || len(cmds) != 2 {
+		t.Fatalf("TxPipelined: %v, %d commands", err, len(cmds))
+	}
+	if v, _ := store.value("{u}b"); string(v) != "2" {
+		t.Errorf("{u}b = %q after the block", v)
+	}
+
+	cmds, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "{u}c", "1", 0)
+		p.Del(ctx, "{u}a")
+		return nil
+	})
+	if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
+		t.Fatalf("TxPipelined with DEL: %v, want EXECABORT", err)
+	}
+	t.Logf("go-redis: %v; DEL: %v", err, cmds[1].Err())
+	if _, ok := store.value("{u}c"); ok {
+		t.Error("a SET of a refused block ran")
+	}
+	if v, _ := store.value("{u}a"); string(v) != "1" {
+		t.Errorf("a DEL of a refused block ran: {u}a = %q", v)
+	}
+}
+
+// A connection that ends inside a block gives its queued bytes back to the
+// client memory budget; a block larger than a connection's bound is
+// refused.
+func TestRESPMultiBudget(t *testing.T) {
+	s, _, _ := respStart(t, RESPConfig{MaxPipeline: 4})
+	c := respDial(t, s.Addr())
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	big := strings.Repeat("v", 1<<16)
+	for range 4 {
+		c.expect(respArray("SET", "k", big), "+QUEUED\r\n")
+	}
+	if used, _ := s.budget.usage(); used < 4<<16 {
+		t.Errorf("budget in use %d with 4 queued values of 64 KiB", used)
+	}
+	if got := c.roundTrip(respArray("SET", "k", "v")); !strings.HasPrefix(got, "-ERR MULTI block too large") {
+		t.Errorf("a fifth command with MaxPipeline 4: %q", got)
+	}
+	c.conn.Close()
+	respWaitFor(t, "the block's bytes to be given back", func() bool { used, _ := s.budget.usage(); return used == 0 })
+}
