@@ -658,12 +658,13 @@ func (r respSocket) Read(p []byte) (int, error) {
 func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint64 {
 	first, step := 0, 1
 	switch name {
-	case "get", "set", "setnx", "setxx", "getset":
+	case "get", "set", "setnx", "setxx", "getset", "incr", "decr", "incrby", "decrby", "incrbyfloat",
+		"append", "strlen", "getdel", "getrange", "substr", "setrange", "type":
 		if len(args) > 1 {
 			return append(dst, maphash.Bytes(s.keySeed, args[1]))
 		}
 		return dst
-	case "mget", "exists", "del":
+	case "mget", "exists", "del", "unlink":
 		first = 1
 	case "mset":
 		first, step = 1, 2

@@ -2,12 +2,16 @@ package net
 
 import (
 	"context"
+	"hash/maphash"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
+	"castkv/actors/command"
 	"castkv/actors/wire"
 )
 
@@ -190,4 +194,59 @@ func TestRESPMultiBudget(t *testing.T) {
 	}
 	c.conn.Close()
 	respWaitFor(t, "the block's bytes to be given back", func() bool { used, _ := s.budget.usage(); return used == 0 })
+}
+
+// Every command that names keys gives the port those keys' hashes, so that
+// pipelined commands on one key keep their order (respConn.forward): a
+// command missing from keyHashes would let a pipelined INCR k and GET k
+// run at once, and the GET miss the INCR sent before it.
+func TestRESPKeyHashesCoverEveryKeyedCommand(t *testing.T) {
+	s, _, _ := respStart(t, RESPConfig{})
+	names, arity := command.Names()
+	for _, name := range names {
+		n := arity[name]
+		if n < 0 {
+			n = -n + 1 // a variadic command with one argument more than its least
+		}
+		args := [][]byte{[]byte(name)}
+		for i := 1; i < n; i++ {
+			args = append(args, []byte(strconv.Itoa(i)))
+		}
+		cmd, bad := command.Parse(args)
+		if bad != nil || cmd.AllKeys() || len(cmd.Keys) == 0 {
+			continue
+		}
+		var want []uint64
+		for _, k := range cmd.Keys {
+			want = append(want, maphash.Bytes(s.keySeed, k))
+		}
+		if got := s.keyHashes(name, args, nil); !slices.Equal(got, want) {
+			t.Errorf("%s: keyHashes %v, want one per key %q", name, got, cmd.Keys)
+		}
+	}
+}
+
+// COMMAND describes every command the cluster parses, with its arity, so
+// that clients which read COMMAND (go-redis's cluster mode, redis-cli's
+// hints) know them.
+func TestRESPCommandTableCoversParse(t *testing.T) {
+	names, arity := command.Names()
+	table := map[string]*respSpec{}
+	for _, s := range respCommands {
+		table[s.name] = s
+	}
+	for _, name := range names {
+		s, ok := table[name]
+		switch {
+		case !ok:
+			t.Errorf("COMMAND lacks %s, which the cluster parses", name)
+		case len(s.subs) > 0:
+			// A container (CLUSTER): Parse takes its subcommands only.
+		case s.arity != arity[name]:
+			t.Errorf("COMMAND says %s has arity %d; Parse, %d", name, s.arity, arity[name])
+		}
+	}
+	if !slices.IsSortedFunc(respCommands, func(a, b *respSpec) int { return strings.Compare(a.name, b.name) }) {
+		t.Error("respCommands is not sorted by name")
+	}
 }

@@ -746,7 +746,7 @@ func TestRESPLocalCommands(t *testing.T) {
 		{respArray("COMMAND", "GETKEYS", "GET"), "-ERR Invalid number of arguments specified for command\r\n"},
 		{respArray("COMMAND", "GETKEYS", "PING"), "-ERR The command has no key arguments\r\n"},
 		{respArray("COMMAND", "GETKEYS", "NOSUCH", "a"), "-ERR Invalid command specified\r\n"},
-		{respArray("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*3\r\n" + respBulk("set") + respBulk("setnx") + respBulk("setxx")},
+		{respArray("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*4\r\n" + respBulk("set") + respBulk("setnx") + respBulk("setrange") + respBulk("setxx")},
 		{respArray("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"), "*2\r\n" + respBulk("function|flush") + respBulk("script|flush")},
 		{respArray("COMMAND", "FOO"), "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n"},
 		{respArray("CONFIG", "RESETSTAT"), "+OK\r\n"},

@@ -42,6 +42,16 @@ const (
 	// reads them, which resolves their locks). Like DBSIZE it spans every
 	// shard; unlike the Txn kinds above it names no transaction.
 	TxnLocks
+	// String commands of one key (string.go). IncrBy is INCR, DECR, INCRBY
+	// and DECRBY, its step in Ints[0]; IncrByFloat's increment is Incr.
+	IncrBy
+	IncrByFloat
+	Append
+	StrLen
+	GetDel
+	GetRange // Ints: start, end
+	SetRange // Ints: offset
+	Type
 )
 
 var kindNames = [...]string{
@@ -64,6 +74,14 @@ var kindNames = [...]string{
 	TxnCheck:      "TxnCheck",
 	TxnForget:     "TxnForget",
 	TxnLocks:      "TxnLocks",
+	IncrBy:        "IncrBy",
+	IncrByFloat:   "IncrByFloat",
+	Append:        "Append",
+	StrLen:        "StrLen",
+	GetDel:        "GetDel",
+	GetRange:      "GetRange",
+	SetRange:      "SetRange",
+	Type:          "Type",
 }
 
 func (k Kind) String() string {
@@ -92,12 +110,17 @@ type Command struct {
 	Args [][]byte
 	// Txn names the transaction of a Txn kind, and what it asks.
 	Txn *wire.Txn
+	// Ints are the integer arguments of IncrBy, GetRange and SetRange.
+	Ints []int64
+	// Incr is IncrByFloat's increment as typed.
+	Incr []byte
 }
 
 // IsWrite reports whether the command may change the keyspace.
 func (c *Command) IsWrite() bool {
 	switch c.Kind {
-	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget:
+	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget,
+		IncrBy, IncrByFloat, Append, GetDel, SetRange:
 		return true
 	}
 	return false

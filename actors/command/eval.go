@@ -124,6 +124,9 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 		}
 		return Int(n), nil, nil
 
+	case IncrBy, IncrByFloat, Append, StrLen, GetDel, GetRange, SetRange, Type:
+		return evalString(c, get)
+
 	case Del:
 		// A key named twice is deleted, and counted, once: Redis deletes
 		// in argument order, so the second naming finds it gone.

@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"slices"
 
 	"castkv/actors/wire"
 )
@@ -25,35 +26,52 @@ type spec struct {
 	arity int
 }
 
+// table is the command table, by lowercase name.
+var table = map[string]spec{
+	"get":         {Get, 2},
+	"set":         {Set, -3},
+	"setnx":       {SetNX, 3},
+	"setxx":       {SetXX, 3},
+	"getset":      {GetSet, 3},
+	"mget":        {MGet, -2},
+	"mset":        {MSet, -3},
+	"exists":      {Exists, -2},
+	"del":         {Del, -2},
+	"unlink":      {Del, -2}, // castkv frees nothing in the background: UNLINK is DEL
+	"dbsize":      {DBSize, 1},
+	"flushall":    {FlushAll, -1},
+	"flushdb":     {FlushAll, -1},
+	"cluster":     {ClusterInfo, 2}, // the subcommand picks the kind
+	"incr":        {IncrBy, 2},
+	"decr":        {IncrBy, 2},
+	"incrby":      {IncrBy, 3},
+	"decrby":      {IncrBy, 3},
+	"incrbyfloat": {IncrByFloat, 3},
+	"append":      {Append, 3},
+	"strlen":      {StrLen, 2},
+	"getdel":      {GetDel, 2},
+	"getrange":    {GetRange, 4},
+	"substr":      {GetRange, 4},
+	"setrange":    {SetRange, 4},
+	"type":        {Type, 2},
+}
+
 // lookup finds a command by its lowercase name.
 func lookup(name string) (spec, bool) {
-	switch name {
-	case "get":
-		return spec{Get, 2}, true
-	case "set":
-		return spec{Set, -3}, true
-	case "setnx":
-		return spec{SetNX, 3}, true
-	case "setxx":
-		return spec{SetXX, 3}, true
-	case "getset":
-		return spec{GetSet, 3}, true
-	case "mget":
-		return spec{MGet, -2}, true
-	case "mset":
-		return spec{MSet, -3}, true
-	case "exists":
-		return spec{Exists, -2}, true
-	case "del":
-		return spec{Del, -2}, true
-	case "dbsize":
-		return spec{DBSize, 1}, true
-	case "flushall", "flushdb":
-		return spec{FlushAll, -1}, true
-	case "cluster":
-		return spec{ClusterInfo, 2}, true // the subcommand picks the kind
+	s, ok := table[name]
+	return s, ok
+}
+
+// Names lists the commands Parse knows, sorted, with the arity of each
+// (Redis's convention: n exactly, -n at least n, the name included).
+func Names() (names []string, arity map[string]int) {
+	arity = make(map[string]int, len(table))
+	for name, s := range table { // order-independent: sorted below
+		names = append(names, name)
+		arity[name] = s.arity
 	}
-	return spec{}, false
+	slices.Sort(names)
+	return names, arity
 }
 
 func (s spec) accepts(argc int) bool {
@@ -123,6 +141,11 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 		for i := 1; i < len(args); i += 2 {
 			c.Keys = append(c.Keys, args[i])
 			c.Values = append(c.Values, args[i+1])
+		}
+	case IncrBy, IncrByFloat, Append, StrLen, GetDel, GetRange, SetRange, Type:
+		c.Keys = args[1:2:2]
+		if reply := parseStringArgs(c, args); reply != nil {
+			return nil, reply
 		}
 	case DBSize:
 	case ClusterInfo:

@@ -2720,7 +2720,13 @@ type Command struct {
 	Get    bool                   `protobuf:"varint,7,opt,name=get,proto3" json:"get,omitempty"`
 	// txn: a step of a transaction across shards (command.TxnPrewrite and
 	// the other Txn kinds, which only API servers send; actors/data/txn.go).
-	Txn           *Txn `protobuf:"bytes,8,opt,name=txn,proto3" json:"txn,omitempty"`
+	Txn *Txn `protobuf:"bytes,8,opt,name=txn,proto3" json:"txn,omitempty"`
+	// ints: the integer arguments of INCRBY and DECRBY (the step), GETRANGE
+	// (start, end) and SETRANGE (offset), as Parse read them.
+	Ints []int64 `protobuf:"zigzag64,9,rep,packed,name=ints,proto3" json:"ints,omitempty"`
+	// incr: INCRBYFLOAT's increment as the client typed it, parsed where it
+	// is evaluated (with the precision Redis's long double has).
+	Incr          []byte `protobuf:"bytes,10,opt,name=incr,proto3" json:"incr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2807,6 +2813,20 @@ func (x *Command) GetGet() bool {
 func (x *Command) GetTxn() *Txn {
 	if x != nil {
 		return x.Txn
+	}
+	return nil
+}
+
+func (x *Command) GetInts() []int64 {
+	if x != nil {
+		return x.Ints
+	}
+	return nil
+}
+
+func (x *Command) GetIncr() []byte {
+	if x != nil {
+		return x.Incr
 	}
 	return nil
 }
@@ -4814,7 +4834,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xb3\x01\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xdb\x01\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4823,7 +4843,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x02nx\x18\x05 \x01(\bR\x02nx\x12\x0e\n" +
 	"\x02xx\x18\x06 \x01(\bR\x02xx\x12\x10\n" +
 	"\x03get\x18\a \x01(\bR\x03get\x12\"\n" +
-	"\x03txn\x18\b \x01(\v2\x10.castkv.wire.TxnR\x03txn\"\x97\x02\n" +
+	"\x03txn\x18\b \x01(\v2\x10.castkv.wire.TxnR\x03txn\x12\x12\n" +
+	"\x04ints\x18\t \x03(\x12R\x04ints\x12\x12\n" +
+	"\x04incr\x18\n" +
+	" \x01(\fR\x04incr\"\x97\x02\n" +
 	"\x03Txn\x12\x19\n" +
 	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +

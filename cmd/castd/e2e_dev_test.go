@@ -240,6 +240,34 @@ func TestDevEveryCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("string commands", func(t *testing.T) {
+		// Evaluated at the shard's primary against the sequenced value,
+		// so each read-modify-write is one step of the log.
+		expect(t, c, int64(1), "INCR", "ctr")
+		expect(t, c, int64(11), "INCRBY", "ctr", "10")
+		expect(t, c, int64(9), "DECRBY", "ctr", "2")
+		expect(t, c, int64(8), "DECR", "ctr")
+		expect(t, c, "8.5", "INCRBYFLOAT", "ctr", "0.5")
+		expect(t, c, int64(5), "APPEND", "str", "hello")
+		expect(t, c, int64(5), "STRLEN", "str")
+		expect(t, c, "ell", "GETRANGE", "str", "1", "3")
+		expect(t, c, int64(7), "SETRANGE", "str", "5", "!!")
+		expect(t, c, "string", "TYPE", "str")
+		expect(t, c, "hello!!", "GETDEL", "str")
+		expect(t, c, "none", "TYPE", "str")
+		expect(t, c, int64(1), "UNLINK", "ctr", "str")
+		if _, err := c.Do(ctx, "INCR", "ctr", "x").Result(); err == nil || !strings.Contains(err.Error(), "wrong number of arguments") {
+			t.Errorf("INCR with two keys: %v", err)
+		}
+		if err := c.Set(ctx, "notint", "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Incr(ctx, "notint").Result(); err == nil || err.Error() != "ERR value is not an integer or out of range" {
+			t.Errorf("INCR of a string: %v", err)
+		}
+		c.Del(ctx, "notint")
+	})
+
 	t.Run("MULTI", func(t *testing.T) {
 		// go-redis's TxPipeline: a block of writes applies whole, a block
 		// of reads answers from one snapshot, and a block castkv cannot
