@@ -87,6 +87,9 @@ type RESPConfig struct {
 	// Logger receives connection events at Debug and protocol errors at
 	// Warn. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts commands by name and result, with their latency
+	// (metrics.go); nil: none.
+	Metrics *Metrics
 }
 
 // Defaults and fixed bounds of the RESP port.

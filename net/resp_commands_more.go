@@ -68,7 +68,15 @@ func respStringRead(name string, arity int, summary, since string, args ...respA
 		args: append([]respArg{respKey}, args...)}
 }
 
+// respKnown is every command name the port describes, for metrics labels.
+var respKnown = map[string]bool{}
+
+func respKnownCommand(name string) bool { return respKnown[name] }
+
 func init() {
 	respCommands = append(respCommands, respMoreCommands...)
+	for _, c := range respCommands {
+		respKnown[c.name] = true
+	}
 	slices.SortFunc(respCommands, func(a, b *respSpec) int { return strings.Compare(a.name, b.name) })
 }

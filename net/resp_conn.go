@@ -64,6 +64,10 @@ type respPending struct {
 	all    bool
 	// shape, if set, turns the Gateway's reply into the client's (EXEC).
 	shape func(*wire.Reply) *wire.Reply
+	// name and start are the command's metrics label and when it was
+	// read (RESPConfig.Metrics).
+	name  string
+	start time.Time
 }
 
 // respConn is one client connection.
@@ -104,6 +108,8 @@ type respConn struct {
 	// atGateway × replyHint within MaxPipelineBytes, so a pipeline of
 	// GETs of large values does not pile up MaxPipeline large replies.
 	replyHint int64
+	// current is the name of the command being dispatched (the reader's).
+	current string
 	// readerDone: no command will be queued any more. dead: the socket is
 	// closed and nothing more is written; deadErr is why.
 	readerDone bool
@@ -120,6 +126,7 @@ func (s *RESPServer) newConn(conn gonet.Conn) *respConn {
 	c.readerCond.L = &c.mu
 	c.writerCond.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	s.cfg.Metrics.connections(1)
 	now := time.Now()
 	c.cl = &respClient{
 		id:              s.nextClientID.Add(1),
@@ -183,6 +190,7 @@ func (c *respConn) serve() {
 	deadErr := c.deadErr
 	c.mu.Unlock()
 	c.s.budget.release(held)
+	c.s.cfg.Metrics.connections(-1)
 	c.s.logDisconnect(c.remote, c.cl.id, deadErr)
 }
 
@@ -244,6 +252,7 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	s.totalCommands.Add(1)
 	cl.lastCmd = time.Now()
 	name := command.Name(args)
+	c.current = name
 	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
 	// before authentication. Every command of an unauthenticated client is
 	// answered here, before the next is read, so AUTH gates what follows.
@@ -307,7 +316,7 @@ func (c *respConn) forward(name string, args [][]byte, reserved int64, now time.
 // forwardShaped is forward with shape, if not nil, applied to the reply
 // unless it is an error (EXEC's reply is built from its merged command's).
 func (c *respConn) forwardShaped(name string, args [][]byte, reserved int64, now time.Time, shape func(*wire.Reply) *wire.Reply) {
-	p := &respPending{held: reserved, shape: shape}
+	p := &respPending{held: reserved, shape: shape, name: c.current, start: now}
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
 	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
 	c.mu.Lock()
@@ -372,6 +381,7 @@ func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, er
 	if p.shape != nil && err == nil && reply != nil && reply.Kind != wire.Reply_ERROR {
 		reply = p.shape(reply)
 	}
+	c.s.counted(p, reply)
 	size := respReplyBytes(reply)
 
 	c.mu.Lock()
@@ -408,7 +418,8 @@ func (c *respConn) settle(p *respPending, replyBytes int64) {
 
 // queueLocal queues a reply the port made itself.
 func (c *respConn) queueLocal(reply *wire.Reply, reserved int64, closeAfter bool) {
-	p := &respPending{held: reserved, closeAfter: closeAfter}
+	p := &respPending{held: reserved, closeAfter: closeAfter, name: c.current, start: c.cl.lastCmd}
+	c.s.counted(p, reply)
 	c.mu.Lock()
 	c.settle(p, respReplyBytes(reply))
 	p.reply, p.ready = reply, true
@@ -708,4 +719,22 @@ func respReplyBytes(r *wire.Reply) int64 {
 		return n
 	}
 	return 64 // an unknown kind, encoded as a short error
+}
+
+// counted records p's answer in the metrics, if any.
+func (s *RESPServer) counted(p *respPending, reply *wire.Reply) {
+	m := s.cfg.Metrics
+	if m == nil {
+		return
+	}
+	name := p.name
+	if !respKnownCommand(name) {
+		name = "unknown"
+	}
+	isErr := reply != nil && reply.Kind == wire.Reply_ERROR
+	text := ""
+	if isErr {
+		text = reply.Str
+	}
+	m.command(name, replyResult(isErr, text), time.Since(p.start))
 }

@@ -38,6 +38,9 @@ type ProcessConfig struct {
 	// process (a restart recovers from disk). Do not rely on hollywood's
 	// restarts (its issues #196 and #198).
 	OnPanic func(role actors.Addr, v any, stack []byte)
+	// Metrics counts each role's messages, handling time and fsyncs
+	// (metrics.go); nil: none.
+	Metrics *Metrics
 }
 
 // Process runs roles as hollywood actors and connects them to the other
@@ -132,6 +135,10 @@ func (p *Process) Spawn(role string, node actors.Node, db *pebble.DB) actors.Add
 				// (PostgreSQL's fsyncgate): stop, and recover on restart.
 				r.p.cfg.OnPanic(r.env.self, fmt.Sprintf("sync failed: %v", err), nil)
 			})
+		if m := p.cfg.Metrics; m != nil {
+			self := string(r.env.self)
+			r.syncer.synced = func(took time.Duration) { m.synced(self, took) }
+		}
 		r.env.st = store.New(db, r.syncer.request)
 		r.env.st.FlushLargeBatches()
 		r.syncer.st = r.env.st
@@ -244,15 +251,15 @@ func (r *receiver) Receive(c *actor.Context) {
 		if r.stopped.Load() {
 			return // stopping: queued messages are dropped, not handled
 		}
-		r.node.Handle(r.env, m.from, m.msg)
+		r.handle(m.from, m.msg)
 	case persisted:
 		if !r.stopped.Load() {
-			r.node.Handle(r.env, r.env.self, &wire.Persisted{Point: m.point})
+			r.handle(r.env.self, &wire.Persisted{Point: m.point})
 		}
 	case timerFired:
 		if t, ok := r.env.timers[m.id]; ok { // not cancelled meanwhile
 			delete(r.env.timers, m.id)
-			r.node.Handle(r.env, r.env.self, t.msg)
+			r.handle(r.env.self, t.msg)
 		}
 	case actor.Stopped:
 		r.stopped.Store(true)
@@ -270,6 +277,17 @@ func (r *receiver) Receive(c *actor.Context) {
 			}
 		}
 	}
+}
+
+// handle runs the role on one message, timed for the metrics.
+func (r *receiver) handle(from actors.Addr, msg actors.Msg) {
+	if r.p.cfg.Metrics == nil {
+		r.node.Handle(r.env, from, msg)
+		return
+	}
+	begin := time.Now()
+	r.node.Handle(r.env, from, msg)
+	r.p.cfg.Metrics.roleHandled(string(r.env.self), msg, time.Since(begin))
 }
 
 // env is the production Env: wall clock, real timers, TCP, pebble on disk.

@@ -2,6 +2,7 @@ package net
 
 import (
 	"sync/atomic"
+	"time"
 
 	"castkv/actors/store"
 )
@@ -19,6 +20,7 @@ type syncer struct {
 	fail    func(err error)
 	wanted  atomic.Uint64 // the highest point asked for
 	syncs   atomic.Int64
+	synced  func(took time.Duration) // metrics; nil: none
 }
 
 func newSyncer(deliver func(point uint64), fail func(error)) *syncer {
@@ -50,9 +52,13 @@ func (s *syncer) run() {
 		// Every write up to the point asked for is in the log before the
 		// request was made, so this sync covers it.
 		point := s.wanted.Load()
+		begin := time.Now()
 		if err := s.st.Sync(); err != nil {
 			s.fail(err)
 			return
+		}
+		if s.synced != nil {
+			s.synced(time.Since(begin))
 		}
 		s.syncs.Add(1)
 		s.deliver(point)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +99,8 @@ func expect(t *testing.T, c *redis.Client, want any, args ...any) {
 func TestDevEveryCommand(t *testing.T) {
 	dir := workDir(t)
 	ps := newProcs(t, dir)
-	dc := startDev(t, ps)
+	httpAddr := loopback(freePorts(t, 1)[0])
+	dc := startDev(t, ps, "--http", httpAddr)
 	c := newClient(t, dc.clientAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), manyCommandsTimeout)
 	defer cancel()
@@ -301,6 +304,43 @@ func TestDevEveryCommand(t *testing.T) {
 		}
 		if err := c.Del(ctx, "tx1", "tx2").Err(); err != nil {
 			t.Error(err)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		// Every role counts what it handled; the port counts commands by
+		// name and result. The commands of the subtests above are in.
+		get := func(path string) (int, string) {
+			resp, err := http.Get("http://" + httpAddr + path)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		if code, body := get("/healthz"); code != 200 {
+			t.Errorf("/healthz: %d %s", code, body)
+		}
+		if code, body := get("/readyz"); code != 200 {
+			t.Errorf("/readyz: %d %s", code, body)
+		}
+		_, body := get("/metrics")
+		for _, want := range []string{
+			`castkv_commands_total{cmd="set",result="ok"}`,
+			`castkv_commands_total{cmd="incr",result="ERR"}`, // INCR of a string
+			`castkv_command_duration_seconds_bucket{cmd="get",le=`,
+			`castkv_role_messages_total{msg="Commit",role="` + loopback(dc.peerBase+3) + `/data"}`,
+			`castkv_fsync_seconds_count{role="` + loopback(dc.peerBase+3) + `/data"}`,
+			`castkv_resp_connections `,
+			`go_goroutines `,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("/metrics:\n%s", body)
 		}
 	})
 

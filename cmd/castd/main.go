@@ -102,6 +102,8 @@ type common struct {
 	logLevel, logFormat string
 	stateless           bool // no pebble store (the API server)
 	pprof               string
+	http                string
+	web                 *httpServer // --http; nil without
 	fs                  *flag.FlagSet
 }
 
@@ -115,6 +117,7 @@ func newFlags(name string, stderr io.Writer) *common {
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
+	c.fs.StringVar(&c.http, "http", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 127.0.0.1:9100; empty: off")
 	return c
 }
 
@@ -142,6 +145,12 @@ func (c *common) parse(args []string, required ...string) error {
 			return usageError{fmt.Errorf("--pprof: %v", err)}
 		}
 		go func() { _ = http.Serve(ln, nil) }() // pprof registers on the default mux
+	}
+	if c.http != "" {
+		var err error
+		if c.web, err = startHTTP(c.http); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -375,15 +384,19 @@ func (a *apiFlags) check() error {
 }
 
 // startAPI spawns the API role and its client port.
-func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logger) (*cnet.RESPServer, error) {
+func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logger, web *httpServer) (*cnet.RESPServer, error) {
 	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metas, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
-	return cnet.ListenRESP(cnet.RESPConfig{
+	srv, err := cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
 		MaxPipeline: a.maxPipeline, ClientMemoryBytes: a.clientMemoryBytes,
 		IdleTimeout: a.idleTimeout, RequirePass: a.requirePass, Gateway: gw, Logger: log,
-		Stats: func() map[string]string { return keyspace(gw) },
+		Stats: func() map[string]string { return keyspace(gw) }, Metrics: web.metricsOf(),
 	})
+	if err == nil {
+		web.setReady(apiReady(gw))
+	}
+	return srv, err
 }
 
 // keyspace is INFO's keyspace section, from DBSIZE.
@@ -437,7 +450,7 @@ func runAPI(args []string, stderr io.Writer) error {
 	// The API server keeps no state: --data-dir only has to exist.
 	c.stateless = true
 	return serve(c, log, func(p *cnet.Process, _ *pebble.DB) (func(), error) {
-		srv, err := startAPI(p, metas, &a, log)
+		srv, err := startAPI(p, metas, &a, log, c.web)
 		if err != nil {
 			return nil, err
 		}
@@ -466,7 +479,7 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		}
 		return closeStore(db)
 	}
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log})
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log, Metrics: c.web.metricsOf()})
 	if err != nil {
 		closeDB()
 		return err
@@ -476,6 +489,9 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		p.Stop()
 		closeDB()
 		return err
+	}
+	if !c.stateless {
+		c.web.setReady(func(context.Context) error { return nil }) // a data or meta role serves once started
 	}
 	waitForSignal(log)
 	if stop != nil {
@@ -547,7 +563,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		dbs = append(dbs, db)
-		p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(i), Logger: log.With("node", dir)})
+		p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(i), Logger: log.With("node", dir), Metrics: c.web.metricsOf()})
 		if err != nil {
 			return err
 		}
@@ -567,13 +583,13 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(devMetas + devDatas), Logger: log.With("node", "api")})
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(devMetas + devDatas), Logger: log.With("node", "api"), Metrics: c.web.metricsOf()})
 	if err != nil {
 		cleanup()
 		return err
 	}
 	procs = append(procs, p)
-	srv, err := startAPI(p, metaAddrs, &a, log)
+	srv, err := startAPI(p, metaAddrs, &a, log, c.web)
 	if err != nil {
 		cleanup()
 		return err
