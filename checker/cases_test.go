@@ -19,7 +19,11 @@ func global(name string) Input    { return Input{Cmd: name} }
 func withNX(in Input) Input       { in.NX = true; return in }
 func withXX(in Input) Input       { in.XX = true; return in }
 func withGet(in Input) Input      { in.Get = true; return in }
+func setnxLike(k, v string) Input { return Input{Cmd: "setnx", Keys: []string{k}, Values: []string{v}} }
 func one(name, k, v string) Input { return Input{Cmd: name, Keys: []string{k}, Values: []string{v}} }
+func incrby(k string, n int64) Input {
+	return Input{Cmd: "incrby", Keys: []string{k}, Incr: n}
+}
 func mset(kvs ...string) (in Input) {
 	in.Cmd = "mset"
 	for i := 0; i < len(kvs); i += 2 {
@@ -65,6 +69,52 @@ func TestCases(t *testing.T) {
 		ops  []Op
 		want bool // linearizable
 	}{
+		{"incrby counts from absent, then from a set integer", []Op{
+			op(0, 0, 10, incrby("x", 1), integer(1)),
+			op(0, 20, 30, incrby("x", -3), integer(-2)),
+			op(0, 40, 50, get("x"), bulk("-2")),
+			op(0, 60, 70, set("x", "10"), replyOK),
+			op(1, 80, 90, incrby("x", 5), integer(15)),
+		}, true},
+		{"incrby applied twice (a retry executed again)", []Op{
+			op(0, 0, 10, incrby("x", 1), integer(1)),
+			op(1, 20, 30, get("x"), bulk("2")),
+		}, false},
+		{"incrby of unknown outcome explains a later count", []Op{
+			unknown(0, 0, incrby("x", 1)),
+			op(1, 50, 60, incrby("x", 1), integer(2)),
+		}, true},
+		{"incrby of unknown outcome counted twice", []Op{
+			unknown(0, 0, incrby("x", 1)),
+			op(1, 50, 60, incrby("x", 1), integer(3)),
+		}, false},
+		{"incrby refused on a value that is not an integer", []Op{
+			op(0, 0, 10, set("x", "v"), replyOK),
+			op(1, 20, 30, incrby("x", 1), refused(NotIntegerError)),
+			op(1, 40, 50, get("x"), bulk("v")),
+		}, true},
+		{"incrby refused on an integer", []Op{
+			op(0, 0, 10, set("x", "7"), replyOK),
+			op(1, 20, 30, incrby("x", 1), refused(NotIntegerError)),
+		}, false},
+		{"incrby refused on an absent key", []Op{
+			op(1, 20, 30, incrby("x", 1), refused(NotIntegerError)),
+		}, false},
+		{"incrby reads a value no one wrote as an integer", []Op{
+			op(0, 0, 10, set("x", "07"), replyOK),
+			op(1, 20, 30, incrby("x", 1), integer(8)),
+		}, false},
+		{"an unknown set read through incrby keeps the set", []Op{
+			unknown(0, 0, set("x", "v")),
+			op(1, 50, 60, incrby("x", 1), refused(NotIntegerError)),
+			op(1, 70, 80, get("x"), bulk("v")),
+		}, true},
+		{"a set the incrby made is the same value", []Op{
+			op(0, 0, 10, incrby("x", 5), integer(5)),
+			op(1, 20, 30, setnxLike("x", "5"), integer(0)),
+			op(1, 40, 50, set("y", "5"), replyOK),
+			op(1, 60, 70, mget("x", "y"), arr("5", "5")),
+		}, true},
 		{"stale read after acknowledged write", []Op{
 			op(0, 0, 10, set("x", "1"), replyOK),
 			op(1, 20, 30, get("x"), replyNil),

@@ -301,6 +301,9 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 	values := &[]string{""} // id 0 is absent
 	valueID := map[string]int32{}
 	intern := func(v string) int32 {
+		if n, ok := smallInt(v); ok {
+			return intID(n)
+		}
 		id, ok := valueID[v]
 		if !ok {
 			id = int32(len(*values))
@@ -345,6 +348,7 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 			nx:       op.Input.NX,
 			xx:       op.Input.XX,
 			get:      op.Input.Get,
+			incr:     op.Input.Incr,
 			unknown:  op.Unknown,
 			anyCount: op.anyCount,
 		}

@@ -15,7 +15,13 @@
 //   - An op with a definite error (Output.Kind == OutErr, Unknown false) was
 //     refused before it could take effect: a no-op, which could linearize
 //     anywhere, so Check drops it. The caller records an error as definite
-//     only when the request was refused before taking effect.
+//     only when the request was refused before taking effect. One definite
+//     error is kept: INCRBY's "value is not an integer", a read of the
+//     key's value that the model checks.
+//   - INCRBY (INCR, DECR, DECRBY with a signed step) makes values no op
+//     wrote, so integers are not interned: a canonical integer within
+//     ±2^30 has an id that encodes it (model.go), the same whether SET or
+//     INCRBY wrote it, and the model adds to ids.
 //   - An op with an unknown outcome (Unknown: a timeout, or an error after
 //     which the command may have committed) returns at +infinity and accepts
 //     any output: it may take effect at any point after its call, or never

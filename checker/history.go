@@ -12,7 +12,7 @@ import (
 // Input is one client command as issued.
 type Input struct {
 	// Cmd is the command name in lowercase: get set setnx setxx getset mget
-	// mset exists del dbsize flushall flushdb.
+	// mset exists del dbsize flushall flushdb incrby.
 	Cmd  string
 	Keys []string
 	// Values holds the written values: one for set, setnx, setxx and getset,
@@ -20,6 +20,9 @@ type Input struct {
 	Values []string
 	// NX, XX and Get are the options of set.
 	NX, XX, Get bool
+	// Incr is incrby's step, signed: INCR is incrby 1, DECRBY k 5 is
+	// incrby -5.
+	Incr int64
 }
 
 // OutputKind is the shape of a reply. The zero value is not a kind, so a
@@ -115,6 +118,9 @@ func (in Input) String() string {
 			b.WriteString(" " + describeValue(v))
 		}
 	}
+	if in.Cmd == "incrby" {
+		b.WriteString(" " + strconv.FormatInt(in.Incr, 10))
+	}
 	if in.NX {
 		b.WriteString(" NX")
 	}
@@ -200,9 +206,12 @@ func (op *Op) validate() error {
 	if in.NX && in.XX {
 		return errors.New("set with both NX and XX")
 	}
+	if in.Incr != 0 && c != cmdIncrBy {
+		return errors.New("a step is an option of incrby only")
+	}
 	nk, nv := len(in.Keys), len(in.Values)
 	switch c {
-	case cmdGet:
+	case cmdGet, cmdIncrBy:
 		if nk != 1 || nv != 0 {
 			return fmt.Errorf("%d keys and %d values, want 1 key and no value", nk, nv)
 		}

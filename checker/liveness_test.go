@@ -47,3 +47,16 @@ func TestCheckLiveness(t *testing.T) {
 		}
 	})
 }
+
+// An INCRBY refused because its key holds no integer was answered: it is
+// not a failure of service.
+func TestLivenessCountsAnIncrRefusalAsAnswered(t *testing.T) {
+	ops := []Op{op(0, 100, 110, incrby("x", 1), refused(NotIntegerError))}
+	if ok, why := CheckLiveness(ops, 0, 50); !ok {
+		t.Errorf("an INCRBY refused for its value failed liveness: %s", why)
+	}
+	ops[0].Output = refused("TRYAGAIN shard moving")
+	if ok, _ := CheckLiveness(ops, 0, 50); ok {
+		t.Error("an INCRBY refused with TRYAGAIN passed liveness")
+	}
+}

@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/anishathalye/porcupine"
@@ -23,6 +24,7 @@ const (
 	cmdDel
 	cmdDBSize
 	cmdFlush // flushall and flushdb: castkv has one database
+	cmdIncrBy
 )
 
 var commands = map[string]cmd{
@@ -38,6 +40,7 @@ var commands = map[string]cmd{
 	"dbsize":   cmdDBSize,
 	"flushall": cmdFlush,
 	"flushdb":  cmdFlush,
+	"incrby":   cmdIncrBy,
 }
 
 // global reports whether a command touches every key.
@@ -50,6 +53,47 @@ func (c cmd) readOnly() bool {
 
 // absent is the value id of a key that does not exist.
 const absent int32 = 0
+
+// Integers are values too, but INCRBY makes values no op of the history
+// wrote, so they cannot all be interned before the search. A value that is
+// a canonical decimal integer (as Redis's string2ll reads one: no sign but
+// '-', no leading zero) within ±2^30 gets an id of its own, negative, that
+// encodes it: SET k "5" and an INCRBY that makes 5 write the same id, and
+// the model adds to ids directly. Other values are interned, positive.
+const intRange = 1 << 30
+
+func intID(n int64) int32 { return int32(-1 - (n + intRange)) }
+
+// intOfID reports the integer an id encodes, if it encodes one.
+func intOfID(id int32) (int64, bool) {
+	if id >= 0 {
+		return 0, false
+	}
+	return -int64(id) - 1 - intRange, true
+}
+
+// smallInt reports whether v is a canonical integer the ids can encode.
+func smallInt(v string) (int64, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != v || n < -intRange || n >= intRange {
+		return 0, false
+	}
+	return n, true
+}
+
+// canonicalInt reports whether v is an integer Redis's INCR accepts.
+func canonicalInt(v string) bool {
+	n, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && strconv.FormatInt(n, 10) == v
+}
+
+// value is the text of a value id, for descriptions.
+func (n *names) value(id int32) string {
+	if i, ok := intOfID(id); ok {
+		return strconv.FormatInt(i, 10)
+	}
+	return (*n.values)[id]
+}
 
 // names turns a component's key indices and the history's value ids back
 // into text for descriptions. It is read-only once Check has compiled the
@@ -73,6 +117,7 @@ type call struct {
 	width   int // 1 + the largest key index, so a written state is long enough
 	nx, xx  bool
 	get     bool
+	incr    int64 // incrby's step
 	unknown bool
 	// anyCount: a DEL whose count is not checked, though it surely took
 	// effect in its interval (see Op.anyCount).
@@ -284,6 +329,32 @@ func step(s *state, c *call, r *reply) (bool, *state) {
 	case cmdDBSize:
 		return c.unknown || r.isInt(s.size), s
 
+	case cmdIncrBy:
+		// An absent key counts as 0; a value that is not an integer
+		// refuses the step with an error and changes nothing.
+		k := c.keys[0]
+		old := s.value(k)
+		cur, isInt := intOfID(old)
+		switch {
+		case old == absent:
+			cur, isInt = 0, true
+		case !isInt && canonicalInt(c.names.value(old)):
+			panic(fmt.Sprintf("checker: incrby of %s, an integer beyond the model's ±2^30", c.names.value(old)))
+		}
+		if !isInt {
+			return c.unknown || r.kind == OutErr, s
+		}
+		n := cur + c.incr
+		if n < -intRange || n >= intRange {
+			panic(fmt.Sprintf("checker: incrby makes %d, beyond the model's ±2^30", n))
+		}
+		if !c.unknown && !r.isInt(n) {
+			return false, s
+		}
+		next := s.copyFor(c)
+		next.put(k, intID(n))
+		return true, next
+
 	case cmdFlush:
 		if !c.unknown && r.kind != OutOK {
 			return false, s
@@ -346,7 +417,7 @@ func describeState(s *state) string {
 		}
 		for j, v := range ch {
 			if v != absent {
-				present = append(present, kv{s.names.keys[i*chunkLen+j], (*s.names.values)[v]})
+				present = append(present, kv{s.names.keys[i*chunkLen+j], s.names.value(v)})
 			}
 		}
 	}

@@ -13,12 +13,14 @@ import (
 // original was.
 //
 //  1. A definite error was refused before taking effect: a no-op, which can
-//     be linearized anywhere. Dropped.
+//     be linearized anywhere. Dropped; but an INCRBY refused because its
+//     key held no integer is kept: that refusal is a read the model checks.
 //  2. An unknown read has no effect and accepts any output. Dropped.
 //  3. An unknown write W whose values no definite reply contains is dropped
 //     unless an op that may see W's key present without reading its value
 //     could come after W: a definite dbsize, exists or del with a non-zero
-//     count, setnx 0, setxx 1, set NX answered nil, set XX answered OK, or a
+//     count, setnx 0, setxx 1, set NX answered nil, set XX answered OK, any
+//     incrby (it fails on a value that is not an integer), or a
 //     conditional write of unknown outcome. Why: take a linearization that
 //     places W, and the first later op touching one of W's keys. It cannot
 //     read the value (no reply holds it), nor see the key absent (it is
@@ -28,7 +30,9 @@ import (
 //     Conversely W can always be placed last, as its infinite return allows.
 //  4. An unknown write whose value a definite reply contains, when no other
 //     op in the history writes that value, took effect before that reply's
-//     return: its return is bounded by the earliest such reply.
+//     return: its return is bounded by the earliest such reply. In a
+//     history with an incrby, no integer has one writer: any incrby may
+//     write it.
 type prepared struct {
 	keep    []int   // ops to check, by index into the history, in order
 	ret     []int64 // return time each op is checked with
@@ -45,7 +49,7 @@ func prepare(ops []Op) prepared {
 		if op.Unknown {
 			p.ret[i] = math.MaxInt64
 		}
-		if !op.Unknown && op.Output.Kind == OutErr {
+		if !op.Unknown && op.Output.Kind == OutErr && !NotInteger(op) {
 			continue // rule 1; it may be malformed: the server refused it
 		}
 		if err := op.validate(); err != nil {
@@ -66,12 +70,22 @@ func prepare(ops []Op) prepared {
 
 	const many = -1
 	writer := map[string]int{} // value -> the one op writing it, or many
+	incrs := false
 	for i := range ops {
+		incrs = incrs || commands[ops[i].Input.Cmd] == cmdIncrBy
 		for _, v := range ops[i].Input.Values {
 			if w, ok := writer[v]; ok && w != i {
 				writer[v] = many
 			} else {
 				writer[v] = i
+			}
+		}
+	}
+	if incrs {
+		// An INCRBY may write any integer: no SET is the one writer of one.
+		for v := range writer { // order-independent: each entry alone
+			if canonicalInt(v) {
+				writer[v] = many
 			}
 		}
 	}
@@ -157,6 +171,9 @@ func prepare(ops []Op) prepared {
 func mayObservePresence(op *Op) bool {
 	in, out := &op.Input, &op.Output
 	c := commands[in.Cmd]
+	if c == cmdIncrBy {
+		return true // it fails on a value that is not an integer, whatever its reply
+	}
 	conditional := c == cmdSetNX || c == cmdSetXX || in.NX || in.XX
 	if op.Unknown {
 		return conditional // its effect depends on existence
@@ -197,4 +214,14 @@ func mayFollow(ops []Op, ret []int64, w int, seesAnyPresent []int, seesPresent m
 		}
 	}
 	return false
+}
+
+// NotIntegerError is the reply of an INCRBY whose key holds a value that
+// is not an integer: a definite answer about the value (the model checks
+// it), where other errors say the command was refused before it ran.
+const NotIntegerError = "ERR value is not an integer or out of range"
+
+// NotInteger reports whether op is an INCRBY refused for its key's value.
+func NotInteger(op *Op) bool {
+	return commands[op.Input.Cmd] == cmdIncrBy && !op.Unknown && op.Output.Kind == OutErr && op.Output.Err == NotIntegerError
 }

@@ -89,6 +89,8 @@ func mutate(pick picker, out Output) Output {
 			strs[j] = &v
 		}
 		return Output{Kind: OutArray, Strs: strs}
+	case OutErr: // INCRBY refused a value that is not an integer
+		return Output{Kind: OutInt, Int: int64(pick(3))}
 	}
 	panic("mutate: unexpected kind " + out.Kind.String())
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // refStore is the test's sequential reference: castkv's commands on a plain
@@ -74,6 +75,20 @@ func (s refStore) apply(in Input) Output {
 			}
 		}
 		return Output{Kind: OutInt, Int: int64(n)}
+	case "incrby":
+		// An absent key counts as 0; anything but a decimal integer
+		// without '+' or leading zeros is refused (Redis's string2ll).
+		k := in.Keys[0]
+		n := int64(0)
+		if v, ok := s[k]; ok {
+			var err error
+			if n, err = strconv.ParseInt(v, 10, 64); err != nil || strconv.FormatInt(n, 10) != v {
+				return Output{Kind: OutErr, Err: NotIntegerError}
+			}
+		}
+		n += in.Incr
+		s[k] = strconv.FormatInt(n, 10)
+		return Output{Kind: OutInt, Int: n}
 	case "dbsize":
 		return Output{Kind: OutInt, Int: int64(len(s))}
 	case "flushall", "flushdb":
@@ -128,7 +143,7 @@ func (w workload) input(pick picker, value func() string) Input {
 	}
 	weights := []weighted{
 		{"get", 4}, {"set", 5}, {"setnx", 1}, {"setxx", 1}, {"getset", 1},
-		{"mget", 2}, {"mset", 2}, {"exists", 1}, {"del", 2},
+		{"mget", 2}, {"mset", 2}, {"exists", 1}, {"del", 2}, {"incrby", 2},
 	}
 	if w.globals {
 		weights = append(weights, weighted{"dbsize", 1}, weighted{"flushall", 1}, weighted{"flushdb", 1})
@@ -163,6 +178,8 @@ func (w workload) input(pick picker, value func() string) Input {
 		in.Keys, in.Values = []string{key()}, []string{value()}
 	case "mget", "exists", "del":
 		in.Keys = keys()
+	case "incrby":
+		in.Keys, in.Incr = []string{key()}, int64(pick(7)-3)
 	case "mset":
 		in.Keys = keys()
 		for range in.Keys {
@@ -180,7 +197,13 @@ func (w workload) input(pick picker, value func() string) Input {
 // read of every key, after everything else returned, closes the history.
 func (w workload) concurrent(pick picker) []Op {
 	seq := 0
-	value := func() string { seq++; return fmt.Sprintf("v%d", seq) }
+	value := func() string {
+		seq++
+		if pick(4) == 0 {
+			return strconv.Itoa(pick(10)) // an integer INCRBY can count from; written by many
+		}
+		return fmt.Sprintf("v%d", seq)
+	}
 	type timed struct {
 		op     Op
 		at     int64 // linearization point

@@ -63,9 +63,12 @@ const (
 	// Reads at a timestamp (actors/data/timestamps.go): one split over
 	// shards, one that waited for a sequenced write below its timestamp,
 	// and one refused TS_TOO_OLD.
-	CountSplitRead        = "split-read"
-	CountReadWait         = "read-waited"
-	CountTSTooOld         = "ts-too-old"
+	CountSplitRead = "split-read"
+	CountReadWait  = "read-waited"
+	CountTSTooOld  = "ts-too-old"
+	// An INCR family command counted (not refused: its key held an
+	// integer, or nothing).
+	CountIncr             = "incr-counted"
 	CountStall            = "stall"              // a long pause froze a handler's replies
 	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover     = "meta-failover"      // meta restarted during a failover

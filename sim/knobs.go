@@ -86,6 +86,11 @@ type WorkloadKnobs struct {
 	LargeP           float64 `json:"large_p"`
 	LargeMaxBytes    int     `json:"large_max_bytes"`
 	LargeBudgetBytes int     `json:"large_budget_bytes"`
+	// IncrP of the commands are INCR, DECR, INCRBY or DECRBY, and IntP of
+	// the values written are small integers for them to count from (the
+	// rest are not integers, and an INCR of one is refused).
+	IncrP float64 `json:"incr_p,omitempty"`
+	IntP  float64 `json:"int_p,omitempty"`
 }
 
 // NetKnobs are the network's per-message behaviour; loss, duplication and
@@ -461,6 +466,13 @@ func drawKnobs(opts Options) Knobs {
 	}
 	k.Data.GCEvery = d.durationLog(50*time.Millisecond, 2*time.Second)
 
+	// Counters, in three runs of four; drawn last, so the knobs above
+	// stayed as they were when counters came.
+	if rng.IntN(4) != 0 {
+		wl.IncrP = 0.03 + 0.12*rng.Float64()
+		wl.IntP = 0.05 + 0.25*rng.Float64()
+	}
+
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
 	}
@@ -625,6 +637,9 @@ func (k Knobs) String() string {
 		100*wl.EmptyP, 100*wl.PaddedP, bytesString(wl.PaddedMaxBytes))
 	if wl.LargeP > 0 {
 		fmt.Fprintf(&b, " large=%.2f%% up to %s (budget %s)", 100*wl.LargeP, bytesString(wl.LargeMaxBytes), bytesString(wl.LargeBudgetBytes))
+	}
+	if wl.IncrP > 0 {
+		fmt.Fprintf(&b, " integers=%.1f%%; incr=%.1f%% of commands", 100*wl.IntP, 100*wl.IncrP)
 	}
 	b.WriteByte('\n')
 	n := k.Net

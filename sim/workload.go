@@ -154,6 +154,9 @@ func (wl *workload) multiKeys() []string {
 
 // value draws the next value c writes, in the history's short form.
 func (wl *workload) value(c *client) string {
+	if wl.k.IntP > 0 && wl.rng.Float64() < wl.k.IntP {
+		return strconv.Itoa(wl.rng.IntN(20)) // INCRBY counts from it; not unique, as no tag is
+	}
 	p := wl.rng.Float64()
 	if p < wl.k.EmptyP {
 		return ""
@@ -233,6 +236,8 @@ func (wl *workload) next(c *client) checker.Input {
 		in.NX, in.XX = false, false
 	case "exists", "del":
 		in = checker.Input{Cmd: "mget", Keys: in.Keys}
+	case "incrby":
+		in = checker.Input{Cmd: "get", Keys: in.Keys}
 	case "flushall", "dbsize":
 		in = checker.Input{Cmd: "get", Keys: []string{wl.key()}}
 	}
@@ -240,6 +245,20 @@ func (wl *workload) next(c *client) checker.Input {
 }
 
 func (wl *workload) draw(c *client) checker.Input {
+	if wl.k.IncrP > 0 && wl.rng.Float64() < wl.k.IncrP {
+		in := checker.Input{Cmd: "incrby", Keys: []string{wl.key()}}
+		switch n := int64(2 + wl.rng.IntN(9)); wl.rng.IntN(4) {
+		case 0:
+			in.Incr = 1 // INCR
+		case 1:
+			in.Incr = -1 // DECR
+		case 2:
+			in.Incr = n
+		default:
+			in.Incr = -n
+		}
+		return in
+	}
 	p := wl.rng.IntN(100)
 	if wl.global && p < 3 {
 		if p < 2 {
