@@ -143,9 +143,13 @@ type API struct {
 	unanswered int
 	redirected bool
 
-	reqs  map[uint64]*request // by request id
-	byOp  map[opKey]uint64    // op id -> request id
-	opLog opWatermark
+	reqs map[uint64]*request // by request id
+	// outcomeLog rate-limits the log of requests that ended UNCERTAIN or
+	// timed out (logOutcome).
+	outcomeLogAt time.Time
+	outcomeMuted int
+	byOp         map[opKey]uint64 // op id -> request id
+	opLog        opWatermark
 
 	// outbox holds the Commits and Reads for each data server until the
 	// SEND tick (Config.SendAfter), in the order queued; bounded by
@@ -796,6 +800,7 @@ func (a *API) finish(env actors.Env, r *request, rep *wire.Reply) {
 }
 
 func (a *API) finishQuiet(env actors.Env, r *request, rep *wire.Reply) {
+	a.logOutcome(env, r, rep)
 	a.cancelAttempt(env, r)
 	delete(a.reqs, r.id)
 	if r.op != nil {
@@ -942,4 +947,35 @@ func (a *API) Origin(m actors.Msg) (client actors.Addr, id uint64, ok bool) {
 		return "", 0, false
 	}
 	return r.client, r.clientID, true
+}
+
+// outcomeLogEvery is how often at most logOutcome writes a line; the lines
+// it holds back are counted in the next.
+const outcomeLogEvery = time.Second
+
+// logOutcome logs a client request that ended without a definite answer
+// (UNCERTAIN: a write that may or may not have been applied) or was given
+// up on at its deadline (TRYAGAIN after the request timeout), so an
+// operator sees them without a client's report. At most one line per
+// outcomeLogEvery, with how many were held back since the last.
+func (a *API) logOutcome(env actors.Env, r *request, rep *wire.Reply) {
+	if r.done != nil || rep.GetKind() != wire.Reply_ERROR {
+		return // a step of a transaction: its client request is logged
+	}
+	uncertain := strings.HasPrefix(rep.Str, "UNCERTAIN")
+	if !uncertain && !(strings.HasPrefix(rep.Str, "TRYAGAIN") && strings.Contains(rep.Str, "within")) {
+		return
+	}
+	now := env.Now()
+	if now.Sub(a.outcomeLogAt) < outcomeLogEvery {
+		a.outcomeMuted++
+		return
+	}
+	a.outcomeLogAt = now
+	msg := "api: request timed out"
+	if uncertain {
+		msg = "api: request ended UNCERTAIN"
+	}
+	env.Log().Warn(msg, "cmd", r.cmd.Name, "shard", r.shard, "reply", rep.Str, "held_back_since_last", a.outcomeMuted)
+	a.outcomeMuted = 0
 }

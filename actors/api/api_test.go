@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -548,5 +549,39 @@ func TestTSReplyOfAnotherProcessIsIgnored(t *testing.T) {
 	a.Handle(env, "meta", &wire.TSReply{Id: g.Id, Incarnation: g.Incarnation, First: nextTS, Count: g.Count})
 	if reads := roletest.Of[*wire.Read](take(env, a)); len(reads) != 1 || reads[0].Ts != nextTS {
 		t.Fatalf("the matching reply did not send the GET: %v", reads)
+	}
+}
+
+// Requests that end UNCERTAIN or time out are logged for the operator, at
+// most one line a second, the next line counting those held back.
+func TestUncertainOutcomesAreLoggedWithARateLimit(t *testing.T) {
+	env, a := start(t, Config{RequestTimeout: 2 * time.Second, AttemptTimeout: time.Second})
+	defer env.Close()
+	var log bytes.Buffer
+	env.LogTo(&log)
+	for id := uint64(1); id <= 3; id++ { // three writes nobody answers
+		a.Handle(env, "client1", &wire.ClientRequest{Id: id, Args: args("SET", fmt.Sprint("k", id), "v")})
+	}
+	var replies []*wire.ClientReply
+	for i := 0; i < 100 && len(replies) < 3; i++ {
+		env.Advance(100 * time.Millisecond)
+		env.FireDue(a)
+		replies = append(replies, roletest.Of[*wire.ClientReply](take(env, a))...)
+	}
+	if len(replies) != 3 || !strings.HasPrefix(replies[0].Reply.Str, "UNCERTAIN") {
+		t.Fatalf("want three UNCERTAIN replies, got %v", replies)
+	}
+	if n := strings.Count(log.String(), "request ended UNCERTAIN"); n != 1 {
+		t.Fatalf("want one line for three outcomes within a second, got %d:\n%s", n, log.String())
+	}
+	env.Advance(2 * time.Second)
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 4, Args: args("SET", "k4", "v")})
+	for i := 0; i < 100 && !strings.Contains(log.String(), "held_back_since_last=2"); i++ {
+		env.Advance(100 * time.Millisecond)
+		env.FireDue(a)
+		take(env, a)
+	}
+	if !strings.Contains(log.String(), "held_back_since_last=2") {
+		t.Errorf("the next line does not count the two held back:\n%s", log.String())
 	}
 }

@@ -401,6 +401,9 @@ func (s *Server) heartbeat(env actors.Env) {
 		s.answered = s.heartbeatID // the next member gets as many tries
 	}
 	s.redirected = false
+	for _, r := range s.replicas {
+		r.checkLease(env)
+	}
 	s.sendHeartbeat(env)
 	env.After(s.cfg.HeartbeatEvery, &wire.Tick{Kind: wire.Tick_HEARTBEAT})
 }

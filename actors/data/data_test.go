@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +487,30 @@ func TestLearnerBehindIsNotPromoted(t *testing.T) {
 		if want := canary != ""; proposed != want {
 			t.Fatalf("canary %q: a learner at match 1 of commit %d proposed for promotion: %v, want %v", canary, r.commitSeq, proposed, want)
 		}
+	}
+}
+
+// A primary tells the operator when it gains a lease and when it loses
+// one, once per change.
+func TestPrimaryLogsLeaseGainedAndLost(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	var log bytes.Buffer
+	env.LogTo(&log)
+	c := config(1, "data1", []string{"data2"})
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
+	grantLease(env, s, c.Version) // a renewal is no news
+	if n := strings.Count(log.String(), "holds a lease"); n != 1 {
+		t.Fatalf("want one line on gaining the lease, got %d:\n%s", n, log.String())
+	}
+	env.Advance(3 * time.Second) // past the 2 s lease, no renewal
+	s.Handle(env, env.Self(), &wire.Tick{Kind: wire.Tick_HEARTBEAT})
+	s.Handle(env, env.Self(), &wire.Tick{Kind: wire.Tick_HEARTBEAT})
+	if n := strings.Count(log.String(), "lease lost"); n != 1 {
+		t.Fatalf("want one line on losing the lease, got %d:\n%s", n, log.String())
+	}
+	grantLease(env, s, c.Version)
+	if n := strings.Count(log.String(), "holds a lease"); n != 2 {
+		t.Errorf("want a second line on regaining the lease, got %d:\n%s", n, log.String())
 	}
 }

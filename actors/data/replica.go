@@ -71,6 +71,9 @@ type replica struct {
 	floorAt time.Time
 
 	leaseUntil time.Time
+	// leaseLogged: the lease was held when last logged (grantLease logs
+	// it gained, checkLease it lost), so each change is logged once.
+	leaseLogged bool
 	// surrendered: the newest config version whose lease this process gave
 	// up for a handover; grants for it or older are refused.
 	surrendered uint64
@@ -224,6 +227,10 @@ func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Tim
 	if until.After(r.leaseUntil) {
 		r.leaseUntil = until
 	}
+	if now := env.Now(); !r.leaseLogged && now.Before(r.leaseUntil) {
+		r.leaseLogged = true
+		env.Log().Info("primary: holds a lease; serving", "shard", r.shard, "version", r.config.Version, "until", r.leaseUntil.Sub(now))
+	}
 	r.offerGC(env, g)
 }
 
@@ -242,6 +249,17 @@ func (r *replica) surrender(env actors.Env, from actors.Addr, x *wire.Surrender)
 	}
 	r.leaseUntil = time.Time{}
 	env.Send(from, &wire.Surrendered{Shard: r.shard, ConfigVersion: x.ConfigVersion})
+}
+
+// checkLease logs a lease that ran out or was given up since the last
+// check (the heartbeat's): the primary serves nothing until meta grants
+// another.
+func (r *replica) checkLease(env actors.Env) {
+	if now := env.Now(); r.leaseLogged && !now.Before(r.leaseUntil) {
+		r.leaseLogged = false
+		env.Log().Warn("primary: lease lost; not serving until meta grants another", "shard", r.shard, "version", r.config.Version,
+			"acting_primary", r.primary != nil)
+	}
 }
 
 func (r *replica) leaseValid(now time.Time) bool {

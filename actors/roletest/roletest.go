@@ -165,6 +165,12 @@ func (e *Env) Send(to actors.Addr, m actors.Msg) { e.sent = append(e.sent, Sent{
 func (e *Env) Rand() *rand.Rand                  { return e.rng }
 func (e *Env) Store() *store.Store               { return e.st }
 func (e *Env) Log() *slog.Logger                 { return e.log }
+
+// LogTo sends the role's log to w from now on (text, every level), for a
+// test that checks what the role tells an operator.
+func (e *Env) LogTo(w io.Writer) {
+	e.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
 func (e *Env) Cancel(id actors.TimerID) {
 	e.timers = slices.DeleteFunc(e.timers, func(t timer) bool { return t.id == id })
 }
