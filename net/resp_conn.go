@@ -679,6 +679,16 @@ func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint6
 		first = 1
 	case "mset":
 		first, step = 1, 2
+	case "exec": // a MULTI block (command.ExecArgs): each command's keys
+		for rest := args[1:]; len(rest) > 0; {
+			n, err := strconv.Atoi(string(rest[0]))
+			if err != nil || n < 1 || n > len(rest)-1 {
+				return dst
+			}
+			dst = s.keyHashes(command.Name(rest[1:1+n]), rest[1:1+n], dst)
+			rest = rest[1+n:]
+		}
+		return dst
 	default:
 		return dst // no keys: an unknown command, or DBSIZE and FLUSHALL (respPending.all)
 	}

@@ -8,34 +8,45 @@ import (
 	"castkv/actors/wire"
 )
 
-// MULTI, EXEC and DISCARD, as Redis answers them, for the blocks castkv can
-// run as one atomic command:
+// MULTI, EXEC and DISCARD, as Redis answers them. EXEC runs the queued
+// commands as one atomic step:
 //
-//   - writes only: SET (without NX, XX or GET) and MSET. EXEC runs them as
-//     one MSET, which the cluster applies atomically, across shards too
-//     (a transaction); each queued command's reply is OK.
-//   - reads only: GET, MGET and EXISTS. EXEC runs them as one MGET, which
-//     reads every key at one timestamp, and answers each command from it.
+//   - writes only, SET (without NX, XX or GET) and MSET: one MSET, which
+//     the cluster applies atomically across shards too (a transaction);
+//     each queued command's reply is OK.
+//   - reads only, GET, MGET and EXISTS: one MGET, which reads every key at
+//     one timestamp, across shards too, and answers each command from it.
+//   - any other block of the data commands (INCR then GET, SETNX and
+//     APPEND, ...): one command.Multi, run in order by the shard's primary
+//     as one step of its log, each command seeing the writes before it. Its
+//     keys must share a shard (a {hash tag}, or a cluster of one shard, as
+//     castd dev is by default); EXEC answers CROSSSLOT otherwise, as Redis
+//     Cluster does.
 //
-// Anything else, or a block that mixes reads and writes, is refused when
-// it is queued, before anything runs: the error reply says why, and EXEC
-// then answers EXECABORT, as Redis does for a command refused while
-// queueing. A queued command never runs outside its transaction (a client
-// that pipelines MULTI, SET, EXEC and is told the block failed has changed
-// nothing). WATCH is refused: castkv cannot tell yet whether a key changed
-// between WATCH and EXEC, and a WATCH that watched nothing would let the
-// client's optimistic update overwrite a concurrent one.
+// A command the cluster does not run (PING, DBSIZE, FLUSHALL, CLUSTER,
+// ...), or one with a wrong arity or syntax, is refused when it is queued,
+// before anything runs: the error says why, and EXEC then answers
+// EXECABORT, as Redis does for a command refused while queueing (Redis
+// would fail a syntax error alone at EXEC). A queued command never runs
+// outside its transaction. A command that fails as it runs (INCR of a
+// value that is not an integer) has its error in its place in EXEC's
+// array and the others run, as in Redis. WATCH is refused: castkv cannot
+// tell yet whether a key changed between WATCH and EXEC, and a WATCH that
+// watched nothing would let the client's optimistic update overwrite a
+// concurrent one.
 //
 // The queued commands' argument bytes stay reserved in the client memory
 // budget until EXEC or DISCARD (or the connection's end); a block is
-// bounded by MaxPipeline commands and MaxPipelineBytes bytes.
+// bounded by MaxPipeline commands and by MaxPipelineBytes and
+// command.MaxValueBytes bytes (one log entry must fit a message).
 
 // respMulti is a connection's MULTI block while it is queued.
 type respMulti struct {
 	cmds   []*command.Command
 	held   int64 // budget bytes the queued commands' arguments hold
 	failed bool  // a command was refused while queueing: EXEC aborts
-	writes bool  // the block's kind, fixed by its first command
+	reads  bool  // every command so far is GET, MGET or EXISTS
+	sets   bool  // every command so far is a plain SET or MSET
 }
 
 // The texts of Redis 7's multi.c, and castkv's own.
@@ -75,7 +86,7 @@ func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
 			c.queueLocal(command.Error(respMultiNested), reserved, false)
 			return
 		}
-		cl.multi = &respMulti{}
+		cl.multi = &respMulti{reads: true, sets: true}
 		c.queueLocal(command.OK(), reserved, false)
 	case "discard":
 		if m == nil {
@@ -111,24 +122,17 @@ func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
 		refuse(errReply)
 		return
 	}
-	writes := false
-	switch {
-	case cmd.Kind == command.Get || cmd.Kind == command.MGet || cmd.Kind == command.Exists:
-	case cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get, cmd.Kind == command.MSet:
-		writes = true
-	default:
-		refuse(command.Error("ERR castkv cannot run " + strings.ToUpper(name) + " inside MULTI: a block runs either reads (GET, MGET, EXISTS) or writes (SET without options, MSET); the transaction will be discarded"))
+	if cmd.Kind == command.Multi || cmd.AllKeys() || cmd.Kind == command.ClusterInfo || cmd.Kind == command.ClusterShards {
+		refuse(command.Error("ERR castkv cannot run " + strings.ToUpper(name) + " inside MULTI; the transaction will be discarded"))
 		return
 	}
-	if len(m.cmds) > 0 && writes != m.writes {
-		refuse(command.Error("ERR castkv cannot mix reads and writes in one MULTI block (" + strings.ToUpper(name) + " after " + strings.ToUpper(m.cmds[0].Name) + "); the transaction will be discarded"))
+	if len(m.cmds) >= c.s.cfg.MaxPipeline || m.held+reserved > min(int64(c.s.cfg.MaxPipelineBytes), command.MaxValueBytes) {
+		refuse(command.Error("ERR MULTI block too large: at most " + strconv.Itoa(c.s.cfg.MaxPipeline) + " commands and " +
+			strconv.FormatInt(min(int64(c.s.cfg.MaxPipelineBytes), command.MaxValueBytes), 10) + " bytes; the transaction will be discarded"))
 		return
 	}
-	if len(m.cmds) >= c.s.cfg.MaxPipeline || m.held+reserved > int64(c.s.cfg.MaxPipelineBytes) {
-		refuse(command.Error("ERR MULTI block too large: at most " + strconv.Itoa(c.s.cfg.MaxPipeline) + " commands and " + strconv.Itoa(c.s.cfg.MaxPipelineBytes) + " bytes; the transaction will be discarded"))
-		return
-	}
-	m.writes = writes
+	m.reads = m.reads && (cmd.Kind == command.Get || cmd.Kind == command.MGet || cmd.Kind == command.Exists)
+	m.sets = m.sets && (cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get || cmd.Kind == command.MSet)
 	m.cmds = append(m.cmds, cmd)
 	m.held += reserved // stays reserved until EXEC or DISCARD
 	c.queueLocal(command.Status("QUEUED"), 0, false)
@@ -161,7 +165,8 @@ func (c *respConn) exec(reserved int64) {
 	}
 	c.cl.multi = nil
 	held := reserved + m.held // the merged command's arguments are the queued ones
-	if m.writes {
+	switch {
+	case m.sets:
 		c.forwardAs(mergeWrites(m.cmds), held, func(r *wire.Reply) *wire.Reply {
 			out := make([]*wire.Reply, len(m.cmds))
 			for i := range out {
@@ -169,9 +174,15 @@ func (c *respConn) exec(reserved int64) {
 			}
 			return command.Array(out...)
 		})
-		return
+	case m.reads:
+		c.forwardAs(mergeReads(m.cmds), held, func(r *wire.Reply) *wire.Reply { return splitReads(m.cmds, r) })
+	default:
+		argvs := make([][][]byte, len(m.cmds))
+		for i, cmd := range m.cmds {
+			argvs[i] = cmd.Args
+		}
+		c.forwardAs(command.ExecArgs(argvs), held, nil) // the cluster answers the array
 	}
-	c.forwardAs(mergeReads(m.cmds), held, func(r *wire.Reply) *wire.Reply { return splitReads(m.cmds, r) })
 }
 
 // forwardAs forwards args and answers with shape applied to a reply that

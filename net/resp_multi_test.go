@@ -79,18 +79,18 @@ func TestRESPMultiReadBlockIsOneMGET(t *testing.T) {
 	}
 }
 
-// What castkv cannot run atomically is refused when it is queued, and the
-// block with it: nothing of it runs (before, MULTI and EXEC were unknown
-// commands and the SET between them ran at once).
-func TestRESPMultiRefusesWhatItCannotRunAtomically(t *testing.T) {
+// What the cluster does not run, or a command with a wrong arity or
+// syntax, is refused when it is queued, and the block with it: nothing of
+// it runs (before MULTI existed, MULTI and EXEC were unknown commands and
+// the SET between them ran at once).
+func TestRESPMultiRefusesAtQueueing(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		block [][]string
 		want  string // the refused command's error, a prefix
 	}{
-		{"unsupported", [][]string{{"SET", "a", "1"}, {"DEL", "b"}}, "-ERR castkv cannot run DEL inside MULTI"},
-		{"conditional set", [][]string{{"SET", "a", "1", "NX"}}, "-ERR castkv cannot run SET inside MULTI"},
-		{"reads and writes", [][]string{{"SET", "a", "1"}, {"GET", "a"}}, "-ERR castkv cannot mix reads and writes"},
+		{"a port command", [][]string{{"SET", "a", "1"}, {"PING"}}, "-ERR unknown command 'PING'"},
+		{"a command over every key", [][]string{{"SET", "a", "1"}, {"DBSIZE"}}, "-ERR castkv cannot run DBSIZE inside MULTI"},
 		{"unknown", [][]string{{"SET", "a", "1"}, {"NOSUCH"}}, "-ERR unknown command 'NOSUCH'"},
 		{"arity", [][]string{{"SET", "a", "1"}, {"GET"}}, "-ERR wrong number of arguments for 'get' command"},
 		{"syntax", [][]string{{"SET", "a", "1"}, {"SET", "a", "1", "BOGUS"}}, "-ERR syntax error"},
@@ -118,6 +118,24 @@ func TestRESPMultiRefusesWhatItCannotRunAtomically(t *testing.T) {
 			c.expect(respArray("GET", "a"), "$-1\r\n")
 		})
 	}
+}
+
+// A block that mixes reads and writes, or has other commands than SET and
+// GET, runs as one command.Multi: in order, each command seeing the
+// writes before it, a failing command's error in its place.
+func TestRESPMultiMixedBlockRunsInOrder(t *testing.T) {
+	s, g := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	c.expect(respArray("SET", "s", "str"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	for _, cmd := range [][]string{{"INCR", "n"}, {"INCRBY", "n", "10"}, {"GET", "n"}, {"INCR", "s"}, {"SET", "k", "v", "NX"}, {"DEL", "s"}, {"EXISTS", "s", "k"}} {
+		c.expect(respArray(cmd...), "+QUEUED\r\n")
+	}
+	c.expect(respArray("EXEC"), "*7\r\n:1\r\n:11\r\n$2\r\n11\r\n-ERR value is not an integer or out of range\r\n+OK\r\n:1\r\n:1\r\n")
+	if got := g.commands(); len(got) != 2 || !strings.HasPrefix(got[1], "EXEC 2 INCR n 3 INCRBY n 10") {
+		t.Errorf("the cluster was sent %q, want SET then one EXEC", got)
+	}
+	c.expect(respArray("MGET", "n", "s", "k"), "*3\r\n$2\r\n11\r\n$-1\r\n$1\r\nv\r\n")
 }
 
 func TestRESPMultiErrorsAsRedis(t *testing.T) {
@@ -158,20 +176,29 @@ func TestRESPGoRedisTxPipeline(t *testing.T) {
 		t.Errorf("{u}b = %q after the block", v)
 	}
 
+	var incr *redis.IntCmd
+	if _, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, "{u}a")
+		p.Del(ctx, "{u}b")
+		return nil
+	}); err != nil || incr.Val() != 2 {
+		t.Fatalf("TxPipelined with INCR and DEL: %v, INCR %d", err, incr.Val())
+	}
+	if _, ok := store.value("{u}b"); ok {
+		t.Error("the DEL of the block did not run")
+	}
+
 	cmds, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, "{u}c", "1", 0)
-		p.Del(ctx, "{u}a")
+		p.Do(ctx, "DBSIZE")
 		return nil
 	})
 	if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
-		t.Fatalf("TxPipelined with DEL: %v, want EXECABORT", err)
+		t.Fatalf("TxPipelined with DBSIZE: %v, want EXECABORT", err)
 	}
-	t.Logf("go-redis: %v; DEL: %v", err, cmds[1].Err())
+	t.Logf("go-redis: %v; DBSIZE: %v", err, cmds[1].Err())
 	if _, ok := store.value("{u}c"); ok {
 		t.Error("a SET of a refused block ran")
-	}
-	if v, _ := store.value("{u}a"); string(v) != "1" {
-		t.Errorf("a DEL of a refused block ran: {u}a = %q", v)
 	}
 }
 
@@ -248,5 +275,16 @@ func TestRESPCommandTableCoversParse(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(respCommands, func(a, b *respSpec) int { return strings.Compare(a.name, b.name) }) {
 		t.Error("respCommands is not sorted by name")
+	}
+}
+
+// A MULTI block sent to the cluster carries its commands' keys for the
+// port's ordering, so a pipelined SET k before it runs first.
+func TestRESPKeyHashesOfABlock(t *testing.T) {
+	s, _, _ := respStart(t, RESPConfig{})
+	args := command.ExecArgs([][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("MSET"), []byte("b"), []byte("1"), []byte("c"), []byte("2")}})
+	want := []uint64{maphash.Bytes(s.keySeed, []byte("a")), maphash.Bytes(s.keySeed, []byte("b")), maphash.Bytes(s.keySeed, []byte("c"))}
+	if got := s.keyHashes("exec", args, nil); !slices.Equal(got, want) {
+		t.Errorf("keyHashes of a block %v, want %v", got, want)
 	}
 }

@@ -52,6 +52,14 @@ const (
 	GetRange // Ints: start, end
 	SetRange // Ints: offset
 	Type
+	// Multi is a MULTI block that is neither reads only nor writes only
+	// (the RESP port runs those as one MGET or one MSET): its commands, in
+	// Sub, run in order as one step at the shard's primary, each seeing
+	// the writes of those before it, and its reply is the array of their
+	// replies. Keys are every key of its commands; they must share a
+	// shard. The port sends it as EXEC with each command's argument count
+	// before it (ParseExec); clients cannot.
+	Multi
 )
 
 var kindNames = [...]string{
@@ -82,6 +90,7 @@ var kindNames = [...]string{
 	GetRange:      "GetRange",
 	SetRange:      "SetRange",
 	Type:          "Type",
+	Multi:         "Multi",
 }
 
 func (k Kind) String() string {
@@ -114,10 +123,20 @@ type Command struct {
 	Ints []int64
 	// Incr is IncrByFloat's increment as typed.
 	Incr []byte
+	// Sub are a Multi's commands.
+	Sub []*Command
 }
 
 // IsWrite reports whether the command may change the keyspace.
 func (c *Command) IsWrite() bool {
+	if c.Kind == Multi {
+		for _, s := range c.Sub {
+			if s.IsWrite() {
+				return true
+			}
+		}
+		return false
+	}
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget,
 		IncrBy, IncrByFloat, Append, GetDel, SetRange:

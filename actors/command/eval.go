@@ -127,6 +127,9 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 	case IncrBy, IncrByFloat, Append, StrLen, GetDel, GetRange, SetRange, Type:
 		return evalString(c, get)
 
+	case Multi:
+		return evalMulti(c, r)
+
 	case Del:
 		// A key named twice is deleted, and counted, once: Redis deletes
 		// in argument order, so the second naming finds it gone.
@@ -157,4 +160,44 @@ func bulkOrNil(value []byte, found bool) *wire.Reply {
 		return Nil()
 	}
 	return Bulk(value)
+}
+
+// evalMulti runs a block's commands in order against r, each reading what
+// those before it wrote, and replies with the array of their replies. A
+// command that fails (an INCR of a string) has its error in its place and
+// the others still run, as in Redis.
+func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
+	ov := &overlay{r: r, m: map[string]overlayValue{}}
+	var writes []Write
+	replies := make([]*wire.Reply, 0, len(c.Sub))
+	for _, s := range c.Sub {
+		reply, w, err := Eval(s, ov)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, x := range w {
+			ov.m[string(x.Key)] = overlayValue{value: x.Value, found: !x.Delete}
+		}
+		writes = append(writes, w...)
+		replies = append(replies, reply)
+	}
+	return Array(replies...), writes, nil
+}
+
+// overlay is r with a block's writes so far on top.
+type overlay struct {
+	r Reader
+	m map[string]overlayValue
+}
+
+type overlayValue struct {
+	value []byte
+	found bool
+}
+
+func (o *overlay) Get(key []byte) ([]byte, bool, error) {
+	if v, ok := o.m[string(key)]; ok {
+		return v.value, v.found, nil
+	}
+	return o.r.Get(key)
 }

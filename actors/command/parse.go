@@ -108,6 +108,9 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 		return nil, Error(emptyCommand)
 	}
 	name := Name(args)
+	if name == "exec" && len(args) > 1 {
+		return parseExec(args) // a MULTI block from the RESP port
+	}
 	s, ok := lookup(name)
 	if !ok {
 		return nil, unknownCommand(args)

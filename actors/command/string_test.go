@@ -226,3 +226,70 @@ func readRawReply(rd *bufio.Reader) (string, error) {
 	}
 	return "", fmt.Errorf("unexpected reply %q", line)
 }
+
+// A MULTI block as the RESP port sends it: parsed into a Multi, carried on
+// the wire, and evaluated in order, each command seeing the writes before
+// it, a failing command's error in its place.
+func TestMultiBlock(t *testing.T) {
+	block := [][][]byte{argv("SET", "a", "x"), argv("APPEND", "a", "y"), argv("INCR", "a"), argv("INCR", "n"),
+		argv("GET", "a"), argv("DEL", "a"), argv("EXISTS", "a", "n"), argv("MSET", "b", "1", "b", "2"), argv("GETSET", "b", "3")}
+	c, reply := Parse(ExecArgs(block))
+	if reply != nil {
+		t.Fatalf("Parse: %s", reply.Str)
+	}
+	if c, reply = FromWire(ToWire(c)); reply != nil {
+		t.Fatalf("FromWire: %s", reply.Str)
+	}
+	if c.Kind != Multi || len(c.Sub) != len(block) || !c.IsWrite() {
+		t.Fatalf("parsed %v with %d commands, write %t", c.Kind, len(c.Sub), c.IsWrite())
+	}
+	m := mapReader{"n": "41"}
+	reply, writes, err := Eval(c, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.apply(writes)
+	var got []string
+	for _, r := range reply.Array {
+		got = append(got, renderReply(r))
+	}
+	want := []string{"+OK", ":2", "-ERR value is not an integer or out of range", ":42", "$xy", ":1", ":1", "+OK", "$2"}
+	if strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Errorf("replies %q\nwant %q", got, want)
+	}
+	if len(m) != 2 || m["n"] != "42" || m["b"] != "3" {
+		t.Errorf("state after the block %v, want n=42 b=3", m)
+	}
+	reads, _ := Parse(ExecArgs([][][]byte{argv("GET", "n"), argv("STRLEN", "b")}))
+	if reads == nil || reads.IsWrite() {
+		t.Error("a block of reads is a write")
+	}
+}
+
+func TestMultiMalformed(t *testing.T) {
+	for _, args := range [][][]byte{
+		argv("EXEC", "2", "GET"),                 // a count past the end
+		argv("EXEC", "x", "GET", "k"),            // no count
+		argv("EXEC", "1", "DBSIZE"),              // over every key
+		argv("EXEC", "2", "GET"),                 // arity through the count
+		argv("EXEC", "3", "EXEC", "1", "GET"),    // nested
+		argv("EXEC", "2", "NOSUCH", "k"),         // unknown
+		argv("EXEC", "4", "SET", "k", "v", "XY"), // syntax
+	} {
+		if c, reply := Parse(args); reply == nil {
+			t.Errorf("Parse(%q) = %v, want an error", args, c.Kind)
+		}
+	}
+	c, _ := Parse(ExecArgs([][][]byte{argv("GET", "k")}))
+	w := ToWire(c)
+	w.Keys = [][]byte{[]byte("other")}
+	if _, reply := FromWire(w); reply == nil {
+		t.Error("a Multi whose keys are not its commands' was accepted")
+	}
+	w = ToWire(c)
+	w.Sub = append(w.Sub, ToWire(c))
+	w.Keys = append(w.Keys, []byte("k"))
+	if _, reply := FromWire(w); reply == nil {
+		t.Error("a nested Multi was accepted")
+	}
+}

@@ -2,14 +2,19 @@ package command
 
 import (
 	"strconv"
+	"strings"
 
 	"castkv/actors/wire"
 )
 
 // ToWire is c as a data server receives it: parsed once, by the API server.
 func ToWire(c *Command) *wire.Command {
-	return &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get, Txn: c.Txn,
+	w := &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get, Txn: c.Txn,
 		Ints: c.Ints, Incr: c.Incr}
+	for _, s := range c.Sub {
+		w.Sub = append(w.Sub, ToWire(s))
+	}
+	return w
 }
 
 // FromWire is a command a data server received, checked as Parse checks
@@ -19,6 +24,12 @@ func ToWire(c *Command) *wire.Command {
 func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 	if w == nil {
 		return nil, Error("ERR malformed command: none")
+	}
+	if Kind(w.Kind) == Multi {
+		return multiFromWire(w)
+	}
+	if len(w.Sub) > 0 {
+		return nil, Error("ERR malformed command: " + Kind(w.Kind).String() + " with commands of a block")
 	}
 	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get, Txn: w.Txn,
 		Ints: w.Ints, Incr: w.Incr}
@@ -67,6 +78,79 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 	}
 	if !ok {
 		return nil, Error("ERR malformed command: " + c.Kind.String() + " with " + strconv.Itoa(keys) + " keys and " + strconv.Itoa(values) + " values")
+	}
+	return c, nil
+}
+
+// multiFromWire checks a MULTI block: one or more commands, each as
+// FromWire checks it, none a block, a transaction step or a command over
+// every key, and the block's keys exactly theirs.
+func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
+	bad := func(why string) (*Command, *wire.Reply) { return nil, Error("ERR malformed command: Multi " + why) }
+	if len(w.Sub) == 0 || len(w.Values) > 0 || w.Txn != nil || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 {
+		return bad("with no commands, or with arguments of its own")
+	}
+	c := &Command{Kind: Multi, Name: w.Name}
+	for _, ws := range w.Sub {
+		if Kind(ws.Kind) == Multi {
+			return bad("inside a block")
+		}
+		s, reply := FromWire(ws)
+		if reply != nil {
+			return nil, reply
+		}
+		if s.Txn != nil || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards {
+			return bad("with a " + s.Kind.String())
+		}
+		c.Sub = append(c.Sub, s)
+		c.Keys = append(c.Keys, s.Keys...)
+	}
+	if len(c.Keys) != len(w.Keys) {
+		return bad("whose keys are not its commands'")
+	}
+	for i := range c.Keys {
+		if string(c.Keys[i]) != string(w.Keys[i]) {
+			return bad("whose keys are not its commands'")
+		}
+	}
+	c.Keys = w.Keys
+	return c, nil
+}
+
+// ExecArgs is the argument vector the RESP port sends for a MULTI block
+// of cmds (each an argument vector): EXEC, then each command's argument
+// count and arguments. ParseExec reads it back.
+func ExecArgs(cmds [][][]byte) [][]byte {
+	args := [][]byte{[]byte("EXEC")}
+	for _, c := range cmds {
+		args = append(args, strconv.AppendInt(nil, int64(len(c)), 10))
+		args = append(args, c...)
+	}
+	return args
+}
+
+// parseExec reads ExecArgs's vector into a Multi, each command parsed as
+// Parse parses it; args[0] is EXEC.
+func parseExec(args [][]byte) (*Command, *wire.Reply) {
+	c := &Command{Kind: Multi, Name: "exec", Args: args}
+	for rest := args[1:]; len(rest) > 0; {
+		n, err := strconv.Atoi(string(rest[0]))
+		if err != nil || n < 1 || n > len(rest)-1 {
+			return nil, Error("ERR malformed EXEC: a command's argument count is missing or wrong")
+		}
+		s, reply := Parse(rest[1 : 1+n])
+		if reply != nil {
+			return nil, reply
+		}
+		if s.Kind == Multi || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards {
+			return nil, Error("ERR " + strings.ToUpper(s.Name) + " cannot run inside MULTI")
+		}
+		c.Sub = append(c.Sub, s)
+		c.Keys = append(c.Keys, s.Keys...)
+		rest = rest[1+n:]
+	}
+	if len(c.Sub) == 0 {
+		return nil, Error("ERR malformed EXEC: no commands")
 	}
 	return c, nil
 }

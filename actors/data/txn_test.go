@@ -258,3 +258,37 @@ func TestTxnLocksNamesExpiredLocks(t *testing.T) {
 		t.Errorf("after the first transaction's locks expired: %q, want a,b,p", got)
 	}
 }
+
+// A MULTI block commits as one entry: its commands run in order against the
+// sequenced state, each seeing the writes before it, and every replica
+// applies the writes the primary computed.
+func TestMultiBlockIsOneEntry(t *testing.T) {
+	env := roletest.New("data1", 1)
+	defer env.Close()
+	c := config(1, "data1", []string{"data2"})
+	s := primaryWithLease(t, env, Config{Meta: []actors.Addr{"meta"}}, c, "data2")
+	rep, _ := commitAcked(t, env, s, commitCmd(1, 1, "SET", "n", "5"))
+	if rep.Kind != wire.Reply_STATUS {
+		t.Fatalf("SET: %v", rep)
+	}
+	last := s.replica(0).log.last
+	argvs := [][][]byte{{[]byte("INCR"), []byte("n")}, {[]byte("SET"), []byte("k"), []byte("v"), []byte("NX")},
+		{[]byte("APPEND"), []byte("k"), []byte("w")}, {[]byte("GET"), []byte("k")}, {[]byte("DEL"), []byte("n")}}
+	var words []string
+	for _, a := range command.ExecArgs(argvs) {
+		words = append(words, string(a))
+	}
+	rep, _ = commitAcked(t, env, s, commitCmd(1, 2, words...))
+	if got := s.replica(0).log.last; got != last+1 {
+		t.Errorf("the block took %d entries, want 1", got-last)
+	}
+	if rep.Kind != wire.Reply_ARRAY || len(rep.Array) != 5 || rep.Array[0].Int != 6 || string(rep.Array[3].Bulk) != "vw" || rep.Array[4].Int != 1 {
+		t.Fatalf("the block answered %v", rep)
+	}
+	if v, ok := get(t, env, "k"); v != "vw" || !ok {
+		t.Errorf("k = %q, %t after the block", v, ok)
+	}
+	if _, ok := get(t, env, "n"); ok {
+		t.Error("n survived the block's DEL")
+	}
+}

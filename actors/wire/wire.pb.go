@@ -2726,7 +2726,10 @@ type Command struct {
 	Ints []int64 `protobuf:"zigzag64,9,rep,packed,name=ints,proto3" json:"ints,omitempty"`
 	// incr: INCRBYFLOAT's increment as the client typed it, parsed where it
 	// is evaluated (with the precision Redis's long double has).
-	Incr          []byte `protobuf:"bytes,10,opt,name=incr,proto3" json:"incr,omitempty"`
+	Incr []byte `protobuf:"bytes,10,opt,name=incr,proto3" json:"incr,omitempty"`
+	// sub: the commands of a MULTI block (command.Multi), run in order as
+	// one step at the shard's primary; none of them is itself a block.
+	Sub           []*Command `protobuf:"bytes,11,rep,name=sub,proto3" json:"sub,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2827,6 +2830,13 @@ func (x *Command) GetInts() []int64 {
 func (x *Command) GetIncr() []byte {
 	if x != nil {
 		return x.Incr
+	}
+	return nil
+}
+
+func (x *Command) GetSub() []*Command {
+	if x != nil {
+		return x.Sub
 	}
 	return nil
 }
@@ -4834,7 +4844,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xdb\x01\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x83\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4846,7 +4856,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x03txn\x18\b \x01(\v2\x10.castkv.wire.TxnR\x03txn\x12\x12\n" +
 	"\x04ints\x18\t \x03(\x12R\x04ints\x12\x12\n" +
 	"\x04incr\x18\n" +
-	" \x01(\fR\x04incr\"\x97\x02\n" +
+	" \x01(\fR\x04incr\x12&\n" +
+	"\x03sub\x18\v \x03(\v2\x14.castkv.wire.CommandR\x03sub\"\x97\x02\n" +
 	"\x03Txn\x12\x19\n" +
 	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +
@@ -5137,44 +5148,45 @@ var file_wire_proto_depIdxs = []int32{
 	35, // 20: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
 	35, // 21: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
 	39, // 22: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
-	35, // 23: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	38, // 24: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	38, // 25: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	35, // 26: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 27: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 28: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 29: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	40, // 30: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 31: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 32: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 33: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	40, // 34: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	42, // 35: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	43, // 36: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	44, // 37: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	45, // 38: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	40, // 39: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	40, // 40: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 41: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	35, // 42: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	48, // 43: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 44: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	41, // 45: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 46: castkv.wire.Entry.split:type_name -> castkv.wire.Config
-	50, // 47: castkv.wire.Entry.gc:type_name -> castkv.wire.TxnGC
-	7,  // 48: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	49, // 49: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 50: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 51: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	56, // 52: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	57, // 53: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 54: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 55: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	38, // 23: castkv.wire.Command.sub:type_name -> castkv.wire.Command
+	35, // 24: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	38, // 25: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	38, // 26: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	35, // 27: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 28: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 29: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 30: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	40, // 31: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 32: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 33: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 34: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	40, // 35: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	42, // 36: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	43, // 37: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	44, // 38: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	45, // 39: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	40, // 40: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	40, // 41: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 42: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	35, // 43: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	48, // 44: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 45: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	41, // 46: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 47: castkv.wire.Entry.split:type_name -> castkv.wire.Config
+	50, // 48: castkv.wire.Entry.gc:type_name -> castkv.wire.TxnGC
+	7,  // 49: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	49, // 50: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 51: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 52: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	56, // 53: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	57, // 54: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 55: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 56: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }

@@ -291,17 +291,31 @@ func TestDevEveryCommand(t *testing.T) {
 		}); err != nil || get.Val() != "c" || exists.Val() != 2 {
 			t.Fatalf("a read block: %v; GET tx1 %q, EXISTS %d; want c and 2", err, get.Val(), exists.Val())
 		}
+		// A block of other commands runs in order as one step: the
+		// rate limiter's INCR, a DEL, a read of what it wrote.
+		var ctr *redis.IntCmd
+		var after *redis.StringCmd
+		if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			ctr = p.Incr(ctx, "txctr")
+			p.IncrBy(ctx, "txctr", 9)
+			p.Del(ctx, "tx2")
+			after = p.Get(ctx, "txctr")
+			return nil
+		}); err != nil || ctr.Val() != 1 || after.Val() != "10" {
+			t.Fatalf("a mixed block: %v; INCR %d, GET %q", err, ctr.Val(), after.Val())
+		}
 		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, "tx3", "x", 0)
-			p.Del(ctx, "tx1")
+			p.Do(ctx, "DBSIZE")
 			return nil
 		})
 		if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
-			t.Fatalf("a block with DEL: %v, want EXECABORT", err)
+			t.Fatalf("a block with DBSIZE: %v, want EXECABORT", err)
 		}
-		if n, err := c.Exists(ctx, "tx1", "tx3").Result(); n != 1 || err != nil {
-			t.Errorf("after the refused block: EXISTS tx1 tx3 = %d, %v; want 1 (tx1 kept, tx3 never set)", n, err)
+		if n, err := c.Exists(ctx, "tx1", "tx2", "tx3").Result(); n != 1 || err != nil {
+			t.Errorf("after the blocks: EXISTS tx1 tx2 tx3 = %d, %v; want 1 (tx1 kept, tx2 deleted, tx3 never set)", n, err)
 		}
+		c.Del(ctx, "txctr")
 		if err := c.Del(ctx, "tx1", "tx2").Err(); err != nil {
 			t.Error(err)
 		}
