@@ -3,6 +3,7 @@ package net
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -90,6 +91,8 @@ type RESPConfig struct {
 	// Metrics counts commands by name and result, with their latency
 	// (metrics.go); nil: none.
 	Metrics *Metrics
+	// TLS, when set, makes the port speak TLS only (redis-cli --tls).
+	TLS *tls.Config
 }
 
 // Defaults and fixed bounds of the RESP port.
@@ -244,6 +247,9 @@ func ListenRESP(cfg RESPConfig) (*RESPServer, error) {
 	tcp, err := gonet.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("resp: listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.TLS != nil {
+		tcp = tls.NewListener(tcp, cfg.TLS)
 	}
 	var id [20]byte
 	_, _ = rand.Read(id[:])

@@ -2,7 +2,9 @@ package net
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io"
 	gonet "net"
@@ -198,6 +200,15 @@ func (c *respConn) serve() {
 // an error, or the connection dies. A nil result means the writer is to
 // finish the replies of what was read, then close.
 func (c *respConn) readLoop() error {
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		// Bounded: a client that never finishes its handshake must not
+		// hold a connection slot for good.
+		_ = tc.SetDeadline(time.Now().Add(respTLSHandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+	}
 	maxPipeline := c.s.cfg.MaxPipeline
 	for {
 		c.mu.Lock()
@@ -281,6 +292,9 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	c.forward(name, args, reserved, cl.lastCmd)
 	return false
 }
+
+// respTLSHandshakeTimeout bounds a TLS client's handshake.
+const respTLSHandshakeTimeout = 10 * time.Second
 
 // respDeadlineShares is how many deadline contexts a connection makes per
 // CommandTimeout at most: commands dispatched within CommandTimeout /

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,11 +69,17 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 	shard := fs.Int("shard", -1, "the shard to split (castd admin status lists them)")
 	slot := fs.Int("slot", 0, "the first slot the new shard takes (0: the middle of the shard's slots)")
+	var tf tlsFlags
+	tf.register(fs, false)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usageError{err}
+	}
+	var err error
+	if adminTLS, _, err = tf.configs(); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
@@ -276,8 +283,13 @@ func orNone(s string) string {
 // found from metas by following redirects and passing over silent
 // members, and waits for its answer (a MetaMembersReply or a
 // ConfigUpdate).
+// adminTLS is the cluster TLS of castd admin (its --tls-* flags); nil:
+// plain TCP.
+var adminTLS *tls.Config
+
 func askMeta(metas []actors.Addr, peer string, req actors.Msg, timeout time.Duration) (actors.Msg, error) {
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: peer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: peer, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transport: cnet.TransportConfig{TLS: adminTLS}})
 	if err != nil {
 		return nil, fmt.Errorf("listen for meta's answer on %s: %w", peer, err)
 	}

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,6 +105,9 @@ type common struct {
 	pprof               string
 	http                string
 	web                 *httpServer // --http; nil without
+	tls                 tlsFlags
+	clusterTLS          *tls.Config // --tls-*; nil: plain TCP
+	clientTLS           *tls.Config // the RESP port's (api, dev)
 	fs                  *flag.FlagSet
 }
 
@@ -118,6 +122,7 @@ func newFlags(name string, stderr io.Writer) *common {
 	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	c.fs.StringVar(&c.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	c.fs.StringVar(&c.http, "http", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 127.0.0.1:9100; empty: off")
+	c.tls.register(c.fs, name == "api" || name == "dev")
 	return c
 }
 
@@ -146,8 +151,11 @@ func (c *common) parse(args []string, required ...string) error {
 		}
 		go func() { _ = http.Serve(ln, nil) }() // pprof registers on the default mux
 	}
+	var err error
+	if c.clusterTLS, c.clientTLS, err = c.tls.configs(); err != nil {
+		return err
+	}
 	if c.http != "" {
-		var err error
 		if c.web, err = startHTTP(c.http); err != nil {
 			return err
 		}
@@ -336,6 +344,7 @@ func runData(args []string, stderr io.Writer) error {
 // apiFlags are the API server's client-port flags.
 type apiFlags struct {
 	listen, requirePass       string
+	requirePassFile           string
 	maxValueBytes, maxClients int
 	maxPipeline               int
 	clientMemoryBytes         int
@@ -346,7 +355,8 @@ type apiFlags struct {
 
 func (a *apiFlags) register(fs *flag.FlagSet, defaultListen string, flush bool) {
 	fs.StringVar(&a.listen, "listen", defaultListen, "client (RESP) address host:port")
-	fs.StringVar(&a.requirePass, "requirepass", "", "password clients must AUTH with; empty: none")
+	fs.StringVar(&a.requirePass, "requirepass", "", "password clients must AUTH with; empty: none. It shows in ps: prefer --requirepass-file or $"+requirePassEnv)
+	fs.StringVar(&a.requirePassFile, "requirepass-file", "", "file whose first line is the password clients must AUTH with")
 	fs.IntVar(&a.maxValueBytes, "max-value-bytes", maxValueBytes, "largest bulk string a client may send (at most 64 MiB, which the cluster's 80 MiB frames carry)")
 	fs.IntVar(&a.maxClients, "max-clients", 10000, "most client connections at once")
 	fs.IntVar(&a.maxPipeline, "max-pipeline", 1024, "most commands of one connection read and not yet answered; beyond it the port stops reading that connection")
@@ -367,7 +377,34 @@ const maxRequestTimeout = 25 * time.Second
 
 // check refuses flag values the API role cannot run with, before anything
 // starts.
+// requirePassEnv names the environment variable that can hold the
+// password, kept out of the command line (and so out of ps).
+const requirePassEnv = "CASTKV_REQUIREPASS"
+
 func (a *apiFlags) check() error {
+	env := os.Getenv(requirePassEnv)
+	given := 0
+	for _, s := range []string{a.requirePass, a.requirePassFile, env} {
+		if s != "" {
+			given++
+		}
+	}
+	if given > 1 {
+		return usageError{fmt.Errorf("give the password one way: --requirepass, --requirepass-file or $%s", requirePassEnv)}
+	}
+	switch {
+	case a.requirePassFile != "":
+		b, err := os.ReadFile(a.requirePassFile)
+		if err != nil {
+			return usageError{fmt.Errorf("--requirepass-file: %v", err)}
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if a.requirePass = strings.TrimSuffix(line, "\r"); a.requirePass == "" {
+			return usageError{fmt.Errorf("--requirepass-file: %s's first line is empty", a.requirePassFile)}
+		}
+	case env != "":
+		a.requirePass = env
+	}
 	if a.maxValueBytes <= 0 || a.maxValueBytes > maxValueBytes {
 		return usageError{fmt.Errorf("--max-value-bytes must be between 1 and %d, not %d", maxValueBytes, a.maxValueBytes)}
 	}
@@ -384,14 +421,14 @@ func (a *apiFlags) check() error {
 }
 
 // startAPI spawns the API role and its client port.
-func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logger, web *httpServer) (*cnet.RESPServer, error) {
+func startAPI(p *cnet.Process, metas []actors.Addr, a *apiFlags, log *slog.Logger, web *httpServer, clientTLS *tls.Config) (*cnet.RESPServer, error) {
 	apiAddr := p.Spawn("api", api.New(api.Config{Meta: metas, RequestTimeout: a.requestTimeout, DisableFlush: !a.enableFlush}), nil)
 	gw := p.Gateway("resp", apiAddr)
 	srv, err := cnet.ListenRESP(cnet.RESPConfig{
 		Addr: a.listen, MaxValueBytes: a.maxValueBytes, MaxClients: a.maxClients,
 		MaxPipeline: a.maxPipeline, ClientMemoryBytes: a.clientMemoryBytes,
 		IdleTimeout: a.idleTimeout, RequirePass: a.requirePass, Gateway: gw, Logger: log,
-		Stats: func() map[string]string { return keyspace(gw) }, Metrics: web.metricsOf(),
+		Stats: func() map[string]string { return keyspace(gw) }, Metrics: web.metricsOf(), TLS: clientTLS,
 	})
 	if err == nil {
 		web.setReady(apiReady(gw))
@@ -450,7 +487,7 @@ func runAPI(args []string, stderr io.Writer) error {
 	// The API server keeps no state: --data-dir only has to exist.
 	c.stateless = true
 	return serve(c, log, func(p *cnet.Process, _ *pebble.DB) (func(), error) {
-		srv, err := startAPI(p, metas, &a, log, c.web)
+		srv, err := startAPI(p, metas, &a, log, c.web, c.clientTLS)
 		if err != nil {
 			return nil, err
 		}
@@ -479,7 +516,7 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		}
 		return closeStore(db)
 	}
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log, Metrics: c.web.metricsOf()})
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: c.peer, Logger: log, Metrics: c.web.metricsOf(), Transport: cnet.TransportConfig{TLS: c.clusterTLS}})
 	if err != nil {
 		closeDB()
 		return err
@@ -563,7 +600,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		dbs = append(dbs, db)
-		p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(i), Logger: log.With("node", dir), Metrics: c.web.metricsOf()})
+		p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(i), Logger: log.With("node", dir), Metrics: c.web.metricsOf(), Transport: cnet.TransportConfig{TLS: c.clusterTLS}})
 		if err != nil {
 			return err
 		}
@@ -583,13 +620,13 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(devMetas + devDatas), Logger: log.With("node", "api"), Metrics: c.web.metricsOf()})
+	p, err := cnet.NewProcess(cnet.ProcessConfig{PeerAddr: addr(devMetas + devDatas), Logger: log.With("node", "api"), Metrics: c.web.metricsOf(), Transport: cnet.TransportConfig{TLS: c.clusterTLS}})
 	if err != nil {
 		cleanup()
 		return err
 	}
 	procs = append(procs, p)
-	srv, err := startAPI(p, metaAddrs, &a, log, c.web)
+	srv, err := startAPI(p, metaAddrs, &a, log, c.web, c.clientTLS)
 	if err != nil {
 		cleanup()
 		return err
