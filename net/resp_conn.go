@@ -691,7 +691,7 @@ func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint6
 		return dst
 	case "mget", "exists", "del", "unlink":
 		first = 1
-	case "mset":
+	case "mset", "msetnx":
 		first, step = 1, 2
 	case "exec": // a MULTI block (command.ExecArgs): each command's keys
 		for rest := args[1:]; len(rest) > 0; {

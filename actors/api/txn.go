@@ -77,10 +77,10 @@ type txnPart struct {
 // the lock met, WRITE_CONFLICT).
 type subDone func(env actors.Env, st wire.Status, rep *wire.Reply, lock *wire.Lock)
 
-// crossShardWrite reports whether r is an MSET or DEL whose keys span
-// several shards.
+// crossShardWrite reports whether r is an MSET, MSETNX or DEL whose keys
+// span several shards.
 func (a *API) crossShardWrite(r *request) bool {
-	if r.done != nil || (r.cmd.Kind != command.MSet && r.cmd.Kind != command.Del) {
+	if r.done != nil || (r.cmd.Kind != command.MSet && r.cmd.Kind != command.MSetNX && r.cmd.Kind != command.Del) {
 		return false
 	}
 	_, cross := a.shards.Route(r.cmd.Keys)
@@ -132,13 +132,14 @@ func (a *API) tryTxn(env actors.Env, r *request) {
 	t.pending = len(parts)
 	for i, p := range parts {
 		cmd := &command.Command{Kind: command.TxnPrewrite, Name: "txnprewrite",
-			Txn: &wire.Txn{StartTs: t.start, Primary: t.primary, ExpiresTs: expires, Delete: r.cmd.Kind == command.Del}}
+			Txn: &wire.Txn{StartTs: t.start, Primary: t.primary, ExpiresTs: expires, Delete: r.cmd.Kind == command.Del,
+				CountLive: r.cmd.Kind == command.MSetNX}}
 		if i == 0 {
 			cmd.Txn.Secondaries = secondaries
 		}
 		for _, k := range p.keys {
 			cmd.Keys = append(cmd.Keys, r.cmd.Keys[k])
-			if r.cmd.Kind == command.MSet {
+			if r.cmd.Kind != command.Del {
 				cmd.Values = append(cmd.Values, r.cmd.Values[k])
 			}
 		}
@@ -172,6 +173,14 @@ func (a *API) prewritten(env actors.Env, r *request, t *txnState, st wire.Status
 	}
 	if !a.holds(r) || r.txn != t {
 		a.rollback(env, r, t) // its request ended: it never commits
+		return
+	}
+	if t.failed == wire.Status_OK && t.errRep == nil && r.cmd.Kind == command.MSetNX && t.live > 0 {
+		// MSETNX: a key existed at the start timestamp, and the locks kept
+		// any later write out until now: nothing is set.
+		a.rollback(env, r, t)
+		r.txn = nil
+		a.finish(env, r, command.Int(0))
 		return
 	}
 	if t.failed == wire.Status_OK && t.errRep == nil {
@@ -213,8 +222,11 @@ func (a *API) commitPrimary(env actors.Env, r *request, t *txnState) {
 			case st == wire.Status_OK && fate == command.FateCommitted:
 				if a.holds(r) && r.txn == t {
 					res := command.OK()
-					if r.cmd.Kind == command.Del {
+					switch r.cmd.Kind {
+					case command.Del:
 						res = command.Int(t.live)
+					case command.MSetNX:
+						res = command.Int(1)
 					}
 					a.finish(env, r, res)
 				}
@@ -367,7 +379,7 @@ func (a *API) perShard(env actors.Env, r *request, parts []*txnPart) {
 		cmd := &command.Command{Kind: r.cmd.Kind, Name: r.cmd.Name}
 		for _, k := range p.keys {
 			cmd.Keys = append(cmd.Keys, r.cmd.Keys[k])
-			if r.cmd.Kind == command.MSet {
+			if r.cmd.Kind != command.Del {
 				cmd.Values = append(cmd.Values, r.cmd.Values[k])
 			}
 		}
@@ -385,6 +397,8 @@ func (a *API) perShard(env actors.Env, r *request, parts []*txnPart) {
 				a.finish(env, r, failed)
 			case r.cmd.Kind == command.Del:
 				a.finish(env, r, command.Int(n))
+			case r.cmd.Kind == command.MSetNX: // the canary's: each shard on its own
+				a.finish(env, r, command.Int(min(n, 1)))
 			default:
 				a.finish(env, r, command.OK())
 			}

@@ -195,3 +195,50 @@ func TestSplitSettlesAOneShardWriteFirst(t *testing.T) {
 		})
 	}
 }
+
+// MSETNX across shards is a transaction whose prewrites count the live
+// keys: if any shard holds one, everything prewritten is rolled back (the
+// primary key's with a record) and the client hears 0; if none, it
+// commits as MSET does and the client hears 1.
+func TestMsetnxAcrossShards(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		liveBar int64 // shard 0's count of live keys
+		want    int64
+	}{
+		{"a key exists", 1, 0},
+		{"none exists", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, a := startSharded(t)
+			defer env.Close()
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: args("MSETNX", "foo", "1", "bar", "2")})
+			pre := commitsOf(take(env, a))
+			if len(pre) != 2 || !pre[0].Command.Txn.CountLive || pre[0].Command.Txn.Delete || len(pre[0].Command.Values) != 1 {
+				t.Fatalf("want two prewrites that count live keys and carry values, got %v", pre)
+			}
+			replyTo(a, env, "data2", pre[0], wire.Status_OK, command.Int(0), nil)
+			replyTo(a, env, "data1", pre[1], wire.Status_OK, command.Int(tc.liveBar), nil)
+			sent := take(env, a)
+			got := roletest.Of[*wire.ClientReply](sent)
+			next := commitsOf(sent)
+			if tc.want == 0 {
+				if len(got) != 1 || got[0].Reply.Int != 0 {
+					t.Fatalf("want :0 to the client at once, got %v", sent)
+				}
+				if len(next) != 2 || !next[0].Command.Txn.Rollback || !next[1].Command.Txn.Rollback {
+					t.Fatalf("want both shards rolled back, got %v", next)
+				}
+				return
+			}
+			if len(got) != 0 || len(next) != 1 || next[0].Command.Txn.Rollback || next[0].Command.Txn.CommitTs == 0 {
+				t.Fatalf("want the primary key's shard committed before any reply, got %v", sent)
+			}
+			replyTo(a, env, "data2", next[0], wire.Status_OK, command.FateReply(command.FateCommitted, next[0].Command.Txn.CommitTs), nil)
+			got = roletest.Of[*wire.ClientReply](take(env, a))
+			if len(got) != 1 || got[0].Reply.Int != 1 {
+				t.Fatalf("want :1 once the primary key committed, got %v", got)
+			}
+		})
+	}
+}

@@ -52,6 +52,9 @@ const (
 	GetRange // Ints: start, end
 	SetRange // Ints: offset
 	Type
+	// MSetNX is MSETNX: MSET if none of its keys exists; 1 or 0. Across
+	// shards it is a transaction that rolls back when a key exists.
+	MSetNX
 	// Multi is a MULTI block that is neither reads only nor writes only
 	// (the RESP port runs those as one MGET or one MSET): its commands, in
 	// Sub, run in order as one step at the shard's primary, each seeing
@@ -90,6 +93,7 @@ var kindNames = [...]string{
 	GetRange:      "GetRange",
 	SetRange:      "SetRange",
 	Type:          "Type",
+	MSetNX:        "MSetNX",
 	Multi:         "Multi",
 }
 
@@ -139,7 +143,7 @@ func (c *Command) IsWrite() bool {
 	}
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget,
-		IncrBy, IncrByFloat, Append, GetDel, SetRange:
+		IncrBy, IncrByFloat, Append, GetDel, SetRange, MSetNX:
 		return true
 	}
 	return false
@@ -158,7 +162,7 @@ func (c *Command) ValuePositions() []int {
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet:
 		return []int{2}
-	case MSet, TxnPrewrite:
+	case MSet, MSetNX, TxnPrewrite:
 		positions := make([]int, 0, len(c.Values))
 		for i := range c.Values {
 			positions = append(positions, 2+2*i)

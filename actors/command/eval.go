@@ -110,6 +110,23 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 		}
 		return OK(), writes, nil
 
+	case MSetNX:
+		// Nothing is written if any key exists; else as MSET.
+		for _, key := range c.Keys {
+			_, found, err := get(key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if found {
+				return Int(0), nil, nil
+			}
+		}
+		writes := make([]Write, 0, len(c.Keys))
+		for i, key := range c.Keys {
+			writes = append(writes, Write{Key: key, Value: c.Values[i]})
+		}
+		return Int(1), writes, nil
+
 	case Exists:
 		// A key named twice counts twice, as in Redis.
 		var n int64

@@ -35,6 +35,7 @@ var table = map[string]spec{
 	"getset":      {GetSet, 3},
 	"mget":        {MGet, -2},
 	"mset":        {MSet, -3},
+	"msetnx":      {MSetNX, -3},
 	"exists":      {Exists, -2},
 	"del":         {Del, -2},
 	"unlink":      {Del, -2}, // castkv frees nothing in the background: UNLINK is DEL
@@ -133,7 +134,7 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 		c.Keys, c.Values = args[1:2:2], args[2:3:3]
 	case MGet, Exists, Del:
 		c.Keys = args[1:len(args):len(args)]
-	case MSet:
+	case MSet, MSetNX:
 		// Redis checks MSET's pairing after its arity, with the same text.
 		if len(args)%2 == 0 {
 			return nil, wrongArity(name)

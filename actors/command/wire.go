@@ -42,7 +42,7 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys == 1 && values == 1
 	case MGet, Exists, Del:
 		ok = keys >= 1 && values == 0
-	case MSet:
+	case MSet, MSetNX:
 		ok = keys >= 1 && values == keys
 	case DBSize, FlushAll, TxnLocks:
 		ok = keys == 0 && values == 0

@@ -263,7 +263,7 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			e.Writes = append(e.Writes, w)
 		}
 		e.Result = command.OK()
-		if t.Delete {
+		if t.Delete || t.CountLive {
 			e.Result = command.Int(live)
 		}
 		return wire.Status_OK, nil, nil

@@ -292,3 +292,20 @@ func TestMultiBlockIsOneEntry(t *testing.T) {
 		t.Error("n survived the block's DEL")
 	}
 }
+
+// An MSETNX's prewrite counts the keys that are live, so its coordinator
+// rolls back if any is; an MSET's prewrite answers OK.
+func TestPrewriteCountsLiveKeysForMsetnx(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	commitEntry(t, env, s, op(1, "SET", "a", "1"))
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("a"), ExpiresTs: start + 1000, CountLive: true}
+	if e := commitEntry(t, env, s, txnOp(2, command.TxnPrewrite, txn, []string{"a", "b"}, "x", "y")); e.Result.GetKind() != wire.Reply_INT || e.Result.Int != 1 {
+		t.Errorf("MSETNX prewrite of a (live) and b: result %v, want 1", e.Result)
+	}
+	start = nextTS()
+	txn = &wire.Txn{StartTs: start, Primary: []byte("c"), ExpiresTs: start + 1000}
+	if e := commitEntry(t, env, s, txnOp(3, command.TxnPrewrite, txn, []string{"c"}, "z")); e.Result.GetKind() != wire.Reply_STATUS {
+		t.Errorf("MSET prewrite: result %v, want OK", e.Result)
+	}
+}

@@ -2860,8 +2860,11 @@ type Txn struct {
 	// met a lock of it that expired) or reported alive.
 	CallerTs         uint64 `protobuf:"varint,8,opt,name=caller_ts,json=callerTs,proto3" json:"caller_ts,omitempty"`
 	RollbackIfAbsent bool   `protobuf:"varint,9,opt,name=rollback_if_absent,json=rollbackIfAbsent,proto3" json:"rollback_if_absent,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// TxnPrewrite of MSETNX: answer how many of the keys are live, as a
+	// DEL's prewrite does, so the coordinator rolls back if any is.
+	CountLive     bool `protobuf:"varint,10,opt,name=count_live,json=countLive,proto3" json:"count_live,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Txn) Reset() {
@@ -2953,6 +2956,13 @@ func (x *Txn) GetCallerTs() uint64 {
 func (x *Txn) GetRollbackIfAbsent() bool {
 	if x != nil {
 		return x.RollbackIfAbsent
+	}
+	return false
+}
+
+func (x *Txn) GetCountLive() bool {
+	if x != nil {
+		return x.CountLive
 	}
 	return false
 }
@@ -4857,7 +4867,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x04ints\x18\t \x03(\x12R\x04ints\x12\x12\n" +
 	"\x04incr\x18\n" +
 	" \x01(\fR\x04incr\x12&\n" +
-	"\x03sub\x18\v \x03(\v2\x14.castkv.wire.CommandR\x03sub\"\x97\x02\n" +
+	"\x03sub\x18\v \x03(\v2\x14.castkv.wire.CommandR\x03sub\"\xb6\x02\n" +
 	"\x03Txn\x12\x19\n" +
 	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +
@@ -4868,7 +4878,10 @@ const file_wire_proto_rawDesc = "" +
 	"expires_ts\x18\x06 \x01(\x04R\texpiresTs\x12 \n" +
 	"\vsecondaries\x18\a \x03(\fR\vsecondaries\x12\x1b\n" +
 	"\tcaller_ts\x18\b \x01(\x04R\bcallerTs\x12,\n" +
-	"\x12rollback_if_absent\x18\t \x01(\bR\x10rollbackIfAbsent\"\xbc\x01\n" +
+	"\x12rollback_if_absent\x18\t \x01(\bR\x10rollbackIfAbsent\x12\x1d\n" +
+	"\n" +
+	"count_live\x18\n" +
+	" \x01(\bR\tcountLive\"\xbc\x01\n" +
 	"\x04Lock\x12\x18\n" +
 	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x19\n" +
 	"\bstart_ts\x18\x02 \x01(\x04R\astartTs\x12\x1d\n" +

@@ -259,6 +259,9 @@ func TestDevEveryCommand(t *testing.T) {
 		expect(t, c, "hello!!", "GETDEL", "str")
 		expect(t, c, "none", "TYPE", "str")
 		expect(t, c, int64(1), "UNLINK", "ctr", "str")
+		expect(t, c, int64(1), "MSETNX", "nx1", "a", "nx2", "b")
+		expect(t, c, int64(0), "MSETNX", "nx2", "c", "nx3", "d")
+		expect(t, c, int64(2), "DEL", "nx1", "nx2", "nx3")
 		if _, err := c.Do(ctx, "INCR", "ctr", "x").Result(); err == nil || !strings.Contains(err.Error(), "wrong number of arguments") {
 			t.Errorf("INCR with two keys: %v", err)
 		}
