@@ -195,6 +195,9 @@ type RESPServer struct {
 	totalCommands  atomic.Uint64
 	rejected       atomic.Uint64
 	protocolErrors atomic.Uint64
+	// warnLimit rate-limits the log of what clients do wrong (protocol
+	// errors, cross-protocol attempts): a client can make them at will.
+	warnLimit respLogLimit
 	memoryRefused  atomic.Uint64
 }
 
@@ -437,4 +440,27 @@ func (l *respListener) Accept() (gonet.Conn, error) {
 func (l *respListener) Close() error {
 	l.closeOnce.Do(func() { close(l.done) })
 	return l.Listener.Close()
+}
+
+// respLogLimit lets one log line through per respWarnEvery and counts the
+// ones it held back, which the next line reports.
+type respLogLimit struct {
+	mu     sync.Mutex
+	last   time.Time
+	held   int
+}
+
+const respWarnEvery = time.Second
+
+// allow reports whether to log now, and how many were held back since the
+// last line that was.
+func (l *respLogLimit) allow(now time.Time) (ok bool, heldBack int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < respWarnEvery {
+		l.held++
+		return false, 0
+	}
+	l.last, heldBack, l.held = now, l.held, 0
+	return true, heldBack
 }

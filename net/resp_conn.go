@@ -242,7 +242,9 @@ func (c *respConn) readFailed(err error) error {
 	switch {
 	case errors.As(err, &perr):
 		c.s.protocolErrors.Add(1)
-		c.s.log.Warn("resp: protocol error, closing connection", "remote", c.remote, "err", perr.msg)
+		if ok, held := c.s.warnLimit.allow(time.Now()); ok {
+			c.s.log.Warn("resp: protocol error, closing connection", "remote", c.remote, "err", perr.msg, "held_back_since_last", held)
+		}
 		c.queueRaw(perr.Reply())
 		return nil
 	case errors.As(err, &berr) && !berr.closed:
@@ -267,15 +269,28 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
 	// before authentication. Every command of an unauthenticated client is
 	// answered here, before the next is read, so AUTH gates what follows.
-	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" {
+	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" && name != "reset" {
 		c.queueLocal(command.Error("NOAUTH Authentication required."), reserved, false)
 		return false
+	}
+	if name == "post" || name == "host:" {
+		// Redis's securityWarningCommand: an HTTP request sent to the
+		// port (a browser tricked into cross-protocol scripting) closes
+		// the connection with no reply.
+		if ok, held := s.warnLimit.allow(time.Now()); ok {
+			s.log.Warn("resp: possible security attack: an HTTP request on the RESP port; closing the connection", "remote", c.remote, "held_back_since_last", held)
+		}
+		c.unreserve(reserved)
+		return true
 	}
 	if name == "quit" {
 		// Answered after every earlier reply; what follows is dropped, as
 		// Redis drops the rest of the query buffer.
 		c.queueLocal(command.OK(), reserved, true)
 		return true
+	}
+	if name == "reset" {
+		c.endMulti() // RESET runs at once inside MULTI too, and ends it
 	}
 	if multiCommand(name) {
 		c.transaction(name, args, reserved)

@@ -45,6 +45,22 @@ func (s *RESPServer) local(cl *respClient, name string, args [][]byte) (reply *w
 		return s.command(args), true
 	case "info":
 		return s.info(args), true
+	case "role":
+		if len(args) != 1 {
+			return respArity(name), true
+		}
+		// Every API server is a front door to primaries: as Redis's ROLE
+		// of a master with no replicas of its own.
+		return command.Array(command.Bulk([]byte("master")), command.Int(0), command.Array()), true
+	case "reset":
+		if len(args) != 1 {
+			return respArity(name), true
+		}
+		// Redis's RESET: out of MULTI (dispatch ended the block), unnamed,
+		// and back to needing AUTH when a password is set.
+		cl.name = ""
+		cl.unauthenticated = s.cfg.RequirePass != ""
+		return command.Status("RESET"), true
 	case "config":
 		return s.config(args), true
 	case "function", "script":

@@ -288,3 +288,38 @@ func TestRESPKeyHashesOfABlock(t *testing.T) {
 		t.Errorf("keyHashes of a block %v, want %v", got, want)
 	}
 }
+
+// ROLE answers as a master with no replicas; RESET ends a MULTI block
+// (giving its bytes back) and the client's name, and asks for AUTH again
+// when a password is set.
+func TestRESPRoleAndReset(t *testing.T) {
+	s, _, _ := respStart(t, RESPConfig{RequirePass: "pw"})
+	c := respDial(t, s.Addr())
+	c.expect(respArray("AUTH", "pw"), "+OK\r\n")
+	c.expect(respArray("ROLE"), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n")
+	c.expect(respArray("CLIENT", "SETNAME", "me"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("SET", "k", strings.Repeat("v", 4096)), "+QUEUED\r\n")
+	c.expect(respArray("RESET"), "+RESET\r\n")
+	if used, _ := s.budget.usage(); used > 1024 {
+		t.Errorf("the block's 4 KiB are still held after RESET: %d bytes", used)
+	}
+	if got := c.roundTrip(respArray("GET", "k")); !strings.HasPrefix(got, "-NOAUTH") {
+		t.Errorf("GET after RESET with a password set: %q, want NOAUTH", got)
+	}
+	c.expect(respArray("AUTH", "pw"), "+OK\r\n")
+	c.expect(respArray("EXEC"), "-"+respExecNoMulti+"\r\n")
+	c.expect(respArray("CLIENT", "GETNAME"), "$-1\r\n")
+	c.expect(respArray("GET", "k"), "$-1\r\n")
+}
+
+// An HTTP request sent to the port closes the connection with no reply,
+// as Redis does (cross-protocol scripting).
+func TestRESPClosesOnHTTP(t *testing.T) {
+	for _, req := range []string{"POST / HTTP/1.1\r\nHost: x\r\n\r\n", "Host: x\r\n"} {
+		s, _, _ := respStart(t, RESPConfig{})
+		c := respDial(t, s.Addr())
+		c.send(req)
+		c.expectClosed()
+	}
+}
