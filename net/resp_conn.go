@@ -266,13 +266,6 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	cl.lastCmd = time.Now()
 	name := command.Name(args)
 	c.current = name
-	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
-	// before authentication. Every command of an unauthenticated client is
-	// answered here, before the next is read, so AUTH gates what follows.
-	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" && name != "reset" {
-		c.queueLocal(command.Error("NOAUTH Authentication required."), reserved, false)
-		return false
-	}
 	if name == "post" || name == "host:" {
 		// Redis's securityWarningCommand: an HTTP request sent to the
 		// port (a browser tricked into cross-protocol scripting) closes
@@ -283,13 +276,20 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 		c.unreserve(reserved)
 		return true
 	}
+	// Redis lets only AUTH, HELLO and QUIT (the NO_AUTH commands) through
+	// before authentication. Every command of an unauthenticated client is
+	// answered here, before the next is read, so AUTH gates what follows.
+	if cl.unauthenticated && name != "auth" && name != "hello" && name != "quit" && name != "reset" {
+		c.queueLocal(command.Error("NOAUTH Authentication required."), reserved, false)
+		return false
+	}
 	if name == "quit" {
 		// Answered after every earlier reply; what follows is dropped, as
 		// Redis drops the rest of the query buffer.
 		c.queueLocal(command.OK(), reserved, true)
 		return true
 	}
-	if name == "reset" {
+	if name == "reset" && len(args) == 1 {
 		c.endMulti() // RESET runs at once inside MULTI too, and ends it
 	}
 	if multiCommand(name) {

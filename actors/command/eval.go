@@ -183,9 +183,17 @@ func bulkOrNil(value []byte, found bool) *wire.Reply {
 // those before it wrote, and replies with the array of their replies. A
 // command that fails (an INCR of a string) has its error in its place and
 // the others still run, as in Redis.
+//
+// The entry keeps one write per key, its last: a block of APPENDs to one
+// key makes one value, not every value on the way. The bytes the block's
+// commands make along the way are bounded by MaxValueBytes, so that
+// neither the primary's memory nor the entry (one message between
+// servers) can be made to grow beyond what a client could send: 1,024
+// SETRANGEs at a 60 MiB offset are refused, not evaluated.
 func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
 	ov := &overlay{r: r, m: map[string]overlayValue{}}
-	var writes []Write
+	var order []string // keys in the order first written
+	made := 0
 	replies := make([]*wire.Reply, 0, len(c.Sub))
 	for _, s := range c.Sub {
 		reply, w, err := Eval(s, ov)
@@ -193,10 +201,20 @@ func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
 			return nil, nil, err
 		}
 		for _, x := range w {
+			if made += len(x.Value); made > MaxValueBytes {
+				return Error(fmt.Sprintf("ERR the MULTI block makes more than %d bytes of values; nothing of it was applied", MaxValueBytes)), nil, nil
+			}
+			if _, ok := ov.m[string(x.Key)]; !ok {
+				order = append(order, string(x.Key))
+			}
 			ov.m[string(x.Key)] = overlayValue{value: x.Value, found: !x.Delete}
 		}
-		writes = append(writes, w...)
 		replies = append(replies, reply)
+	}
+	writes := make([]Write, 0, len(order))
+	for _, k := range order {
+		v := ov.m[k]
+		writes = append(writes, Write{Key: []byte(k), Value: v.value, Delete: !v.found})
 	}
 	return Array(replies...), writes, nil
 }

@@ -301,3 +301,26 @@ func TestMultiMalformed(t *testing.T) {
 		t.Error("a nested Multi was accepted")
 	}
 }
+
+// A block's entry holds one write per key, its last; and the values its
+// commands make along the way are bounded, so a short block cannot make
+// gigabytes (1,024 SETRANGEs at a 60 MiB offset).
+func TestMultiBlockBounds(t *testing.T) {
+	c, _ := Parse(ExecArgs([][][]byte{argv("SET", "k", "a"), argv("APPEND", "k", "b"), argv("APPEND", "k", "c"), argv("DEL", "j"), argv("SET", "j", "x")}))
+	reply, writes, err := Eval(c, mapReader{"j": "old"})
+	if err != nil || reply.Kind != wire.Reply_ARRAY {
+		t.Fatalf("Eval: %v %v", reply, err)
+	}
+	if len(writes) != 2 || string(writes[0].Key) != "k" || string(writes[0].Value) != "abc" || string(writes[1].Key) != "j" || string(writes[1].Value) != "x" || writes[1].Delete {
+		t.Errorf("writes %+v, want k=abc and j=x, one each", writes)
+	}
+	var block [][][]byte
+	for range 1024 {
+		block = append(block, argv("SETRANGE", "k", "62914560", "x"))
+	}
+	c, _ = Parse(ExecArgs(block))
+	reply, writes, err = Eval(c, mapReader{})
+	if err != nil || reply.Kind != wire.Reply_ERROR || len(writes) != 0 || !strings.Contains(reply.Str, "nothing of it was applied") {
+		t.Errorf("a block making 64 GB: %v, %d writes, %v", reply, len(writes), err)
+	}
+}

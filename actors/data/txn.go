@@ -237,6 +237,9 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			}
 			if l := r.seqLock(k); l != nil {
 				if l.StartTs == t.StartTs && bytes.Equal(l.Primary, t.Primary) {
+					if r.replaces(k, nil, nil).Live {
+						live++ // counted as the first copy counted it
+					}
 					continue // prewritten already (a retry of a refused copy)
 				}
 				return wire.Status_LOCKED, nil, lockInfo(l, k)

@@ -105,7 +105,8 @@ func TestDevTLS(t *testing.T) {
 	ps := newProcs(t, dir)
 	ca := newTestCA(t, dir, "cluster")
 	nodeCert, nodeKey := ca.issue(t, dir, "node")
-	clientCert, clientKey := ca.issue(t, dir, "client")
+	clients := newTestCA(t, dir, "clients")
+	clientCert, clientKey := clients.issue(t, dir, "client")
 	other := newTestCA(t, dir, "other")
 	otherCert, otherKey := other.issue(t, dir, "stranger")
 
@@ -114,7 +115,8 @@ func TestDevTLS(t *testing.T) {
 	tlsFlags := []string{"--tls-cert", nodeCert, "--tls-key", nodeKey, "--tls-ca", ca.pem}
 	d := ps.start("dev", append([]string{"dev", "--listen", addr, "--data-dir", filepath.Join(ps.dir, "dev-data"),
 		"--peer-base", strconv.Itoa(ports[0]), "--log-level", "warn", "--fail-timeout", e2eFailTimeout.String(),
-		"--remove-after", e2eRemoveAfter.String(), "--request-timeout", e2eRequestTimeout.String()}, tlsFlags...)...)
+		"--remove-after", e2eRemoveAfter.String(), "--request-timeout", e2eRequestTimeout.String(),
+		"--tls-client-ca", clients.pem}, tlsFlags...)...)
 
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: 2 * time.Second,
 		TLSConfig: clientTLS(t, ca, clientCert, clientKey)})
@@ -165,6 +167,11 @@ func TestDevTLS(t *testing.T) {
 	out.Reset()
 	if err := runAdmin([]string{"status", "--meta", meta, "--timeout", "2s"}, &out, &out); err == nil {
 		t.Errorf("castd admin status without TLS reached a TLS cluster:\n%s", out.String())
+	}
+	// A RESP client's certificate is no cluster peer's.
+	out.Reset()
+	if err := runAdmin([]string{"status", "--meta", meta, "--timeout", "2s", "--tls-cert", clientCert, "--tls-key", clientKey, "--tls-ca", ca.pem}, &out, &out); err == nil {
+		t.Errorf("castd admin status with a client's certificate reached the cluster:\n%s", out.String())
 	}
 
 	cli, err := exec.LookPath("redis-cli")

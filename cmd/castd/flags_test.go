@@ -73,7 +73,16 @@ func TestTLSFlags(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "node")
-	f := tlsFlags{cert: cert, key: key, ca: ca.pem, authClients: "sometimes"}
+	f := tlsFlags{cert: cert, key: key, ca: ca.pem, authClients: "yes"}
+	if _, cli, err := f.configs(); err != nil || cli.ClientAuth != tls.NoClientCert {
+		t.Errorf("no --tls-client-ca: clients must not be asked for certificates: %v", err)
+	}
+	f.clientCA = ca.pem
+	if _, _, err := f.configs(); err == nil || !strings.Contains(err.Error(), "must not hold the cluster's CA") {
+		t.Errorf("the cluster's CA as the clients': %v", err)
+	}
+	f.clientCA = newTestCA(t, dir, "clients").pem
+	f.authClients = "sometimes"
 	if _, _, err := f.configs(); err == nil || !strings.Contains(err.Error(), "--tls-auth-clients") {
 		t.Errorf("--tls-auth-clients sometimes: %v", err)
 	}

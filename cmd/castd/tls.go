@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,24 +19,29 @@ import (
 //     accepts the other's only if --tls-ca signed it. Peers dial each other
 //     by address, so a certificate need not name one: membership is being
 //     signed by the cluster's CA, as in CockroachDB's node certificates.
-//   - On the RESP port the API server presents its certificate, and with
-//     --tls-auth-clients yes (the default, as Redis's tls-auth-clients)
-//     accepts only clients whose certificate --tls-ca signed; optional
-//     verifies one if given; no asks for none.
+//   - On the RESP port the API server presents its certificate. Clients
+//     are asked for one only with --tls-client-ca, the CA that signs
+//     clients' certificates, which must not be the cluster's: a client
+//     certificate the cluster's CA signed would pass as a peer on the
+//     cluster port, past requirepass. With it, --tls-auth-clients yes (the
+//     default, as Redis's tls-auth-clients) requires a certificate it
+//     signed; optional verifies one if given; no asks for none.
 //
 // Without --tls-cert both ports speak plain TCP.
 
 type tlsFlags struct {
 	cert, key, ca string
+	clientCA      string // api and dev: the CA of RESP clients' certificates
 	authClients   string // api and dev: yes, no, optional
 }
 
 func (t *tlsFlags) register(fs *flag.FlagSet, clientPort bool) {
 	fs.StringVar(&t.cert, "tls-cert", "", "PEM certificate this process presents on the cluster port"+orClient(clientPort)+"; with --tls-key and --tls-ca turns TLS on; empty: plain TCP")
 	fs.StringVar(&t.key, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&t.ca, "tls-ca", "", "PEM certificate of the CA that signs every castkv process's certificate (and, with --tls-auth-clients, the clients')")
+	fs.StringVar(&t.ca, "tls-ca", "", "PEM certificate of the CA that signs every castkv process's certificate (the cluster's CA)")
 	if clientPort {
-		fs.StringVar(&t.authClients, "tls-auth-clients", "yes", "RESP clients over TLS: yes (a certificate --tls-ca signed is required), optional (verified if given) or no")
+		fs.StringVar(&t.clientCA, "tls-client-ca", "", "PEM certificate of the CA that signs RESP clients' certificates; never the cluster's CA. Empty: clients are not asked for certificates")
+		fs.StringVar(&t.authClients, "tls-auth-clients", "yes", "with --tls-client-ca: yes (a certificate it signed is required), optional (verified if given) or no")
 	}
 }
 
@@ -95,7 +102,20 @@ func (t *tlsFlags) configs() (cluster, client *tls.Config, err error) {
 		InsecureSkipVerify:    true,
 		VerifyPeerCertificate: verify,
 	}
-	client = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}, ClientCAs: pool}
+	client = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	if t.clientCA == "" {
+		return cluster, client, nil // clients are not asked for certificates
+	}
+	clientPEM, err := os.ReadFile(t.clientCA)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--tls-client-ca: %v", err)}
+	}
+	if client.ClientCAs = x509.NewCertPool(); !client.ClientCAs.AppendCertsFromPEM(clientPEM) {
+		return nil, nil, usageError{fmt.Errorf("--tls-client-ca: %s holds no PEM certificate", t.clientCA)}
+	}
+	if sharesCert(pem, clientPEM) {
+		return nil, nil, usageError{errors.New("--tls-client-ca must not hold the cluster's CA (--tls-ca): a client certificate would pass as a cluster peer")}
+	}
 	switch strings.ToLower(t.authClients) {
 	case "yes", "":
 		client.ClientAuth = tls.RequireAndVerifyClientCert
@@ -107,4 +127,26 @@ func (t *tlsFlags) configs() (cluster, client *tls.Config, err error) {
 		return nil, nil, usageError{fmt.Errorf("--tls-auth-clients must be yes, optional or no, not %q", t.authClients)}
 	}
 	return cluster, client, nil
+}
+
+// sharesCert reports whether two PEM bundles hold a certificate in common.
+func sharesCert(a, b []byte) bool {
+	certs := func(p []byte) [][]byte {
+		var out [][]byte
+		for {
+			var block *pem.Block
+			if block, p = pem.Decode(p); block == nil {
+				return out
+			}
+			out = append(out, block.Bytes)
+		}
+	}
+	for _, x := range certs(a) {
+		for _, y := range certs(b) {
+			if bytes.Equal(x, y) {
+				return true
+			}
+		}
+	}
+	return false
 }
