@@ -197,6 +197,8 @@ func toArgs(in checker.Input, wireKey func(string) string) [][]byte {
 			args = [][]byte{[]byte("DECR"), key(0)}
 		case in.Incr < 0:
 			args = [][]byte{[]byte("DECRBY"), key(0), strconv.AppendInt(nil, -in.Incr, 10)}
+		case in.Incr%2 == 0:
+			args = [][]byte{[]byte("DECRBY"), key(0), strconv.AppendInt(nil, -in.Incr, 10)}
 		default:
 			args = append(args, key(0), strconv.AppendInt(nil, in.Incr, 10))
 		}
