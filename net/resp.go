@@ -197,8 +197,8 @@ type RESPServer struct {
 	protocolErrors atomic.Uint64
 	// warnLimit rate-limits the log of what clients do wrong (protocol
 	// errors, cross-protocol attempts): a client can make them at will.
-	warnLimit respLogLimit
-	memoryRefused  atomic.Uint64
+	warnLimit     respLogLimit
+	memoryRefused atomic.Uint64
 }
 
 // RESPStats counts the port's connections and commands, as INFO reports
@@ -445,9 +445,9 @@ func (l *respListener) Close() error {
 // respLogLimit lets one log line through per respWarnEvery and counts the
 // ones it held back, which the next line reports.
 type respLogLimit struct {
-	mu     sync.Mutex
-	last   time.Time
-	held   int
+	mu   sync.Mutex
+	last time.Time
+	held int
 }
 
 const respWarnEvery = time.Second
