@@ -219,6 +219,8 @@ var respCommands = []*respSpec{
 				{name: "xx", typ: "pure-token", token: "XX"},
 			}},
 			{name: "get", typ: "pure-token", token: "GET", optional: true},
+			{name: "expiration", typ: "oneof", optional: true, args: append(respExpiryOption.args[:4:4],
+				respArg{name: "keepttl", typ: "pure-token", token: "KEEPTTL"})},
 		}},
 	{name: "setnx", arity: 3, flags: []string{"write", "denyoom", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, acl: []string{"@write", "@string", "@fast"},
 		keySpecs: []respKeySpec{{flags: []string{"OW", "INSERT"}, begin: 1, lastKey: 0, keyStep: 1}},

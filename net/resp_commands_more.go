@@ -84,6 +84,7 @@ func respKnownCommand(name string) bool { return respKnown[name] }
 
 func init() {
 	respCommands = append(respCommands, respMoreCommands...)
+	respCommands = append(respCommands, respTTLCommands...)
 	for _, c := range respCommands {
 		respKnown[c.name] = true
 	}

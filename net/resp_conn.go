@@ -699,7 +699,8 @@ func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint6
 	first, step := 0, 1
 	switch name {
 	case "get", "set", "setnx", "setxx", "getset", "incr", "decr", "incrby", "decrby", "incrbyfloat",
-		"append", "strlen", "getdel", "getrange", "substr", "setrange", "type":
+		"append", "strlen", "getdel", "getrange", "substr", "setrange", "type",
+		"setex", "psetex", "getex", "expire", "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime":
 		if len(args) > 1 {
 			return append(dst, maphash.Bytes(s.keySeed, args[1]))
 		}

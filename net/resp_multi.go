@@ -132,7 +132,7 @@ func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
 		return
 	}
 	m.reads = m.reads && (cmd.Kind == command.Get || cmd.Kind == command.MGet || cmd.Kind == command.Exists)
-	m.sets = m.sets && (cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get || cmd.Kind == command.MSet)
+	m.sets = m.sets && (cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get && cmd.TTL == (command.TTL{}) || cmd.Kind == command.MSet)
 	m.cmds = append(m.cmds, cmd)
 	m.held += reserved // stays reserved until EXEC or DISCARD
 	c.queueLocal(command.Status("QUEUED"), 0, false)

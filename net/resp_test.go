@@ -31,9 +31,9 @@ type respTestStore struct {
 
 func newRESPTestStore() *respTestStore { return &respTestStore{m: map[string][]byte{}} }
 
-func (st *respTestStore) Get(key []byte) ([]byte, bool, error) {
+func (st *respTestStore) Get(key []byte) (command.Value, error) {
 	v, ok := st.m[string(key)]
-	return v, ok, nil
+	return command.Value{Bytes: v, Found: ok}, nil
 }
 
 func (st *respTestStore) Do(_ context.Context, args [][]byte) (*wire.Reply, error) {
@@ -50,7 +50,7 @@ func (st *respTestStore) Do(_ context.Context, args [][]byte) (*wire.Reply, erro
 		clear(st.m)
 		return command.OK(), nil
 	}
-	reply, writes, err := command.Eval(cmd, st)
+	reply, writes, err := command.Eval(cmd, st, 1) // no expiry here: TTLs are tested against castd
 	if err != nil {
 		return nil, err
 	}
@@ -746,7 +746,7 @@ func TestRESPLocalCommands(t *testing.T) {
 		{respArray("COMMAND", "GETKEYS", "GET"), "-ERR Invalid number of arguments specified for command\r\n"},
 		{respArray("COMMAND", "GETKEYS", "PING"), "-ERR The command has no key arguments\r\n"},
 		{respArray("COMMAND", "GETKEYS", "NOSUCH", "a"), "-ERR Invalid command specified\r\n"},
-		{respArray("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*4\r\n" + respBulk("set") + respBulk("setnx") + respBulk("setrange") + respBulk("setxx")},
+		{respArray("COMMAND", "LIST", "FILTERBY", "PATTERN", "set*"), "*5\r\n" + respBulk("set") + respBulk("setex") + respBulk("setnx") + respBulk("setrange") + respBulk("setxx")},
 		{respArray("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"), "*2\r\n" + respBulk("function|flush") + respBulk("script|flush")},
 		{respArray("COMMAND", "FOO"), "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n"},
 		{respArray("CONFIG", "RESETSTAT"), "+OK\r\n"},

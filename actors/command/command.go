@@ -63,6 +63,15 @@ const (
 	// shard. The port sends it as EXEC with each command's argument count
 	// before it (ParseExec); clients cannot.
 	Multi
+	// Expiry (ttl.go). Expire is EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT,
+	// the time in TTL and its conditions in NX, XX, GT and LT; Persist is
+	// PERSIST; GetEx is GETEX, its option in TTL; TTLOf is TTL, PTTL,
+	// EXPIRETIME and PEXPIRETIME (Name says which). SET's expiry options,
+	// SETEX and PSETEX are Set with a TTL.
+	Expire
+	Persist
+	GetEx
+	TTLOf
 )
 
 var kindNames = [...]string{
@@ -95,6 +104,10 @@ var kindNames = [...]string{
 	Type:          "Type",
 	MSetNX:        "MSetNX",
 	Multi:         "Multi",
+	Expire:        "Expire",
+	Persist:       "Persist",
+	GetEx:         "GetEx",
+	TTLOf:         "TTLOf",
 }
 
 func (k Kind) String() string {
@@ -129,6 +142,30 @@ type Command struct {
 	Incr []byte
 	// Sub are a Multi's commands.
 	Sub []*Command
+	// TTL is the expiry a command sets: SET's EX, PX, EXAT, PXAT and
+	// KEEPTTL, SETEX, PSETEX, GETEX's option, EXPIRE's time.
+	TTL TTL
+	// GT and LT are EXPIRE's options (NX and XX are its NX and XX).
+	GT, LT bool
+}
+
+// TTLKind is what a command does to its key's expiry.
+type TTLKind uint8
+
+const (
+	// TTLNone: SET, GETSET, MSET and the like drop the key's expiry;
+	// INCR, APPEND, SETRANGE and the like keep it, as in Redis.
+	TTLNone    TTLKind = iota
+	TTLIn              // expires Ms milliseconds after the command's timestamp
+	TTLAt              // expires at unix millisecond Ms (of TSO time)
+	TTLKeep            // SET ... KEEPTTL
+	TTLPersist         // GETEX ... PERSIST
+)
+
+// TTL is an expiry as a command gives it.
+type TTL struct {
+	Kind TTLKind
+	Ms   int64
 }
 
 // IsWrite reports whether the command may change the keyspace.
@@ -143,7 +180,7 @@ func (c *Command) IsWrite() bool {
 	}
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget,
-		IncrBy, IncrByFloat, Append, GetDel, SetRange, MSetNX:
+		IncrBy, IncrByFloat, Append, GetDel, SetRange, MSetNX, Expire, Persist, GetEx:
 		return true
 	}
 	return false

@@ -6,36 +6,62 @@ import (
 	"castkv/actors/wire"
 )
 
-// Reader reads committed values, one key at a time. ok is false for an
-// absent key.
+// Reader reads committed values, one key at a time.
 type Reader interface {
-	Get(key []byte) (value []byte, ok bool, err error)
+	Get(key []byte) (Value, error)
 }
 
-// Write is one key's effect: set Key to Value, or delete Key.
+// Value is what a Reader found of a key: absent, or its bytes and when it
+// expires. A reader reports an expired key as it finds it; Eval judges
+// expiry, at the timestamp it evaluates at.
+type Value struct {
+	Bytes []byte
+	// ExpireMs is when the key expires, in unix milliseconds of TSO time
+	// (0: never); see wire.Expired.
+	ExpireMs int64
+	Found    bool
+}
+
+// Write is one key's effect: set Key to Value, expiring at ExpireMs (0:
+// never), or delete Key.
 type Write struct {
 	Key, Value []byte
 	Delete     bool
+	ExpireMs   int64
 }
 
-// Eval evaluates c against r with Redis semantics and returns the client's
-// reply and the writes that make the command's effect, in order, one per
-// effect: applying them in order to the state r read gives the state after
-// the command. Reading is Eval's only use of r. An error means r failed;
-// the command then has no effect and no reply. c must come from Parse.
+// Eval evaluates c against r with Redis semantics at timestamp ts and
+// returns the client's reply and the writes that make the command's
+// effect, in order, one per effect: applying them in order to the state r
+// read gives the state after the command. Reading is Eval's only use of r.
+// An error means r failed; the command then has no effect and no reply. c
+// must come from Parse.
+//
+// ts places the command in the order, and it is the command's clock: a
+// key whose expiry is at or below ts's milliseconds is absent, and a
+// relative expiry (EX, PX, EXPIRE) counts from them. Every replica and
+// every read therefore agrees whether a key has expired at a given place
+// in the order (wire.Expired).
 //
 // DBSIZE and FLUSHALL span every shard, so their caller evaluates them;
 // Eval returns an error for them.
-func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
+func Eval(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
 	if c.AllKeys() {
 		return nil, nil, fmt.Errorf("command: eval %s: it spans the whole keyspace; the caller evaluates it", c.Name)
 	}
-	get := func(key []byte) ([]byte, bool, error) {
-		value, ok, err := r.Get(key)
+	getv := func(key []byte) (Value, error) {
+		v, err := r.Get(key)
 		if err != nil {
-			return nil, false, fmt.Errorf("command: eval %s: read key %q: %w", c.Name, key, err)
+			return Value{}, fmt.Errorf("command: eval %s: read key %q: %w", c.Name, key, err)
 		}
-		return value, ok, nil
+		if !v.Found || wire.Expired(v.ExpireMs, ts) {
+			return Value{}, nil
+		}
+		return v, nil
+	}
+	get := func(key []byte) ([]byte, bool, error) {
+		v, err := getv(key)
+		return v.Bytes, v.Found, err
 	}
 	switch c.Kind {
 	case Get:
@@ -49,22 +75,25 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 		// Redis 7's setGenericCommand: with GET the reply is the old value
 		// whether or not NX/XX let the write happen.
 		key, value := c.Keys[0], c.Values[0]
-		var old []byte
-		var found bool
-		if c.NX || c.XX || c.Get { // a plain SET does not depend on the key
+		var old Value
+		if c.NX || c.XX || c.Get || c.TTL.Kind == TTLKeep { // a plain SET does not depend on the key
 			var err error
-			if old, found, err = get(key); err != nil {
+			if old, err = getv(key); err != nil {
 				return nil, nil, err
 			}
 		}
-		met := !(c.NX && found) && !(c.XX && !found)
+		expire, bad := expiry(c, ts, old)
+		if bad != nil {
+			return bad, nil, nil
+		}
+		met := !(c.NX && old.Found) && !(c.XX && !old.Found)
 		var writes []Write
 		if met {
-			writes = []Write{{Key: key, Value: value}}
+			writes = []Write{setExpiring(key, value, expire, ts)}
 		}
 		switch {
 		case c.Get:
-			return bulkOrNil(old, found), writes, nil
+			return bulkOrNil(old.Bytes, old.Found), writes, nil
 		case met:
 			return OK(), writes, nil
 		default:
@@ -142,10 +171,21 @@ func Eval(c *Command, r Reader) (*wire.Reply, []Write, error) {
 		return Int(n), nil, nil
 
 	case IncrBy, IncrByFloat, Append, StrLen, GetDel, GetRange, SetRange, Type:
-		return evalString(c, get)
+		old, err := getv(c.Keys[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		return evalString(c, old)
+
+	case Expire, Persist, GetEx, TTLOf:
+		old, err := getv(c.Keys[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		return evalTTL(c, old, ts)
 
 	case Multi:
-		return evalMulti(c, r)
+		return evalMulti(c, r, ts)
 
 	case Del:
 		// A key named twice is deleted, and counted, once: Redis deletes
@@ -190,13 +230,13 @@ func bulkOrNil(value []byte, found bool) *wire.Reply {
 // neither the primary's memory nor the entry (one message between
 // servers) can be made to grow beyond what a client could send: 1,024
 // SETRANGEs at a 60 MiB offset are refused, not evaluated.
-func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
-	ov := &overlay{r: r, m: map[string]overlayValue{}}
+func evalMulti(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
+	ov := &overlay{r: r, m: map[string]Value{}}
 	var order []string // keys in the order first written
 	made := 0
 	replies := make([]*wire.Reply, 0, len(c.Sub))
 	for _, s := range c.Sub {
-		reply, w, err := Eval(s, ov)
+		reply, w, err := Eval(s, ov, ts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -207,14 +247,14 @@ func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
 			if _, ok := ov.m[string(x.Key)]; !ok {
 				order = append(order, string(x.Key))
 			}
-			ov.m[string(x.Key)] = overlayValue{value: x.Value, found: !x.Delete}
+			ov.m[string(x.Key)] = Value{Bytes: x.Value, ExpireMs: x.ExpireMs, Found: !x.Delete}
 		}
 		replies = append(replies, reply)
 	}
 	writes := make([]Write, 0, len(order))
 	for _, k := range order {
 		v := ov.m[k]
-		writes = append(writes, Write{Key: []byte(k), Value: v.value, Delete: !v.found})
+		writes = append(writes, Write{Key: []byte(k), Value: v.Bytes, Delete: !v.Found, ExpireMs: v.ExpireMs})
 	}
 	return Array(replies...), writes, nil
 }
@@ -222,17 +262,12 @@ func evalMulti(c *Command, r Reader) (*wire.Reply, []Write, error) {
 // overlay is r with a block's writes so far on top.
 type overlay struct {
 	r Reader
-	m map[string]overlayValue
+	m map[string]Value
 }
 
-type overlayValue struct {
-	value []byte
-	found bool
-}
-
-func (o *overlay) Get(key []byte) ([]byte, bool, error) {
+func (o *overlay) Get(key []byte) (Value, error) {
 	if v, ok := o.m[string(key)]; ok {
-		return v.value, v.found, nil
+		return v, nil
 	}
 	return o.r.Get(key)
 }

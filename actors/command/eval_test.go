@@ -14,10 +14,13 @@ import (
 // mapReader is a keyspace in a map, the simplest Reader.
 type mapReader map[string]string
 
-func (m mapReader) Get(key []byte) ([]byte, bool, error) {
+func (m mapReader) Get(key []byte) (Value, error) {
 	v, ok := m[string(key)]
-	return []byte(v), ok, nil
+	return Value{Bytes: []byte(v), Found: ok}, nil
 }
+
+// testTS is the timestamp tests evaluate at: 2026-12-02, in TSO form.
+const testTS = uint64(1_796_000_000_000) << wire.TSLogicalBits
 
 // apply applies writes in order, as a replica would.
 func (m mapReader) apply(writes []Write) {
@@ -79,7 +82,7 @@ func TestEvalCases(t *testing.T) {
 		{[]string{"del", "z", "z"}, Int(0), 0, nil, nil},
 	} {
 		state := mapReader(maps.Clone(start))
-		reply, writes, err := Eval(mustParse(t, tc.args...), state)
+		reply, writes, err := Eval(mustParse(t, tc.args...), state, testTS)
 		if err != nil {
 			t.Errorf("Eval(%q): %v", tc.args, err)
 			continue
@@ -104,7 +107,7 @@ func TestEvalCases(t *testing.T) {
 
 func TestEvalRefusesWholeKeyspace(t *testing.T) {
 	for _, words := range [][]string{{"dbsize"}, {"flushall"}, {"FLUSHDB", "async"}} {
-		reply, writes, err := Eval(mustParse(t, words...), mapReader{"a": "1"})
+		reply, writes, err := Eval(mustParse(t, words...), mapReader{"a": "1"}, testTS)
 		if err == nil || reply != nil || writes != nil {
 			t.Errorf("Eval(%q) = %v, %v, %v; want an error only", words, reply, writes, err)
 		}
@@ -113,7 +116,7 @@ func TestEvalRefusesWholeKeyspace(t *testing.T) {
 
 type failingReader struct{ err error }
 
-func (f failingReader) Get([]byte) ([]byte, bool, error) { return nil, false, f.err }
+func (f failingReader) Get([]byte) (Value, error) { return Value{}, f.err }
 
 func TestEvalReadError(t *testing.T) {
 	boom := errors.New("boom")
@@ -121,7 +124,7 @@ func TestEvalReadError(t *testing.T) {
 		{"get", "k"}, {"set", "k", "v", "nx"}, {"set", "k", "v", "get"}, {"setnx", "k", "v"}, {"setxx", "k", "v"},
 		{"getset", "k", "v"}, {"mget", "k"}, {"exists", "k"}, {"del", "k"},
 	} {
-		reply, writes, err := Eval(mustParse(t, words...), failingReader{boom})
+		reply, writes, err := Eval(mustParse(t, words...), failingReader{boom}, testTS)
 		if !errors.Is(err, boom) || reply != nil || writes != nil {
 			t.Errorf("Eval(%q) = %v, %v, %v; want the read error only", words, reply, writes, err)
 			continue
@@ -294,7 +297,7 @@ func TestEvalMatchesModel(t *testing.T) {
 			if reply != nil {
 				t.Fatalf("step %d: Parse(%q): %q", step, args, reply.GetStr())
 			}
-			got, writes, err := Eval(c, state)
+			got, writes, err := Eval(c, state, testTS)
 			if err != nil {
 				t.Fatalf("step %d: Eval(%q): %v", step, args, err)
 			}
@@ -319,7 +322,7 @@ func TestEvalMatchesModel(t *testing.T) {
 // A plain SET does not depend on the key, so it reads nothing: the primary
 // reads the version it replaces once, for its log entry.
 func TestPlainSetReadsNothing(t *testing.T) {
-	reply, writes, err := Eval(mustParse(t, "set", "k", "v"), failingReader{errors.New("read")})
+	reply, writes, err := Eval(mustParse(t, "set", "k", "v"), failingReader{errors.New("read")}, testTS)
 	if err != nil || reply.GetStr() != "OK" || len(writes) != 1 {
 		t.Errorf("plain SET: %v, %v, %v; want OK and one write without a read", reply, writes, err)
 	}

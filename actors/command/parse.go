@@ -9,9 +9,8 @@ import (
 
 // Error texts shared with Redis 7, and castkv's own.
 const (
-	syntaxError    = "ERR syntax error"
-	emptyCommand   = "ERR empty command"
-	ttlUnsupported = "ERR TTL options (EX, PX, EXAT, PXAT, KEEPTTL) are not supported yet"
+	syntaxError  = "ERR syntax error"
+	emptyCommand = "ERR empty command"
 )
 
 // unknownArgsBytes is Redis's budget for echoing an unknown command: its
@@ -55,6 +54,18 @@ var table = map[string]spec{
 	"substr":      {GetRange, 4},
 	"setrange":    {SetRange, 4},
 	"type":        {Type, 2},
+	"setex":       {Set, 4},
+	"psetex":      {Set, 4},
+	"getex":       {GetEx, -2},
+	"expire":      {Expire, -3},
+	"pexpire":     {Expire, -3},
+	"expireat":    {Expire, -3},
+	"pexpireat":   {Expire, -3},
+	"persist":     {Persist, 2},
+	"ttl":         {TTLOf, 2},
+	"pttl":        {TTLOf, 2},
+	"expiretime":  {TTLOf, 2},
+	"pexpiretime": {TTLOf, 2},
 }
 
 // lookup finds a command by its lowercase name.
@@ -126,10 +137,32 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 	case Get:
 		c.Keys = args[1:2:2]
 	case Set:
+		if name == "setex" || name == "psetex" {
+			// SETEX key seconds value: Redis's setexCommand.
+			c.Keys, c.Values = args[1:2:2], args[3:4:4]
+			ttl, reply := parseTTLArg(args[2], name, TTLIn, name == "setex")
+			if reply != nil {
+				return nil, reply
+			}
+			c.TTL = ttl
+			break
+		}
 		c.Keys, c.Values = args[1:2:2], args[2:3:3]
 		if reply := parseSetOptions(c, args[3:]); reply != nil {
 			return nil, reply
 		}
+	case GetEx:
+		c.Keys = args[1:2:2]
+		if reply := parseSetOptions(c, args[2:]); reply != nil {
+			return nil, reply
+		}
+	case Expire:
+		c.Keys = args[1:2:2]
+		if reply := parseExpire(c, args); reply != nil {
+			return nil, reply
+		}
+	case Persist, TTLOf:
+		c.Keys = args[1:2:2]
 	case SetNX, SetXX, GetSet:
 		c.Keys, c.Values = args[1:2:2], args[2:3:3]
 	case MGet, Exists, Del:
@@ -173,12 +206,13 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 	return c, nil
 }
 
-// parseSetOptions reads SET's options as Redis 7's
-// parseExtendedStringArgumentsOrReply does: any order, repeats allowed, NX
-// and XX exclusive, the TTL options mutually exclusive and EX/PX/EXAT/PXAT
-// followed by their argument. The first option that fails these rules is a
-// syntax error; TTL options that pass them are refused afterwards, as
-// Redis refuses a bad expire time only after parsing every option.
+// parseSetOptions reads SET's options, or GETEX's, as Redis 7.2's
+// parseExtendedStringArgumentsOrReply does: any order, repeats allowed (the
+// last time given wins), NX and XX exclusive, the TTL options mutually
+// exclusive and EX/PX/EXAT/PXAT followed by their argument. NX, XX, GET
+// and KEEPTTL are SET's; PERSIST is GETEX's. The first option that fails
+// these rules is a syntax error; the time is read after every option has
+// been, as Redis refuses a bad expire time only then.
 func parseSetOptions(c *Command, opts [][]byte) *wire.Reply {
 	const (
 		ex = 1 << iota
@@ -186,40 +220,61 @@ func parseSetOptions(c *Command, opts [][]byte) *wire.Reply {
 		exat
 		pxat
 		keepTTL
+		persist
 	)
+	set := c.Kind == Set
 	ttl := 0
+	var arg []byte
 	for i := 0; i < len(opts); i++ {
 		opt := opts[i]
 		hasNext := i+1 < len(opts)
 		switch {
-		case equalFold(opt, "nx") && !c.XX:
+		case set && equalFold(opt, "nx") && !c.XX:
 			c.NX = true
-		case equalFold(opt, "xx") && !c.NX:
+		case set && equalFold(opt, "xx") && !c.NX:
 			c.XX = true
-		case equalFold(opt, "get"):
+		case set && equalFold(opt, "get"):
 			c.Get = true
-		case equalFold(opt, "keepttl") && ttl&^keepTTL == 0:
+		case set && equalFold(opt, "keepttl") && ttl&^keepTTL == 0:
 			ttl |= keepTTL
+		case !set && equalFold(opt, "persist") && ttl&^persist == 0:
+			ttl |= persist
 		case equalFold(opt, "ex") && ttl&^ex == 0 && hasNext:
 			ttl |= ex
 			i++
+			arg = opts[i]
 		case equalFold(opt, "px") && ttl&^px == 0 && hasNext:
 			ttl |= px
 			i++
+			arg = opts[i]
 		case equalFold(opt, "exat") && ttl&^exat == 0 && hasNext:
 			ttl |= exat
 			i++
+			arg = opts[i]
 		case equalFold(opt, "pxat") && ttl&^pxat == 0 && hasNext:
 			ttl |= pxat
 			i++
+			arg = opts[i]
 		default:
 			return Error(syntaxError)
 		}
 	}
-	if ttl != 0 {
-		return Error(ttlUnsupported)
+	var reply *wire.Reply
+	switch ttl {
+	case keepTTL:
+		c.TTL = TTL{Kind: TTLKeep}
+	case persist:
+		c.TTL = TTL{Kind: TTLPersist}
+	case ex:
+		c.TTL, reply = parseTTLArg(arg, c.Name, TTLIn, true)
+	case px:
+		c.TTL, reply = parseTTLArg(arg, c.Name, TTLIn, false)
+	case exat:
+		c.TTL, reply = parseTTLArg(arg, c.Name, TTLAt, true)
+	case pxat:
+		c.TTL, reply = parseTTLArg(arg, c.Name, TTLAt, false)
 	}
-	return nil
+	return reply
 }
 
 // equalFold reports whether b is lower, ignoring ASCII case. lower must be

@@ -79,13 +79,22 @@ func TestParseErrorTexts(t *testing.T) {
 		{[]string{"set", "k", "v", "KEEPTTL", "EX", "10"}, "ERR syntax error"},
 		{[]string{"set", "k", "v", "PXAT", "10", "KEEPTTL"}, "ERR syntax error"},
 		{[]string{"set", "k", "v", "EX", "10", "bogus"}, "ERR syntax error"},
-		{[]string{"set", "k", "v", "ex", "10"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "PX", "10"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "exat", "10"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "NX", "PxAt", "10", "GET"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "KEEPTTL"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "EX", "10", "EX", "20"}, ttlUnsupported},
-		{[]string{"set", "k", "v", "EX", "nx"}, ttlUnsupported}, // "nx" is EX's argument here
+		{[]string{"set", "k", "v", "ex", "0"}, "ERR invalid expire time in 'set' command"},
+		{[]string{"set", "k", "v", "PX", "-5"}, "ERR invalid expire time in 'set' command"},
+		{[]string{"set", "k", "v", "EX", "9223372036854776"}, "ERR invalid expire time in 'set' command"},
+		{[]string{"set", "k", "v", "exat", "1.5"}, "ERR value is not an integer or out of range"},
+		{[]string{"set", "k", "v", "EX", "nx"}, "ERR value is not an integer or out of range"}, // "nx" is EX's argument here
+		{[]string{"setex", "k", "0", "v"}, "ERR invalid expire time in 'setex' command"},
+		{[]string{"psetex", "k", "x", "v"}, "ERR value is not an integer or out of range"},
+		{[]string{"getex", "k", "KEEPTTL"}, "ERR syntax error"},
+		{[]string{"getex", "k", "EX", "10", "PERSIST"}, "ERR syntax error"},
+		{[]string{"getex", "k", "PX", "0"}, "ERR invalid expire time in 'getex' command"},
+		{[]string{"expire", "k", "10", "NX", "XX"}, "ERR NX and XX, GT or LT options at the same time are not compatible"},
+		{[]string{"expire", "k", "10", "GT", "LT"}, "ERR GT and LT options at the same time are not compatible"},
+		{[]string{"expire", "k", "10", "bogus"}, "ERR Unsupported option bogus"},
+		{[]string{"expire", "k", "ten"}, "ERR value is not an integer or out of range"},
+		{[]string{"expire", "k", "9223372036854776"}, "ERR invalid expire time in 'expire' command"},
+		{[]string{"set", "k", "v", "GET", "PERSIST"}, "ERR syntax error"},
 	} {
 		args := argv(tc.args...)
 		c, reply := Parse(args)

@@ -80,14 +80,12 @@ func parseStringArgs(c *Command, args [][]byte) *wire.Reply {
 	return nil
 }
 
-// evalString evaluates the string commands; get reads the key.
-func evalString(c *Command, get func([]byte) ([]byte, bool, error)) (*wire.Reply, []Write, error) {
+// evalString evaluates the string commands on the key's value now, v. A
+// command that changes the value keeps the key's expiry, as in Redis.
+func evalString(c *Command, v Value) (*wire.Reply, []Write, error) {
 	key := c.Keys[0]
-	old, found, err := get(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	set := func(v []byte) []Write { return []Write{{Key: key, Value: v}} }
+	old, found := v.Bytes, v.Found
+	set := func(b []byte) []Write { return []Write{{Key: key, Value: b, ExpireMs: v.ExpireMs}} }
 	switch c.Kind {
 	case IncrBy:
 		cur := int64(0)

@@ -21,10 +21,7 @@ import (
 // Replies are written +status, :int, $bulk, nil or -error. The same table
 // runs against a real redis-server when one is installed
 // (TestStringSessionMatchesRedis), which is how its replies were checked.
-var stringSession = []struct {
-	cmd   []string
-	reply string
-}{
+var stringSession = session{
 	{[]string{"SET", "n", "10"}, "+OK"},
 	{[]string{"INCR", "n"}, ":11"},
 	{[]string{"DECR", "n"}, ":10"},
@@ -125,6 +122,12 @@ func renderReply(r *wire.Reply) string {
 		return "$" + string(r.Bulk)
 	case wire.Reply_NIL:
 		return "nil"
+	case wire.Reply_ARRAY:
+		parts := make([]string, len(r.Array))
+		for i, e := range r.Array {
+			parts[i] = renderReply(e)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
 	}
 	return fmt.Sprintf("unexpected %v", r)
 }
@@ -140,7 +143,7 @@ func TestStringSession(t *testing.T) {
 			}
 			var writes []Write
 			var err error
-			if reply, writes, err = Eval(c, m); err != nil {
+			if reply, writes, err = Eval(c, m, testTS); err != nil {
 				t.Fatalf("%q: %v", step.cmd, err)
 			}
 			m.apply(writes)
@@ -154,7 +157,19 @@ func TestStringSession(t *testing.T) {
 // TestStringSessionMatchesRedis runs the session against a real
 // redis-server, to check the table itself. It skips, saying so, where none
 // is installed (Debian: apt-get install redis-server).
-func TestStringSessionMatchesRedis(t *testing.T) {
+func TestStringSessionMatchesRedis(t *testing.T) { matchRedis(t, stringSession) }
+
+// session is a redis-cli session: each step a command and the reply Redis
+// 7 gives, written +status, :int, $bulk, nil or -error.
+type session = []struct {
+	cmd   []string
+	reply string
+}
+
+// matchRedis runs a session against a real redis-server, to check the
+// table itself. It skips, saying so, where none is installed (Debian:
+// apt-get install redis-server).
+func matchRedis(t *testing.T, steps session) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server); the session table is checked against it where it is")
@@ -184,7 +199,7 @@ func TestStringSessionMatchesRedis(t *testing.T) {
 	}
 	defer conn.Close()
 	rd := bufio.NewReader(conn)
-	for _, step := range stringSession {
+	for _, step := range steps {
 		var b strings.Builder
 		fmt.Fprintf(&b, "*%d\r\n", len(step.cmd))
 		for _, a := range step.cmd {
@@ -252,7 +267,7 @@ func TestMultiBlock(t *testing.T) {
 		t.Fatalf("parsed %v with %d commands, write %t", c.Kind, len(c.Sub), c.IsWrite())
 	}
 	m := mapReader{"n": "41"}
-	reply, writes, err := Eval(c, m)
+	reply, writes, err := Eval(c, m, testTS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +322,7 @@ func TestMultiMalformed(t *testing.T) {
 // gigabytes (1,024 SETRANGEs at a 60 MiB offset).
 func TestMultiBlockBounds(t *testing.T) {
 	c, _ := Parse(ExecArgs([][][]byte{argv("SET", "k", "a"), argv("APPEND", "k", "b"), argv("APPEND", "k", "c"), argv("DEL", "j"), argv("SET", "j", "x")}))
-	reply, writes, err := Eval(c, mapReader{"j": "old"})
+	reply, writes, err := Eval(c, mapReader{"j": "old"}, testTS)
 	if err != nil || reply.Kind != wire.Reply_ARRAY {
 		t.Fatalf("Eval: %v %v", reply, err)
 	}
@@ -319,7 +334,7 @@ func TestMultiBlockBounds(t *testing.T) {
 		block = append(block, argv("SETRANGE", "k", "62914560", "x"))
 	}
 	c, _ = Parse(ExecArgs(block))
-	reply, writes, err = Eval(c, mapReader{})
+	reply, writes, err = Eval(c, mapReader{}, testTS)
 	if err != nil || reply.Kind != wire.Reply_ERROR || len(writes) != 0 || !strings.Contains(reply.Str, "nothing of it was applied") {
 		t.Errorf("a block making 64 GB: %v, %d writes, %v", reply, len(writes), err)
 	}

@@ -10,7 +10,7 @@ import (
 // ToWire is c as a data server receives it: parsed once, by the API server.
 func ToWire(c *Command) *wire.Command {
 	w := &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get, Txn: c.Txn,
-		Ints: c.Ints, Incr: c.Incr}
+		Ints: c.Ints, Incr: c.Incr, Ttl: uint32(c.TTL.Kind), TtlMs: c.TTL.Ms, Gt: c.GT, Lt: c.LT}
 	for _, s := range c.Sub {
 		w.Sub = append(w.Sub, ToWire(s))
 	}
@@ -32,7 +32,7 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		return nil, Error("ERR malformed command: " + Kind(w.Kind).String() + " with commands of a block")
 	}
 	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get, Txn: w.Txn,
-		Ints: w.Ints, Incr: w.Incr}
+		Ints: w.Ints, Incr: w.Incr, TTL: TTL{TTLKind(w.Ttl), w.TtlMs}, GT: w.Gt, LT: w.Lt}
 	keys, values := len(c.Keys), len(c.Values)
 	ok := true
 	switch c.Kind {
@@ -64,13 +64,22 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys == 1 && values == 0 && len(c.Ints) == 2
 	case SetRange:
 		ok = keys == 1 && values == 1 && len(c.Ints) == 1 && c.Ints[0] >= 0
+	case Expire:
+		ok = keys == 1 && values == 0 && (c.TTL.Kind == TTLIn || c.TTL.Kind == TTLAt)
+	case Persist, TTLOf:
+		ok = keys == 1 && values == 0
+	case GetEx:
+		ok = keys == 1 && values == 0 && c.TTL.Kind != TTLKeep
 	default:
 		ok = false
 	}
 	if len(c.Ints) > 0 && c.Kind != IncrBy && c.Kind != GetRange && c.Kind != SetRange || len(c.Incr) > 0 && c.Kind != IncrByFloat {
 		ok = false
 	}
-	if c.Kind != Set && (c.NX || c.XX || c.Get) || c.NX && c.XX {
+	if c.Kind != Set && c.Kind != Expire && (c.NX || c.XX) || c.Kind != Set && c.Get || c.NX && c.XX {
+		ok = false
+	}
+	if !validTTL(c) {
 		ok = false
 	}
 	if isTxn := c.Kind >= TxnPrewrite && c.Kind <= TxnForget; isTxn != (c.Txn != nil) || isTxn && (c.Txn.StartTs == 0 || len(c.Txn.Primary) == 0) {
@@ -87,7 +96,8 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 // every key, and the block's keys exactly theirs.
 func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 	bad := func(why string) (*Command, *wire.Reply) { return nil, Error("ERR malformed command: Multi " + why) }
-	if len(w.Sub) == 0 || len(w.Values) > 0 || w.Txn != nil || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 {
+	if len(w.Sub) == 0 || len(w.Values) > 0 || w.Txn != nil || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 ||
+		w.Ttl != 0 || w.TtlMs != 0 || w.Gt || w.Lt {
 		return bad("with no commands, or with arguments of its own")
 	}
 	c := &Command{Kind: Multi, Name: w.Name}

@@ -61,6 +61,11 @@ type Config struct {
 	// GCEvery: a primary raises its shard's gc points (gc.go) at most this
 	// often, one log entry each time.
 	GCEvery time.Duration
+	// ExpireEvery and ExpireScanKeys: a primary looks for expired keys to
+	// reclaim at most this often, at most this many keys each time
+	// (expire.go).
+	ExpireEvery    time.Duration
+	ExpireScanKeys int
 	// Canary switches on a deliberate defect ("" = none).
 	Canary string
 }
@@ -107,6 +112,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GCEvery == 0 {
 		c.GCEvery = time.Second
+	}
+	if c.ExpireEvery == 0 {
+		c.ExpireEvery = 100 * time.Millisecond
+	}
+	if c.ExpireScanKeys == 0 {
+		c.ExpireScanKeys = 1000
 	}
 	if c.MaxVersionCacheBytes == 0 {
 		c.MaxVersionCacheBytes = 32 << 20

@@ -38,7 +38,10 @@ type ReplicaView struct {
 	Locks, TxnRecords int
 	// TxnsCollected counts the transaction records the gc point dropped,
 	// in this incarnation (gc.go).
-	TxnsCollected            uint64
+	TxnsCollected uint64
+	// ExpiredReclaimed counts the expired keys it deleted as primary
+	// (expire.go) in this incarnation.
+	ExpiredReclaimed         uint64
 	LastSeq, LastVersion     uint64 // last log entry, maybe unsynced
 	SyncedSeq, SyncedVersion uint64 // the log is durable through here (Persisted)
 	CommitSeq                uint64
@@ -82,6 +85,7 @@ func (s *Server) Inspect() []ReplicaView {
 			SnapshotsInstalled: r.snapshotsInstalled, SplitsApplied: r.splitsApplied, VersionCacheHits: r.versionCacheHits,
 			ReadsWaited: r.readsWaited, ReadsTooOld: r.readsTooOld,
 			Locks: len(r.locks), TxnRecords: len(r.txns), TxnsCollected: r.txnsCollected,
+			ExpiredReclaimed: r.expiredReclaimed,
 		}
 		if ps := r.primary; ps != nil {
 			v.Primary, v.BarrierSeq = true, ps.barrierSeq

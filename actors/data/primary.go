@@ -41,6 +41,7 @@ type primaryState struct {
 	lockOverlay map[string]pendingLock
 	txnOverlay  map[txnID]pendingTxn
 	gcState     // the sequenced gc points (gc.go)
+	expiryState // where reclaiming expired keys got to (expire.go)
 }
 
 // overlayValue is a key's newest uncommitted write: the entry's seq and
@@ -49,6 +50,7 @@ type primaryState struct {
 type overlayValue struct {
 	seq, ts, firstTS uint64
 	value            []byte
+	expireMs         int64
 	deleted          bool
 }
 
@@ -132,6 +134,7 @@ func (r *replica) becomePrimary(env actors.Env) {
 		ps.lastFlushTS, ps.deleteTS = r.primary.lastFlushTS, r.primary.deleteTS
 		ps.deferred, ps.deferredReads = r.primary.deferred, r.primary.deferredReads
 		ps.lastGC = r.primary.lastGC
+		ps.expiryState = r.primary.expiryState
 		for _, old := range r.primary.peers {
 			r.stopSnapshot(old) // a peer no longer in the config
 		}
@@ -195,7 +198,7 @@ func (ps *primaryState) sequence(e *wire.Entry) {
 			if old, ok := ps.overlay[string(w.Key)]; ok {
 				first = old.firstTS
 			}
-			ps.overlay[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, firstTS: first, value: w.Value, deleted: w.Delete}
+			ps.overlay[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, firstTS: first, value: w.Value, expireMs: w.ExpireMs, deleted: w.Delete}
 		}
 	}
 }
@@ -214,7 +217,7 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	case ok && ov.deleted:
 		return store.Prev{}
 	case ok:
-		return store.Prev{TS: ov.ts, Live: true, Bytes: uint64(len(ov.value))}
+		return store.Prev{TS: ov.ts, Live: true, Bytes: uint64(len(ov.value)), ExpireMs: ov.expireMs}
 	case ps.flushSeq != 0:
 		return store.Prev{} // a pending FLUSH removes every version first
 	}
@@ -225,9 +228,9 @@ func (r *replica) replaces(key []byte, earlier map[string]overlayValue, read map
 	if v, ok := read[string(key)]; ok {
 		return v.prev()
 	}
-	value, ts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
+	gv, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
 	r.s.must(err, "read the version a write replaces")
-	v := committedVersion{ts, found, uint64(len(value))}
+	v := versionOf(gv)
 	ps.versions.put(key, v)
 	return v.prev()
 }
@@ -241,29 +244,34 @@ type sequencedState struct {
 }
 
 type committedVersion struct {
-	ts    uint64
-	found bool
-	bytes uint64 // the value's length
+	ts       uint64
+	found    bool
+	bytes    uint64 // the value's length
+	expireMs int64
+}
+
+func versionOf(v store.Version) committedVersion {
+	return committedVersion{v.TS, v.Found, uint64(len(v.Value)), v.ExpireMs}
 }
 
 func (v committedVersion) prev() store.Prev {
-	return store.Prev{TS: v.ts, Live: v.found, Bytes: v.bytes}
+	return store.Prev{TS: v.ts, Live: v.found, Bytes: v.bytes, ExpireMs: v.expireMs}
 }
 
-func (s sequencedState) Get(key []byte) ([]byte, bool, error) {
+func (s sequencedState) Get(key []byte) (command.Value, error) {
 	ps := s.r.primary
 	if ov, ok := ps.overlay[string(key)]; ok {
-		return ov.value, !ov.deleted, nil
+		return command.Value{Bytes: ov.value, ExpireMs: ov.expireMs, Found: !ov.deleted}, nil
 	}
 	if ps.flushSeq != 0 {
-		return nil, false, nil
+		return command.Value{}, nil
 	}
-	v, ts, found, err := s.r.s.st.GetVersionFlushed(s.r.shard, key, math.MaxUint64, s.r.flushed)
+	v, err := s.r.s.st.GetVersionFlushed(s.r.shard, key, math.MaxUint64, s.r.flushed)
 	if err == nil && s.read != nil {
-		s.read[string(key)] = committedVersion{ts, found, uint64(len(v))}
-		ps.versions.put(key, committedVersion{ts, found, uint64(len(v))})
+		s.read[string(key)] = versionOf(v)
+		ps.versions.put(key, versionOf(v))
 	}
-	return v, found, err
+	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, err
 }
 
 // commit orders one write command.
@@ -376,7 +384,7 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 		if r.s.cfg.Canary == CanarySetnxOnCommitted {
 			state = committedState{r}
 		}
-		result, writes, err := command.Eval(cmd, state)
+		result, writes, err := command.Eval(cmd, state, e.CommitTs)
 		r.s.must(err, "evaluate "+cmd.Name)
 		e.Result = result
 		var earlier map[string]overlayValue // keys written twice in this entry
@@ -384,12 +392,12 @@ func (r *replica) commit(env actors.Env, from actors.Addr, m *wire.Commit) {
 			d := wire.Digest(w.Value)
 			prev := r.replaces(w.Key, earlier, seq.read)
 			e.Writes = append(e.Writes, &wire.Write{Key: w.Key, Value: w.Value, Delete: w.Delete, Digest: d, Staged: staged[d],
-				PrevTs: prev.TS, WasLive: prev.Live, PrevBytes: prev.Bytes})
+				PrevTs: prev.TS, WasLive: prev.Live, PrevBytes: prev.Bytes, ExpireMs: w.ExpireMs})
 			if len(writes) > 1 {
 				if earlier == nil {
 					earlier = map[string]overlayValue{}
 				}
-				earlier[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, value: w.Value, deleted: w.Delete}
+				earlier[string(w.Key)] = overlayValue{seq: e.Seq, ts: e.CommitTs, value: w.Value, expireMs: w.ExpireMs, deleted: w.Delete}
 			}
 		}
 	}
@@ -531,7 +539,8 @@ func stripStaged(e *wire.Entry) *wire.Entry {
 	for i, w := range e.Writes {
 		if w.Staged {
 			w = &wire.Write{Key: w.Key, Delete: w.Delete, Digest: w.Digest, Staged: true, ValueOmitted: true,
-				PrevTs: w.PrevTs, WasLive: w.WasLive, PrevBytes: w.PrevBytes, LockOnly: w.LockOnly, Lock: w.Lock, Unlock: w.Unlock, Removed: w.Removed}
+				PrevTs: w.PrevTs, WasLive: w.WasLive, PrevBytes: w.PrevBytes, LockOnly: w.LockOnly, Lock: w.Lock, Unlock: w.Unlock, Removed: w.Removed,
+				ExpireMs: w.ExpireMs}
 		}
 		out.Writes[i] = w
 	}

@@ -66,6 +66,9 @@ type replica struct {
 	// records they dropped in this incarnation.
 	gc            store.GCPoints
 	txnsCollected uint64
+	// expiredReclaimed counts the expired keys this replica, as primary,
+	// sequenced deletions of in this incarnation (expire.go).
+	expiredReclaimed uint64
 	// floor and floorAt: the lock floor last worked out, and when (gc.go).
 	floor   uint64
 	floorAt time.Time
@@ -232,6 +235,7 @@ func (r *replica) grantLease(env actors.Env, g *wire.LeaseGrant, sentAt time.Tim
 		env.Log().Info("primary: holds a lease; serving", "shard", r.shard, "version", r.config.Version, "until", r.leaseUntil.Sub(now))
 	}
 	r.offerGC(env, g)
+	r.reclaimExpired(env, g)
 }
 
 // surrender gives up the lease of a version meta moves the primary away
@@ -368,10 +372,10 @@ func (r *replica) apply(env actors.Env) {
 					}
 					a.Delete(w.Key, store.Prev{TS: w.PrevTs, Live: w.WasLive, Bytes: w.PrevBytes})
 				} else {
-					a.Put(w.Key, e.CommitTs, w.Value, store.Prev{TS: w.PrevTs, Live: w.WasLive, Bytes: w.PrevBytes})
+					a.Put(w.Key, e.CommitTs, w.Value, w.ExpireMs, store.Prev{TS: w.PrevTs, Live: w.WasLive, Bytes: w.PrevBytes})
 				}
 				if versions != nil {
-					v := committedVersion{ts: e.CommitTs, found: true, bytes: uint64(len(w.Value))}
+					v := committedVersion{ts: e.CommitTs, found: true, bytes: uint64(len(w.Value)), expireMs: w.ExpireMs}
 					if w.Delete {
 						v = committedVersion{} // a deletion leaves no version
 					}
@@ -444,9 +448,9 @@ func (r *replica) barrierOrZero() uint64 {
 // committedState reads the applied (committed) data.
 type committedState struct{ r *replica }
 
-func (c committedState) Get(key []byte) ([]byte, bool, error) {
-	v, _, ok, err := c.r.s.st.GetVersionFlushed(c.r.shard, key, math.MaxUint64, c.r.flushed)
-	return v, ok, err
+func (c committedState) Get(key []byte) (command.Value, error) {
+	v, err := c.r.s.st.GetVersionFlushed(c.r.shard, key, math.MaxUint64, c.r.flushed)
+	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, err
 }
 
 // read serves a read-only command (rule lease-read).

@@ -114,10 +114,10 @@ func TestSplitMovesKeysAndFencesTheParent(t *testing.T) {
 			} else {
 				low = k
 			}
-			if v, _, ok, err := n.s.st.GetVersion(owner, []byte(k), math.MaxUint64); err != nil || !ok || string(v) != "v-"+k {
-				t.Errorf("%s: %s in shard %d: %q, %v, %v", n.env.Self(), k, owner, v, ok, err)
+			if gv, err := n.s.st.GetVersion(owner, []byte(k), math.MaxUint64); err != nil || !gv.Found || string(gv.Value) != "v-"+k {
+				t.Errorf("%s: %s in shard %d: %q, %v, %v", n.env.Self(), k, owner, gv.Value, gv.Found, err)
 			}
-			if _, _, ok, _ := n.s.st.GetVersion(other, []byte(k), math.MaxUint64); ok {
+			if gv, _ := n.s.st.GetVersion(other, []byte(k), math.MaxUint64); gv.Found {
 				t.Errorf("%s: %s is in shard %d too", n.env.Self(), k, other)
 			}
 		}

@@ -178,20 +178,20 @@ type readAtTS struct {
 	tooOld bool
 }
 
-func (s *readAtTS) Get(key []byte) ([]byte, bool, error) {
+func (s *readAtTS) Get(key []byte) (command.Value, error) {
 	r := s.r
-	v, vts, found, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
+	v, err := r.s.st.GetVersionFlushed(r.shard, key, math.MaxUint64, r.flushed)
 	if err != nil {
-		return nil, false, err
+		return command.Value{}, err
 	}
 	switch {
 	case r.primary == nil: // canary read-secondary: no timestamps there
-	case found && vts > s.ts:
+	case v.Found && v.TS > s.ts:
 		s.tooOld = true
-	case !found && r.primary.deleteTS > s.ts:
+	case !v.Found && r.primary.deleteTS > s.ts:
 		s.tooOld = true
 	}
-	return v, found, nil
+	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, nil
 }
 
 // serveRead evaluates a read at m.Ts, or holds it for the sequenced entries
@@ -223,7 +223,7 @@ func (r *replica) serveRead(env actors.Env, from actors.Addr, m *wire.Read, cmd 
 		}
 	}
 	state := &readAtTS{r: r, ts: m.Ts}
-	rep, _, err := command.Eval(cmd, state)
+	rep, _, err := command.Eval(cmd, state, m.Ts)
 	r.s.must(err, "evaluate read")
 	if state.tooOld {
 		r.readsTooOld++

@@ -237,7 +237,7 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			}
 			if l := r.seqLock(k); l != nil {
 				if l.StartTs == t.StartTs && bytes.Equal(l.Primary, t.Primary) {
-					if r.replaces(k, nil, nil).Live {
+					if r.liveAt(k, t.StartTs) {
 						live++ // counted as the first copy counted it
 					}
 					continue // prewritten already (a retry of a refused copy)
@@ -258,7 +258,7 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 			if primary {
 				l.Secondaries = t.Secondaries
 			}
-			if r.replaces(k, nil, nil).Live {
+			if r.liveAt(k, t.StartTs) {
 				live++
 			}
 			w := &wire.Write{Key: k, LockOnly: true, Lock: l}
@@ -513,4 +513,12 @@ func (r *replica) expiredLocks(ts uint64) *wire.Reply {
 		out[i] = command.Bulk([]byte(k))
 	}
 	return command.Array(out...)
+}
+
+// liveAt reports whether key is live in the sequenced state at ts, the
+// start of a transaction that locks it (DEL and MSETNX count live keys
+// there): it has a value that had not expired by then.
+func (r *replica) liveAt(key []byte, ts uint64) bool {
+	p := r.replaces(key, nil, nil)
+	return p.Live && !wire.Expired(p.ExpireMs, ts)
 }

@@ -24,11 +24,15 @@ const (
 
 // Prev is what a write replaces in the applied state, as the primary found
 // it when it ordered the write: the key's version (TS 0: none), whether the
-// key was live, and the length of its live value.
+// key was live, and the length of its live value. Live counts a key that
+// has a version, expired or not: a write deleting an expired key (the
+// primary's reclaiming) counts it out. ExpireMs is the version's expiry,
+// for the primary's own use (ApplyBatch ignores it).
 type Prev struct {
-	TS    uint64
-	Live  bool
-	Bytes uint64
+	TS       uint64
+	Live     bool
+	Bytes    uint64
+	ExpireMs int64
 }
 
 // ApplyBatch applies committed writes of one shard to its versioned data and
@@ -90,8 +94,9 @@ func (a *ApplyBatch) use() {
 	}
 }
 
-// Put writes key's value at ts and deletes the version it replaces, prev.
-func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, prev Prev) {
+// Put writes key's value at ts, expiring at expireMs (0: never), and
+// deletes the version it replaces, prev.
+func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, expireMs int64, prev Prev) {
 	a.use()
 	if ts == 0 {
 		a.b.fail(fmt.Errorf("store: shard %d: apply put %q at ts 0: ts 0 is reserved", a.shard, key))
@@ -100,7 +105,7 @@ func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, prev Prev) {
 	if prev.TS != 0 && prev.TS != ts && !a.keepOldVersions {
 		a.b.delete(dataKey(a.shard, key, prev.TS))
 	}
-	a.b.PutVersion(a.shard, key, ts, value)
+	a.b.PutVersion(a.shard, key, ts, value, expireMs)
 	if !prev.Live {
 		a.delta++
 	}
@@ -311,7 +316,7 @@ func (s *Store) CheckShape(shard uint32) error {
 	for ok := it.First(); ok && bad == nil; ok = it.Next() {
 		k := it.Key()
 		user := k[shardPrefixLen : len(k)-tsLen]
-		switch v, tombstone, err := decodeVersion(it.Value()); {
+		switch v, _, tombstone, err := decodeVersion(it.Value()); {
 		case err != nil:
 			bad = err
 		case tombstone:

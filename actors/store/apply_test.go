@@ -92,7 +92,7 @@ func TestApplyMatchesModel(t *testing.T) {
 					_, wasLive := m.live[key]
 					switch rapid.IntRange(0, 9).Draw(t, "kind") {
 					case 0, 1, 2:
-						a.Delete(trickyKeys[key], Prev{m.ts[key], wasLive, uint64(len(m.live[key]))})
+						a.Delete(trickyKeys[key], Prev{TS: m.ts[key], Live: wasLive, Bytes: uint64(len(m.live[key]))})
 						delete(m.live, key)
 						delete(m.ts, key)
 					case 3:
@@ -104,7 +104,7 @@ func TestApplyMatchesModel(t *testing.T) {
 						clear(m.ts)
 					default:
 						v := valueGen.Draw(t, "value")
-						a.Put(trickyKeys[key], now, v, Prev{m.ts[key], wasLive, uint64(len(m.live[key]))})
+						a.Put(trickyKeys[key], now, v, 0, Prev{TS: m.ts[key], Live: wasLive, Bytes: uint64(len(m.live[key]))})
 						m.live[key], m.ts[key] = v, now
 					}
 				}
@@ -124,7 +124,8 @@ func TestApplyMatchesModel(t *testing.T) {
 				i := rapid.IntRange(0, len(shards)-1).Draw(t, "shard")
 				key := keyGen.Draw(t, "key")
 				want, wantOK := models[i].live[key]
-				got, ts, ok, err := s.GetVersion(shards[i], trickyKeys[key], math.MaxUint64)
+				gv, err := s.GetVersion(shards[i], trickyKeys[key], math.MaxUint64)
+				got, ts, ok := gv.Value, gv.TS, gv.Found
 				if err != nil {
 					t.Fatalf("get: %v", err)
 				}
@@ -173,7 +174,7 @@ func putMany(t *testing.T, s *Store, canary bool) int {
 			if ts > keys {
 				prevTS = ts - keys
 			}
-			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts), Prev{prevTS, prevTS != 0, uint64(len(fmt.Sprint("v", prevTS)))})
+			a.Put(fmt.Appendf(nil, "key%d", ts%keys), ts, fmt.Appendf(nil, "v%d", ts), 0, Prev{TS: prevTS, Live: prevTS != 0, Bytes: uint64(len(fmt.Sprint("v", prevTS)))})
 			ts++
 		}
 		commit(t, a.Batch(), false)
@@ -218,12 +219,12 @@ func TestApplyCanaryKeepOldVersions(t *testing.T) {
 func TestApplyErrors(t *testing.T) {
 	s := openMem(t)
 	a := s.NewApplyBatch(1)
-	a.Put([]byte("k"), 5, []byte("v"), Prev{})
+	a.Put([]byte("k"), 5, []byte("v"), 0, Prev{})
 	commit(t, a.Batch(), false)
 
 	a = s.NewApplyBatch(1)
-	a.Put([]byte("other"), 6, []byte("v"), Prev{})
-	a.Put([]byte("x"), 0, nil, Prev{})
+	a.Put([]byte("other"), 6, []byte("v"), 0, Prev{})
+	a.Put([]byte("x"), 0, nil, 0, Prev{})
 	if err := a.Batch().Commit(false); err == nil || !strings.Contains(err.Error(), "ts 0 is reserved") {
 		t.Errorf("put at ts 0: commit error %v", err)
 	}
@@ -235,7 +236,7 @@ func TestApplyErrors(t *testing.T) {
 	b.setUint64(shardKey(tagLiveKeys, 1), 0) // the count lost key k
 	commit(t, b, false)
 	a = s.NewApplyBatch(1)
-	a.Delete([]byte("k"), Prev{5, true, 1})
+	a.Delete([]byte("k"), Prev{TS: 5, Live: true, Bytes: 1})
 	if err := a.Batch().Commit(false); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a count below zero: commit error %v, want ErrCorrupt", err)
 	}
@@ -247,7 +248,7 @@ func TestApplyErrors(t *testing.T) {
 			t.Error("a write after Batch() did not panic")
 		}
 	}()
-	a.Put([]byte("k"), 7, nil, Prev{5, true, 1})
+	a.Put([]byte("k"), 7, nil, 0, Prev{TS: 5, Live: true, Bytes: 1})
 }
 
 // BenchmarkApplyPut overwrites 1,000 keys in batches of 100, with Batch's
@@ -262,7 +263,7 @@ func BenchmarkApplyPut(b *testing.B) {
 		{"PutVersion", func(s *Store, n int, ts uint64) {
 			bt := s.NewBatch()
 			for i := range n {
-				bt.PutVersion(1, fmt.Appendf(nil, "key%d", (ts+uint64(i))%keys), ts+uint64(i), value)
+				bt.PutVersion(1, fmt.Appendf(nil, "key%d", (ts+uint64(i))%keys), ts+uint64(i), value, 0)
 			}
 			commit(b, bt, false)
 		}},
@@ -270,7 +271,7 @@ func BenchmarkApplyPut(b *testing.B) {
 			a := s.NewApplyBatch(1)
 			for i := range n {
 				cur := ts + uint64(i)
-				a.Put(fmt.Appendf(nil, "key%d", cur%keys), cur, value, Prev{max(cur, keys+1) - keys, true, uint64(len(value))})
+				a.Put(fmt.Appendf(nil, "key%d", cur%keys), cur, value, 0, Prev{TS: max(cur, keys+1) - keys, Live: true, Bytes: uint64(len(value))})
 			}
 			commit(b, a.Batch(), false)
 		}},
@@ -312,16 +313,17 @@ func (p *applier) prior(key []byte) Prev {
 	if p.flushed {
 		return Prev{}
 	}
-	v, ts, ok, err := p.s.GetVersion(p.shard, key, math.MaxUint64)
+	gv, err := p.s.GetVersion(p.shard, key, math.MaxUint64)
+	v, ts, ok := gv.Value, gv.TS, gv.Found
 	if err != nil {
 		p.t.Fatalf("get version of %q: %v", key, err)
 	}
-	return Prev{ts, ok, uint64(len(v))}
+	return Prev{TS: ts, Live: ok, Bytes: uint64(len(v))}
 }
 
 func (p *applier) put(key []byte, ts uint64, value []byte) {
-	p.a.Put(key, ts, value, p.prior(key))
-	p.written[string(key)] = Prev{ts, true, uint64(len(value))}
+	p.a.Put(key, ts, value, 0, p.prior(key))
+	p.written[string(key)] = Prev{TS: ts, Live: true, Bytes: uint64(len(value))}
 }
 
 func (p *applier) del(key []byte) {

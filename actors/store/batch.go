@@ -108,14 +108,26 @@ func (b *Batch) SetApplied(shard uint32, seq uint64) {
 	b.setUint64(shardKey(tagApplied, shard), seq)
 }
 
-// PutVersion writes key's value at ts. ts 0 is reserved (see doc.go).
-func (b *Batch) PutVersion(shard uint32, key []byte, ts uint64, value []byte) {
+// PutVersion writes key's value at ts, expiring at expireMs (unix
+// milliseconds of TSO time; 0: never). ts 0 is reserved (see doc.go).
+func (b *Batch) PutVersion(shard uint32, key []byte, ts uint64, value []byte, expireMs int64) {
 	if ts == 0 {
 		b.fail(fmt.Errorf("store: shard %d: version of %q at ts 0: ts 0 is reserved", shard, key))
 		return
 	}
-	b.setSized(dataKey(shard, key, ts), 1+len(value), func(dst []byte) []byte {
-		return append(append(dst, kindValue), value...)
+	if expireMs < 0 {
+		b.fail(fmt.Errorf("store: shard %d: version of %q expiring at %d ms: an expiry is positive, or 0 for none", shard, key, expireMs))
+		return
+	}
+	if expireMs == 0 {
+		b.setSized(dataKey(shard, key, ts), 1+len(value), func(dst []byte) []byte {
+			return append(append(dst, kindValue), value...)
+		})
+		return
+	}
+	b.setSized(dataKey(shard, key, ts), 1+8+len(value), func(dst []byte) []byte {
+		dst = binary.BigEndian.AppendUint64(append(dst, kindExpiring), uint64(expireMs))
+		return append(dst, value...)
 	})
 }
 

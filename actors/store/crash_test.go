@@ -22,7 +22,7 @@ func TestCrashKeepsExactlySyncedWrites(t *testing.T) {
 		t.Helper()
 		b := s.NewBatch()
 		b.PutMeta(name, []byte(name))
-		b.PutVersion(1, []byte(name), 10, []byte(name))
+		b.PutVersion(1, []byte(name), 10, []byte(name), 0)
 		b.AppendEntry(1, &wire.Entry{Seq: uint64(len(name)), Writes: []*wire.Write{{Key: []byte(name)}}})
 		commit(t, b, sync)
 	}

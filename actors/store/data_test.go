@@ -108,7 +108,7 @@ func TestDataMatchesModel(t *testing.T) {
 					default:
 						ts := tsGen(t, "version ts")
 						value := rapid.SliceOfN(rapid.Byte(), 0, 6).Draw(t, "value")
-						b.PutVersion(shards[shard], trickyKeys[key], ts, value)
+						b.PutVersion(shards[shard], trickyKeys[key], ts, value, 0)
 						ops = append(ops, op{shard, func(m *dataModel) { m.put(key, modelVersion{ts: ts, value: value}) }})
 					}
 				}

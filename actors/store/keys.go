@@ -20,6 +20,9 @@ var shardTags = [...]byte{tagConfig, tagLog, tagApplied, tagData, tagLock, tagFl
 const (
 	kindValue     byte = 0x01
 	kindTombstone byte = 0x02
+	// kindExpiring is a value with a time to live: its expiry, u64 unix
+	// milliseconds of TSO time, then the user value.
+	kindExpiring byte = 0x03
 )
 
 const (

@@ -390,7 +390,7 @@ func checkRecord(k, v []byte) error {
 		if dataKeyTS(rest) == 0 {
 			return fmt.Errorf("data record at the reserved ts 0")
 		}
-		if _, _, err := decodeVersion(v); err != nil {
+		if _, _, _, err := decodeVersion(v); err != nil {
 			return err
 		}
 	default:

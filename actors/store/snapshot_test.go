@@ -445,9 +445,9 @@ func TestSnapshotBigValue(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
 	big[12345] = 'X'
 	a := src.NewApplyBatch(1)
-	a.Put([]byte("a"), 1, []byte("small"), Prev{})
-	a.Put([]byte("big"), 1, big, Prev{})
-	a.Put([]byte("c"), 1, []byte("small"), Prev{})
+	a.Put([]byte("a"), 1, []byte("small"), 0, Prev{})
+	a.Put([]byte("big"), 1, big, 0, Prev{})
+	a.Put([]byte("c"), 1, []byte("small"), 0, Prev{})
 	a.SetApplied(1)
 	b := a.Batch()
 	b.AppendEntry(1, &wire.Entry{Seq: 1, Version: 1})

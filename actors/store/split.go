@@ -103,7 +103,7 @@ func (b *Batch) Split(sp Split) (LiveCounts, error) {
 				// The newest version of a key comes first: it says whether
 				// the key is live.
 				lastKey = append(lastKey[:0], escaped...)
-				value, tombstone, err := decodeVersion(v)
+				value, _, tombstone, err := decodeVersion(v)
 				if err != nil {
 					return fail(closeIter(it, err))
 				}

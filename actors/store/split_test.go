@@ -29,9 +29,9 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 	a := s.NewApplyBatch(parent)
 	a.Flush(5)
 	for i, k := range keys {
-		a.Put(k, 10+uint64(i), []byte(fmt.Sprintf("v%d", i)), Prev{})
+		a.Put(k, 10+uint64(i), []byte(fmt.Sprintf("v%d", i)), 0, Prev{})
 	}
-	a.Put([]byte("gone"), 40, []byte("x"), Prev{})
+	a.Put([]byte("gone"), 40, []byte("x"), 0, Prev{})
 	a.SetApplied(7)
 	commit(t, a.Batch(), false)
 	a = s.NewApplyBatch(parent)
@@ -61,11 +61,11 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 			wantChild.Keys++
 			wantChild.Bytes += uint64(len(k) + len(value))
 		}
-		if v, _, ok, err := s.GetVersion(owner, k, 100); err != nil || !ok || !bytes.Equal(v, value) {
-			t.Errorf("key %q in shard %d: %q, %v, %v; want %q", k, owner, v, ok, err, value)
+		if gv, err := s.GetVersion(owner, k, 100); err != nil || !gv.Found || !bytes.Equal(gv.Value, value) {
+			t.Errorf("key %q in shard %d: %q, %v, %v; want %q", k, owner, gv.Value, gv.Found, err, value)
 		}
-		if _, _, ok, err := s.GetVersion(other, k, 100); err != nil || ok {
-			t.Errorf("key %q also in shard %d (%v, %v)", k, other, ok, err)
+		if gv, err := s.GetVersion(other, k, 100); err != nil || gv.Found {
+			t.Errorf("key %q also in shard %d (%v, %v)", k, other, gv.Found, err)
 		}
 	}
 	if moved != wantChild {

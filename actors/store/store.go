@@ -355,65 +355,83 @@ func (s *Store) Flushed(shard uint32) (uint64, error) {
 	return ts, wrap(err, "store: shard %d: flush marker", shard)
 }
 
-// decodeVersion splits a data record's value into the user value and whether
-// it is a tombstone.
-func decodeVersion(v []byte) (value []byte, tombstone bool, err error) {
+// decodeVersion splits a data record's value into the user value, its
+// expiry (0: none) and whether it is a tombstone.
+func decodeVersion(v []byte) (value []byte, expireMs int64, tombstone bool, err error) {
 	switch {
 	case len(v) >= 1 && v[0] == kindValue:
-		return v[1:], false, nil
+		return v[1:], 0, false, nil
 	case len(v) == 1 && v[0] == kindTombstone:
-		return nil, true, nil
+		return nil, 0, true, nil
+	case len(v) >= 9 && v[0] == kindExpiring:
+		if ms := int64(binary.BigEndian.Uint64(v[1:9])); ms > 0 {
+			return v[9:], ms, false, nil
+		}
 	}
-	return nil, false, fmt.Errorf("%w: data record value %x", ErrCorrupt, v)
+	return nil, 0, false, fmt.Errorf("%w: data record value %x", ErrCorrupt, v)
+}
+
+// Version is a key's version as a read finds it.
+type Version struct {
+	Value []byte
+	// TS is the version's timestamp: the one a write replacing it names
+	// (ApplyBatch.Put's prev). 0 when absent.
+	TS uint64
+	// ExpireMs is when the key expires, in unix milliseconds of TSO time
+	// (0: never). The store keeps an expired version until a write
+	// deletes it; whoever reads decides, at its timestamp, that it is gone.
+	ExpireMs int64
+	Found    bool
 }
 
 // Get returns key's value at readTS: its newest version at or below readTS,
 // absent when that is a tombstone, at or below the flush marker, or missing.
+// Its expiry is the caller's to judge (GetVersion).
 func (s *Store) Get(shard uint32, key []byte, readTS uint64) (value []byte, ok bool, err error) {
-	value, _, ok, err = s.GetVersion(shard, key, readTS)
-	return value, ok, err
+	v, err := s.GetVersion(shard, key, readTS)
+	return v.Value, v.Found, err
 }
 
-// GetVersion is Get that also returns the version's timestamp: the one a
-// write replacing it names (ApplyBatch.Put's prevTS). ts is 0 when absent.
-func (s *Store) GetVersion(shard uint32, key []byte, readTS uint64) (value []byte, ts uint64, ok bool, err error) {
+// GetVersion is Get that returns the whole version.
+func (s *Store) GetVersion(shard uint32, key []byte, readTS uint64) (Version, error) {
 	flushed, err := s.Flushed(shard)
 	if err != nil {
-		return nil, 0, false, err
+		return Version{}, err
 	}
 	return s.GetVersionFlushed(shard, key, readTS, flushed)
 }
 
 // GetVersionFlushed is GetVersion with the shard's flush marker given by a
 // caller that keeps it (the data role, which alone changes it).
-func (s *Store) GetVersionFlushed(shard uint32, key []byte, readTS, flushed uint64) (value []byte, ts uint64, ok bool, err error) {
+func (s *Store) GetVersionFlushed(shard uint32, key []byte, readTS, flushed uint64) (_ Version, err error) {
 	if readTS <= flushed {
-		return nil, 0, false, nil
+		return Version{}, nil
 	}
 	prefix := keyedPrefix(tagData, shard, key)
 	it, err := s.iter(appendTS(bytes.Clone(prefix), readTS), prefixEnd(prefix))
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: shard %d: get %q at %d: %w", shard, key, readTS, err)
+		return Version{}, fmt.Errorf("store: shard %d: get %q at %d: %w", shard, key, readTS, err)
 	}
 	defer func() { err = closeIter(it, err) }()
 	if !it.First() {
-		return nil, 0, false, wrap(it.Error(), "store: shard %d: get %q at %d", shard, key, readTS)
+		return Version{}, wrap(it.Error(), "store: shard %d: get %q at %d", shard, key, readTS)
 	}
 	k := it.Key()
 	if len(k) != len(prefix)+tsLen {
-		return nil, 0, false, fmt.Errorf("store: shard %d: get %q: %w: key %x", shard, key, ErrCorrupt, k)
+		return Version{}, fmt.Errorf("store: shard %d: get %q: %w: key %x", shard, key, ErrCorrupt, k)
 	}
-	v, tombstone, err := decodeVersion(it.Value())
+	v, expireMs, tombstone, err := decodeVersion(it.Value())
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("store: shard %d: get %q: %w", shard, key, err)
+		return Version{}, fmt.Errorf("store: shard %d: get %q: %w", shard, key, err)
 	}
 	if tombstone || dataKeyTS(k) <= flushed {
-		return nil, 0, false, nil
+		return Version{}, nil
 	}
-	return append(make([]byte, 0, len(v)), v...), dataKeyTS(k), true, nil
+	return Version{Value: append(make([]byte, 0, len(v)), v...), TS: dataKeyTS(k), ExpireMs: expireMs, Found: true}, nil
 }
 
-// Count returns how many keys of the shard are live at readTS (DBSIZE). It
+// Count returns how many keys of the shard are live at readTS, expired
+// ones not counted. It
 // visits every key of the shard once, skipping their older versions.
 func (s *Store) Count(shard uint32, readTS uint64) (n int, err error) {
 	flushed, err := s.Flushed(shard)
@@ -440,11 +458,11 @@ func (s *Store) Count(shard uint32, readTS uint64) (n int, err error) {
 		if ok = it.SeekGE(seek); !ok || !bytes.HasPrefix(it.Key(), prefix) {
 			continue // no version at or below readTS; it is at the next key
 		}
-		_, tombstone, err := decodeVersion(it.Value())
+		_, expireMs, tombstone, err := decodeVersion(it.Value())
 		if err != nil {
 			return 0, fmt.Errorf("store: shard %d: count: key %x: %w", shard, prefix, err)
 		}
-		if !tombstone && dataKeyTS(it.Key()) > flushed {
+		if !tombstone && dataKeyTS(it.Key()) > flushed && !wire.Expired(expireMs, readTS) {
 			n++
 		}
 		// Skip this key's older versions: usually there are none.

@@ -58,8 +58,8 @@ func TestTrickyKeysStaySeparate(t *testing.T) {
 		for i, k := range trickyKeys {
 			// Two versions each, so a key's older version sits between
 			// it and the next key in byte order.
-			b.PutVersion(shard, k, 5, []byte(fmt.Sprintf("old %d/%d", shard, i)))
-			b.PutVersion(shard, k, 10, []byte(fmt.Sprintf("new %d/%d", shard, i)))
+			b.PutVersion(shard, k, 5, []byte(fmt.Sprintf("old %d/%d", shard, i)), 0)
+			b.PutVersion(shard, k, 10, []byte(fmt.Sprintf("new %d/%d", shard, i)), 0)
 			b.PutLock(shard, k, []byte(fmt.Sprintf("lock %d/%d", shard, i)))
 		}
 	}
@@ -118,11 +118,11 @@ func TestTrickyKeysStaySeparate(t *testing.T) {
 func TestFlushMarker(t *testing.T) {
 	s := openMem(t)
 	b := s.NewBatch()
-	b.PutVersion(3, []byte("x"), 5, []byte("x5"))
-	b.PutVersion(3, []byte("y"), 7, []byte("y7"))
-	b.PutVersion(4, []byte("x"), 5, []byte("other shard"))
+	b.PutVersion(3, []byte("x"), 5, []byte("x5"), 0)
+	b.PutVersion(3, []byte("y"), 7, []byte("y7"), 0)
+	b.PutVersion(4, []byte("x"), 5, []byte("other shard"), 0)
 	b.SetFlush(3, 6)
-	b.PutVersion(3, []byte("y"), 9, nil) // empty value, present
+	b.PutVersion(3, []byte("y"), 9, nil, 0) // empty value, present
 	commit(t, b, false)
 
 	if f, err := s.Flushed(3); err != nil || f != 6 {
@@ -160,7 +160,7 @@ func TestFlushMarker(t *testing.T) {
 func TestReservedTimestamp(t *testing.T) {
 	s := openMem(t)
 	b := s.NewBatch()
-	b.PutVersion(1, []byte("ok"), 1, []byte("v"))
+	b.PutVersion(1, []byte("ok"), 1, []byte("v"), 0)
 	b.PutTombstone(1, []byte("k"), 0)
 	if err := b.Commit(true); err == nil {
 		t.Fatal("commit with a version at ts 0 succeeded")
@@ -223,7 +223,7 @@ func TestDeleteShard(t *testing.T) {
 		b.PutConfig(&wire.Config{Shard: shard, Version: 1})
 		b.AppendEntry(shard, &wire.Entry{Seq: 1})
 		b.SetApplied(shard, 1)
-		b.PutVersion(shard, []byte("k"), 1, []byte("v"))
+		b.PutVersion(shard, []byte("k"), 1, []byte("v"), 0)
 		b.PutLock(shard, []byte("k"), []byte("l"))
 		b.SetFlush(shard, 0)
 	}

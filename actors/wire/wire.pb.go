@@ -2729,7 +2729,15 @@ type Command struct {
 	Incr []byte `protobuf:"bytes,10,opt,name=incr,proto3" json:"incr,omitempty"`
 	// sub: the commands of a MULTI block (command.Multi), run in order as
 	// one step at the shard's primary; none of them is itself a block.
-	Sub           []*Command `protobuf:"bytes,11,rep,name=sub,proto3" json:"sub,omitempty"`
+	Sub []*Command `protobuf:"bytes,11,rep,name=sub,proto3" json:"sub,omitempty"`
+	// ttl and ttl_ms: the expiry a command sets (SET's EX, PX, EXAT, PXAT and
+	// KEEPTTL, SETEX, PSETEX, GETEX, EXPIRE and its kin, PERSIST), as
+	// command.TTL: its kind and milliseconds, relative or unix.
+	Ttl   uint32 `protobuf:"varint,12,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	TtlMs int64  `protobuf:"zigzag64,13,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// gt and lt: EXPIRE's GT and LT (nx and xx are its NX and XX).
+	Gt            bool `protobuf:"varint,14,opt,name=gt,proto3" json:"gt,omitempty"`
+	Lt            bool `protobuf:"varint,15,opt,name=lt,proto3" json:"lt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2839,6 +2847,34 @@ func (x *Command) GetSub() []*Command {
 		return x.Sub
 	}
 	return nil
+}
+
+func (x *Command) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *Command) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *Command) GetGt() bool {
+	if x != nil {
+		return x.Gt
+	}
+	return false
+}
+
+func (x *Command) GetLt() bool {
+	if x != nil {
+		return x.Lt
+	}
+	return false
 }
 
 // Txn names the transaction a Txn command belongs to and what it asks.
@@ -3680,7 +3716,11 @@ type Write struct {
 	Unlock   bool  `protobuf:"varint,11,opt,name=unlock,proto3" json:"unlock,omitempty"`
 	// removed: the lock a write removes (its value left out), whether it
 	// commits it (unlock) or rolls it back (lock_only without lock).
-	Removed       *Lock `protobuf:"bytes,12,opt,name=removed,proto3" json:"removed,omitempty"`
+	Removed *Lock `protobuf:"bytes,12,opt,name=removed,proto3" json:"removed,omitempty"`
+	// expire_ms: when the written value expires, in unix milliseconds of TSO
+	// time (0: never). Every replica and every read judges expiry against a
+	// timestamp, never against its own clock.
+	ExpireMs      int64 `protobuf:"varint,14,opt,name=expire_ms,json=expireMs,proto3" json:"expire_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3804,6 +3844,13 @@ func (x *Write) GetRemoved() *Lock {
 		return x.Removed
 	}
 	return nil
+}
+
+func (x *Write) GetExpireMs() int64 {
+	if x != nil {
+		return x.ExpireMs
+	}
+	return 0
 }
 
 // Entry is one log entry: the effect of one command, its result and the op
@@ -4854,7 +4901,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\x83\x02\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xcc\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4867,7 +4914,11 @@ const file_wire_proto_rawDesc = "" +
 	"\x04ints\x18\t \x03(\x12R\x04ints\x12\x12\n" +
 	"\x04incr\x18\n" +
 	" \x01(\fR\x04incr\x12&\n" +
-	"\x03sub\x18\v \x03(\v2\x14.castkv.wire.CommandR\x03sub\"\xb6\x02\n" +
+	"\x03sub\x18\v \x03(\v2\x14.castkv.wire.CommandR\x03sub\x12\x10\n" +
+	"\x03ttl\x18\f \x01(\rR\x03ttl\x12\x15\n" +
+	"\x06ttl_ms\x18\r \x01(\x12R\x05ttlMs\x12\x0e\n" +
+	"\x02gt\x18\x0e \x01(\bR\x02gt\x12\x0e\n" +
+	"\x02lt\x18\x0f \x01(\bR\x02lt\"\xb6\x02\n" +
 	"\x03Txn\x12\x19\n" +
 	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +
@@ -4937,7 +4988,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x05reads\x18\x02 \x03(\v2\x11.castkv.wire.ReadR\x05reads\"\x85\x01\n" +
 	"\aReplies\x12?\n" +
 	"\x0ecommit_replies\x18\x01 \x03(\v2\x18.castkv.wire.CommitReplyR\rcommitReplies\x129\n" +
-	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\xf8\x02\n" +
+	"\fread_replies\x18\x02 \x03(\v2\x16.castkv.wire.ReadReplyR\vreadReplies\"\x95\x03\n" +
 	"\x05Write\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x16\n" +
@@ -4953,7 +5004,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x04lock\x18\n" +
 	" \x01(\v2\x11.castkv.wire.LockR\x04lock\x12\x16\n" +
 	"\x06unlock\x18\v \x01(\bR\x06unlock\x12+\n" +
-	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\"\xc5\x03\n" +
+	"\aremoved\x18\f \x01(\v2\x11.castkv.wire.LockR\aremoved\x12\x1b\n" +
+	"\texpire_ms\x18\x0e \x01(\x03R\bexpireMs\"\xc5\x03\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12+\n" +

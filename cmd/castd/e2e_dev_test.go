@@ -274,6 +274,74 @@ func TestDevEveryCommand(t *testing.T) {
 		c.Del(ctx, "notint")
 	})
 
+	t.Run("expiry", func(t *testing.T) {
+		// A cache entry, a lock, a large value with a TTL (its value is
+		// staged on every replica apart from the command, and the TTL
+		// must travel with the entry), and expiry changed after the fact.
+		base, err := c.DBSize(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Set(ctx, "ttl:cache", "v", 400*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.SetNX(ctx, "ttl:lock", "me", 30*time.Second).Result(); !ok || err != nil {
+			t.Fatalf("SET lock me NX PX 30000: %v, %v", ok, err)
+		}
+		if ok, err := c.SetNX(ctx, "ttl:lock", "you", 30*time.Second).Result(); ok || err != nil {
+			t.Fatalf("a second SET lock NX PX: %v, %v; want false", ok, err)
+		}
+		big := strings.Repeat("b", 2<<20)
+		if err := c.Set(ctx, "ttl:big", big, 1000*time.Second).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"ttl:lock", "ttl:big"} {
+			if ttl, err := c.TTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > 1000*time.Second {
+				t.Errorf("TTL %s: %v, %v; want a positive TTL", k, ttl, err)
+			}
+		}
+		if ok, err := c.Expire(ctx, "ttl:lock", 100*time.Second).Result(); !ok || err != nil {
+			t.Errorf("EXPIRE lock 100: %v, %v", ok, err)
+		}
+		if ttl, err := c.TTL(ctx, "ttl:lock").Result(); err != nil || ttl <= 30*time.Second {
+			t.Errorf("TTL lock after EXPIRE 100: %v, %v", ttl, err)
+		}
+		if ok, err := c.Persist(ctx, "ttl:lock").Result(); !ok || err != nil {
+			t.Errorf("PERSIST lock: %v, %v", ok, err)
+		}
+		if ttl, err := c.TTL(ctx, "ttl:lock").Result(); err != nil || ttl != -1 {
+			t.Errorf("TTL lock after PERSIST: %v, %v; want -1 (no expiry)", ttl, err)
+		}
+		if v, err := c.GetEx(ctx, "ttl:lock", 200*time.Millisecond).Result(); v != "me" || err != nil {
+			t.Errorf("GETEX lock PX 200: %q, %v", v, err)
+		}
+		expect(t, c, "OK", "SETEX", "ttl:setex", "1000", "x")
+		expect(t, c, int64(1000), "TTL", "ttl:setex")
+		time.Sleep(450 * time.Millisecond)
+		for _, k := range []string{"ttl:cache", "ttl:lock"} {
+			if n, err := c.Exists(ctx, k).Result(); n != 0 || err != nil {
+				t.Errorf("EXISTS %s after its TTL: %d, %v; want 0", k, n, err)
+			}
+		}
+		if v, err := c.Get(ctx, "ttl:big").Result(); err != nil || len(v) != len(big) {
+			t.Errorf("GET big: %d bytes, %v", len(v), err)
+		}
+		// The primary reclaims expired keys in the background: DBSIZE,
+		// which counts keys not yet reclaimed as Redis's does, drops.
+		want := base + 2 // ttl:big and ttl:setex
+		n, err := c.DBSize(ctx).Result()
+		for deadline := time.Now().Add(10 * time.Second); err == nil && n != want && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			n, err = c.DBSize(ctx).Result()
+		}
+		if n != want || err != nil {
+			t.Errorf("DBSIZE after the TTLs ran out: %d, %v; want %d (the expired keys reclaimed)", n, err, want)
+		}
+		if err := c.Del(ctx, "ttl:big", "ttl:setex").Err(); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("MULTI", func(t *testing.T) {
 		// go-redis's TxPipeline: a block of writes applies whole, a block
 		// of reads answers from one snapshot, and a block castkv cannot

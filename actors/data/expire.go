@@ -1,0 +1,65 @@
+package data
+
+import (
+	"time"
+
+	"castkv/actors"
+	"castkv/actors/wire"
+)
+
+// Reclaiming expired keys (rule expiry).
+//
+// Expiry needs no deleting: a key's expiry instant is fixed when its write
+// is ordered (command.Eval), and every read and every write judges it at
+// its own timestamp, so replicas agree whether a key has expired at any
+// place in the order without a clock of their own. What remains is the
+// space: an expired key keeps its version, and counts in DBSIZE (as in
+// Redis, whose DBSIZE counts keys not yet reclaimed), until it is deleted.
+//
+// The shard's primary deletes them the way it makes every change, by an
+// entry in its log. On a lease grant, at most once per ExpireEvery, it walks
+// up to ExpireScanKeys keys of its applied state from where its last walk
+// stopped (wrapping around at the end), and sequences one entry deleting
+// those that had expired at the grant's timestamp. That timestamp was
+// issued by the TSO, so every read to come has a later one and finds those
+// keys expired already; the deletion changes no read (a read below its
+// commit timestamp that meets the deletion is retried higher, rule
+// read-ts). Keys with a sequenced write or a lock are left to those.
+type expiryState struct {
+	lastExpire   time.Time
+	expireCursor []byte // the key the last walk stopped after; nil: the start
+}
+
+// reclaimExpired sequences an entry deleting expired keys, as above.
+func (r *replica) reclaimExpired(env actors.Env, g *wire.LeaseGrant) {
+	ps := r.primary
+	now := env.Now()
+	switch {
+	case g.Ts == 0, ps.flushSeq != 0,
+		!ps.ready(r), !r.leaseValid(now), r.installing != nil,
+		!ps.lastExpire.IsZero() && now.Sub(ps.lastExpire) < r.s.cfg.ExpireEvery,
+		r.log.last-r.commitSeq >= uint64(r.s.cfg.MaxUncommitted):
+		return
+	}
+	ps.lastExpire = now
+	expired, next, err := r.s.st.ExpiredKeys(r.shard, ps.expireCursor, r.s.cfg.ExpireScanKeys, g.Ts, r.flushed)
+	r.s.must(err, "look for expired keys")
+	ps.expireCursor = next
+	var writes []*wire.Write
+	for _, k := range expired {
+		if _, ok := ps.overlay[string(k.Key)]; ok || r.seqLock(k.Key) != nil || r.outOfRange([][]byte{k.Key}) {
+			continue
+		}
+		writes = append(writes, &wire.Write{Key: k.Key, Delete: true, Digest: wire.Digest(nil),
+			PrevTs: k.TS, WasLive: true, PrevBytes: k.Bytes})
+	}
+	if len(writes) == 0 {
+		return
+	}
+	e := &wire.Entry{Seq: r.log.last + 1, Version: r.config.Version, Writes: writes,
+		CommitTs: ps.commitTS(g.Ts, r.flushed, false, r.s.cfg.Canary)}
+	r.expiredReclaimed += uint64(len(writes))
+	ps.sequence(e)
+	r.appendEntry(env, e)
+	r.s.scheduleFlush(env)
+}
