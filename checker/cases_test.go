@@ -24,6 +24,10 @@ func one(name, k, v string) Input { return Input{Cmd: name, Keys: []string{k}, V
 func incrby(k string, n int64) Input {
 	return Input{Cmd: "incrby", Keys: []string{k}, Incr: n}
 }
+func setPX(k, v string, ms int64) Input {
+	return Input{Cmd: "set", Keys: []string{k}, Values: []string{v}, PX: ms}
+}
+func pexpire(k string, ms int64) Input { return Input{Cmd: "pexpire", Keys: []string{k}, PX: ms} }
 func mset(kvs ...string) (in Input) {
 	in.Cmd = "mset"
 	for i := 0; i < len(kvs); i += 2 {
@@ -54,6 +58,9 @@ func arr(vs ...string) Output {
 	return out
 }
 
+// sec is a second of the history's time.
+const sec = int64(1e9)
+
 func op(client int, call, ret int64, in Input, out Output) Op {
 	return Op{Client: client, Call: call, Return: ret, Input: in, Output: out}
 }
@@ -69,6 +76,60 @@ func TestCases(t *testing.T) {
 		ops  []Op
 		want bool // linearizable
 	}{
+		// Expiry, in seconds of the history's time: a TTL of 60 s set in
+		// [0, 1 s] expires within [0+60·0.98-12, 1+60·1.02+6] s.
+		{"a key read live before its window and gone after it", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(1, 40*sec, 41*sec, get("x"), bulk("v")),
+			op(1, 70*sec, 71*sec, get("x"), replyNil),
+			op(1, 72*sec, 73*sec, exists("x"), integer(0)),
+		}, true},
+		{"a key read live after every client could have seen it expired", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(1, 69*sec, 70*sec, get("x"), bulk("v")),
+		}, false},
+		{"a key gone long before its TTL", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(1, 20*sec, 21*sec, get("x"), replyNil),
+		}, false},
+		{"within the window either, but never live again once seen gone", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(1, 50*sec, 51*sec, get("x"), replyNil),
+			op(2, 52*sec, 53*sec, get("x"), bulk("v")),
+		}, false},
+		{"within the window, live then gone", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(1, 50*sec, 51*sec, get("x"), bulk("v")),
+			op(2, 52*sec, 53*sec, setnxLike("x", "w"), integer(1)),
+			op(2, 54*sec, 55*sec, get("x"), bulk("w")),
+			op(2, 90*sec, 91*sec, get("x"), bulk("w")), // SETNX set no expiry
+		}, true},
+		{"a plain SET drops the expiry", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(0, 2*sec, 3*sec, set("x", "v"), replyOK),
+			op(1, 90*sec, 91*sec, get("x"), bulk("v")),
+		}, true},
+		{"incrby keeps the expiry", []Op{
+			op(0, 0, sec, setPX("x", "5", 60_000), replyOK),
+			op(0, 2*sec, 3*sec, incrby("x", 1), integer(6)),
+			op(1, 90*sec, 91*sec, get("x"), bulk("6")),
+		}, false},
+		{"pexpire sets an expiry on a live key, and answers 0 on an absent one", []Op{
+			op(0, 0, sec, set("x", "v"), replyOK),
+			op(0, 2*sec, 3*sec, pexpire("x", 30_000), integer(1)),
+			op(0, 2*sec, 3*sec, pexpire("y", 30_000), integer(0)),
+			op(1, 60*sec, 61*sec, mget("x", "y"), arr("<nil>", "<nil>")),
+		}, true},
+		{"pexpire's key outlives its window", []Op{
+			op(0, 0, sec, set("x", "v"), replyOK),
+			op(0, 2*sec, 3*sec, pexpire("x", 30_000), integer(1)),
+			op(1, 60*sec, 61*sec, get("x"), bulk("v")),
+		}, false},
+		{"an expiry of unknown outcome may have taken effect", []Op{
+			op(0, 0, sec, set("x", "v"), replyOK),
+			unknown(0, 2*sec, setPX("x", "w", 1_000)),
+			op(1, 60*sec, 61*sec, get("x"), replyNil),
+		}, true},
 		{"incrby counts from absent, then from a set integer", []Op{
 			op(0, 0, 10, incrby("x", 1), integer(1)),
 			op(0, 20, 30, incrby("x", -3), integer(-2)),

@@ -349,6 +349,7 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 			xx:       op.Input.XX,
 			get:      op.Input.Get,
 			incr:     op.Input.Incr,
+			px:       op.Input.PX,
 			unknown:  op.Unknown,
 			anyCount: op.anyCount,
 		}

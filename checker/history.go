@@ -23,6 +23,9 @@ type Input struct {
 	// Incr is incrby's step, signed: INCR is incrby 1, DECRBY k 5 is
 	// incrby -5.
 	Incr int64
+	// PX is a time to live in milliseconds: set's PX option, or pexpire's
+	// time (pexpire key ms replies 1, or 0 for an absent key). 0: none.
+	PX int64
 }
 
 // OutputKind is the shape of a reply. The zero value is not a kind, so a
@@ -130,6 +133,12 @@ func (in Input) String() string {
 	if in.Get {
 		b.WriteString(" GET")
 	}
+	if in.PX != 0 {
+		if in.Cmd == "set" {
+			b.WriteString(" PX")
+		}
+		b.WriteString(" " + strconv.FormatInt(in.PX, 10))
+	}
 	return b.String()
 }
 
@@ -209,9 +218,12 @@ func (op *Op) validate() error {
 	if in.Incr != 0 && c != cmdIncrBy {
 		return errors.New("a step is an option of incrby only")
 	}
+	if in.PX != 0 && c != cmdSet && c != cmdPExpire || in.PX < 0 || c == cmdPExpire && in.PX == 0 {
+		return errors.New("a time to live is positive, and an option of set and pexpire only")
+	}
 	nk, nv := len(in.Keys), len(in.Values)
 	switch c {
-	case cmdGet, cmdIncrBy:
+	case cmdGet, cmdIncrBy, cmdPExpire:
 		if nk != 1 || nv != 0 {
 			return fmt.Errorf("%d keys and %d values, want 1 key and no value", nk, nv)
 		}

@@ -16,15 +16,16 @@ import (
 //     be linearized anywhere. Dropped; but an INCRBY refused because its
 //     key held no integer is kept: that refusal is a read the model checks.
 //  2. An unknown read has no effect and accepts any output. Dropped.
-//  3. An unknown write W whose values no definite reply contains is dropped
-//     unless an op that may see W's key present without reading its value
-//     could come after W: a definite dbsize, exists or del with a non-zero
-//     count, setnx 0, setxx 1, set NX answered nil, set XX answered OK, any
-//     incrby (it fails on a value that is not an integer), or a
-//     conditional write of unknown outcome. Why: take a linearization that
-//     places W, and the first later op touching one of W's keys. It cannot
-//     read the value (no reply holds it), nor see the key absent (it is
-//     not), nor see it present (ruled out above); so it overwrites the key
+//  3. An unknown write W with no time to live whose values no definite
+//     reply contains is dropped unless an op that may see W's key present
+//     without reading its value could come after W: a definite dbsize,
+//     exists or del with a non-zero count, setnx 0, setxx 1, set NX
+//     answered nil, set XX answered OK, pexpire answered 1, any incrby (it
+//     fails on a value that is not an integer), or a conditional write or
+//     pexpire of unknown outcome. Why: take a linearization that places W,
+//     and the first later op touching one of W's keys. It cannot read the
+//     value (no reply holds it), nor see the key absent (it is not: W set
+//     no expiry), nor see it present (ruled out above); so it overwrites the key
 //     regardless of what was there (set, mset, flush, or a getset or del of
 //     unknown outcome), or there is none. Removing W changes no reply.
 //     Conversely W can always be placed last, as its infinite return allows.
@@ -59,7 +60,9 @@ func prepare(ops []Op) prepared {
 		if op.Unknown && c.readOnly() {
 			continue // rule 2
 		}
-		if op.Unknown && len(op.Input.Values) > 0 {
+		if op.Unknown && len(op.Input.Values) > 0 && op.Input.PX == 0 {
+			// A write with a time to live is never dropped by rule 3: its
+			// key may be seen absent after it, once it expired.
 			unknownWrites = append(unknownWrites, i)
 		}
 		p.keep = append(p.keep, i)
@@ -173,6 +176,9 @@ func mayObservePresence(op *Op) bool {
 	c := commands[in.Cmd]
 	if c == cmdIncrBy {
 		return true // it fails on a value that is not an integer, whatever its reply
+	}
+	if c == cmdPExpire {
+		return op.Unknown || !out.isInt(0) // 1: the key was present
 	}
 	conditional := c == cmdSetNX || c == cmdSetXX || in.NX || in.XX
 	if op.Unknown {

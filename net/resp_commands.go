@@ -435,7 +435,7 @@ func respCommandList(args [][]byte) *wire.Reply {
 				return false
 			}
 		case "pattern":
-			keep = func(s *respSpec) bool { return respGlobMatch(value, []byte(s.name), true) }
+			keep = func(s *respSpec) bool { return command.Match(value, []byte(s.name), true) }
 		default:
 			return command.Error("ERR syntax error")
 		}

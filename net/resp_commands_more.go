@@ -56,7 +56,7 @@ var respMoreCommands = []*respSpec{
 	{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 1, lastKey: -1, keyStep: 1,
 		acl:      []string{"@fast", "@transaction"},
 		keySpecs: []respKeySpec{{flags: []string{"RO"}, begin: 1, lastKey: -1, keyStep: 1}},
-		summary:  "Monitors changes to keys to determine the execution of a transaction (castkv refuses it for now).", since: "2.2.0",
+		summary:  "Monitors changes to keys to determine the execution of a transaction.", since: "2.2.0",
 		group: "transactions", complexity: "O(1) for every key.", args: []respArg{respKeys}},
 	{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, acl: []string{"@fast", "@transaction"},
 		summary: "Forgets about watched keys of a transaction.", since: "2.2.0", group: "transactions", complexity: "O(1)"},

@@ -66,6 +66,8 @@ type respPending struct {
 	all    bool
 	// shape, if set, turns the Gateway's reply into the client's (EXEC).
 	shape func(*wire.Reply) *wire.Reply
+	// watch marks a WATCH's read of versions (resp_multi.go).
+	watch bool
 	// name and start are the command's metrics label and when it was
 	// read (RESPConfig.Metrics).
 	name  string
@@ -110,6 +112,10 @@ type respConn struct {
 	// atGateway × replyHint within MaxPipelineBytes, so a pipeline of
 	// GETs of large values does not pile up MaxPipeline large replies.
 	replyHint int64
+	// watching counts WATCH reads at the Gateway; watched is what those
+	// answered saw, until EXEC, DISCARD, UNWATCH or RESET (resp_multi.go).
+	watching int
+	watched  *wire.Watch
 	// current is the name of the command being dispatched (the reader's).
 	current string
 	// readerDone: no command will be queued any more. dead: the socket is
@@ -291,6 +297,7 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	}
 	if name == "reset" && len(args) == 1 {
 		c.endMulti() // RESET runs at once inside MULTI too, and ends it
+		c.unwatch()
 	}
 	if multiCommand(name) {
 		c.transaction(name, args, reserved)
@@ -348,7 +355,11 @@ func (c *respConn) forwardShaped(name string, args [][]byte, reserved int64, now
 	p := &respPending{held: reserved, shape: shape, name: c.current, start: now}
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
 	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
+	p.watch = name == "watch"
 	c.mu.Lock()
+	if p.watch {
+		c.watching++
+	}
 	for (c.conflicts(p) || c.repliesFull()) && !c.dead {
 		c.readerWaiting = true
 		c.readerCond.Wait()
@@ -423,6 +434,9 @@ func (c *respConn) answered(p *respPending, args [][]byte, reply *wire.Reply, er
 		c.allKeys--
 	}
 	c.atGateway--
+	if p.watch {
+		c.watching--
+	}
 	c.replyHint = max(size, c.replyHint-c.replyHint/16)
 	if !c.dead {
 		c.settle(p, size)
@@ -705,7 +719,12 @@ func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint6
 			return append(dst, maphash.Bytes(s.keySeed, args[1]))
 		}
 		return dst
-	case "mget", "exists", "del", "unlink":
+	case "rename", "renamenx", "copy":
+		for _, k := range args[1:min(3, len(args))] {
+			dst = append(dst, maphash.Bytes(s.keySeed, k))
+		}
+		return dst
+	case "mget", "exists", "del", "unlink", "watch":
 		first = 1
 	case "mset", "msetnx":
 		first, step = 1, 2

@@ -453,7 +453,7 @@ func (s *RESPServer) config(args [][]byte) *wire.Reply {
 		var out []*wire.Reply
 		for _, p := range params {
 			for _, pattern := range args[2:] {
-				if respGlobMatch(pattern, []byte(p[0]), true) {
+				if command.Match(pattern, []byte(p[0]), true) {
 					out = append(out, command.Bulk([]byte(p[0])), command.Bulk([]byte(p[1])))
 					break
 				}
@@ -506,102 +506,3 @@ func (s *RESPServer) flushScripts(name string, args [][]byte) *wire.Reply {
 	return command.Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
 }
 
-// respGlobMatch is Redis's stringmatchlen (util.c): *, ?, [set], [^set],
-// [a-z] and \ escapes, optionally ignoring ASCII case. Like Redis it stops
-// trying longer matches for an earlier * once a later one failed
-// everywhere, which keeps patterns with many stars polynomial.
-func respGlobMatch(pattern, str []byte, nocase bool) bool {
-	skipLonger := false
-	return respGlob(pattern, str, nocase, &skipLonger, 0)
-}
-
-func respGlob(p, s []byte, nocase bool, skipLonger *bool, nesting int) bool {
-	if nesting > 1000 {
-		return false // Redis's guard against abusive patterns
-	}
-	lower := func(b byte) byte {
-		if nocase && 'A' <= b && b <= 'Z' {
-			return b + 'a' - 'A'
-		}
-		return b
-	}
-	for len(p) > 0 && len(s) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 1 && p[1] == '*' {
-				p = p[1:]
-			}
-			if len(p) == 1 {
-				return true
-			}
-			for len(s) > 0 {
-				if respGlob(p[1:], s, nocase, skipLonger, nesting+1) {
-					return true
-				}
-				if *skipLonger {
-					return false
-				}
-				s = s[1:]
-			}
-			*skipLonger = true
-			return false
-		case '?':
-			p, s = p[1:], s[1:]
-		case '[':
-			p = p[1:]
-			not := len(p) > 0 && p[0] == '^'
-			if not {
-				p = p[1:]
-			}
-			match := false
-		set:
-			for {
-				switch {
-				case len(p) >= 2 && p[0] == '\\':
-					if p[1] == s[0] {
-						match = true
-					}
-					p = p[2:]
-				case len(p) > 0 && p[0] == ']':
-					p = p[1:]
-					break set
-				case len(p) == 0:
-					break set // an unclosed set ends the pattern
-				case len(p) >= 3 && p[1] == '-':
-					lo, hi, c := lower(p[0]), lower(p[2]), lower(s[0])
-					if lo > hi {
-						lo, hi = hi, lo
-					}
-					if lo <= c && c <= hi {
-						match = true
-					}
-					p = p[3:]
-				default:
-					if lower(p[0]) == lower(s[0]) {
-						match = true
-					}
-					p = p[1:]
-				}
-			}
-			if match == not {
-				return false
-			}
-			s = s[1:]
-		default:
-			if p[0] == '\\' && len(p) >= 2 {
-				p = p[1:]
-			}
-			if lower(p[0]) != lower(s[0]) {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		}
-		if len(s) == 0 {
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			break
-		}
-	}
-	return len(p) == 0 && len(s) == 0
-}

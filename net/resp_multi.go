@@ -1,6 +1,7 @@
 package net
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -30,10 +31,19 @@ import (
 // would fail a syntax error alone at EXEC). A queued command never runs
 // outside its transaction. A command that fails as it runs (INCR of a
 // value that is not an integer) has its error in its place in EXEC's
-// array and the others run, as in Redis. WATCH is refused: castkv cannot
-// tell yet whether a key changed between WATCH and EXEC, and a WATCH that
-// watched nothing would let the client's optimistic update overwrite a
-// concurrent one.
+// array and the others run, as in Redis.
+//
+// WATCH reads its keys' versions (the timestamp of the write that made
+// each value, 0 for an absent key) from the cluster, and the connection
+// keeps them. EXEC after WATCH always runs as one command.Multi carrying
+// them: the shard's primary runs it only if every watched key still has
+// the version WATCH saw, in the same step as the block, and otherwise
+// answers nil and writes nothing, as Redis does when a watched key was
+// touched. The watched keys must share the block's shard (CROSSSLOT
+// otherwise, as in Redis Cluster). A key that expired since counts as
+// changed, as in Redis 7; a key that was absent, created and deleted again
+// does not (its state is what WATCH saw). EXEC, DISCARD, UNWATCH and RESET
+// forget what was watched.
 //
 // The queued commands' argument bytes stay reserved in the client memory
 // budget until EXEC or DISCARD (or the connection's end); a block is
@@ -56,7 +66,6 @@ const (
 	respExecNoMulti    = "ERR EXEC without MULTI"
 	respDiscardNoMulti = "ERR DISCARD without MULTI"
 	respWatchInMulti   = "ERR WATCH inside MULTI is not allowed"
-	respWatchRefused   = "ERR castkv does not support WATCH yet: it cannot tell whether a key changed between WATCH and EXEC, so it will not pretend to"
 )
 
 // multiCommand reports whether name is one of the transaction commands
@@ -94,6 +103,7 @@ func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
 			return
 		}
 		c.endMulti()
+		c.unwatch()
 		c.queueLocal(command.OK(), reserved, false)
 	case "watch":
 		if m != nil {
@@ -101,9 +111,10 @@ func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
 			c.queueLocal(command.Error(respWatchInMulti), reserved, false)
 			return
 		}
-		c.queueLocal(command.Error(respWatchRefused), reserved, false)
+		c.watch(args, reserved)
 	case "unwatch":
-		c.queueLocal(command.OK(), reserved, false) // nothing is ever watched
+		c.unwatch()
+		c.queueLocal(command.OK(), reserved, false)
 	case "exec":
 		c.exec(reserved)
 	}
@@ -122,7 +133,7 @@ func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
 		refuse(errReply)
 		return
 	}
-	if cmd.Kind == command.Multi || cmd.AllKeys() || cmd.Kind == command.ClusterInfo || cmd.Kind == command.ClusterShards {
+	if cmd.Kind == command.Multi || cmd.AllKeys() || cmd.Kind == command.ClusterInfo || cmd.Kind == command.ClusterShards || cmd.Kind == command.Scan {
 		refuse(command.Error("ERR castkv cannot run " + strings.ToUpper(name) + " inside MULTI; the transaction will be discarded"))
 		return
 	}
@@ -146,19 +157,64 @@ func (c *respConn) endMulti() {
 	}
 }
 
+// watch sends WATCH's read of its keys' versions; its reply, once it
+// comes, is what the connection watches, and the client's is OK.
+func (c *respConn) watch(args [][]byte, reserved int64) {
+	keys := args[1:]
+	c.forwardAs(args, reserved, func(r *wire.Reply) *wire.Reply {
+		if r.Kind != wire.Reply_ARRAY || len(r.Array) != len(keys)+1 {
+			return command.Error("ERR castkv: WATCH's read came back malformed; nothing is watched")
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.watched == nil {
+			c.watched = &wire.Watch{Ts: uint64(r.Array[0].Int)}
+		}
+		for i, k := range keys {
+			c.watched.Keys = append(c.watched.Keys, bytes.Clone(k))
+			c.watched.Versions = append(c.watched.Versions, uint64(r.Array[i+1].Int))
+		}
+		return command.OK()
+	})
+}
+
+// unwatch forgets what WATCH saw.
+func (c *respConn) unwatch() {
+	c.mu.Lock()
+	c.watched = nil
+	c.mu.Unlock()
+}
+
+// takeWatched waits for the WATCH reads at the Gateway and returns what
+// they saw, forgetting it: EXEC uses it once.
+func (c *respConn) takeWatched() *wire.Watch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.watching > 0 && !c.dead {
+		c.readerWaiting = true
+		c.readerCond.Wait()
+	}
+	c.readerWaiting = false
+	w := c.watched
+	c.watched = nil
+	return w
+}
+
 // exec runs the queued block as one command and answers with one reply per
 // queued command, or with the error that ended the block.
 func (c *respConn) exec(reserved int64) {
 	m := c.cl.multi
-	switch {
-	case m == nil:
+	if m == nil {
 		c.queueLocal(command.Error(respExecNoMulti), reserved, false)
 		return
+	}
+	watched := c.takeWatched()
+	switch {
 	case m.failed:
 		c.endMulti()
 		c.queueLocal(command.Error(respExecAbort), reserved, false)
 		return
-	case len(m.cmds) == 0:
+	case len(m.cmds) == 0 && watched == nil:
 		c.endMulti()
 		c.queueLocal(command.Array(), reserved, false)
 		return
@@ -166,6 +222,12 @@ func (c *respConn) exec(reserved int64) {
 	c.cl.multi = nil
 	held := reserved + m.held // the merged command's arguments are the queued ones
 	switch {
+	case watched != nil:
+		argvs := make([][][]byte, len(m.cmds))
+		for i, cmd := range m.cmds {
+			argvs[i] = cmd.Args
+		}
+		c.forwardAs(command.ExecArgs(argvs, watched), held, nil) // nil when a watched key changed
 	case m.sets:
 		c.forwardAs(mergeWrites(m.cmds), held, func(r *wire.Reply) *wire.Reply {
 			out := make([]*wire.Reply, len(m.cmds))
@@ -181,7 +243,7 @@ func (c *respConn) exec(reserved int64) {
 		for i, cmd := range m.cmds {
 			argvs[i] = cmd.Args
 		}
-		c.forwardAs(command.ExecArgs(argvs), held, nil) // the cluster answers the array
+		c.forwardAs(command.ExecArgs(argvs, nil), held, nil) // the cluster answers the array
 	}
 }
 

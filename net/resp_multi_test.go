@@ -145,9 +145,12 @@ func TestRESPMultiErrorsAsRedis(t *testing.T) {
 	c.expect(respArray("DISCARD"), "-"+respDiscardNoMulti+"\r\n")
 	c.expect(respArray("MULTI", "x"), "-ERR wrong number of arguments for 'multi' command\r\n")
 	c.expect(respArray("UNWATCH"), "+OK\r\n")
-	if got := c.roundTrip(respArray("WATCH", "k")); !strings.HasPrefix(got, "-ERR castkv does not support WATCH") {
-		t.Errorf("WATCH: %q", got)
-	}
+	c.expect(respArray("WATCH"), "-ERR wrong number of arguments for 'watch' command\r\n")
+	c.expect(respArray("WATCH", "k"), "+OK\r\n")
+	c.expect(respArray("UNWATCH"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("WATCH", "k"), "-"+respWatchInMulti+"\r\n")
+	c.expect(respArray("DISCARD"), "+OK\r\n")
 	c.expect(respArray("MULTI"), "+OK\r\n")
 	c.expect(respArray("MULTI"), "-"+respMultiNested+"\r\n")
 	c.expect(respArray("SET", "k", "v"), "+QUEUED\r\n")
@@ -282,7 +285,7 @@ func TestRESPCommandTableCoversParse(t *testing.T) {
 // port's ordering, so a pipelined SET k before it runs first.
 func TestRESPKeyHashesOfABlock(t *testing.T) {
 	s, _, _ := respStart(t, RESPConfig{})
-	args := command.ExecArgs([][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("MSET"), []byte("b"), []byte("1"), []byte("c"), []byte("2")}})
+	args := command.ExecArgs([][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("MSET"), []byte("b"), []byte("1"), []byte("c"), []byte("2")}}, nil)
 	want := []uint64{maphash.Bytes(s.keySeed, []byte("a")), maphash.Bytes(s.keySeed, []byte("b")), maphash.Bytes(s.keySeed, []byte("c"))}
 	if got := s.keyHashes("exec", args, nil); !slices.Equal(got, want) {
 		t.Errorf("keyHashes of a block %v, want %v", got, want)
@@ -321,5 +324,67 @@ func TestRESPClosesOnHTTP(t *testing.T) {
 		c := respDial(t, s.Addr())
 		c.send(req)
 		c.expectClosed()
+	}
+}
+
+// TestRESPWatch: EXEC after WATCH runs only if no watched key changed
+// since, by another client or by the watching client itself; the cluster
+// gets one EXEC carrying what WATCH saw; EXEC, DISCARD, UNWATCH and RESET
+// forget it.
+func TestRESPWatch(t *testing.T) {
+	s, g := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	other := respDial(t, s.Addr())
+	c.expect(respArray("SET", "k", "1"), "+OK\r\n")
+
+	// Unchanged: the block runs, even one of plain SETs or of GETs.
+	c.expect(respArray("WATCH", "k", "absent"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("SET", "k", "2"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "*1\r\n+OK\r\n")
+	if got := g.commands(); !strings.HasPrefix(got[len(got)-1], "EXEC 6 WATCH 1 k 1 absent 0 ") || !strings.HasSuffix(got[len(got)-1], " 3 SET k 2") {
+		t.Errorf("the cluster was sent %q, want one EXEC with what WATCH saw", got[len(got)-1])
+	}
+
+	// Changed by another client: nil, and nothing of the block ran.
+	c.expect(respArray("WATCH", "k"), "+OK\r\n")
+	other.expect(respArray("SET", "k", "3"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("SET", "k", "4"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "$-1\r\n")
+	c.expect(respArray("GET", "k"), "$1\r\n3\r\n")
+
+	// EXEC forgot the watch: the next block runs.
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("GET", "k"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "*1\r\n$1\r\n3\r\n")
+
+	// Changed by the watching client itself, or a key created: nil.
+	c.expect(respArray("WATCH", "k", "new"), "+OK\r\n")
+	other.expect(respArray("SET", "new", "x"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("GET", "k"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "$-1\r\n")
+	c.expect(respArray("WATCH", "k"), "+OK\r\n")
+	c.expect(respArray("INCR", "k"), ":4\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("EXEC"), "$-1\r\n")
+
+	// UNWATCH, DISCARD and RESET forget it.
+	for i, forget := range []string{"UNWATCH", "DISCARD", "RESET"} {
+		c.expect(respArray("WATCH", "k"), "+OK\r\n")
+		other.expect(respArray("INCR", "k"), ":"+strconv.Itoa(5+i)+"\r\n")
+		switch forget {
+		case "UNWATCH":
+			c.expect(respArray("UNWATCH"), "+OK\r\n")
+		case "DISCARD":
+			c.expect(respArray("MULTI"), "+OK\r\n")
+			c.expect(respArray("DISCARD"), "+OK\r\n")
+		case "RESET":
+			c.expect(respArray("RESET"), "+RESET\r\n")
+		}
+		c.expect(respArray("MULTI"), "+OK\r\n")
+		c.expect(respArray("SET", "after", forget), "+QUEUED\r\n")
+		c.expect(respArray("EXEC"), "*1\r\n+OK\r\n")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"castkv/actors/command"
 )
 
 // respChunkConn is a net.Conn whose reads return the given chunks one by one,
@@ -232,7 +234,7 @@ func TestRESPGlobMatch(t *testing.T) {
 		{"save\\*", "save*", true}, {"save\\*", "saveX", false}, {"[", "s", false}, {"s[a", "sa", true},
 		{"**a**", "a", true}, {strings.Repeat("*a", 30) + "b", strings.Repeat("a", 40), false},
 	} {
-		if got := respGlobMatch([]byte(tc.pattern), []byte(tc.s), true); got != tc.want {
+		if got := command.Match([]byte(tc.pattern), []byte(tc.s), true); got != tc.want {
 			t.Errorf("match(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
 		}
 	}

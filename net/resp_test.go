@@ -25,15 +25,19 @@ import (
 // command.Eval against a Go map, with DBSIZE and FLUSHALL evaluated here as
 // the API role does.
 type respTestStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu      sync.Mutex
+	m       map[string][]byte
+	version map[string]uint64 // each write's own, as a commit timestamp is
+	writes  uint64
 }
 
-func newRESPTestStore() *respTestStore { return &respTestStore{m: map[string][]byte{}} }
+func newRESPTestStore() *respTestStore {
+	return &respTestStore{m: map[string][]byte{}, version: map[string]uint64{}}
+}
 
 func (st *respTestStore) Get(key []byte) (command.Value, error) {
 	v, ok := st.m[string(key)]
-	return command.Value{Bytes: v, Found: ok}, nil
+	return command.Value{Bytes: v, TS: st.version[string(key)], Found: ok}, nil
 }
 
 func (st *respTestStore) Do(_ context.Context, args [][]byte) (*wire.Reply, error) {
@@ -48,6 +52,7 @@ func (st *respTestStore) Do(_ context.Context, args [][]byte) (*wire.Reply, erro
 		return command.Int(int64(len(st.m))), nil
 	case command.FlushAll:
 		clear(st.m)
+		clear(st.version)
 		return command.OK(), nil
 	}
 	reply, writes, err := command.Eval(cmd, st, 1) // no expiry here: TTLs are tested against castd
@@ -55,10 +60,13 @@ func (st *respTestStore) Do(_ context.Context, args [][]byte) (*wire.Reply, erro
 		return nil, err
 	}
 	for _, w := range writes {
+		st.writes++
 		if w.Delete {
 			delete(st.m, string(w.Key))
+			delete(st.version, string(w.Key))
 		} else {
 			st.m[string(w.Key)] = bytes.Clone(w.Value)
+			st.version[string(w.Key)] = st.writes
 		}
 	}
 	return reply, nil

@@ -137,6 +137,9 @@ func (c *client) complete(out checker.Output, unknown bool) {
 		if op.Input.Cmd == "incrby" {
 			r.w.faults[CountIncr]++
 		}
+		if op.Input.PX > 0 && (op.Input.Cmd != "pexpire" || out.Int == 1) {
+			r.w.faults[CountTTLSet]++
+		}
 	}
 	if c.final != nil && !unknown && out.Kind != checker.OutErr {
 		c.final = c.final[1:]
@@ -187,6 +190,11 @@ func toArgs(in checker.Input, wireKey func(string) string) [][]byte {
 		if in.Get {
 			args = append(args, []byte("GET"))
 		}
+		if in.PX > 0 {
+			args = append(args, []byte("PX"), strconv.AppendInt(nil, in.PX, 10))
+		}
+	case "pexpire":
+		args = append(args, key(0), strconv.AppendInt(nil, in.PX, 10))
 	case "setnx", "setxx", "getset":
 		args = append(args, key(0), []byte(expandValue(in.Values[0])))
 	case "incrby":

@@ -68,7 +68,12 @@ const (
 	CountTSTooOld  = "ts-too-old"
 	// An INCR family command counted (not refused: its key held an
 	// integer, or nothing).
-	CountIncr             = "incr-counted"
+	CountIncr = "incr-counted"
+	// An acknowledged write gave a key a time to live (SET PX, PEXPIRE
+	// answered 1), and the keys primaries reclaimed once expired, summed
+	// over replicas (actors/data/expire.go).
+	CountTTLSet           = "ttl-set"
+	CountExpiryReclaimed  = "expiry-reclaimed"
 	CountStall            = "stall"              // a long pause froze a handler's replies
 	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover     = "meta-failover"      // meta restarted during a failover

@@ -91,6 +91,12 @@ type WorkloadKnobs struct {
 	// rest are not integers, and an INCR of one is refused).
 	IncrP float64 `json:"incr_p,omitempty"`
 	IntP  float64 `json:"int_p,omitempty"`
+	// TTLP of the SETs carry PX with a time to live from 50 ms to 25 s
+	// (log-uniform), and PExpireP of the commands are PEXPIRE with one;
+	// with either, DBSIZE is not sent (it counts expired keys not yet
+	// reclaimed, as Redis's does, which the model cannot know).
+	TTLP     float64 `json:"ttl_p,omitempty"`
+	PExpireP float64 `json:"pexpire_p,omitempty"`
 }
 
 // NetKnobs are the network's per-message behaviour; loss, duplication and
@@ -472,6 +478,11 @@ func drawKnobs(opts Options) Knobs {
 		wl.IncrP = 0.03 + 0.12*rng.Float64()
 		wl.IntP = 0.05 + 0.25*rng.Float64()
 	}
+	// Expiry, in two runs of three; drawn last, as counters were.
+	if rng.IntN(3) != 0 {
+		wl.TTLP = 0.1 + 0.5*rng.Float64()
+		wl.PExpireP = 0.01 + 0.05*rng.Float64()
+	}
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -640,6 +651,9 @@ func (k Knobs) String() string {
 	}
 	if wl.IncrP > 0 {
 		fmt.Fprintf(&b, " integers=%.1f%%; incr=%.1f%% of commands", 100*wl.IntP, 100*wl.IncrP)
+	}
+	if wl.TTLP > 0 {
+		fmt.Fprintf(&b, " ttl=%.1f%% of sets; pexpire=%.1f%% of commands", 100*wl.TTLP, 100*wl.PExpireP)
 	}
 	b.WriteByte('\n')
 	n := k.Net

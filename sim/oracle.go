@@ -118,6 +118,7 @@ type replicaWatch struct {
 	// txnsCollected: transaction records the replica's gc points dropped.
 	txnsCollected uint64
 	versionHits   uint64
+	reclaimed     uint64
 	readsWaited   uint64
 	readsTooOld   uint64
 }
@@ -326,10 +327,11 @@ func (o *oracles) checkData(m *machine) {
 			o.w.faults[CountReadWait] += int(v.ReadsWaited - min(v.ReadsWaited, wt.readsWaited))
 			o.w.faults[CountTSTooOld] += int(v.ReadsTooOld - min(v.ReadsTooOld, wt.readsTooOld))
 			o.w.faults[CountTxnCollected] += int(v.TxnsCollected - min(v.TxnsCollected, wt.txnsCollected))
+			o.w.faults[CountExpiryReclaimed] += int(v.ExpiredReclaimed - min(v.ExpiredReclaimed, wt.reclaimed))
 		}
 		wt.logStart, wt.installing, wt.snapshots, wt.splits = v.LogStart, v.Installing, v.SnapshotsInstalled, v.SplitsApplied
 		wt.versionHits, wt.readsWaited, wt.readsTooOld = v.VersionCacheHits, v.ReadsWaited, v.ReadsTooOld
-		wt.txnsCollected = v.TxnsCollected
+		wt.txnsCollected, wt.reclaimed = v.TxnsCollected, v.ExpiredReclaimed
 		if !v.Member {
 			o.removedAt[k] = max(o.removedAt[k], v.Config.Version)
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"castkv/checker"
 )
@@ -142,6 +143,13 @@ func (wl *workload) crossKeys() []string {
 	return out
 }
 
+// ttl draws a time to live in milliseconds, log-uniform from 50 ms to 25 s:
+// short ones expire within the run and must be gone, long ones must still
+// be there (the model allows each a window, checker.ttlWindow).
+func (wl *workload) ttl() int64 {
+	return (drawer{wl.rng}).durationLog(50*time.Millisecond, 25*time.Second).Milliseconds()
+}
+
 // multiKeys draws the keys of a multi-key command (MGET, EXISTS, MSET,
 // DEL): now and then across a pair of groups when the workload has pairs,
 // so that writes run as transactions across shards and reads see them.
@@ -240,7 +248,7 @@ func (wl *workload) next(c *client) checker.Input {
 		in.NX, in.XX = false, false
 	case "exists", "del":
 		in = checker.Input{Cmd: "mget", Keys: in.Keys}
-	case "incrby":
+	case "incrby", "pexpire":
 		in = checker.Input{Cmd: "get", Keys: in.Keys}
 	case "flushall", "dbsize":
 		in = checker.Input{Cmd: "get", Keys: []string{wl.key()}}
@@ -265,9 +273,12 @@ func (wl *workload) draw(c *client) checker.Input {
 		}
 		return in
 	}
+	if wl.k.PExpireP > 0 && wl.rng.Float64() < wl.k.PExpireP {
+		return checker.Input{Cmd: "pexpire", Keys: []string{wl.key()}, PX: wl.ttl()}
+	}
 	p := wl.rng.IntN(100)
 	if wl.global && p < 3 {
-		if p < 2 {
+		if p < 2 && wl.k.TTLP == 0 && wl.k.PExpireP == 0 {
 			return checker.Input{Cmd: "dbsize"}
 		}
 		return checker.Input{Cmd: "flushall"}
@@ -284,6 +295,9 @@ func (wl *workload) draw(c *client) checker.Input {
 			in.XX = true
 		}
 		in.Get = wl.rng.IntN(3) == 0
+		if wl.k.TTLP > 0 && wl.rng.Float64() < wl.k.TTLP {
+			in.PX = wl.ttl()
+		}
 		return in
 	case p < 53:
 		return checker.Input{Cmd: "setnx", Keys: []string{wl.key()}, Values: []string{wl.value(c)}}

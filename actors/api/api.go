@@ -611,6 +611,10 @@ func (a *API) answer(env actors.Env, r *request, st wire.Status, rep *wire.Reply
 			// TxnLocks: collect its keys.
 			r.sum += rep.Int
 			r.found = append(r.found, rep.Array...)
+			if r.cmd.Kind == command.KeysMatching && len(r.found) > command.MaxKeysReply {
+				a.finish(env, r, command.Error(fmt.Sprintf("ERR KEYS would answer with more than %d keys; use SCAN", command.MaxKeysReply)))
+				return
+			}
 			if next := a.nextShard(r.shard); next != nil {
 				r.shard, r.refusals = next.Shard, 0
 				a.try(env, r)
@@ -844,6 +848,14 @@ func (a *API) isPrimary(shard uint32, addr actors.Addr) bool {
 // is not one atomic count), or is refused when there are several (FLUSHALL
 // would empty one shard while another still serves its keys).
 func (a *API) route(r *request) (*wire.Config, *wire.Reply) {
+	if r.cmd.Kind == command.Scan {
+		// SCAN goes to the shard holding its cursor's slot (command/scan.go).
+		slot, _ := wire.SplitCursor(r.cmd.ScanFrom())
+		if slot >= wire.Slots {
+			return nil, command.Error("ERR invalid cursor")
+		}
+		return a.shards.Shard(uint16(slot)), nil
+	}
 	if !r.cmd.AllKeys() {
 		c, cross := a.shards.Route(r.cmd.Keys)
 		if cross {

@@ -72,6 +72,20 @@ const (
 	Persist
 	GetEx
 	TTLOf
+	// Watch reads the versions of its keys for the RESP port's WATCH: its
+	// reply is the read's timestamp, then each key's version (0: absent),
+	// as integers. The port hands them back in the Watch of its block's
+	// Multi. Clients cannot send it.
+	Watch
+	// Scan is SCAN (scan.go): one shard's keys from the cursor's place on.
+	// KeysMatching is KEYS: every shard's keys matching a pattern.
+	Scan
+	KeysMatching
+	// Rename is RENAME and RENAMENX (Name says which), Copy is COPY (its
+	// REPLACE in XX): Keys are the source, then the destination, which
+	// must share a shard (CROSSSLOT otherwise, as in Redis Cluster).
+	Rename
+	Copy
 )
 
 var kindNames = [...]string{
@@ -108,6 +122,11 @@ var kindNames = [...]string{
 	Persist:       "Persist",
 	GetEx:         "GetEx",
 	TTLOf:         "TTLOf",
+	Watch:         "Watch",
+	Scan:          "Scan",
+	KeysMatching:  "KeysMatching",
+	Rename:        "Rename",
+	Copy:          "Copy",
 }
 
 func (k Kind) String() string {
@@ -147,6 +166,9 @@ type Command struct {
 	TTL TTL
 	// GT and LT are EXPIRE's options (NX and XX are its NX and XX).
 	GT, LT bool
+	// Watch is a Multi's WATCHed keys and their versions: the block runs
+	// only if none changed (evalMulti).
+	Watch *wire.Watch
 }
 
 // TTLKind is what a command does to its key's expiry.
@@ -180,7 +202,7 @@ func (c *Command) IsWrite() bool {
 	}
 	switch c.Kind {
 	case Set, SetNX, SetXX, GetSet, MSet, Del, FlushAll, TxnPrewrite, TxnCommit, TxnCheck, TxnForget,
-		IncrBy, IncrByFloat, Append, GetDel, SetRange, MSetNX, Expire, Persist, GetEx:
+		IncrBy, IncrByFloat, Append, GetDel, SetRange, MSetNX, Expire, Persist, GetEx, Rename, Copy:
 		return true
 	}
 	return false
@@ -189,7 +211,7 @@ func (c *Command) IsWrite() bool {
 // AllKeys reports whether the command touches the whole keyspace rather
 // than the keys it names, so it spans every shard.
 func (c *Command) AllKeys() bool {
-	return c.Kind == DBSize || c.Kind == FlushAll || c.Kind == TxnLocks
+	return c.Kind == DBSize || c.Kind == FlushAll || c.Kind == TxnLocks || c.Kind == KeysMatching
 }
 
 // ValuePositions gives the indexes into Args that hold values to write, in

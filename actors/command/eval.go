@@ -16,6 +16,9 @@ type Reader interface {
 // expiry, at the timestamp it evaluates at.
 type Value struct {
 	Bytes []byte
+	// TS is the version's timestamp, which changes with every write of
+	// the key (WATCH compares it).
+	TS uint64
 	// ExpireMs is when the key expires, in unix milliseconds of TSO time
 	// (0: never); see wire.Expired.
 	ExpireMs int64
@@ -187,6 +190,23 @@ func Eval(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
 	case Multi:
 		return evalMulti(c, r, ts)
 
+	case Scan:
+		return Error("ERR SCAN cannot run inside MULTI"), nil, nil
+
+	case Rename, Copy:
+		return evalRename(c, getv)
+
+	case Watch:
+		elems := []*wire.Reply{Int(int64(ts))}
+		for _, key := range c.Keys {
+			v, err := getv(key)
+			if err != nil {
+				return nil, nil, err
+			}
+			elems = append(elems, Int(int64(v.TS)))
+		}
+		return Array(elems...), nil, nil
+
 	case Del:
 		// A key named twice is deleted, and counted, once: Redis deletes
 		// in argument order, so the second naming finds it gone.
@@ -230,7 +250,25 @@ func bulkOrNil(value []byte, found bool) *wire.Reply {
 // neither the primary's memory nor the entry (one message between
 // servers) can be made to grow beyond what a client could send: 1,024
 // SETRANGEs at a 60 MiB offset are refused, not evaluated.
+//
+// A block whose client WATCHed keys runs only if each still has the
+// version WATCH saw (an expired key counts as absent, as in Redis 7);
+// else its reply is nil and it writes nothing, as Redis's EXEC.
 func evalMulti(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
+	if w := c.Watch; w != nil {
+		for i, key := range w.Keys {
+			v, err := r.Get(key)
+			if err != nil {
+				return nil, nil, fmt.Errorf("command: eval %s: read watched key %q: %w", c.Name, key, err)
+			}
+			if !v.Found || wire.Expired(v.ExpireMs, ts) {
+				v.TS = 0
+			}
+			if v.TS != w.Versions[i] {
+				return Nil(), nil, nil
+			}
+		}
+	}
 	ov := &overlay{r: r, m: map[string]Value{}}
 	var order []string // keys in the order first written
 	made := 0
@@ -247,7 +285,7 @@ func evalMulti(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
 			if _, ok := ov.m[string(x.Key)]; !ok {
 				order = append(order, string(x.Key))
 			}
-			ov.m[string(x.Key)] = Value{Bytes: x.Value, ExpireMs: x.ExpireMs, Found: !x.Delete}
+			ov.m[string(x.Key)] = Value{Bytes: x.Value, TS: ts, ExpireMs: x.ExpireMs, Found: !x.Delete}
 		}
 		replies = append(replies, reply)
 	}

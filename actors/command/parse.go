@@ -66,6 +66,12 @@ var table = map[string]spec{
 	"pttl":        {TTLOf, 2},
 	"expiretime":  {TTLOf, 2},
 	"pexpiretime": {TTLOf, 2},
+	"watch":       {Watch, -2}, // the RESP port's, for its WATCH
+	"scan":        {Scan, -2},
+	"keys":        {KeysMatching, 2},
+	"rename":      {Rename, 3},
+	"renamenx":    {Rename, 3},
+	"copy":        {Copy, -3},
 }
 
 // lookup finds a command by its lowercase name.
@@ -163,6 +169,37 @@ func Parse(args [][]byte) (*Command, *wire.Reply) {
 		}
 	case Persist, TTLOf:
 		c.Keys = args[1:2:2]
+	case Watch:
+		c.Keys = args[1:len(args):len(args)]
+	case Scan:
+		if reply := parseScan(c, args); reply != nil {
+			return nil, reply
+		}
+	case KeysMatching:
+		c.Values = args[1:2:2]
+	case Rename:
+		c.Keys = args[1:3:3]
+	case Copy:
+		// COPY source destination [DB 0] [REPLACE]: castkv has database 0
+		// only, as SELECT says.
+		c.Keys = args[1:3:3]
+		for i := 3; i < len(args); i++ {
+			switch {
+			case equalFold(args[i], "replace"):
+				c.XX = true
+			case equalFold(args[i], "db") && i+1 < len(args):
+				i++
+				db, ok := parseInt(args[i])
+				switch {
+				case !ok:
+					return nil, Error(notInteger)
+				case db != 0:
+					return nil, Error("ERR DB index is out of range")
+				}
+			default:
+				return nil, Error(syntaxError)
+			}
+		}
 	case SetNX, SetXX, GetSet:
 		c.Keys, c.Values = args[1:2:2], args[2:3:3]
 	case MGet, Exists, Del:

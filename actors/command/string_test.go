@@ -256,7 +256,7 @@ func readRawReply(rd *bufio.Reader) (string, error) {
 func TestMultiBlock(t *testing.T) {
 	block := [][][]byte{argv("SET", "a", "x"), argv("APPEND", "a", "y"), argv("INCR", "a"), argv("INCR", "n"),
 		argv("GET", "a"), argv("DEL", "a"), argv("EXISTS", "a", "n"), argv("MSET", "b", "1", "b", "2"), argv("GETSET", "b", "3")}
-	c, reply := Parse(ExecArgs(block))
+	c, reply := Parse(ExecArgs(block, nil))
 	if reply != nil {
 		t.Fatalf("Parse: %s", reply.Str)
 	}
@@ -283,7 +283,7 @@ func TestMultiBlock(t *testing.T) {
 	if len(m) != 2 || m["n"] != "42" || m["b"] != "3" {
 		t.Errorf("state after the block %v, want n=42 b=3", m)
 	}
-	reads, _ := Parse(ExecArgs([][][]byte{argv("GET", "n"), argv("STRLEN", "b")}))
+	reads, _ := Parse(ExecArgs([][][]byte{argv("GET", "n"), argv("STRLEN", "b")}, nil))
 	if reads == nil || reads.IsWrite() {
 		t.Error("a block of reads is a write")
 	}
@@ -303,7 +303,7 @@ func TestMultiMalformed(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, want an error", args, c.Kind)
 		}
 	}
-	c, _ := Parse(ExecArgs([][][]byte{argv("GET", "k")}))
+	c, _ := Parse(ExecArgs([][][]byte{argv("GET", "k")}, nil))
 	w := ToWire(c)
 	w.Keys = [][]byte{[]byte("other")}
 	if _, reply := FromWire(w); reply == nil {
@@ -321,7 +321,7 @@ func TestMultiMalformed(t *testing.T) {
 // commands make along the way are bounded, so a short block cannot make
 // gigabytes (1,024 SETRANGEs at a 60 MiB offset).
 func TestMultiBlockBounds(t *testing.T) {
-	c, _ := Parse(ExecArgs([][][]byte{argv("SET", "k", "a"), argv("APPEND", "k", "b"), argv("APPEND", "k", "c"), argv("DEL", "j"), argv("SET", "j", "x")}))
+	c, _ := Parse(ExecArgs([][][]byte{argv("SET", "k", "a"), argv("APPEND", "k", "b"), argv("APPEND", "k", "c"), argv("DEL", "j"), argv("SET", "j", "x")}, nil))
 	reply, writes, err := Eval(c, mapReader{"j": "old"}, testTS)
 	if err != nil || reply.Kind != wire.Reply_ARRAY {
 		t.Fatalf("Eval: %v %v", reply, err)
@@ -333,7 +333,7 @@ func TestMultiBlockBounds(t *testing.T) {
 	for range 1024 {
 		block = append(block, argv("SETRANGE", "k", "62914560", "x"))
 	}
-	c, _ = Parse(ExecArgs(block))
+	c, _ = Parse(ExecArgs(block, nil))
 	reply, writes, err = Eval(c, mapReader{}, testTS)
 	if err != nil || reply.Kind != wire.Reply_ERROR || len(writes) != 0 || !strings.Contains(reply.Str, "nothing of it was applied") {
 		t.Errorf("a block making 64 GB: %v, %d writes, %v", reply, len(writes), err)

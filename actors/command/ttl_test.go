@@ -1,6 +1,7 @@
 package command
 
 import (
+	"fmt"
 	"testing"
 
 	"castkv/actors/wire"
@@ -118,6 +119,35 @@ var ttlSession = session{
 	{[]string{"GETEX", "s", "EX", "0"}, "-ERR invalid expire time in 'getex' command"},
 	{[]string{"TTL", "s", "extra"}, "-ERR wrong number of arguments for 'ttl' command"},
 	{[]string{"TTL", "s"}, ":1000"},
+
+	// RENAME, RENAMENX and COPY carry the value and its expiry.
+	{[]string{"SET", "r1", "a", "EXAT", "4000000000"}, "+OK"},
+	{[]string{"RENAME", "r1", "r2"}, "+OK"},
+	{[]string{"EXISTS", "r1"}, ":0"},
+	{[]string{"GET", "r2"}, "$a"},
+	{[]string{"EXPIRETIME", "r2"}, ":4000000000"},
+	{[]string{"RENAME", "nokey", "x"}, "-ERR no such key"},
+	{[]string{"RENAMENX", "nokey", "x"}, "-ERR no such key"},
+	{[]string{"RENAME", "r2", "r2"}, "+OK"},
+	{[]string{"RENAMENX", "r2", "r2"}, ":0"},
+	{[]string{"SET", "r3", "b"}, "+OK"},
+	{[]string{"RENAMENX", "r2", "r3"}, ":0"},
+	{[]string{"RENAMENX", "r2", "r4"}, ":1"},
+	{[]string{"EXISTS", "r2"}, ":0"},
+	{[]string{"COPY", "r4", "r5"}, ":1"},
+	{[]string{"EXPIRETIME", "r5"}, ":4000000000"},
+	{[]string{"COPY", "r4", "r3"}, ":0"},
+	{[]string{"COPY", "r4", "r3", "REPLACE"}, ":1"},
+	{[]string{"GET", "r3"}, "$a"},
+	{[]string{"COPY", "r4", "r6", "DB", "0"}, ":1"},
+	{[]string{"COPY", "r4", "r4"}, "-ERR source and destination objects are the same"},
+	{[]string{"COPY", "nokey", "r9"}, ":0"},
+	{[]string{"COPY", "r4", "r7", "BOGUS"}, "-ERR syntax error"},
+	{[]string{"COPY", "r4", "r7", "DB", "x"}, "-ERR value is not an integer or out of range"},
+	{[]string{"RENAME", "r4"}, "-ERR wrong number of arguments for 'rename' command"},
+	{[]string{"SET", "r8", "c"}, "+OK"},
+	{[]string{"RENAME", "r8", "r3"}, "+OK"},
+	{[]string{"EXPIRETIME", "r3"}, ":-1"},
 }
 
 // ttlReader is a keyspace with expiry, the state Eval's writes make.
@@ -224,5 +254,56 @@ func TestMultiBlockKeepsExpiry(t *testing.T) {
 	}
 	if v := m["k"]; string(v.Bytes) != "2" || v.ExpireMs != wire.TSMillis(testTS)+200_000 {
 		t.Errorf("k after the block: %q expiring at %d, want \"2\" at %d", v.Bytes, v.ExpireMs, wire.TSMillis(testTS)+200_000)
+	}
+}
+
+// TestMultiBlockWithWatch: a block carrying what WATCH saw runs only if
+// every watched key has that version still (an expired one has none), and
+// survives the trip to a data server.
+func TestMultiBlockWithWatch(t *testing.T) {
+	m := ttlReader{
+		"a": {Bytes: []byte("1"), TS: 7, Found: true},
+		"e": {Bytes: []byte("x"), TS: 9, ExpireMs: wire.TSMillis(testTS), Found: true}, // expired at testTS
+	}
+	for _, tc := range []struct {
+		watch *wire.Watch
+		want  string
+	}{
+		{&wire.Watch{Ts: 1, Keys: [][]byte{[]byte("a"), []byte("b")}, Versions: []uint64{7, 0}}, "[:2]"},
+		{&wire.Watch{Ts: 1, Keys: [][]byte{[]byte("a")}, Versions: []uint64{6}}, "nil"}, // rewritten since
+		{&wire.Watch{Ts: 1, Keys: [][]byte{[]byte("b")}, Versions: []uint64{3}}, "nil"}, // deleted since
+		{&wire.Watch{Ts: 1, Keys: [][]byte{[]byte("e")}, Versions: []uint64{9}}, "nil"}, // expired since
+		{&wire.Watch{Ts: 1, Keys: [][]byte{[]byte("e")}, Versions: []uint64{0}}, "[:2]"},
+	} {
+		c, reply := Parse(ExecArgs([][][]byte{argv("INCR", "a")}, tc.watch))
+		if reply != nil {
+			t.Fatalf("parse: %v", reply)
+		}
+		if got := fmt.Sprint(len(c.Keys)); got != fmt.Sprint(1+len(tc.watch.Keys)) {
+			t.Errorf("the block's keys %q do not include the watched ones", c.Keys)
+		}
+		if c, reply = FromWire(ToWire(c)); reply != nil {
+			t.Fatalf("FromWire: %v", reply)
+		}
+		got, writes, err := Eval(c, m, testTS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renderReply(got) != tc.want || (tc.want == "nil") != (len(writes) == 0) {
+			t.Errorf("watching %q at versions %v: %s with %d writes, want %s", tc.watch.Keys, tc.watch.Versions, renderReply(got), len(writes), tc.want)
+		}
+	}
+	// WATCH itself: the read's timestamp, then each key's version.
+	c, _ := Parse(argv("WATCH", "a", "b", "e"))
+	got, _, _ := Eval(c, m, testTS)
+	if want := fmt.Sprintf("[:%d :7 :0 :0]", testTS); renderReply(got) != want {
+		t.Errorf("WATCH a b e: %s, want %s", renderReply(got), want)
+	}
+}
+
+// TestCopyOtherDatabase: castkv has database 0 only, as SELECT says.
+func TestCopyOtherDatabase(t *testing.T) {
+	if _, reply := Parse(argv("COPY", "a", "b", "DB", "1")); reply == nil || reply.Str != "ERR DB index is out of range" {
+		t.Errorf("COPY a b DB 1: %v", reply)
 	}
 }

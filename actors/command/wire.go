@@ -10,7 +10,7 @@ import (
 // ToWire is c as a data server receives it: parsed once, by the API server.
 func ToWire(c *Command) *wire.Command {
 	w := &wire.Command{Kind: uint32(c.Kind), Name: c.Name, Keys: c.Keys, Values: c.Values, Nx: c.NX, Xx: c.XX, Get: c.Get, Txn: c.Txn,
-		Ints: c.Ints, Incr: c.Incr, Ttl: uint32(c.TTL.Kind), TtlMs: c.TTL.Ms, Gt: c.GT, Lt: c.LT}
+		Ints: c.Ints, Incr: c.Incr, Ttl: uint32(c.TTL.Kind), TtlMs: c.TTL.Ms, Gt: c.GT, Lt: c.LT, Watch: c.Watch}
 	for _, s := range c.Sub {
 		w.Sub = append(w.Sub, ToWire(s))
 	}
@@ -28,8 +28,8 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 	if Kind(w.Kind) == Multi {
 		return multiFromWire(w)
 	}
-	if len(w.Sub) > 0 {
-		return nil, Error("ERR malformed command: " + Kind(w.Kind).String() + " with commands of a block")
+	if len(w.Sub) > 0 || w.Watch != nil {
+		return nil, Error("ERR malformed command: " + Kind(w.Kind).String() + " with commands of a block, or what WATCH saw")
 	}
 	c := &Command{Kind: Kind(w.Kind), Name: w.Name, Keys: w.Keys, Values: w.Values, NX: w.Nx, XX: w.Xx, Get: w.Get, Txn: w.Txn,
 		Ints: w.Ints, Incr: w.Incr, TTL: TTL{TTLKind(w.Ttl), w.TtlMs}, GT: w.Gt, LT: w.Lt}
@@ -40,7 +40,7 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys == 1 && values == 0
 	case Set, SetNX, SetXX, GetSet:
 		ok = keys == 1 && values == 1
-	case MGet, Exists, Del:
+	case MGet, Exists, Del, Watch:
 		ok = keys >= 1 && values == 0
 	case MSet, MSetNX:
 		ok = keys >= 1 && values == keys
@@ -70,13 +70,20 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 		ok = keys == 1 && values == 0
 	case GetEx:
 		ok = keys == 1 && values == 0 && c.TTL.Kind != TTLKeep
+	case Scan:
+		ok = keys == 0 && values <= 1 && len(c.Ints) == scanInts && c.Ints[scanCount] >= 1 &&
+			c.Ints[scanType] >= scanAnyType && c.Ints[scanType] <= scanNoType
+	case KeysMatching:
+		ok = keys == 0 && values == 1
+	case Rename, Copy:
+		ok = keys == 2 && values == 0
 	default:
 		ok = false
 	}
-	if len(c.Ints) > 0 && c.Kind != IncrBy && c.Kind != GetRange && c.Kind != SetRange || len(c.Incr) > 0 && c.Kind != IncrByFloat {
+	if len(c.Ints) > 0 && c.Kind != IncrBy && c.Kind != GetRange && c.Kind != SetRange && c.Kind != Scan || len(c.Incr) > 0 && c.Kind != IncrByFloat {
 		ok = false
 	}
-	if c.Kind != Set && c.Kind != Expire && (c.NX || c.XX) || c.Kind != Set && c.Get || c.NX && c.XX {
+	if c.Kind != Set && c.Kind != Expire && (c.NX || c.XX) && !(c.Kind == Copy && !c.NX) || c.Kind != Set && c.Get || c.NX && c.XX {
 		ok = false
 	}
 	if !validTTL(c) {
@@ -96,11 +103,14 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 // every key, and the block's keys exactly theirs.
 func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 	bad := func(why string) (*Command, *wire.Reply) { return nil, Error("ERR malformed command: Multi " + why) }
-	if len(w.Sub) == 0 || len(w.Values) > 0 || w.Txn != nil || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 ||
+	if len(w.Sub) == 0 && w.Watch == nil || len(w.Values) > 0 || w.Txn != nil || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 ||
 		w.Ttl != 0 || w.TtlMs != 0 || w.Gt || w.Lt {
 		return bad("with no commands, or with arguments of its own")
 	}
-	c := &Command{Kind: Multi, Name: w.Name}
+	if wa := w.Watch; wa != nil && (len(wa.Keys) == 0 || len(wa.Keys) != len(wa.Versions)) {
+		return bad("with a malformed WATCH")
+	}
+	c := &Command{Kind: Multi, Name: w.Name, Watch: w.Watch}
 	for _, ws := range w.Sub {
 		if Kind(ws.Kind) == Multi {
 			return bad("inside a block")
@@ -109,11 +119,14 @@ func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 		if reply != nil {
 			return nil, reply
 		}
-		if s.Txn != nil || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards {
+		if s.Txn != nil || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards || s.Kind == Watch || s.Kind == Scan {
 			return bad("with a " + s.Kind.String())
 		}
 		c.Sub = append(c.Sub, s)
 		c.Keys = append(c.Keys, s.Keys...)
+	}
+	if w.Watch != nil {
+		c.Keys = append(c.Keys, w.Watch.Keys...)
 	}
 	if len(c.Keys) != len(w.Keys) {
 		return bad("whose keys are not its commands'")
@@ -129,9 +142,18 @@ func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 
 // ExecArgs is the argument vector the RESP port sends for a MULTI block
 // of cmds (each an argument vector): EXEC, then each command's argument
-// count and arguments. ParseExec reads it back.
-func ExecArgs(cmds [][][]byte) [][]byte {
+// count and arguments. What WATCH saw, if anything, comes first, as a
+// command of its own: WATCH, its timestamp, then each key and its
+// version. ParseExec reads it back.
+func ExecArgs(cmds [][][]byte, watch *wire.Watch) [][]byte {
 	args := [][]byte{[]byte("EXEC")}
+	if watch != nil {
+		w := [][]byte{[]byte("WATCH"), strconv.AppendUint(nil, watch.Ts, 10)}
+		for i, k := range watch.Keys {
+			w = append(w, k, strconv.AppendUint(nil, watch.Versions[i], 10))
+		}
+		cmds = append([][][]byte{w}, cmds...)
+	}
 	for _, c := range cmds {
 		args = append(args, strconv.AppendInt(nil, int64(len(c)), 10))
 		args = append(args, c...)
@@ -148,19 +170,54 @@ func parseExec(args [][]byte) (*Command, *wire.Reply) {
 		if err != nil || n < 1 || n > len(rest)-1 {
 			return nil, Error("ERR malformed EXEC: a command's argument count is missing or wrong")
 		}
+		if Name(rest[1:2]) == "watch" {
+			if c.Watch != nil || len(c.Sub) > 0 {
+				return nil, Error("ERR malformed EXEC: WATCH is not first")
+			}
+			if c.Watch = parseWatched(rest[2 : 1+n]); c.Watch == nil {
+				return nil, Error("ERR malformed EXEC: what WATCH saw is malformed")
+			}
+			rest = rest[1+n:]
+			continue
+		}
 		s, reply := Parse(rest[1 : 1+n])
 		if reply != nil {
 			return nil, reply
 		}
-		if s.Kind == Multi || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards {
+		if s.Kind == Multi || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards || s.Kind == Scan || s.Kind == Watch {
 			return nil, Error("ERR " + strings.ToUpper(s.Name) + " cannot run inside MULTI")
 		}
 		c.Sub = append(c.Sub, s)
 		c.Keys = append(c.Keys, s.Keys...)
 		rest = rest[1+n:]
 	}
-	if len(c.Sub) == 0 {
+	if len(c.Sub) == 0 && c.Watch == nil {
 		return nil, Error("ERR malformed EXEC: no commands")
 	}
+	if c.Watch != nil {
+		c.Keys = append(c.Keys, c.Watch.Keys...)
+	}
 	return c, nil
+}
+
+// parseWatched reads ExecArgs's WATCH arguments after the name: the
+// timestamp, then key and version pairs; nil if malformed.
+func parseWatched(args [][]byte) *wire.Watch {
+	if len(args) < 3 || len(args)%2 != 1 {
+		return nil
+	}
+	ts, err := strconv.ParseUint(string(args[0]), 10, 64)
+	if err != nil {
+		return nil
+	}
+	w := &wire.Watch{Ts: ts}
+	for i := 1; i < len(args); i += 2 {
+		v, err := strconv.ParseUint(string(args[i+1]), 10, 64)
+		if err != nil {
+			return nil
+		}
+		w.Keys = append(w.Keys, args[i])
+		w.Versions = append(w.Versions, v)
+	}
+	return w
 }

@@ -149,6 +149,7 @@ const (
 	CanaryLearnerCounts       = "learner-counts"          // commit-all: a learner is proposed for promotion before it holds every committed entry
 	CanarySplitWithoutFence   = "split-without-fence"     // split-fence: a split's parent still sequences and serves keys of the slots it gave away
 	CanaryLazyApply           = "lazy-apply"              // catch-up: a secondary or learner keeps committed entries durable but applies them only once it becomes primary
+	CanaryExpireOnLocalClock  = "expire-on-local-clock"   // expiry: a primary judges and reclaims expiry by its own clock, not by the timestamp's place in the order
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -158,7 +159,7 @@ var Canaries = []string{
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
 	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts, CanarySplitWithoutFence,
-	CanaryLazyApply,
+	CanaryLazyApply, CanaryExpireOnLocalClock,
 }
 
 // Server is the data server role.

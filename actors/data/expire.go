@@ -42,7 +42,8 @@ func (r *replica) reclaimExpired(env actors.Env, g *wire.LeaseGrant) {
 		return
 	}
 	ps.lastExpire = now
-	expired, next, err := r.s.st.ExpiredKeys(r.shard, ps.expireCursor, r.s.cfg.ExpireScanKeys, g.Ts, r.flushed)
+	at := r.evalTS(env, g.Ts)
+	expired, next, err := r.s.st.ExpiredKeys(r.shard, ps.expireCursor, r.s.cfg.ExpireScanKeys, at, r.flushed)
 	r.s.must(err, "look for expired keys")
 	ps.expireCursor = next
 	var writes []*wire.Write
@@ -62,4 +63,16 @@ func (r *replica) reclaimExpired(env actors.Env, g *wire.LeaseGrant) {
 	ps.sequence(e)
 	r.appendEntry(env, e)
 	r.s.scheduleFlush(env)
+}
+
+// evalTS is the timestamp a read served at ts, or a walk for expired keys
+// at ts, judges expiry at: ts itself, whose place in the order fixes what
+// has expired. The canary expire-on-local-clock takes this replica's clock
+// instead, as a replica that expired keys on its own would (the expiry
+// instants themselves are still fixed from commit timestamps).
+func (r *replica) evalTS(env actors.Env, ts uint64) uint64 {
+	if r.s.cfg.Canary != CanaryExpireOnLocalClock {
+		return ts
+	}
+	return uint64(max(env.Now().UnixMilli(), 1)) << wire.TSLogicalBits
 }

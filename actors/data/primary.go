@@ -261,7 +261,7 @@ func (v committedVersion) prev() store.Prev {
 func (s sequencedState) Get(key []byte) (command.Value, error) {
 	ps := s.r.primary
 	if ov, ok := ps.overlay[string(key)]; ok {
-		return command.Value{Bytes: ov.value, ExpireMs: ov.expireMs, Found: !ov.deleted}, nil
+		return command.Value{Bytes: ov.value, TS: ov.ts, ExpireMs: ov.expireMs, Found: !ov.deleted}, nil
 	}
 	if ps.flushSeq != 0 {
 		return command.Value{}, nil
@@ -271,7 +271,7 @@ func (s sequencedState) Get(key []byte) (command.Value, error) {
 		s.read[string(key)] = versionOf(v)
 		ps.versions.put(key, versionOf(v))
 	}
-	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, err
+	return command.Value{Bytes: v.Value, TS: v.TS, ExpireMs: v.ExpireMs, Found: v.Found}, err
 }
 
 // commit orders one write command.

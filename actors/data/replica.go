@@ -450,7 +450,7 @@ type committedState struct{ r *replica }
 
 func (c committedState) Get(key []byte) (command.Value, error) {
 	v, err := c.r.s.st.GetVersionFlushed(c.r.shard, key, math.MaxUint64, c.r.flushed)
-	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, err
+	return command.Value{Bytes: v.Value, TS: v.TS, ExpireMs: v.ExpireMs, Found: v.Found}, err
 }
 
 // read serves a read-only command (rule lease-read).
@@ -488,6 +488,11 @@ func (r *replica) read(env actors.Env, from actors.Addr, m *wire.Read) {
 	}
 	if cmd.Kind == command.TxnLocks {
 		reply(wire.Status_OK, r.expiredLocks(m.Ts))
+		return
+	}
+	if cmd.Kind == command.Scan || cmd.Kind == command.KeysMatching {
+		rep, st := r.scan(cmd, m.Ts)
+		reply(st, rep)
 		return
 	}
 	if cmd.IsWrite() {

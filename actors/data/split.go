@@ -121,7 +121,7 @@ func (r *replica) applySplit(env actors.Env, e *wire.Entry) {
 	moved, err := b.Split(store.Split{
 		Parent: r.shard, Child: child.Shard,
 		ParentKeeps: keeps, ChildTakes: store.SlotRange{Start: start, End: end},
-		SlotOf: command.Slot, ChildDedup: blob, DropChild: !keep,
+		ChildDedup: blob, DropChild: !keep,
 	})
 	s.must(err, "split the applied state")
 	if keep {

@@ -191,7 +191,7 @@ func (s *readAtTS) Get(key []byte) (command.Value, error) {
 	case !v.Found && r.primary.deleteTS > s.ts:
 		s.tooOld = true
 	}
-	return command.Value{Bytes: v.Value, ExpireMs: v.ExpireMs, Found: v.Found}, nil
+	return command.Value{Bytes: v.Value, TS: v.TS, ExpireMs: v.ExpireMs, Found: v.Found}, nil
 }
 
 // serveRead evaluates a read at m.Ts, or holds it for the sequenced entries
@@ -223,7 +223,7 @@ func (r *replica) serveRead(env actors.Env, from actors.Addr, m *wire.Read, cmd 
 		}
 	}
 	state := &readAtTS{r: r, ts: m.Ts}
-	rep, _, err := command.Eval(cmd, state, m.Ts)
+	rep, _, err := command.Eval(cmd, state, r.evalTS(env, m.Ts))
 	r.s.must(err, "evaluate read")
 	if state.tooOld {
 		r.readsTooOld++

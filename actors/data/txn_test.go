@@ -275,7 +275,7 @@ func TestMultiBlockIsOneEntry(t *testing.T) {
 	argvs := [][][]byte{{[]byte("INCR"), []byte("n")}, {[]byte("SET"), []byte("k"), []byte("v"), []byte("NX")},
 		{[]byte("APPEND"), []byte("k"), []byte("w")}, {[]byte("GET"), []byte("k")}, {[]byte("DEL"), []byte("n")}}
 	var words []string
-	for _, a := range command.ExecArgs(argvs) {
+	for _, a := range command.ExecArgs(argvs, nil) {
 		words = append(words, string(a))
 	}
 	rep, _ = commitAcked(t, env, s, commitCmd(1, 2, words...))

@@ -201,12 +201,12 @@ type Meta struct {
 	// tsNext..tsEnd are timestamps this leader reserved and has not
 	// issued; tsWaiting are GetTS requests waiting for a reservation.
 	tsNext, tsEnd uint64
-	// tsSkew: how far the group's timestamps ran ahead of this leader's
-	// clock when it got its first window (an earlier leader's clock was
-	// ahead): its timestamps follow its clock shifted by that much, so
-	// they keep pace with real time rather than crawl on the logical part
-	// until the clock catches up (tso.go).
+	// tsSkew: how far the group's timestamps stood from this leader's
+	// clock when it got its first window, shrinking since (tso.go): its
+	// timestamps follow its clock shifted by that much, so they keep pace
+	// with real time without a crawl or a jump.
 	tsSkew       time.Duration
+	tsSlewAt     time.Time // when tsoClock last shrank tsSkew
 	tsReserving  bool
 	tsReservedAt time.Time
 	tsWaiting    []tsWait
@@ -397,7 +397,7 @@ func (m *Meta) dropLeaderState() {
 	m.servers = map[actors.Addr]*server{}
 	m.sessNext, m.sessEnd, m.sessReserving = 0, 0, false
 	m.sessWaiting = nil
-	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting, m.tsSkew = 0, 0, false, nil, 0
+	m.tsNext, m.tsEnd, m.tsReserving, m.tsWaiting, m.tsSkew, m.tsSlewAt = 0, 0, false, nil, 0, time.Time{}
 	m.registering, m.serverWaits, m.lastBalance = map[string]time.Time{}, nil, time.Time{}
 	for _, s := range m.shards {
 		s.proposed, s.handover = nil, nil

@@ -26,14 +26,21 @@ import (
 //     then (the design's TSO rule; the API batches only requests waiting at
 //     the same time).
 //
-// The physical part keeps pace with real time (a lock's TTL is measured in
-// it): a timestamp is at least now's milliseconds on the leader's clock
-// while the window allows. A leader whose clock is behind the timestamps
-// already issued (an earlier leader's ran ahead) shifts its clock by the
-// difference when it gets its first window, so its timestamps still move
-// with time: without the shift they crawled on the logical part until the
-// clock caught up, and a transaction lock's TTL never ran out (castsim: a
-// meta member's clock 57 minutes ahead). When the clock runs ahead of the
+// The physical part keeps pace with real time, and it does not jump: a
+// lock's TTL and a key's expiry are measured in it. A timestamp is at
+// least now's milliseconds on the leader's clock shifted by tsSkew, while
+// the window allows. A new leader sets tsSkew when it gets its first
+// window so that its shifted clock reads where the group's timestamps
+// stand (the old limit), whether its own clock is behind them or ahead:
+// without the shift a clock behind made timestamps crawl on the logical
+// part until it caught up, and a transaction lock's TTL never ran out
+// (castsim: a meta member's clock 57 minutes ahead), and a clock ahead
+// made them jump, and every key's TTL ran out at once. The skew then
+// shrinks by 1% of the time that passes (tsoClock), so the timestamps
+// converge on the leader's clock (NTP's slew, not its step): they run at
+// most 1% fast or slow meanwhile. What a failover still adds is the
+// unissued rest of the old leader's window, up to tsWindow ahead, which the
+// slew takes back over a few minutes. When the clock runs ahead of the
 // window, the logical part carries on until the next reservation applies.
 const (
 	tsLogicalBits = 18
@@ -45,6 +52,9 @@ const (
 	maxTSWaiting = 256
 	// maxTSCount bounds the timestamps one GetTS may take.
 	maxTSCount = 1 << 16
+	// tsSlewDivisor: the skew shrinks by 1/tsSlewDivisor of the time that
+	// passes (tsoClock).
+	tsSlewDivisor = 100
 )
 
 type tsWait struct {
@@ -100,7 +110,7 @@ func (m *Meta) issueTS(n uint64) (first uint64, ok bool) {
 		return 0, false
 	}
 	first = m.tsNext
-	if p := physicalTS(m.now.Add(m.tsSkew)); p > first && p+n <= m.tsEnd {
+	if p := m.tsoClock(); p > first && p+n <= m.tsEnd {
 		first = p
 	}
 	if first+n > m.tsEnd {
@@ -116,7 +126,10 @@ func (m *Meta) maybeReserveTS() {
 	if m.tsReserving || m.rn == nil || !m.wasLeader {
 		return
 	}
-	p := physicalTS(m.now.Add(m.tsSkew))
+	p := m.tsoClock()
+	if m.tsNext == 0 && m.tsLimit != 0 && m.cfg.Canary != CanaryTSOFromClock {
+		p = m.tsLimit // a new leader's first window: from where the group's timestamps stand
+	}
 	if m.tsNext != 0 && m.tsEnd-m.tsNext >= tsWindow/2 && m.tsEnd >= p+tsWindow/2 {
 		return
 	}
@@ -146,8 +159,10 @@ func (m *Meta) applyReserveTS(env actors.Env, to, term uint64) {
 		if m.cfg.Canary == CanaryTSOFromClock && first {
 			m.tsNext = max(physicalTS(m.now), 1) // a new window starts at the clock
 		}
-		if clock := physicalTS(m.now.Add(m.tsSkew)); first && m.tsNext > clock {
-			m.tsSkew += time.Duration((m.tsNext-clock)>>tsLogicalBits) * time.Millisecond
+		if first && from != 0 && m.cfg.Canary != CanaryTSOFromClock {
+			// Continue where the group's timestamps stand, at this clock's pace.
+			m.tsSkew = time.Duration(int64(m.tsNext>>tsLogicalBits)-m.now.UnixMilli()) * time.Millisecond
+			m.tsSlewAt = m.now
 		}
 		m.tsReserving = false
 		m.answerTS(env)
@@ -171,4 +186,20 @@ func (m *Meta) grantTS() (uint64, bool) {
 		m.maybeReserveTS()
 	}
 	return ts, ok
+}
+
+// tsoClock is this leader's clock shifted by tsSkew, as a timestamp. It
+// first shrinks the skew by 1% of the time since it last did, so that the
+// group's timestamps converge on the leader's clock without a jump.
+func (m *Meta) tsoClock() uint64 {
+	if m.tsSkew != 0 && m.now.After(m.tsSlewAt) {
+		step := m.now.Sub(m.tsSlewAt) / tsSlewDivisor
+		if m.tsSkew > 0 {
+			m.tsSkew = max(0, m.tsSkew-step)
+		} else {
+			m.tsSkew = min(0, m.tsSkew+step)
+		}
+	}
+	m.tsSlewAt = m.now
+	return physicalTS(m.now.Add(m.tsSkew))
 }

@@ -108,6 +108,7 @@ func (a *ApplyBatch) Put(key []byte, ts uint64, value []byte, expireMs int64, pr
 	a.b.PutVersion(a.shard, key, ts, value, expireMs)
 	if !prev.Live {
 		a.delta++
+		a.b.set(scanKey(a.shard, key), nil)
 	}
 	a.deltaBytes += int64(len(key)+len(value)) - liveBytes(key, prev)
 }
@@ -121,6 +122,7 @@ func (a *ApplyBatch) Delete(key []byte, prev Prev) {
 	}
 	if prev.Live {
 		a.delta--
+		a.b.delete(scanKey(a.shard, key))
 	}
 	a.deltaBytes -= liveBytes(key, prev)
 }
@@ -139,6 +141,8 @@ func liveBytes(key []byte, prev Prev) int64 {
 func (a *ApplyBatch) Flush(ts uint64) {
 	a.use()
 	p := shardKey(tagData, a.shard)
+	a.b.deleteRange(p, prefixEnd(p))
+	p = shardKey(tagScan, a.shard)
 	a.b.deleteRange(p, prefixEnd(p))
 	a.b.SetFlush(a.shard, ts)
 	a.reset, a.delta, a.deltaBytes = true, 0, 0
@@ -345,6 +349,9 @@ func (s *Store) CheckShape(shard uint32) error {
 	}
 	if live != keys {
 		return fmt.Errorf("store: shard %d: live key count %d, but %d keys have a version", shard, live, keys)
+	}
+	if err := s.checkScanIndex(shard, keys); err != nil {
+		return err
 	}
 	liveBytes, err := s.LiveBytes(shard)
 	if err != nil {

@@ -14,7 +14,7 @@ const (
 )
 
 // shardTags lists every record type kept per shard, for DeleteShard.
-var shardTags = [...]byte{tagConfig, tagLog, tagApplied, tagData, tagLock, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup, tagInstalling, tagTxn, tagRange, tagGC}
+var shardTags = [...]byte{tagConfig, tagLog, tagApplied, tagData, tagLock, tagFlush, tagLiveKeys, tagLiveBytes, tagLogStart, tagDedup, tagInstalling, tagTxn, tagRange, tagGC, tagScan}
 
 // Data record kinds, the first byte of a data record's value.
 const (

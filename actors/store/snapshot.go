@@ -53,7 +53,7 @@ const (
 
 // snapshotTags are the record types of a shard's applied state, ascending
 // so that a snapshot's records are in key order.
-var snapshotTags = [...]byte{tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagGC, tagLock, tagLiveKeys, tagLogStart, tagRange, tagTxn}
+var snapshotTags = [...]byte{tagScan, tagApplied, tagLiveBytes, tagData, tagDedup, tagFlush, tagGC, tagLock, tagLiveKeys, tagLogStart, tagRange, tagTxn}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -382,6 +382,10 @@ func checkRecord(k, v []byte) error {
 	case tagTxn:
 		if len(rest) < 2+tsLen || !validEscaped(rest[:len(rest)-tsLen]) {
 			return fmt.Errorf("transaction record of a badly escaped key")
+		}
+	case tagScan:
+		if len(rest) < 2+8+2 || !validEscaped(rest[10:]) || len(v) != 0 {
+			return fmt.Errorf("scan index entry of a badly escaped key, or with a value")
 		}
 	case tagData:
 		if len(rest) < 2+tsLen || !validEscaped(rest[:len(rest)-tsLen]) {

@@ -407,9 +407,10 @@ func TestSnapshotSeek(t *testing.T) {
 		}
 		chunks, done = append(chunks, chunk), d
 	}
-	// applied, live bytes, 3 data records, live key count, log start
-	if len(chunks) != 7 {
-		t.Fatalf("%d chunks of one record, want 7", len(chunks))
+	// 3 scan index entries, applied, live bytes, 3 data records, live
+	// key count, log start
+	if len(chunks) != 10 {
+		t.Fatalf("%d chunks of one record, want 10", len(chunks))
 	}
 	for _, i := range []int{3, 0, 6, 1} {
 		r.Seek(cursors[i])
@@ -522,14 +523,14 @@ func TestSnapshotInstallCrash(t *testing.T) {
 
 	commit(t, dst.NewBatch(), true)
 	b = dst.NewBatch()
-	for _, c := range chunks[1:3] {
+	for _, c := range chunks[1:5] {
 		if err := b.ApplySnapshotChunk(1, c); err != nil {
 			t.Fatal(err)
 		}
 	}
 	commit(t, b, true)
 	restarted := crash()
-	check(restarted, "crash mid-install", true, 5, "new1") // applied seq and live bytes, then the first key
+	check(restarted, "crash mid-install", true, 5, "new1") // the second scan entry, applied seq and live bytes, then the first key
 
 	install(t, restarted, 1, chunks, true)
 	check(restarted, "install again", false, 5, "new1", "new2")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"castkv/actors/wire"
 )
 
 // Shard splits (TiKV's region split, done by every replica where the split
@@ -48,8 +50,6 @@ func (b *Batch) putRange(shard uint32, r SlotRange) {
 type Split struct {
 	Parent, Child           uint32
 	ParentKeeps, ChildTakes SlotRange
-	// SlotOf is the hash slot of a user key (command.Slot).
-	SlotOf func(key []byte) uint16
 	// ChildDedup is the exactly-once table the child starts with, encoded
 	// by the data role (PutDedup).
 	ChildDedup []byte
@@ -92,7 +92,7 @@ func (b *Batch) Split(sp Split) (LiveCounts, error) {
 			if !ok {
 				return fail(closeIter(it, fmt.Errorf("%w: record %x has a badly escaped key", ErrCorrupt, k)))
 			}
-			if !sp.ChildTakes.holds(uint32(sp.SlotOf(key))) {
+			if !sp.ChildTakes.holds(uint32(wire.Slot(key))) {
 				continue
 			}
 			v, err := it.ValueAndErr()
@@ -120,6 +120,9 @@ func (b *Batch) Split(sp Split) (LiveCounts, error) {
 		if err := closeIter(it, it.Error()); err != nil {
 			return fail(err)
 		}
+	}
+	if err := b.splitScanIndex(sp); err != nil {
+		return fail(err)
 	}
 	keys, err := b.s.LiveKeys(sp.Parent)
 	if err != nil {

@@ -3,18 +3,10 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"testing"
-)
 
-// slotOfFirstByte is a stand-in for CRC16 that a test can steer: a key's
-// slot is its first byte (0 for the empty key).
-func slotOfFirstByte(k []byte) uint16 {
-	if len(k) == 0 {
-		return 0
-	}
-	return uint16(k[0])
-}
+	"castkv/actors/wire"
+)
 
 // TestSplitMovesTheChildsSlots splits a shard holding the tricky keys, a
 // deleted key, locks and transaction records at a slot, and checks that
@@ -37,16 +29,17 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 	a = s.NewApplyBatch(parent)
 	a.Delete([]byte("gone"), Prev{TS: 40, Live: true, Bytes: 1})
 	a.PutLock(parent, []byte("a-locked"), []byte("lock a"))
-	a.PutLock(parent, []byte{0x01, 0x00}, []byte("lock 1"))
+	a.PutLock(parent, []byte{0x00, 0x00}, []byte("lock 0"))
 	a.PutTxn(parent, []byte("b-primary"), 77, []byte("txn b"))
 	a.PutTxn(parent, []byte{0x00}, 78, []byte("txn 0"))
 	a.SetGC(parent, GCPoints{SafePoint: 70, Below: 60})
 	commit(t, a.Batch(), false)
 
-	split := SlotRange{Start: 'a', End: math.MaxUint16 + 1}
+	// Slots: a-locked 5920, b-primary 9689, "\x00\x00" and "\x00" 0.
+	split := SlotRange{Start: 5000, End: wire.Slots}
 	b := s.NewBatch()
-	moved, err := b.Split(Split{Parent: parent, Child: child, ParentKeeps: SlotRange{0, 'a'}, ChildTakes: split,
-		SlotOf: slotOfFirstByte, ChildDedup: []byte("dedup")})
+	moved, err := b.Split(Split{Parent: parent, Child: child, ParentKeeps: SlotRange{0, 5000}, ChildTakes: split,
+		ChildDedup: []byte("dedup")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +49,7 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 	for i, k := range keys {
 		value := []byte(fmt.Sprintf("v%d", i))
 		owner, other := uint32(parent), uint32(child)
-		if split.holds(uint32(slotOfFirstByte(k))) {
+		if split.holds(uint32(wire.Slot(k))) {
 			owner, other = child, parent
 			wantChild.Keys++
 			wantChild.Bytes += uint64(len(k) + len(value))
@@ -95,8 +88,8 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if fmt.Sprint(locks[parent], locks[child]) != "[\x01\x00] [a-locked]" {
-		t.Errorf("locks: parent %q, child %q; want [\"\\x01\\x00\"] and [a-locked]", locks[parent], locks[child])
+	if fmt.Sprint(locks[parent], locks[child]) != "[\x00\x00] [a-locked]" {
+		t.Errorf("locks: parent %q, child %q; want [\"\\x00\\x00\"] and [a-locked]", locks[parent], locks[child])
 	}
 	if fmt.Sprint(txns[parent], txns[child]) != "[\x00@78] [b-primary@77]" {
 		t.Errorf("transaction records: parent %q, child %q", txns[parent], txns[child])
@@ -104,7 +97,7 @@ func TestSplitMovesTheChildsSlots(t *testing.T) {
 	if d, err := s.Dedup(child); string(d) != "dedup" || err != nil {
 		t.Errorf("child's exactly-once table %q, %v", d, err)
 	}
-	if r, ok, err := s.Range(parent); r != (SlotRange{0, 'a'}) || !ok || err != nil {
+	if r, ok, err := s.Range(parent); r != (SlotRange{0, 5000}) || !ok || err != nil {
 		t.Errorf("parent's range %v, %v, %v", r, ok, err)
 	}
 	if r, ok, err := s.Range(child); r != split || !ok || err != nil {

@@ -216,7 +216,7 @@ func (x Entry_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Entry_Kind.Descriptor instead.
 func (Entry_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45, 0}
+	return file_wire_proto_rawDescGZIP(), []int{46, 0}
 }
 
 type Tick_Kind int32
@@ -298,7 +298,7 @@ func (x Tick_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tick_Kind.Descriptor instead.
 func (Tick_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55, 0}
+	return file_wire_proto_rawDescGZIP(), []int{56, 0}
 }
 
 // ClientRequest is one client command (RESP array of bulk strings), sent by
@@ -2736,8 +2736,11 @@ type Command struct {
 	Ttl   uint32 `protobuf:"varint,12,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	TtlMs int64  `protobuf:"zigzag64,13,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	// gt and lt: EXPIRE's GT and LT (nx and xx are its NX and XX).
-	Gt            bool `protobuf:"varint,14,opt,name=gt,proto3" json:"gt,omitempty"`
-	Lt            bool `protobuf:"varint,15,opt,name=lt,proto3" json:"lt,omitempty"`
+	Gt bool `protobuf:"varint,14,opt,name=gt,proto3" json:"gt,omitempty"`
+	Lt bool `protobuf:"varint,15,opt,name=lt,proto3" json:"lt,omitempty"`
+	// watch: the keys a MULTI block's client WATCHed (command.Multi), and
+	// their versions when it did; the block runs only if none changed.
+	Watch         *Watch `protobuf:"bytes,16,opt,name=watch,proto3" json:"watch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2877,6 +2880,75 @@ func (x *Command) GetLt() bool {
 	return false
 }
 
+func (x *Command) GetWatch() *Watch {
+	if x != nil {
+		return x.Watch
+	}
+	return nil
+}
+
+// Watch is what WATCH saw: at timestamp ts, each key's version (the
+// timestamp of the write that made its value; 0: absent).
+type Watch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ts            uint64                 `protobuf:"varint,1,opt,name=ts,proto3" json:"ts,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Versions      []uint64               `protobuf:"varint,3,rep,packed,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Watch) Reset() {
+	*x = Watch{}
+	mi := &file_wire_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Watch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Watch) ProtoMessage() {}
+
+func (x *Watch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Watch.ProtoReflect.Descriptor instead.
+func (*Watch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Watch) GetTs() uint64 {
+	if x != nil {
+		return x.Ts
+	}
+	return 0
+}
+
+func (x *Watch) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Watch) GetVersions() []uint64 {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 // Txn names the transaction a Txn command belongs to and what it asks.
 type Txn struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2905,7 +2977,7 @@ type Txn struct {
 
 func (x *Txn) Reset() {
 	*x = Txn{}
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +2989,7 @@ func (x *Txn) String() string {
 func (*Txn) ProtoMessage() {}
 
 func (x *Txn) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[35]
+	mi := &file_wire_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3002,7 @@ func (x *Txn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Txn.ProtoReflect.Descriptor instead.
 func (*Txn) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{35}
+	return file_wire_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Txn) GetStartTs() uint64 {
@@ -3020,7 +3092,7 @@ type Lock struct {
 
 func (x *Lock) Reset() {
 	*x = Lock{}
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3104,7 @@ func (x *Lock) String() string {
 func (*Lock) ProtoMessage() {}
 
 func (x *Lock) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[36]
+	mi := &file_wire_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3117,7 @@ func (x *Lock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lock.ProtoReflect.Descriptor instead.
 func (*Lock) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{36}
+	return file_wire_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Lock) GetPrimary() []byte {
@@ -3112,7 +3184,7 @@ type TxnRecord struct {
 
 func (x *TxnRecord) Reset() {
 	*x = TxnRecord{}
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3196,7 @@ func (x *TxnRecord) String() string {
 func (*TxnRecord) ProtoMessage() {}
 
 func (x *TxnRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[37]
+	mi := &file_wire_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3209,7 @@ func (x *TxnRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRecord.ProtoReflect.Descriptor instead.
 func (*TxnRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{37}
+	return file_wire_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TxnRecord) GetPrimary() []byte {
@@ -3205,7 +3277,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3289,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[38]
+	mi := &file_wire_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3302,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{38}
+	return file_wire_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Commit) GetShard() uint32 {
@@ -3322,7 +3394,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3406,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[39]
+	mi := &file_wire_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3419,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{39}
+	return file_wire_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Read) GetShard() uint32 {
@@ -3406,7 +3478,7 @@ type CommitReply struct {
 
 func (x *CommitReply) Reset() {
 	*x = CommitReply{}
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3490,7 @@ func (x *CommitReply) String() string {
 func (*CommitReply) ProtoMessage() {}
 
 func (x *CommitReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[40]
+	mi := &file_wire_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3503,7 @@ func (x *CommitReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReply.ProtoReflect.Descriptor instead.
 func (*CommitReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{40}
+	return file_wire_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CommitReply) GetShard() uint32 {
@@ -3492,7 +3564,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3504,7 +3576,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[41]
+	mi := &file_wire_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3517,7 +3589,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{41}
+	return file_wire_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReadReply) GetShard() uint32 {
@@ -3590,7 +3662,7 @@ type Requests struct {
 
 func (x *Requests) Reset() {
 	*x = Requests{}
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3674,7 @@ func (x *Requests) String() string {
 func (*Requests) ProtoMessage() {}
 
 func (x *Requests) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[42]
+	mi := &file_wire_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3687,7 @@ func (x *Requests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requests.ProtoReflect.Descriptor instead.
 func (*Requests) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{42}
+	return file_wire_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Requests) GetCommits() []*Commit {
@@ -3645,7 +3717,7 @@ type Replies struct {
 
 func (x *Replies) Reset() {
 	*x = Replies{}
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3657,7 +3729,7 @@ func (x *Replies) String() string {
 func (*Replies) ProtoMessage() {}
 
 func (x *Replies) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[43]
+	mi := &file_wire_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3670,7 +3742,7 @@ func (x *Replies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replies.ProtoReflect.Descriptor instead.
 func (*Replies) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{43}
+	return file_wire_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Replies) GetCommitReplies() []*CommitReply {
@@ -3727,7 +3799,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3739,7 +3811,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[44]
+	mi := &file_wire_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3752,7 +3824,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{44}
+	return file_wire_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Write) GetKey() []byte {
@@ -3880,7 +3952,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3892,7 +3964,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[45]
+	mi := &file_wire_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3905,7 +3977,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{45}
+	return file_wire_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Entry) GetSeq() uint64 {
@@ -3996,7 +4068,7 @@ type TxnGC struct {
 
 func (x *TxnGC) Reset() {
 	*x = TxnGC{}
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4008,7 +4080,7 @@ func (x *TxnGC) String() string {
 func (*TxnGC) ProtoMessage() {}
 
 func (x *TxnGC) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[46]
+	mi := &file_wire_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4021,7 +4093,7 @@ func (x *TxnGC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnGC.ProtoReflect.Descriptor instead.
 func (*TxnGC) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{46}
+	return file_wire_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TxnGC) GetSafePoint() uint64 {
@@ -4057,7 +4129,7 @@ type Prepare struct {
 
 func (x *Prepare) Reset() {
 	*x = Prepare{}
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4069,7 +4141,7 @@ func (x *Prepare) String() string {
 func (*Prepare) ProtoMessage() {}
 
 func (x *Prepare) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[47]
+	mi := &file_wire_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4082,7 +4154,7 @@ func (x *Prepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prepare.ProtoReflect.Descriptor instead.
 func (*Prepare) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{47}
+	return file_wire_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Prepare) GetConfig() *Config {
@@ -4151,7 +4223,7 @@ type PrepareAck struct {
 
 func (x *PrepareAck) Reset() {
 	*x = PrepareAck{}
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4163,7 +4235,7 @@ func (x *PrepareAck) String() string {
 func (*PrepareAck) ProtoMessage() {}
 
 func (x *PrepareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[48]
+	mi := &file_wire_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4176,7 +4248,7 @@ func (x *PrepareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareAck.ProtoReflect.Descriptor instead.
 func (*PrepareAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{48}
+	return file_wire_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PrepareAck) GetShard() uint32 {
@@ -4258,7 +4330,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4270,7 +4342,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[49]
+	mi := &file_wire_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4283,7 +4355,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{49}
+	return file_wire_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SnapshotChunk) GetConfig() *Config {
@@ -4351,7 +4423,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4363,7 +4435,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[50]
+	mi := &file_wire_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4376,7 +4448,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{50}
+	return file_wire_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SnapshotAck) GetShard() uint32 {
@@ -4427,7 +4499,7 @@ type DedupTable struct {
 
 func (x *DedupTable) Reset() {
 	*x = DedupTable{}
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4439,7 +4511,7 @@ func (x *DedupTable) String() string {
 func (*DedupTable) ProtoMessage() {}
 
 func (x *DedupTable) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[51]
+	mi := &file_wire_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4452,7 +4524,7 @@ func (x *DedupTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupTable.ProtoReflect.Descriptor instead.
 func (*DedupTable) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{51}
+	return file_wire_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DedupTable) GetEvictedThrough() uint64 {
@@ -4481,7 +4553,7 @@ type DedupSession struct {
 
 func (x *DedupSession) Reset() {
 	*x = DedupSession{}
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4565,7 @@ func (x *DedupSession) String() string {
 func (*DedupSession) ProtoMessage() {}
 
 func (x *DedupSession) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[52]
+	mi := &file_wire_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4578,7 @@ func (x *DedupSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupSession.ProtoReflect.Descriptor instead.
 func (*DedupSession) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{52}
+	return file_wire_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DedupSession) GetId() uint64 {
@@ -4548,7 +4620,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4560,7 +4632,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[53]
+	mi := &file_wire_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4573,7 +4645,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{53}
+	return file_wire_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DedupRecord) GetCounter() uint64 {
@@ -4609,7 +4681,7 @@ type Persisted struct {
 
 func (x *Persisted) Reset() {
 	*x = Persisted{}
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4621,7 +4693,7 @@ func (x *Persisted) String() string {
 func (*Persisted) ProtoMessage() {}
 
 func (x *Persisted) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[54]
+	mi := &file_wire_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4634,7 +4706,7 @@ func (x *Persisted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Persisted.ProtoReflect.Descriptor instead.
 func (*Persisted) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{54}
+	return file_wire_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Persisted) GetPoint() uint64 {
@@ -4657,7 +4729,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4669,7 +4741,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[55]
+	mi := &file_wire_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4682,7 +4754,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{55}
+	return file_wire_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Tick) GetKind() Tick_Kind {
@@ -4901,7 +4973,7 @@ const file_wire_proto_rawDesc = "" +
 	"\bStageAck\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12!\n" +
 	"\x02op\x18\x02 \x01(\v2\x11.castkv.wire.OpIDR\x02op\x12\x16\n" +
-	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xcc\x02\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\"\xf6\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4918,7 +4990,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x03ttl\x18\f \x01(\rR\x03ttl\x12\x15\n" +
 	"\x06ttl_ms\x18\r \x01(\x12R\x05ttlMs\x12\x0e\n" +
 	"\x02gt\x18\x0e \x01(\bR\x02gt\x12\x0e\n" +
-	"\x02lt\x18\x0f \x01(\bR\x02lt\"\xb6\x02\n" +
+	"\x02lt\x18\x0f \x01(\bR\x02lt\x12(\n" +
+	"\x05watch\x18\x10 \x01(\v2\x12.castkv.wire.WatchR\x05watch\"G\n" +
+	"\x05Watch\x12\x0e\n" +
+	"\x02ts\x18\x01 \x01(\x04R\x02ts\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x1a\n" +
+	"\bversions\x18\x03 \x03(\x04R\bversions\"\xb6\x02\n" +
 	"\x03Txn\x12\x19\n" +
 	"\bstart_ts\x18\x01 \x01(\x04R\astartTs\x12\x18\n" +
 	"\aprimary\x18\x02 \x01(\fR\aprimary\x12\x1b\n" +
@@ -5126,7 +5203,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_wire_proto_goTypes = []any{
 	(Status)(0),              // 0: castkv.wire.Status
 	(Reply_Kind)(0),          // 1: castkv.wire.Reply.Kind
@@ -5167,27 +5244,28 @@ var file_wire_proto_goTypes = []any{
 	(*Stage)(nil),            // 36: castkv.wire.Stage
 	(*StageAck)(nil),         // 37: castkv.wire.StageAck
 	(*Command)(nil),          // 38: castkv.wire.Command
-	(*Txn)(nil),              // 39: castkv.wire.Txn
-	(*Lock)(nil),             // 40: castkv.wire.Lock
-	(*TxnRecord)(nil),        // 41: castkv.wire.TxnRecord
-	(*Commit)(nil),           // 42: castkv.wire.Commit
-	(*Read)(nil),             // 43: castkv.wire.Read
-	(*CommitReply)(nil),      // 44: castkv.wire.CommitReply
-	(*ReadReply)(nil),        // 45: castkv.wire.ReadReply
-	(*Requests)(nil),         // 46: castkv.wire.Requests
-	(*Replies)(nil),          // 47: castkv.wire.Replies
-	(*Write)(nil),            // 48: castkv.wire.Write
-	(*Entry)(nil),            // 49: castkv.wire.Entry
-	(*TxnGC)(nil),            // 50: castkv.wire.TxnGC
-	(*Prepare)(nil),          // 51: castkv.wire.Prepare
-	(*PrepareAck)(nil),       // 52: castkv.wire.PrepareAck
-	(*SnapshotChunk)(nil),    // 53: castkv.wire.SnapshotChunk
-	(*SnapshotAck)(nil),      // 54: castkv.wire.SnapshotAck
-	(*DedupTable)(nil),       // 55: castkv.wire.DedupTable
-	(*DedupSession)(nil),     // 56: castkv.wire.DedupSession
-	(*DedupRecord)(nil),      // 57: castkv.wire.DedupRecord
-	(*Persisted)(nil),        // 58: castkv.wire.Persisted
-	(*Tick)(nil),             // 59: castkv.wire.Tick
+	(*Watch)(nil),            // 39: castkv.wire.Watch
+	(*Txn)(nil),              // 40: castkv.wire.Txn
+	(*Lock)(nil),             // 41: castkv.wire.Lock
+	(*TxnRecord)(nil),        // 42: castkv.wire.TxnRecord
+	(*Commit)(nil),           // 43: castkv.wire.Commit
+	(*Read)(nil),             // 44: castkv.wire.Read
+	(*CommitReply)(nil),      // 45: castkv.wire.CommitReply
+	(*ReadReply)(nil),        // 46: castkv.wire.ReadReply
+	(*Requests)(nil),         // 47: castkv.wire.Requests
+	(*Replies)(nil),          // 48: castkv.wire.Replies
+	(*Write)(nil),            // 49: castkv.wire.Write
+	(*Entry)(nil),            // 50: castkv.wire.Entry
+	(*TxnGC)(nil),            // 51: castkv.wire.TxnGC
+	(*Prepare)(nil),          // 52: castkv.wire.Prepare
+	(*PrepareAck)(nil),       // 53: castkv.wire.PrepareAck
+	(*SnapshotChunk)(nil),    // 54: castkv.wire.SnapshotChunk
+	(*SnapshotAck)(nil),      // 55: castkv.wire.SnapshotAck
+	(*DedupTable)(nil),       // 56: castkv.wire.DedupTable
+	(*DedupSession)(nil),     // 57: castkv.wire.DedupSession
+	(*DedupRecord)(nil),      // 58: castkv.wire.DedupRecord
+	(*Persisted)(nil),        // 59: castkv.wire.Persisted
+	(*Tick)(nil),             // 60: castkv.wire.Tick
 }
 var file_wire_proto_depIdxs = []int32{
 	6,  // 0: castkv.wire.ClientReply.reply:type_name -> castkv.wire.Reply
@@ -5212,46 +5290,47 @@ var file_wire_proto_depIdxs = []int32{
 	32, // 19: castkv.wire.MetaState.data_servers:type_name -> castkv.wire.DataServer
 	35, // 20: castkv.wire.Stage.op:type_name -> castkv.wire.OpID
 	35, // 21: castkv.wire.StageAck.op:type_name -> castkv.wire.OpID
-	39, // 22: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
+	40, // 22: castkv.wire.Command.txn:type_name -> castkv.wire.Txn
 	38, // 23: castkv.wire.Command.sub:type_name -> castkv.wire.Command
-	35, // 24: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
-	38, // 25: castkv.wire.Commit.command:type_name -> castkv.wire.Command
-	38, // 26: castkv.wire.Read.command:type_name -> castkv.wire.Command
-	35, // 27: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
-	0,  // 28: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
-	6,  // 29: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
-	7,  // 30: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
-	40, // 31: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
-	0,  // 32: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
-	6,  // 33: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
-	7,  // 34: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
-	40, // 35: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
-	42, // 36: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
-	43, // 37: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
-	44, // 38: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
-	45, // 39: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
-	40, // 40: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
-	40, // 41: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
-	2,  // 42: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
-	35, // 43: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
-	48, // 44: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
-	6,  // 45: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
-	41, // 46: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
-	7,  // 47: castkv.wire.Entry.split:type_name -> castkv.wire.Config
-	50, // 48: castkv.wire.Entry.gc:type_name -> castkv.wire.TxnGC
-	7,  // 49: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
-	49, // 50: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
-	7,  // 51: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
-	7,  // 52: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
-	56, // 53: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
-	57, // 54: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
-	6,  // 55: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
-	3,  // 56: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	39, // 24: castkv.wire.Command.watch:type_name -> castkv.wire.Watch
+	35, // 25: castkv.wire.Commit.op:type_name -> castkv.wire.OpID
+	38, // 26: castkv.wire.Commit.command:type_name -> castkv.wire.Command
+	38, // 27: castkv.wire.Read.command:type_name -> castkv.wire.Command
+	35, // 28: castkv.wire.CommitReply.op:type_name -> castkv.wire.OpID
+	0,  // 29: castkv.wire.CommitReply.status:type_name -> castkv.wire.Status
+	6,  // 30: castkv.wire.CommitReply.reply:type_name -> castkv.wire.Reply
+	7,  // 31: castkv.wire.CommitReply.config:type_name -> castkv.wire.Config
+	41, // 32: castkv.wire.CommitReply.lock:type_name -> castkv.wire.Lock
+	0,  // 33: castkv.wire.ReadReply.status:type_name -> castkv.wire.Status
+	6,  // 34: castkv.wire.ReadReply.reply:type_name -> castkv.wire.Reply
+	7,  // 35: castkv.wire.ReadReply.config:type_name -> castkv.wire.Config
+	41, // 36: castkv.wire.ReadReply.lock:type_name -> castkv.wire.Lock
+	43, // 37: castkv.wire.Requests.commits:type_name -> castkv.wire.Commit
+	44, // 38: castkv.wire.Requests.reads:type_name -> castkv.wire.Read
+	45, // 39: castkv.wire.Replies.commit_replies:type_name -> castkv.wire.CommitReply
+	46, // 40: castkv.wire.Replies.read_replies:type_name -> castkv.wire.ReadReply
+	41, // 41: castkv.wire.Write.lock:type_name -> castkv.wire.Lock
+	41, // 42: castkv.wire.Write.removed:type_name -> castkv.wire.Lock
+	2,  // 43: castkv.wire.Entry.kind:type_name -> castkv.wire.Entry.Kind
+	35, // 44: castkv.wire.Entry.op:type_name -> castkv.wire.OpID
+	49, // 45: castkv.wire.Entry.writes:type_name -> castkv.wire.Write
+	6,  // 46: castkv.wire.Entry.result:type_name -> castkv.wire.Reply
+	42, // 47: castkv.wire.Entry.txns:type_name -> castkv.wire.TxnRecord
+	7,  // 48: castkv.wire.Entry.split:type_name -> castkv.wire.Config
+	51, // 49: castkv.wire.Entry.gc:type_name -> castkv.wire.TxnGC
+	7,  // 50: castkv.wire.Prepare.config:type_name -> castkv.wire.Config
+	50, // 51: castkv.wire.Prepare.entries:type_name -> castkv.wire.Entry
+	7,  // 52: castkv.wire.PrepareAck.config:type_name -> castkv.wire.Config
+	7,  // 53: castkv.wire.SnapshotChunk.config:type_name -> castkv.wire.Config
+	57, // 54: castkv.wire.DedupTable.sessions:type_name -> castkv.wire.DedupSession
+	58, // 55: castkv.wire.DedupSession.ops:type_name -> castkv.wire.DedupRecord
+	6,  // 56: castkv.wire.DedupRecord.result:type_name -> castkv.wire.Reply
+	3,  // 57: castkv.wire.Tick.kind:type_name -> castkv.wire.Tick.Kind
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -5265,7 +5344,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   56,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
