@@ -505,4 +505,3 @@ func (s *RESPServer) flushScripts(name string, args [][]byte) *wire.Reply {
 	}
 	return command.Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
 }
-
