@@ -146,6 +146,8 @@ var respCommands = []*respSpec{
 		keySpecs: []respKeySpec{{flags: []string{"RM", "DELETE"}, begin: 1, lastKey: -1, keyStep: 1}},
 		summary:  "Deletes one or more keys.", since: "1.0.0", group: "generic",
 		complexity: "O(N) where N is the number of keys that will be removed.", args: []respArg{respKeys}},
+	{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, acl: []string{"@fast"},
+		summary: "Returns the server time.", since: "2.6.0", group: "server", complexity: "O(1)"},
 	{name: "echo", arity: 2, flags: []string{"loading", "stale", "fast"}, acl: []string{"@fast", "@connection"},
 		summary: "Returns the given string.", since: "1.0.0", group: "connection", complexity: "O(1)",
 		args: []respArg{{name: "message", typ: "string"}}},

@@ -33,6 +33,16 @@ func (s *RESPServer) local(cl *respClient, name string, args [][]byte) (reply *w
 			return respArity(name), true
 		}
 		return command.Bulk(args[1]), true
+	case "time":
+		if len(args) != 1 {
+			return respArity(name), true
+		}
+		// This server's clock, as Redis answers from its own. Expiry runs
+		// on the cluster's TSO clock, which keeps pace with the meta
+		// leader's: the two agree as well as the machines' clocks do.
+		now := time.Now()
+		return command.Array(command.Bulk(strconv.AppendInt(nil, now.Unix(), 10)),
+			command.Bulk(strconv.AppendInt(nil, int64(now.Nanosecond()/1000), 10))), true
 	case "hello":
 		return s.hello(cl, args), true
 	case "auth":

@@ -52,7 +52,11 @@ import (
 
 // respMulti is a connection's MULTI block while it is queued.
 type respMulti struct {
-	cmds   []*command.Command
+	cmds []*command.Command
+	// slots is the block in order: nil for the next of cmds, or the reply
+	// of a command the port answers itself (PING, ECHO, TIME), which EXEC
+	// puts in its place among the cluster's.
+	slots  []*wire.Reply
 	held   int64 // budget bytes the queued commands' arguments hold
 	failed bool  // a command was refused while queueing: EXEC aborts
 	reads  bool  // every command so far is GET, MGET or EXISTS
@@ -107,7 +111,7 @@ func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
 		c.queueLocal(command.OK(), reserved, false)
 	case "watch":
 		if m != nil {
-			m.failed = true
+			// Redis answers it at once and the block goes on.
 			c.queueLocal(command.Error(respWatchInMulti), reserved, false)
 			return
 		}
@@ -128,7 +132,20 @@ func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
 		m.failed = true
 		c.queueLocal(reply, reserved, false)
 	}
+	if name == "ping" || name == "echo" || name == "time" {
+		reply, _ := c.s.local(c.cl, name, args)
+		if reply.Kind == wire.Reply_ERROR {
+			refuse(reply)
+			return
+		}
+		m.slots = append(m.slots, reply)
+		c.queueLocal(command.Status("QUEUED"), reserved, false)
+		return
+	}
 	cmd, errReply := command.Parse(args)
+	if errReply != nil && respKnownCommand(name) && strings.HasPrefix(errReply.Str, "ERR unknown command") {
+		errReply = command.Error("ERR castkv cannot run " + strings.ToUpper(name) + " inside MULTI; the transaction will be discarded")
+	}
 	if errReply != nil {
 		refuse(errReply)
 		return
@@ -145,6 +162,7 @@ func (c *respConn) queueInMulti(name string, args [][]byte, reserved int64) {
 	m.reads = m.reads && (cmd.Kind == command.Get || cmd.Kind == command.MGet || cmd.Kind == command.Exists)
 	m.sets = m.sets && (cmd.Kind == command.Set && !cmd.NX && !cmd.XX && !cmd.Get && cmd.TTL == (command.TTL{}) || cmd.Kind == command.MSet)
 	m.cmds = append(m.cmds, cmd)
+	m.slots = append(m.slots, nil)
 	m.held += reserved // stays reserved until EXEC or DISCARD
 	c.queueLocal(command.Status("QUEUED"), 0, false)
 }
@@ -216,20 +234,28 @@ func (c *respConn) exec(reserved int64) {
 		return
 	case len(m.cmds) == 0 && watched == nil:
 		c.endMulti()
-		c.queueLocal(command.Array(), reserved, false)
+		c.queueLocal(command.Array(m.slots...), reserved, false) // PINGs, or nothing
 		return
 	}
 	c.cl.multi = nil
 	held := reserved + m.held // the merged command's arguments are the queued ones
+	forward := func(args [][]byte, shape func(*wire.Reply) *wire.Reply) {
+		c.forwardAs(args, held, func(r *wire.Reply) *wire.Reply {
+			if shape != nil {
+				r = shape(r)
+			}
+			return m.splice(r)
+		})
+	}
 	switch {
 	case watched != nil:
 		argvs := make([][][]byte, len(m.cmds))
 		for i, cmd := range m.cmds {
 			argvs[i] = cmd.Args
 		}
-		c.forwardAs(command.ExecArgs(argvs, watched), held, nil) // nil when a watched key changed
+		forward(command.ExecArgs(argvs, watched), nil) // nil when a watched key changed
 	case m.sets:
-		c.forwardAs(mergeWrites(m.cmds), held, func(r *wire.Reply) *wire.Reply {
+		forward(mergeWrites(m.cmds), func(r *wire.Reply) *wire.Reply {
 			out := make([]*wire.Reply, len(m.cmds))
 			for i := range out {
 				out[i] = command.OK()
@@ -237,14 +263,34 @@ func (c *respConn) exec(reserved int64) {
 			return command.Array(out...)
 		})
 	case m.reads:
-		c.forwardAs(mergeReads(m.cmds), held, func(r *wire.Reply) *wire.Reply { return splitReads(m.cmds, r) })
+		forward(mergeReads(m.cmds), func(r *wire.Reply) *wire.Reply { return splitReads(m.cmds, r) })
 	default:
 		argvs := make([][][]byte, len(m.cmds))
 		for i, cmd := range m.cmds {
 			argvs[i] = cmd.Args
 		}
-		c.forwardAs(command.ExecArgs(argvs, nil), held, nil) // the cluster answers the array
+		forward(command.ExecArgs(argvs, nil), nil) // the cluster answers the array
 	}
+}
+
+// splice puts the replies of the commands the port answered itself (PING
+// inside MULTI) among the cluster's, in the block's order. A reply that is
+// not one per command (nil: a watched key changed; an error) is EXEC's
+// whole reply.
+func (m *respMulti) splice(r *wire.Reply) *wire.Reply {
+	if r.Kind != wire.Reply_ARRAY || len(r.Array) != len(m.cmds) || len(m.slots) == len(m.cmds) {
+		return r
+	}
+	out := make([]*wire.Reply, 0, len(m.slots))
+	next := 0
+	for _, s := range m.slots {
+		if s == nil {
+			s = r.Array[next]
+			next++
+		}
+		out = append(out, s)
+	}
+	return command.Array(out...)
 }
 
 // forwardAs forwards args and answers with shape applied to a reply that

@@ -89,12 +89,11 @@ func TestRESPMultiRefusesAtQueueing(t *testing.T) {
 		block [][]string
 		want  string // the refused command's error, a prefix
 	}{
-		{"a port command", [][]string{{"SET", "a", "1"}, {"PING"}}, "-ERR unknown command 'PING'"},
+		{"a port command", [][]string{{"SET", "a", "1"}, {"INFO"}}, "-ERR castkv cannot run INFO inside MULTI"},
 		{"a command over every key", [][]string{{"SET", "a", "1"}, {"DBSIZE"}}, "-ERR castkv cannot run DBSIZE inside MULTI"},
 		{"unknown", [][]string{{"SET", "a", "1"}, {"NOSUCH"}}, "-ERR unknown command 'NOSUCH'"},
 		{"arity", [][]string{{"SET", "a", "1"}, {"GET"}}, "-ERR wrong number of arguments for 'get' command"},
 		{"syntax", [][]string{{"SET", "a", "1"}, {"SET", "a", "1", "BOGUS"}}, "-ERR syntax error"},
-		{"watch inside", [][]string{{"SET", "a", "1"}, {"WATCH", "a"}}, "-ERR WATCH inside MULTI is not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, g := respStartRecording(t)
@@ -387,4 +386,25 @@ func TestRESPWatch(t *testing.T) {
 		c.expect(respArray("SET", "after", forget), "+QUEUED\r\n")
 		c.expect(respArray("EXEC"), "*1\r\n+OK\r\n")
 	}
+}
+
+// TestRESPMultiLocalCommands: PING, ECHO and TIME inside MULTI are
+// answered in their places in EXEC's array, as in Redis; WATCH inside
+// MULTI is refused without discarding the block.
+func TestRESPMultiLocalCommands(t *testing.T) {
+	s, _ := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("PING"), "+QUEUED\r\n")
+	c.expect(respArray("SET", "k", "v"), "+QUEUED\r\n")
+	c.expect(respArray("ECHO", "hi"), "+QUEUED\r\n")
+	c.expect(respArray("WATCH", "k"), "-"+respWatchInMulti+"\r\n")
+	c.expect(respArray("GET", "k"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "*4\r\n+PONG\r\n+OK\r\n$2\r\nhi\r\n$1\r\nv\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("PING", "x"), "+QUEUED\r\n")
+	c.expect(respArray("EXEC"), "*1\r\n$1\r\nx\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("ECHO"), "-ERR wrong number of arguments for 'echo' command\r\n")
+	c.expect(respArray("EXEC"), "-"+respExecAbort+"\r\n")
 }
