@@ -40,7 +40,7 @@ func TestExpiringVersions(t *testing.T) {
 	walk := func(limit int, at uint64) (found []string) {
 		var after []byte
 		for range 100 {
-			expired, next, err := s.ExpiredKeys(1, after, limit, at, 0)
+			expired, _, next, err := s.ExpiredKeys(1, after, limit, at, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,10 @@ func TestExpiringVersions(t *testing.T) {
 			t.Errorf("walk %d at a time at %d ms: %s, want %s", tc.limit, tc.at>>wire.TSLogicalBits, got, tc.want)
 		}
 	}
-	if expired, _, err := s.ExpiredKeys(1, nil, 100, ms(2000), 6); err != nil || len(expired) != 0 {
+	if expired, expiring, _, err := s.ExpiredKeys(1, nil, 100, ms(2000), 0); err != nil || expiring != 5 || len(expired) != 5 {
+		t.Errorf("walk of every key: %d expired, %d with an expiry, %v; want 5 and 5", len(expired), expiring, err)
+	}
+	if expired, _, _, err := s.ExpiredKeys(1, nil, 100, ms(2000), 6); err != nil || len(expired) != 0 {
 		t.Errorf("walk below the flush marker found %d keys (%v), want none", len(expired), err)
 	}
 

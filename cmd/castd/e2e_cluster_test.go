@@ -269,15 +269,48 @@ func TestClusterKillPrimary(t *testing.T) {
 	checkHistory(t, h, dir)
 }
 
-// metaKillStall bounds how long any command may take while the meta leader
-// is killed and replaced: the bar is one lease (castd's default
-// --lease, 2 s); the bound doubles it for a loaded machine, and the test
-// logs the longest command so the figure can be compared with the bar.
-const metaKillStall = 4 * time.Second
+// The meta-kill scenario's bounds. Losing the meta leader costs an
+// election (--election-timeout, 500 ms, plus up to as much again) and the
+// API's retry of its GetTS at the new leader (one attempt timeout, 500 ms,
+// per member it tries); primaries serve on their leases meanwhile. On an
+// idle machine commands stall 1-2.5 s at the leader's kill and not at all
+// at the other steps. The bounds are far above that, because a wall-clock
+// bound only a quiet machine meets fails for users: with two CI runs at
+// once on 2 cores, eight commands once took 6.7-7.2 s while a follower was
+// down, with no error and no op lost, and broke the first bound, 4 s (one
+// lease, doubled). The simulator holds Guarantee 3 to its liveBound in
+// virtual time; here the test logs each step's recovery and the longest
+// command, so the figures can be compared with that.
+const (
+	// metaRecoverBound: after each step (a kill, a restart, a membership
+	// change) a write called after it is acknowledged within this, or the
+	// test fails at that step. It catches a cluster that does not serve
+	// again, as when the API's GetTS went around a group with a dead
+	// member for good.
+	metaRecoverBound = e2eRequestTimeout
+	// metaKillStall bounds every command: three quarters of the API's
+	// request timeout, where the API starts to settle a write it has no
+	// answer for. A meta member's loss may not bring a command that close
+	// to being given up.
+	metaKillStall = e2eRequestTimeout * 3 / 4
+)
+
+// servedAfter fails the test unless a write called after at, when step
+// happened, is acknowledged within metaRecoverBound, and logs how long
+// that took.
+func servedAfter(t *testing.T, h *history, step string, at int64) {
+	t.Helper()
+	back, ok := h.waitAck(at, isWrite, metaRecoverBound)
+	if !ok {
+		t.Fatalf("no write called after the %s at %v was acknowledged within %v", step, time.Duration(at), metaRecoverBound)
+	}
+	t.Logf("%s at %v; a write called after it acknowledged %v later", step, time.Duration(at), time.Duration(back-at).Round(time.Millisecond))
+}
 
 // TestClusterKillMetaLeader kills the meta group's leader with SIGKILL under
 // steady load, restarts it, then kills and restarts a follower, then adds a
-// member and removes one (castd admin's requests) and kills another: no
+// member and removes one (castd admin's requests) and kills another: after
+// each step writes are acknowledged again within metaRecoverBound, no
 // client sees an error, no command takes longer than metaKillStall, and the
 // whole history is linearizable. The primaries keep serving on their leases while
 // the two others elect a leader, which the data servers find by redirects.
@@ -293,25 +326,32 @@ func TestClusterKillMetaLeader(t *testing.T) {
 	leader := kc.metaLeader(t)
 	killAt := h.now()
 	leader.kill()
-	t.Logf("killed %s (the meta leader) at %v", leader.name, time.Duration(killAt))
 	next := kc.metaLeader(t)
 	t.Logf("%s leads the meta group %v after the kill", next.name, time.Since(h.start.Add(time.Duration(killAt))).Round(time.Millisecond))
+	servedAfter(t, h, fmt.Sprintf("kill of %s (the meta leader)", leader.name), killAt)
 	time.Sleep(killAfterFailover)
+	at := h.now()
 	leader.start()
+	servedAfter(t, h, "restart of "+leader.name, at)
 	time.Sleep(killAfterRestart)
+	// A follower of the leader now: a loaded machine can move the
+	// leadership between steps.
 	follower := kc.metas[0]
-	if follower == next {
+	if follower == kc.metaLeader(t) {
 		follower = kc.metas[1]
 	}
-	followerAt := h.now()
+	at = h.now()
 	follower.kill()
-	t.Logf("killed %s (a meta follower) at %v", follower.name, time.Duration(followerAt))
+	servedAfter(t, h, fmt.Sprintf("kill of %s (a meta follower)", follower.name), at)
 	time.Sleep(killAfterFailover)
+	at = h.now()
 	follower.start()
+	servedAfter(t, h, "restart of "+follower.name, at)
 	time.Sleep(killAfterRestart)
 
 	// Membership, online: meta4 joins, the restarted follower leaves, and
 	// the group of three that is left survives the loss of one more.
+	at = h.now()
 	joinAddr := loopback(freePorts(t, 1)[0])
 	meta4 := ps.start("meta4", "meta", "--peer", joinAddr, "--data-dir", filepath.Join(ps.dir, "meta4"), "--join",
 		"--data-servers", strings.Join(kc.dataAddrs, ","), "--log-level", "info", "--fail-timeout", e2eFailTimeout.String())
@@ -324,18 +364,22 @@ func TestClusterKillMetaLeader(t *testing.T) {
 	removed.kill()
 	i := slices.Index(kc.metas, removed)
 	kc.metas[i], kc.metaAddrs[i] = meta4, joinAddr
-	t.Logf("%s joined and %s left the meta group at %v", meta4.name, removed.name, time.Duration(h.now()))
+	servedAfter(t, h, fmt.Sprintf("join of %s and leave of %s", meta4.name, removed.name), at)
 	time.Sleep(killAfterRestart)
+	lead := kc.metaLeader(t)
 	var other *daemon
 	for _, d := range kc.metas {
-		if d != meta4 && d != kc.metaLeader(t) {
+		if d != meta4 && d != lead {
 			other = d
 		}
 	}
+	at = h.now()
 	other.kill()
-	t.Logf("killed %s: %s and the leader carry on", other.name, meta4.name)
+	servedAfter(t, h, fmt.Sprintf("kill of %s (%s and the leader carry on)", other.name, meta4.name), at)
 	time.Sleep(killAfterFailover)
+	at = h.now()
 	other.start()
+	servedAfter(t, h, "restart of "+other.name, at)
 	time.Sleep(killAfterRestart)
 	pool.stop(t)
 
