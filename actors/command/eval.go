@@ -57,7 +57,7 @@ func Eval(c *Command, r Reader, ts uint64) (*wire.Reply, []Write, error) {
 		if err != nil {
 			return Value{}, fmt.Errorf("command: eval %s: read key %q: %w", c.Name, key, err)
 		}
-		if !v.Found || wire.Expired(v.ExpireMs, ts) {
+		if !v.Found || wire.Expired(v.ExpireMs, ts) { // absent, or gone at ts
 			return Value{}, nil
 		}
 		return v, nil
