@@ -28,6 +28,23 @@ func setPX(k, v string, ms int64) Input {
 	return Input{Cmd: "set", Keys: []string{k}, Values: []string{v}, PX: ms}
 }
 func pexpire(k string, ms int64) Input { return Input{Cmd: "pexpire", Keys: []string{k}, PX: ms} }
+func msetnx(kvs ...string) Input       { in := mset(kvs...); in.Cmd = "msetnx"; return in }
+func rename(src, dst string) Input     { return Input{Cmd: "rename", Keys: []string{src, dst}} }
+
+// exec builds a MULTI block; its Keys are its commands' keys, each once.
+func exec(subs ...Input) Input {
+	in := Input{Cmd: "exec", Sub: subs}
+	for _, sub := range subs {
+		if !slices.Contains(in.Keys, sub.Keys[0]) {
+			in.Keys = append(in.Keys, sub.Keys[0])
+		}
+	}
+	return in
+}
+
+// items builds an exec's reply.
+func items(outs ...Output) Output { return Output{Kind: OutArray, Items: outs} }
+
 func mset(kvs ...string) (in Input) {
 	in.Cmd = "mset"
 	for i := 0; i < len(kvs); i += 2 {
@@ -448,6 +465,107 @@ func TestCases(t *testing.T) {
 		{"reply of the wrong shape", []Op{
 			op(0, 0, 10, get("x"), integer(0)),
 		}, false},
+
+		// MSETNX: all or nothing.
+		{"msetnx writes every key when none exists", []Op{
+			op(0, 0, 10, msetnx("x", "1", "y", "2"), integer(1)),
+			op(1, 20, 30, mget("x", "y"), arr("1", "2")),
+			op(1, 40, 50, msetnx("y", "3", "z", "4"), integer(0)),
+			op(1, 60, 70, mget("y", "z"), arr("2", "<nil>")),
+		}, true},
+		{"msetnx half applied", []Op{
+			op(0, 0, 10, set("y", "0"), replyOK),
+			op(0, 20, 30, msetnx("x", "1", "y", "2"), integer(0)),
+			op(1, 40, 50, get("x"), bulk("1")),
+		}, false},
+		{"msetnx seen half done by a concurrent mget", []Op{
+			op(0, 0, 100, msetnx("x", "1", "y", "2"), integer(1)),
+			op(1, 10, 20, mget("x", "y"), arr("1", "<nil>")),
+		}, false},
+		{"msetnx answered 1 over a present key", []Op{
+			op(0, 0, 10, set("x", "0"), replyOK),
+			op(0, 20, 30, msetnx("x", "1", "y", "2"), integer(1)),
+		}, false},
+		{"msetnx of unknown outcome, later read", []Op{
+			unknown(0, 0, msetnx("x", "1", "y", "2")),
+			op(1, 20, 30, mget("x", "y"), arr("<nil>", "<nil>")),
+			op(1, 40, 50, mget("x", "y"), arr("1", "2")),
+		}, true},
+
+		// EXEC runs its block as one step.
+		{"exec's block is one step", []Op{
+			op(0, 0, 10, set("x", "0"), replyOK),
+			op(0, 20, 100, exec(incrby("x", 2), set("y", "a"), get("x"), del("x")), items(integer(2), replyOK, bulk("2"), integer(1))),
+			op(1, 30, 40, mget("x", "y"), arr("0", "<nil>")),
+			op(1, 110, 120, mget("x", "y"), arr("<nil>", "a")),
+		}, true},
+		{"exec seen half done", []Op{
+			op(0, 0, 100, exec(set("x", "1"), set("y", "2")), items(replyOK, replyOK)),
+			op(1, 10, 20, mget("x", "y"), arr("1", "<nil>")),
+		}, false},
+		{"exec's command answered as if alone", []Op{
+			op(0, 0, 10, exec(set("x", "1"), get("x")), items(replyOK, replyNil)),
+		}, false},
+		{"exec's refused incr changes nothing and the block goes on", []Op{
+			op(0, 0, 10, set("x", "a"), replyOK),
+			op(0, 20, 30, exec(incrby("x", 1), set("y", "b")), items(refused(NotIntegerError), replyOK)),
+			op(1, 40, 50, mget("x", "y"), arr("a", "b")),
+		}, true},
+		{"exec of unknown outcome, all or nothing", []Op{
+			unknown(0, 0, exec(set("x", "1"), set("y", "2"))),
+			op(1, 20, 30, get("x"), bulk("1")),
+			op(1, 40, 50, get("y"), replyNil),
+		}, false},
+		{"exec of unknown outcome, read later", []Op{
+			unknown(0, 0, exec(set("x", "1"), set("y", "2"))),
+			op(1, 20, 30, get("y"), replyNil),
+			op(1, 40, 50, mget("x", "y"), arr("1", "2")),
+		}, true},
+		{"a value only an exec read bounds its unknown write", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 20, 30, exec(get("x"), set("y", "2")), items(bulk("1"), replyOK)),
+		}, true},
+
+		// RENAME moves the value and its expiry.
+		{"rename moves the value", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, rename("x", "y"), replyOK),
+			op(1, 40, 50, mget("x", "y"), arr("<nil>", "1")),
+			op(1, 60, 70, rename("x", "y"), refused(NoSuchKeyError)),
+		}, true},
+		{"rename of an absent source answered OK", []Op{
+			op(0, 0, 10, rename("x", "y"), replyOK),
+		}, false},
+		{"rename refused though its source exists", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, rename("x", "y"), refused(NoSuchKeyError)),
+		}, false},
+		{"rename leaves the source behind", []Op{
+			op(0, 0, 10, set("x", "1"), replyOK),
+			op(0, 20, 30, rename("x", "y"), replyOK),
+			op(1, 40, 50, get("x"), bulk("1")),
+		}, false},
+		{"a renamed key keeps its expiry", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(0, 2*sec, 3*sec, rename("x", "y"), replyOK),
+			op(1, 90*sec, 91*sec, get("y"), bulk("v")),
+		}, false},
+		{"a renamed key expires in its window", []Op{
+			op(0, 0, sec, setPX("x", "v", 60_000), replyOK),
+			op(0, 2*sec, 3*sec, rename("x", "y"), replyOK),
+			op(1, 40*sec, 41*sec, get("y"), bulk("v")),
+			op(1, 90*sec, 91*sec, get("y"), replyNil),
+		}, true},
+		{"a value moved by rename is the read of an unknown write", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 20, 30, rename("x", "y"), replyOK),
+			op(1, 40, 50, get("y"), bulk("1")),
+		}, true},
+		{"an unknown write whose key a rename later finds present", []Op{
+			unknown(0, 0, set("x", "1")),
+			op(1, 20, 30, rename("x", "y"), replyOK),
+			op(1, 40, 50, del("y"), integer(1)),
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

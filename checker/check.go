@@ -321,7 +321,6 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 	var comp []component
 	for _, i := range kept {
 		op := &ops[i]
-		c := commands[op.Input.Cmd]
 		ci := 0
 		if !global {
 			root := find(keyID[op.Input.Keys[0]])
@@ -337,52 +336,75 @@ func compile(ops []Op) (comps [][]porcupine.Operation, droppedOps int) {
 		}
 		cc := &comp[ci]
 
-		in := &call{
-			op:       *op,
-			index:    i,
-			comp:     ci,
-			names:    cc.names,
-			cmd:      c,
-			keys:     make([]int32, len(op.Input.Keys)),
-			vals:     make([]int32, len(op.Input.Values)),
-			nx:       op.Input.NX,
-			xx:       op.Input.XX,
-			get:      op.Input.Get,
-			incr:     op.Input.Incr,
-			px:       op.Input.PX,
-			unknown:  op.Unknown,
-			anyCount: op.anyCount,
-		}
-		for j, k := range op.Input.Keys {
+		keyIndex := func(k string) int32 {
 			ix, ok := cc.keyIx[k]
 			if !ok {
 				ix = int32(len(cc.names.keys))
 				cc.keyIx[k] = ix
 				cc.names.keys = append(cc.names.keys, k)
 			}
-			in.keys[j] = ix
-			in.width = max(in.width, int(ix)+1)
+			return ix
 		}
-		for j, v := range op.Input.Values {
-			in.vals[j] = intern(v)
+		newCall := func(in *Input) *call {
+			nc := &call{
+				op:       *op,
+				index:    i,
+				comp:     ci,
+				names:    cc.names,
+				cmd:      commands[in.Cmd],
+				keys:     make([]int32, len(in.Keys)),
+				vals:     make([]int32, len(in.Values)),
+				nx:       in.NX,
+				xx:       in.XX,
+				get:      in.Get,
+				incr:     in.Incr,
+				px:       in.PX,
+				unknown:  op.Unknown,
+				anyCount: op.anyCount,
+			}
+			for j, k := range in.Keys {
+				nc.keys[j] = keyIndex(k)
+				nc.width = max(nc.width, int(nc.keys[j])+1)
+			}
+			for j, v := range in.Values {
+				nc.vals[j] = intern(v)
+			}
+			return nc
+		}
+		in := newCall(&op.Input)
+		for j := range op.Input.Sub {
+			sub := newCall(&op.Input.Sub[j])
+			in.subs = append(in.subs, sub)
 		}
 
-		out := &reply{kind: op.Output.Kind, n: op.Output.Int}
-		if !op.Unknown {
-			switch op.Output.Kind {
+		var toReply func(o *Output) reply
+		toReply = func(o *Output) reply {
+			out := reply{kind: o.Kind, n: o.Int}
+			switch o.Kind {
 			case OutBulk:
-				out.val = intern(op.Output.Str)
+				out.val = intern(o.Str)
 			case OutArray:
-				out.vals = make([]int32, len(op.Output.Strs))
-				for j, s := range op.Output.Strs {
+				out.vals = make([]int32, len(o.Strs))
+				for j, s := range o.Strs {
 					if s != nil {
 						out.vals[j] = intern(*s)
 					}
 				}
+				for j := range o.Items {
+					out.items = append(out.items, toReply(&o.Items[j]))
+				}
 			}
+			return out
+		}
+		out := &reply{kind: op.Output.Kind, n: op.Output.Int}
+		if !op.Unknown {
+			*out = toReply(&op.Output)
 		}
 
 		in.boundBy, in.ret = p.boundBy[i], p.ret[i]
+		for _, sub := range in.subs {
+			sub.boundBy, sub.ret = in.boundBy, in.ret
+		}
 		comps[ci] = append(comps[ci], porcupine.Operation{
 			ClientId: op.Client,
 			Input:    in,

@@ -3,6 +3,7 @@ package checker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,11 +13,12 @@ import (
 // Input is one client command as issued.
 type Input struct {
 	// Cmd is the command name in lowercase: get set setnx setxx getset mget
-	// mset exists del dbsize flushall flushdb incrby.
+	// mset msetnx exists del dbsize flushall flushdb incrby pexpire rename
+	// (source, destination) exec.
 	Cmd  string
 	Keys []string
 	// Values holds the written values: one for set, setnx, setxx and getset,
-	// one per key for mset.
+	// one per key for mset and msetnx.
 	Values []string
 	// NX, XX and Get are the options of set.
 	NX, XX, Get bool
@@ -26,6 +28,22 @@ type Input struct {
 	// PX is a time to live in milliseconds: set's PX option, or pexpire's
 	// time (pexpire key ms replies 1, or 0 for an absent key). 0: none.
 	PX int64
+	// Sub is an exec's block (MULTI ... EXEC), run as one step: commands
+	// of one key each (get, set, setnx, setxx, getset, incrby, del, with
+	// no time to live). An exec's Keys are its commands' keys, each once.
+	Sub []Input
+}
+
+// written is every value in writes: its own and its block's.
+func (in *Input) written() []string {
+	if len(in.Sub) == 0 {
+		return in.Values
+	}
+	out := slices.Clone(in.Values)
+	for i := range in.Sub {
+		out = append(out, in.Sub[i].Values...)
+	}
+	return out
 }
 
 // OutputKind is the shape of a reply. The zero value is not a kind, so a
@@ -66,6 +84,9 @@ type Output struct {
 	Str  string    // bulk value
 	Strs []*string // mget: a nil entry is a nil reply
 	Err  string    // error text without the leading '-', e.g. "TRYAGAIN shard 3 moving"
+	// Items are exec's replies, one per command of its block (Kind
+	// OutArray, Strs nil).
+	Items []Output
 }
 
 // Op is one operation of a history.
@@ -109,7 +130,14 @@ func (op Op) String() string {
 func (in Input) String() string {
 	var b strings.Builder
 	b.WriteString(in.Cmd)
-	if in.Cmd == "mset" && len(in.Keys) == len(in.Values) {
+	if len(in.Sub) > 0 {
+		parts := make([]string, len(in.Sub))
+		for i, sub := range in.Sub {
+			parts[i] = sub.String()
+		}
+		return "exec [" + strings.Join(parts, "; ") + "]"
+	}
+	if (in.Cmd == "mset" || in.Cmd == "msetnx") && len(in.Keys) == len(in.Values) {
 		for i, k := range in.Keys {
 			b.WriteString(" " + describeKey(k) + " " + describeValue(in.Values[i]))
 		}
@@ -154,6 +182,13 @@ func (out Output) String() string {
 	case OutBulk:
 		return describeValue(out.Str)
 	case OutArray:
+		if out.Items != nil {
+			parts := make([]string, len(out.Items))
+			for i, item := range out.Items {
+				parts[i] = item.String()
+			}
+			return "[" + strings.Join(parts, "; ") + "]"
+		}
 		parts := make([]string, len(out.Strs))
 		for i, s := range out.Strs {
 			if s == nil {
@@ -231,7 +266,7 @@ func (op *Op) validate() error {
 		if nk != 1 || nv != 1 {
 			return fmt.Errorf("%d keys and %d values, want 1 key and 1 value", nk, nv)
 		}
-	case cmdMSet:
+	case cmdMSet, cmdMSetNX:
 		if nk == 0 || nv != nk {
 			return fmt.Errorf("%d keys and %d values, want as many values as keys, at least one", nk, nv)
 		}
@@ -239,16 +274,56 @@ func (op *Op) validate() error {
 		if nk == 0 || nv != 0 {
 			return fmt.Errorf("%d keys and %d values, want at least one key and no value", nk, nv)
 		}
+	case cmdRename:
+		if nk != 2 || nv != 0 || in.Keys[0] == in.Keys[1] {
+			return fmt.Errorf("%d keys and %d values, want 2 distinct keys and no value", nk, nv)
+		}
 	case cmdDBSize, cmdFlush:
 		if nk != 0 || nv != 0 {
 			return fmt.Errorf("%d keys and %d values, want none", nk, nv)
 		}
+	case cmdExec:
+		if err := in.validateBlock(); err != nil {
+			return err
+		}
+	}
+	if len(in.Sub) > 0 && c != cmdExec {
+		return errors.New("a block is an option of exec only")
 	}
 	if !op.Unknown {
 		k := op.Output.Kind
 		if k < OutOK || k > OutErr {
 			return fmt.Errorf("output kind %d is not an OutputKind", int(k))
 		}
+	}
+	return nil
+}
+
+// validateBlock checks an exec's block and its Keys.
+func (in *Input) validateBlock() error {
+	if len(in.Sub) == 0 || len(in.Values) != 0 {
+		return errors.New("exec with no block, or with values of its own")
+	}
+	var keys []string
+	for i := range in.Sub {
+		sub := Op{Input: in.Sub[i], Unknown: true}
+		switch commands[sub.Input.Cmd] {
+		case cmdGet, cmdSet, cmdSetNX, cmdSetXX, cmdGetSet, cmdIncrBy, cmdDel:
+		default:
+			return fmt.Errorf("exec's block holds %s", sub.Input.Cmd)
+		}
+		if err := sub.validate(); err != nil {
+			return fmt.Errorf("exec's command %d: %v", i, err)
+		}
+		if len(sub.Input.Keys) != 1 || sub.Input.PX != 0 {
+			return fmt.Errorf("exec's command %d is not on one key with no time to live", i)
+		}
+		if !slices.Contains(keys, sub.Input.Keys[0]) {
+			keys = append(keys, sub.Input.Keys[0])
+		}
+	}
+	if !slices.Equal(keys, in.Keys) {
+		return fmt.Errorf("exec's keys %v are not its block's, each once: %v", in.Keys, keys)
 	}
 	return nil
 }

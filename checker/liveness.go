@@ -4,8 +4,8 @@ import "fmt"
 
 // CheckLiveness checks that service came back within bound after faults
 // stopped at from (virtual nanoseconds): every op invoked at or after
-// from+bound succeeded (neither Unknown nor an error, but an INCRBY's
-// refusal of a value that is not an integer, which is an answer), and at least one op
+// from+bound succeeded (neither Unknown nor an error, but one that is an
+// answer about the data: DefiniteError), and at least one op
 // was invoked then, so the check cannot pass on an idle history. When it
 // fails, why describes the earliest offending op.
 func CheckLiveness(ops []Op, from, bound int64) (ok bool, why string) {
@@ -18,7 +18,7 @@ func CheckLiveness(ops []Op, from, bound int64) (ok bool, why string) {
 			continue
 		}
 		seen++
-		if !op.Unknown && (op.Output.Kind != OutErr || NotInteger(op)) {
+		if !op.Unknown && (op.Output.Kind != OutErr || DefiniteError(op)) {
 			continue
 		}
 		if first < 0 || op.Call < ops[first].Call {

@@ -26,6 +26,9 @@ const (
 	cmdFlush // flushall and flushdb: castkv has one database
 	cmdIncrBy
 	cmdPExpire
+	cmdMSetNX
+	cmdRename
+	cmdExec
 )
 
 var commands = map[string]cmd{
@@ -43,6 +46,9 @@ var commands = map[string]cmd{
 	"flushdb":  cmdFlush,
 	"incrby":   cmdIncrBy,
 	"pexpire":  cmdPExpire,
+	"msetnx":   cmdMSetNX,
+	"rename":   cmdRename,
+	"exec":     cmdExec,
 }
 
 // global reports whether a command touches every key.
@@ -127,6 +133,9 @@ type call struct {
 	anyCount bool
 	boundBy  int   // see prepared.boundBy
 	ret      int64 // the return time checked with
+	// subs is an exec's block, compiled as calls of the exec's component
+	// (with its op, unknown and ret).
+	subs []*call
 }
 
 // reply is the porcupine output: the recorded Output with values interned.
@@ -137,6 +146,8 @@ type reply struct {
 	n    int64
 	val  int32
 	vals []int32
+	// items are an exec's replies, one per command of its block.
+	items []reply
 }
 
 // isValue reports whether the reply is the bulk-or-nil reply for value id v.
@@ -304,6 +315,46 @@ func step(s *state, c *call, r *reply) (bool, *state) {
 		}
 		return true, n
 
+	case cmdMSetNX:
+		// All or nothing: every key is written if none exists, as one
+		// step even when the keys span shards.
+		none := true
+		for _, k := range c.keys {
+			none = none && s.value(k) == absent
+		}
+		if !c.unknown && !r.isInt(boolInt(none)) {
+			return false, s
+		}
+		if !none {
+			return true, s
+		}
+		n := s.copyFor(c)
+		for i, k := range c.keys {
+			n.put(k, c.vals[i])
+		}
+		return true, n
+
+	case cmdRename:
+		// The destination takes the source's value and expiry; the
+		// source goes. An absent source is refused (NoSuchKeyError).
+		src, dst := c.keys[0], c.keys[1]
+		v := s.value(src)
+		if v == absent {
+			return c.unknown || r.kind == OutErr, s
+		}
+		if !c.unknown && r.kind != OutOK {
+			return false, s
+		}
+		t, hadTTL := s.ttl(src)
+		n := s.copyFor(c)
+		n.put(src, absent)
+		n.put(dst, v)
+		if hadTTL {
+			t.k = dst
+			n.setTTL(t)
+		}
+		return true, n
+
 	case cmdExists:
 		if c.unknown {
 			return true, s
@@ -384,6 +435,26 @@ func step(s *state, c *call, r *reply) (bool, *state) {
 		lo, hi := ttlWindow(c.px, c.op.Call, c.ret)
 		n.setTTL(keyTTL{k, lo, hi})
 		return true, n
+
+	case cmdExec:
+		// The block runs as one step: each command in order, on what the
+		// one before left, each with its own reply.
+		if !c.unknown && (r.kind != OutArray || len(r.items) != len(c.subs)) {
+			return false, s
+		}
+		cur := s
+		for i, sub := range c.subs {
+			var sr *reply
+			if !c.unknown {
+				sr = &r.items[i]
+			}
+			ok, n := step(cur, sub, sr)
+			if !ok {
+				return false, s
+			}
+			cur = n
+		}
+		return true, cur
 
 	case cmdFlush:
 		if !c.unknown && r.kind != OutOK {

@@ -118,6 +118,12 @@ func prefixAt(ops []porcupine.Operation, t int64) []porcupine.Operation {
 			}
 			c.unknown, c.anyCount, c.boundBy, c.ret = true, false, -1, math.MaxInt64
 			c.op.Unknown = true // described as the search saw it
+			c.subs = slices.Clone(c.subs)
+			for i, sub := range c.subs {
+				u := *sub
+				u.unknown, u.boundBy, u.ret, u.op = true, -1, math.MaxInt64, c.op
+				c.subs[i] = &u
+			}
 			o.Input, o.Metadata, o.Return = &c, &c, math.MaxInt64
 		}
 		p = append(p, o)

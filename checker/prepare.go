@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // An unknown outcome is what makes porcupine slow: the op stays pending to
@@ -14,7 +15,8 @@ import (
 //
 //  1. A definite error was refused before taking effect: a no-op, which can
 //     be linearized anywhere. Dropped; but an INCRBY refused because its
-//     key held no integer is kept: that refusal is a read the model checks.
+//     key held no integer, or a RENAME because its source was absent, is
+//     kept: that refusal is a read the model checks (DefiniteError).
 //  2. An unknown read has no effect and accepts any output. Dropped.
 //  3. An unknown write W with no time to live whose values no definite
 //     reply contains is dropped unless an op that may see W's key present
@@ -50,7 +52,7 @@ func prepare(ops []Op) prepared {
 		if op.Unknown {
 			p.ret[i] = math.MaxInt64
 		}
-		if !op.Unknown && op.Output.Kind == OutErr && !NotInteger(op) {
+		if !op.Unknown && op.Output.Kind == OutErr && !DefiniteError(op) {
 			continue // rule 1; it may be malformed: the server refused it
 		}
 		if err := op.validate(); err != nil {
@@ -75,8 +77,9 @@ func prepare(ops []Op) prepared {
 	writer := map[string]int{} // value -> the one op writing it, or many
 	incrs := false
 	for i := range ops {
-		incrs = incrs || commands[ops[i].Input.Cmd] == cmdIncrBy
-		for _, v := range ops[i].Input.Values {
+		incrs = incrs || commands[ops[i].Input.Cmd] == cmdIncrBy ||
+			slices.ContainsFunc(ops[i].Input.Sub, func(sub Input) bool { return commands[sub.Cmd] == cmdIncrBy })
+		for _, v := range ops[i].Input.written() {
 			if w, ok := writer[v]; ok && w != i {
 				writer[v] = many
 			} else {
@@ -103,16 +106,7 @@ func prepare(ops []Op) prepared {
 	for _, i := range p.keep {
 		op := &ops[i]
 		if !op.Unknown {
-			switch op.Output.Kind {
-			case OutBulk:
-				read(i, op.Output.Str)
-			case OutArray:
-				for _, s := range op.Output.Strs {
-					if s != nil {
-						read(i, *s)
-					}
-				}
-			}
+			readsOf(&op.Output, func(v string) { read(i, v) })
 		}
 		if commands[op.Input.Cmd] == cmdDBSize {
 			if !op.Output.isInt(0) {
@@ -174,17 +168,26 @@ func prepare(ops []Op) prepared {
 func mayObservePresence(op *Op) bool {
 	in, out := &op.Input, &op.Output
 	c := commands[in.Cmd]
-	if c == cmdIncrBy {
-		return true // it fails on a value that is not an integer, whatever its reply
+	if c == cmdIncrBy || c == cmdExec {
+		// An incrby fails on a value that is not an integer, whatever its
+		// reply. An exec may hold any of the commands below: taking it as
+		// seeing its keys present keeps more unknown writes, never fewer.
+		return true
 	}
 	if c == cmdPExpire {
 		return op.Unknown || !out.isInt(0) // 1: the key was present
 	}
-	conditional := c == cmdSetNX || c == cmdSetXX || in.NX || in.XX
+	if c == cmdRename {
+		// Its reply says whether the source exists.
+		return op.Unknown || op.Output.Kind != OutErr
+	}
+	conditional := c == cmdSetNX || c == cmdSetXX || c == cmdMSetNX || in.NX || in.XX
 	if op.Unknown {
 		return conditional // its effect depends on existence
 	}
 	switch {
+	case c == cmdMSetNX:
+		return !out.isInt(1)
 	case c == cmdSetNX:
 		return !out.isInt(1)
 	case c == cmdSetXX:
@@ -199,6 +202,23 @@ func mayObservePresence(op *Op) bool {
 		return !out.isInt(0)
 	}
 	return false
+}
+
+// readsOf calls read with each value a reply holds.
+func readsOf(out *Output, read func(string)) {
+	switch out.Kind {
+	case OutBulk:
+		read(out.Str)
+	case OutArray:
+		for _, s := range out.Strs {
+			if s != nil {
+				read(*s)
+			}
+		}
+		for i := range out.Items {
+			readsOf(&out.Items[i], read)
+		}
+	}
 }
 
 func (out *Output) isInt(n int64) bool { return out.Kind == OutInt && out.Int == n }
@@ -227,7 +247,22 @@ func mayFollow(ops []Op, ret []int64, w int, seesAnyPresent []int, seesPresent m
 // it), where other errors say the command was refused before it ran.
 const NotIntegerError = "ERR value is not an integer or out of range"
 
-// NotInteger reports whether op is an INCRBY refused for its key's value.
-func NotInteger(op *Op) bool {
-	return commands[op.Input.Cmd] == cmdIncrBy && !op.Unknown && op.Output.Kind == OutErr && op.Output.Err == NotIntegerError
+// NoSuchKeyError is the reply of a RENAME whose source is absent: a
+// definite answer the model checks.
+const NoSuchKeyError = "ERR no such key"
+
+// DefiniteError reports whether op's error reply is an answer about the
+// data, which the model checks, rather than a refusal before it ran: an
+// INCRBY refused for its key's value, a RENAME for its absent source.
+func DefiniteError(op *Op) bool {
+	if op.Unknown || op.Output.Kind != OutErr {
+		return false
+	}
+	switch commands[op.Input.Cmd] {
+	case cmdIncrBy:
+		return op.Output.Err == NotIntegerError
+	case cmdRename:
+		return op.Output.Err == NoSuchKeyError
+	}
+	return false
 }

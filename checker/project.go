@@ -16,6 +16,11 @@ import "slices"
 // are refuted in a fraction of the time, and the picture of the failure
 // shows only them.
 //
+// A RENAME carries a value from one key to another, so neither key's
+// history is whole on its own: a key that a RENAME may have touched has no
+// projection (the whole-history check still covers it), and a RENAME
+// refused for an absent source, a read, is left out of the others.
+//
 // Where a reply cannot be split among keys the projection says less, never
 // more: a DEL of several keys that deleted some of them becomes a DEL of
 // this key that took effect in its interval with any count (Op.anyCount;
@@ -35,11 +40,18 @@ func projectKeys(ops []Op, keys []string) (parts [][]Op, origin [][]int) {
 	for i, k := range keys {
 		at[k] = i
 	}
+	for i := range ops {
+		if op := &ops[i]; commands[op.Input.Cmd] == cmdRename && !DefiniteError(op) {
+			for _, k := range op.Input.Keys {
+				delete(at, k)
+			}
+		}
+	}
 	parts, origin = make([][]Op, len(keys)), make([][]int, len(keys))
 	var seen []int // keys of the current op already projected, by index
 	for i := range ops {
 		op := &ops[i]
-		if !op.Unknown && op.Output.Kind == OutErr {
+		if !op.Unknown && op.Output.Kind == OutErr || commands[op.Input.Cmd] == cmdRename {
 			continue
 		}
 		if commands[op.Input.Cmd].global() {
@@ -103,7 +115,16 @@ func projectOp(op *Op, k string) (Op, bool) {
 		}
 		return p, true
 
-	case cmdMSet:
+	case cmdMSet, cmdMSetNX:
+		// MSETNX answered 1: every key was absent and is written, this
+		// one too; 0: none was written, which constrains nothing here. A
+		// reply of the wrong shape is kept. Unknown: written if it ran
+		// and every key was absent; where this key was absent and it did
+		// not take effect, it is linearized last, as any unknown write
+		// may be.
+		if commands[in.Cmd] == cmdMSetNX && !op.Unknown && op.Output.isInt(0) {
+			return Op{}, false
+		}
 		p := *op
 		p.Input = Input{Cmd: in.Cmd}
 		for i, key := range in.Keys {
@@ -146,6 +167,25 @@ func projectOp(op *Op, k string) (Op, bool) {
 			// Kind and Int keep prepare's rule 3 conservative: this DEL
 			// may have seen the key present.
 			p.anyCount, p.Output = true, Output{Kind: OutInt, Int: -1}
+		}
+		return p, true
+
+	case cmdExec:
+		// The block's commands on k, in order, with their replies: each
+		// names one key, and its reply is about that key alone.
+		p := *op
+		p.Input = Input{Cmd: in.Cmd, Keys: []string{k}}
+		items := !op.Unknown && op.Output.Kind == OutArray && len(op.Output.Items) == len(in.Sub)
+		if items {
+			p.Output = Output{Kind: OutArray, Items: []Output{}}
+		}
+		for i, sub := range in.Sub {
+			if sub.Keys[0] == k {
+				p.Input.Sub = append(p.Input.Sub, sub)
+				if items {
+					p.Output.Items = append(p.Output.Items, op.Output.Items[i])
+				}
+			}
 		}
 		return p, true
 	}

@@ -76,6 +76,12 @@ func mutate(pick picker, out Output) Output {
 		}
 		return Output{Kind: OutBulk, Str: other(out.Str)}
 	case OutArray:
+		if out.Items != nil { // exec: one of its replies changed
+			items := slices.Clone(out.Items)
+			j := pick(len(items))
+			items[j] = mutate(pick, items[j])
+			return Output{Kind: OutArray, Items: items}
+		}
 		strs := append([]*string(nil), out.Strs...)
 		j := pick(len(strs))
 		switch {
@@ -89,7 +95,7 @@ func mutate(pick picker, out Output) Output {
 			strs[j] = &v
 		}
 		return Output{Kind: OutArray, Strs: strs}
-	case OutErr: // INCRBY refused a value that is not an integer
+	case OutErr: // INCRBY refused a value that is not an integer, RENAME an absent key
 		return Output{Kind: OutInt, Int: int64(pick(3))}
 	}
 	panic("mutate: unexpected kind " + out.Kind.String())
@@ -177,6 +183,12 @@ func TestConcurrentCanary(t *testing.T) {
 		phantom := "never-written"
 		switch out := &ops[i].Output; out.Kind {
 		case OutArray:
+			if out.Items != nil { // exec
+				items := slices.Clone(out.Items)
+				items[pick(len(items))] = Output{Kind: OutBulk, Str: phantom}
+				out.Items = items
+				break
+			}
 			strs := append([]*string(nil), out.Strs...)
 			strs[pick(len(strs))] = &phantom
 			out.Strs = strs

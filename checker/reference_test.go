@@ -58,6 +58,24 @@ func (s refStore) apply(in Input) Output {
 			s[k] = in.Values[i]
 		}
 		return Output{Kind: OutOK}
+	case "msetnx":
+		for _, k := range in.Keys {
+			if _, ok := s[k]; ok {
+				return Output{Kind: OutInt, Int: 0}
+			}
+		}
+		for i, k := range in.Keys {
+			s[k] = in.Values[i]
+		}
+		return Output{Kind: OutInt, Int: 1}
+	case "rename":
+		v, ok := s[in.Keys[0]]
+		if !ok {
+			return Output{Kind: OutErr, Err: NoSuchKeyError}
+		}
+		delete(s, in.Keys[0])
+		s[in.Keys[1]] = v
+		return Output{Kind: OutOK}
 	case "exists":
 		n := 0
 		for _, k := range in.Keys {
@@ -89,6 +107,12 @@ func (s refStore) apply(in Input) Output {
 		n += in.Incr
 		s[k] = strconv.FormatInt(n, 10)
 		return Output{Kind: OutInt, Int: n}
+	case "exec":
+		out := Output{Kind: OutArray, Items: []Output{}}
+		for _, sub := range in.Sub {
+			out.Items = append(out.Items, s.apply(sub))
+		}
+		return out
 	case "dbsize":
 		return Output{Kind: OutInt, Int: int64(len(s))}
 	case "flushall", "flushdb":
@@ -144,6 +168,7 @@ func (w workload) input(pick picker, value func() string) Input {
 	weights := []weighted{
 		{"get", 4}, {"set", 5}, {"setnx", 1}, {"setxx", 1}, {"getset", 1},
 		{"mget", 2}, {"mset", 2}, {"exists", 1}, {"del", 2}, {"incrby", 2},
+		{"msetnx", 1}, {"rename", 1}, {"exec", 1},
 	}
 	if w.globals {
 		weights = append(weights, weighted{"dbsize", 1}, weighted{"flushall", 1}, weighted{"flushdb", 1})
@@ -180,10 +205,30 @@ func (w workload) input(pick picker, value func() string) Input {
 		in.Keys = keys()
 	case "incrby":
 		in.Keys, in.Incr = []string{key()}, int64(pick(7)-3)
-	case "mset":
+	case "mset", "msetnx":
 		in.Keys = keys()
 		for range in.Keys {
 			in.Values = append(in.Values, value())
+		}
+	case "exec":
+		subs := []string{"get", "set", "incrby", "del", "getset"}
+		for range 2 + pick(3) {
+			sub := Input{Cmd: subs[pick(len(subs))], Keys: []string{key()}}
+			switch sub.Cmd {
+			case "set", "getset":
+				sub.Values = []string{value()}
+			case "incrby":
+				sub.Incr = int64(pick(7) - 3)
+			}
+			in.Sub = append(in.Sub, sub)
+			if !slices.Contains(in.Keys, sub.Keys[0]) {
+				in.Keys = append(in.Keys, sub.Keys[0])
+			}
+		}
+	case "rename":
+		in.Keys = []string{key(), key()}
+		if in.Keys[0] == in.Keys[1] {
+			in = Input{Cmd: "get", Keys: in.Keys[:1]}
 		}
 	}
 	return in

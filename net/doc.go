@@ -16,7 +16,8 @@
 //     peer are dropped, which the protocol tolerates like any loss.
 //   - Inbound messages for a role are bounded too (ProcessConfig.MaxPending):
 //     hollywood's inbox grows without limit, so Process counts and drops.
-//   - RESPServer is the client port (RESP2). Its framing is castkv's own:
+//   - RESPServer is the client port (RESP2, and RESP3 after HELLO 3:
+//     resp3.go). Its framing is castkv's own:
 //     respReader (resp_reader.go) reads each connection's bytes and returns
 //     every command as its argument vector, once, with Redis's grammar,
 //     limits and error texts (bulk and array lengths, command size,
@@ -34,4 +35,11 @@
 //     connections hold together (ClientMemoryBytes, reserved as each
 //     argument's header arrives, before its bytes are buffered): at a
 //     bound the port stops reading, and TCP stops the client.
+//   - The port answers the connection and server commands itself
+//     (resp_local.go, resp_client.go): HELLO, AUTH, CLIENT (LIST, KILL,
+//     PAUSE, ...), INFO with Redis's sections, per-command statistics and
+//     latency percentiles kept at the port (resp_info.go), CONFIG, COMMAND.
+//     RANDOMKEY is a walk of SCAN steps from a random cursor
+//     (resp_randomkey.go); MULTI, EXEC and WATCH are queued and sent as one
+//     block (resp_multi.go).
 package net

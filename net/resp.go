@@ -199,6 +199,11 @@ type RESPServer struct {
 	// errors, cross-protocol attempts): a client can make them at will.
 	warnLimit     respLogLimit
 	memoryRefused atomic.Uint64
+
+	// stats are INFO commandstats, errorstats and latencystats
+	// (resp_info.go); pause is CLIENT PAUSE (resp_client.go).
+	stats *respStats
+	pause respPause
 }
 
 // RESPStats counts the port's connections and commands, as INFO reports
@@ -218,15 +223,24 @@ type RESPStats struct {
 	// ClientMemoryRefused counts connections closed because the budget
 	// could not hold their command.
 	ClientMemoryRefused uint64
+	ErrorReplies        uint64 // error replies sent (INFO total_error_replies)
 }
 
 // respClient is one connection's client state, as CLIENT and HELLO see
-// it. Only the connection's reading goroutine touches it.
+// it. Only the connection's reading goroutine changes it; what other
+// connections read (CLIENT LIST, CLIENT KILL: name, libName, libVer,
+// lastCmd, cmd) it changes under info, and reads without.
 type respClient struct {
 	id      uint64
 	conn    gonet.Conn
 	created time.Time
+
+	info    sync.Mutex
 	lastCmd time.Time
+	cmd     string // the full name of the last command, "" before any
+	// closeAfterReply closes the connection once the reply of the
+	// command being answered is written (CLIENT KILL of itself).
+	closeAfterReply bool
 
 	// unauthenticated is true while RequirePass is set and AUTH has not
 	// succeeded. The framer reads it too, for Redis's tighter limits on
@@ -234,6 +248,10 @@ type respClient struct {
 	unauthenticated bool
 
 	name, libName, libVer string
+
+	// proto is the protocol the connection speaks: respProto2 until
+	// HELLO 3, again after HELLO 2 or RESET (resp3.go).
+	proto int
 
 	// multi is the MULTI block being queued, nil outside one
 	// (resp_multi.go).
@@ -265,6 +283,7 @@ func ListenRESP(cfg RESPConfig) (*RESPServer, error) {
 			maxCommandBytes: int64(cfg.MaxCommandBytes),
 		},
 		budget:    newRESPBudget(int64(cfg.ClientMemoryBytes)),
+		stats:     newRESPStats(),
 		keySeed:   maphash.MakeSeed(),
 		started:   time.Now(),
 		runID:     hex.EncodeToString(id[:]),
@@ -318,6 +337,7 @@ func (s *RESPServer) Stats() RESPStats {
 		ClientMemoryBytes:     used,
 		ClientMemoryPeakBytes: peak,
 		ClientMemoryRefused:   s.memoryRefused.Load(),
+		ErrorReplies:          s.stats.errorReplies.Load(),
 	}
 }
 

@@ -64,6 +64,18 @@ var (
 	respKeys     = respArg{name: "key", typ: "key", multiple: true}
 	respValue    = respArg{name: "value", typ: "string"}
 	respCmdNames = respArg{name: "command-name", typ: "string", optional: true, multiple: true}
+
+	respClientAdminFlags = []string{"admin", "noscript", "loading", "stale"}
+	respClientAdminACL   = []string{"@admin", "@slow", "@dangerous", "@connection"}
+	respClientTypeArgs   = []respArg{
+		{name: "normal", typ: "pure-token", token: "normal"},
+		{name: "master", typ: "pure-token", token: "master"},
+		{name: "replica", typ: "pure-token", token: "replica"},
+		{name: "pubsub", typ: "pure-token", token: "pubsub"},
+	}
+	respOnOff = respArg{name: "enabled", typ: "oneof", args: []respArg{
+		{name: "on", typ: "pure-token", token: "ON"}, {name: "off", typ: "pure-token", token: "OFF"},
+	}}
 )
 
 // respCommands is the port's command table, sorted by name. Data commands
@@ -82,6 +94,38 @@ var respCommands = []*respSpec{
 				summary: "Returns the unique client ID of the connection.", since: "5.0.0", group: "connection", complexity: "O(1)"},
 			{name: "client|info", arity: 2, flags: respConnFlags, acl: respConnACL,
 				summary: "Returns information about the connection.", since: "6.2.0", group: "connection", complexity: "O(1)"},
+			{name: "client|kill", arity: -3, flags: respClientAdminFlags, acl: respClientAdminACL,
+				summary: "Terminates open connections.", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections",
+				args: []respArg{{name: "filter", typ: "oneof", args: []respArg{
+					{name: "old-format", typ: "string"},
+					{name: "new-format", typ: "oneof", multiple: true, args: []respArg{
+						{name: "client-id", typ: "integer", token: "ID", optional: true},
+						{name: "client-type", typ: "oneof", token: "TYPE", optional: true, args: respClientTypeArgs},
+						{name: "username", typ: "string", token: "USER", optional: true},
+						{name: "addr", typ: "string", token: "ADDR", optional: true},
+						{name: "laddr", typ: "string", token: "LADDR", optional: true},
+						{name: "skipme", typ: "oneof", token: "SKIPME", optional: true, args: []respArg{
+							{name: "yes", typ: "pure-token", token: "YES"}, {name: "no", typ: "pure-token", token: "NO"},
+						}},
+					}},
+				}}}},
+			{name: "client|list", arity: -2, flags: respClientAdminFlags, acl: respClientAdminACL,
+				summary: "Lists open connections.", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections",
+				args: []respArg{
+					{name: "client-type", typ: "oneof", token: "TYPE", optional: true, args: respClientTypeArgs},
+					{name: "client-id", typ: "integer", token: "ID", optional: true, multiple: true},
+				}},
+			{name: "client|no-evict", arity: 3, flags: respClientAdminFlags, acl: respClientAdminACL,
+				summary: "Sets the client eviction mode of the connection.", since: "7.0.0", group: "connection", complexity: "O(1)",
+				args: []respArg{respOnOff}},
+			{name: "client|no-touch", arity: 3, flags: respConnFlags, acl: respConnACL,
+				summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", since: "7.2.0", group: "connection",
+				complexity: "O(1)", args: []respArg{respOnOff}},
+			{name: "client|pause", arity: -3, flags: respClientAdminFlags, acl: respClientAdminACL,
+				summary: "Suspends commands processing.", since: "3.0.0", group: "connection", complexity: "O(1)",
+				args: []respArg{{name: "timeout", typ: "integer"}, {name: "mode", typ: "oneof", optional: true, args: []respArg{
+					{name: "write", typ: "pure-token", token: "WRITE"}, {name: "all", typ: "pure-token", token: "ALL"},
+				}}}},
 			{name: "client|setinfo", arity: 4, flags: respConnFlags, acl: respConnACL,
 				summary: "Sets information specific to the client or connection.", since: "7.2.0", group: "connection", complexity: "O(1)",
 				args: []respArg{{name: "attr", typ: "oneof", args: []respArg{
@@ -91,6 +135,9 @@ var respCommands = []*respSpec{
 			{name: "client|setname", arity: 3, flags: respConnFlags, acl: respConnACL,
 				summary: "Sets the connection name.", since: "2.6.9", group: "connection", complexity: "O(1)",
 				args: []respArg{{name: "connection-name", typ: "string"}}},
+			{name: "client|unpause", arity: 2, flags: respClientAdminFlags, acl: respClientAdminACL,
+				summary: "Resumes processing commands from paused clients.", since: "6.2.0", group: "connection",
+				complexity: "O(N) Where N is the number of paused clients"},
 		}},
 	{name: "command", arity: -1, flags: []string{"loading", "stale"}, acl: respConnACL,
 		summary: "Returns detailed information about all commands.", since: "2.8.13", group: "server", complexity: "O(N) where N is the total number of Redis commands",
@@ -120,6 +167,10 @@ var respCommands = []*respSpec{
 		subs: []*respSpec{
 			{name: "cluster|info", arity: 2, flags: []string{"loading", "stale"}, acl: []string{"@slow"},
 				summary: "Returns information about the state of a node.", since: "3.0.0", group: "cluster", complexity: "O(1)"},
+			{name: "cluster|keyslot", arity: 3, flags: []string{"loading", "stale"}, acl: []string{"@slow"},
+				summary: "Returns the hash slot for a key.", since: "3.0.0", group: "cluster",
+				complexity: "O(N) where N is the number of bytes in the key",
+				args:       []respArg{{name: "key", typ: "string"}}},
 			{name: "cluster|shards", arity: 2, flags: []string{"loading", "stale"}, acl: []string{"@slow"},
 				summary: "Returns the mapping of cluster slots to shards.", since: "7.0.0", group: "cluster",
 				complexity: "O(N) where N is the total number of cluster nodes"},
@@ -255,7 +306,8 @@ func respLookup(name string) *respSpec {
 	return nil
 }
 
-// command answers COMMAND and its subcommands as Redis 7 does, in RESP2.
+// command answers COMMAND and its subcommands as Redis 7.2 does, with its
+// maps and sets (RESP3's; flat arrays in RESP2).
 func (s *RESPServer) command(args [][]byte) *wire.Reply {
 	if len(args) == 1 {
 		return respCommandInfos(respCommands)
@@ -299,7 +351,7 @@ func (s *RESPServer) command(args [][]byte) *wire.Reply {
 				out = append(out, command.Bulk([]byte(spec.name)), respCommandDocs(spec))
 			}
 		}
-		return command.Array(out...)
+		return respMap(out...)
 	case "list":
 		return respCommandList(args[2:])
 	case "getkeys":
@@ -316,6 +368,14 @@ func respStatuses(ss []string) *wire.Reply {
 	return command.Array(out...)
 }
 
+// respStatusSet is a set of status replies, as Redis's
+// addReplyCommandFlags writes flags and ACL categories.
+func respStatusSet(ss []string) *wire.Reply {
+	r := respStatuses(ss)
+	r.Str = respShapeSet
+	return r
+}
+
 func respBulkString(s string) *wire.Reply { return command.Bulk([]byte(s)) }
 
 func respCommandInfos(specs []*respSpec) *wire.Reply {
@@ -328,19 +388,21 @@ func respCommandInfos(specs []*respSpec) *wire.Reply {
 
 // respCommandInfo is Redis 7's ten-element COMMAND INFO entry: name,
 // arity, flags, first key, last key, step, ACL categories, tips, key
-// specifications, subcommands.
+// specifications, subcommands. The shapes are addReplyCommandInfo's: flags,
+// categories, tips and key specifications are sets, each key specification
+// a map, and a command without subcommands has an empty set of them.
 func respCommandInfo(spec *respSpec) *wire.Reply {
 	keySpecs := make([]*wire.Reply, len(spec.keySpecs))
 	for i, ks := range spec.keySpecs {
-		keySpecs[i] = command.Array(
-			respBulkString("flags"), respStatuses(ks.flags),
-			respBulkString("begin_search"), command.Array(
+		keySpecs[i] = respMap(
+			respBulkString("flags"), respStatusSet(ks.flags),
+			respBulkString("begin_search"), respMap(
 				respBulkString("type"), respBulkString("index"),
-				respBulkString("spec"), command.Array(respBulkString("index"), command.Int(int64(ks.begin))),
+				respBulkString("spec"), respMap(respBulkString("index"), command.Int(int64(ks.begin))),
 			),
-			respBulkString("find_keys"), command.Array(
+			respBulkString("find_keys"), respMap(
 				respBulkString("type"), respBulkString("range"),
-				respBulkString("spec"), command.Array(
+				respBulkString("spec"), respMap(
 					respBulkString("lastkey"), command.Int(int64(ks.lastKey)),
 					respBulkString("keystep"), command.Int(int64(ks.keyStep)),
 					respBulkString("limit"), command.Int(0),
@@ -348,23 +410,27 @@ func respCommandInfo(spec *respSpec) *wire.Reply {
 			),
 		)
 	}
+	subs := respSet()
+	if len(spec.subs) > 0 {
+		subs = respCommandInfos(spec.subs)
+	}
 	return command.Array(
 		respBulkString(spec.name),
 		command.Int(int64(spec.arity)),
-		respStatuses(spec.flags),
+		respStatusSet(spec.flags),
 		command.Int(int64(spec.firstKey)),
 		command.Int(int64(spec.lastKey)),
 		command.Int(int64(spec.keyStep)),
-		respStatuses(spec.acl),
-		command.Array(), // tips: castkv routes multi-key commands itself
-		command.Array(keySpecs...),
-		respCommandInfos(spec.subs),
+		respStatusSet(spec.acl),
+		respSet(), // tips: castkv routes multi-key commands itself
+		respSet(keySpecs...),
+		subs,
 	)
 }
 
-// respCommandDocs is a COMMAND DOCS entry as a RESP2 flat map. redis-cli
-// 7.0 reads summary, since and group of every entry for its help, so all
-// three are always present.
+// respCommandDocs is a COMMAND DOCS entry, a map. redis-cli 7.0 reads
+// summary, since and group of every entry for its help, so all three are
+// always present.
 func respCommandDocs(spec *respSpec) *wire.Reply {
 	out := []*wire.Reply{
 		respBulkString("summary"), respBulkString(spec.summary),
@@ -380,9 +446,9 @@ func respCommandDocs(spec *respSpec) *wire.Reply {
 		for _, sub := range spec.subs {
 			subs = append(subs, respBulkString(sub.name), respCommandDocs(sub))
 		}
-		out = append(out, respBulkString("subcommands"), command.Array(subs...))
+		out = append(out, respBulkString("subcommands"), respMap(subs...))
 	}
-	return command.Array(out...)
+	return respMap(out...)
 }
 
 func respArgDocs(args []respArg) *wire.Reply {
@@ -406,12 +472,12 @@ func respArgDocs(args []respArg) *wire.Reply {
 			flags = append(flags, "multiple")
 		}
 		if len(flags) > 0 {
-			doc = append(doc, respBulkString("flags"), respStatuses(flags))
+			doc = append(doc, respBulkString("flags"), respStatusSet(flags))
 		}
 		if len(a.args) > 0 {
 			doc = append(doc, respBulkString("arguments"), respArgDocs(a.args))
 		}
-		out[i] = command.Array(doc...)
+		out[i] = respMap(doc...)
 	}
 	return command.Array(out...)
 }

@@ -5,10 +5,12 @@ import (
 	"strings"
 )
 
-// The string commands beyond GET and SET, the generic UNLINK and TYPE, and
-// the transaction commands, as Redis 7.2 describes them; init merges them
-// into respCommands in name order.
+// The string commands beyond GET and SET, the generic UNLINK, TYPE and
+// RANDOMKEY (resp_randomkey.go), and the transaction commands, as Redis
+// 7.2 describes them; init merges them into respCommands in name order.
 var respMoreCommands = []*respSpec{
+	{name: "randomkey", arity: 1, flags: []string{"readonly"}, acl: []string{"@keyspace", "@read", "@slow"},
+		summary: "Returns a random key name from the database.", since: "1.0.0", group: "generic", complexity: "O(1)"},
 	respStringWrite("incr", 2, "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0"),
 	respStringWrite("decr", 2, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0"),
 	respStringWrite("incrby", 3, "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0",
@@ -89,4 +91,5 @@ func init() {
 		respKnown[c.name] = true
 	}
 	slices.SortFunc(respCommands, func(a, b *respSpec) int { return strings.Compare(a.name, b.name) })
+	respIndexCommands() // INFO commandstats's entries (resp_info.go)
 }

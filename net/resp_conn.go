@@ -66,12 +66,16 @@ type respPending struct {
 	all    bool
 	// shape, if set, turns the Gateway's reply into the client's (EXEC).
 	shape func(*wire.Reply) *wire.Reply
+	// proto is the protocol the reply is written in: the connection's
+	// when the command was read (resp3.go).
+	proto int
 	// watch marks a WATCH's read of versions (resp_multi.go).
 	watch bool
 	// name and start are the command's metrics label and when it was
-	// read (RESPConfig.Metrics).
+	// read (RESPConfig.Metrics); stat is its INFO commandstats entry.
 	name  string
 	start time.Time
+	stat  *respCmdStat
 }
 
 // respConn is one client connection.
@@ -116,8 +120,13 @@ type respConn struct {
 	// answered saw, until EXEC, DISCARD, UNWATCH or RESET (resp_multi.go).
 	watching int
 	watched  *wire.Watch
-	// current is the name of the command being dispatched (the reader's).
-	current string
+	// watchKeys and watchBytes count the keys WATCH was sent for since
+	// the watch was last forgotten (the reader's alone: respMaxWatchKeys).
+	watchKeys, watchBytes int
+	// current is the name of the command being dispatched, and
+	// currentStat its INFO counters (the reader's).
+	current     string
+	currentStat *respCmdStat
 	// readerDone: no command will be queued any more. dead: the socket is
 	// closed and nothing more is written; deadErr is why.
 	readerDone bool
@@ -142,6 +151,7 @@ func (s *RESPServer) newConn(conn gonet.Conn) *respConn {
 		created:         now,
 		lastCmd:         now,
 		unauthenticated: s.cfg.RequirePass != "",
+		proto:           respProto2,
 	}
 	c.rd = respReader{
 		src:             respSocket{c},
@@ -269,9 +279,13 @@ func (c *respConn) readFailed(err error) error {
 func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 	s, cl := c.s, c.cl
 	s.totalCommands.Add(1)
-	cl.lastCmd = time.Now()
 	name := command.Name(args)
 	c.current = name
+	c.currentStat = s.stats.lookup(name, args)
+	cl.info.Lock()
+	cl.lastCmd = time.Now()
+	cl.cmd = c.currentStat.name
+	cl.info.Unlock()
 	if name == "post" || name == "host:" {
 		// Redis's securityWarningCommand: an HTTP request sent to the
 		// port (a browser tricked into cross-protocol scripting) closes
@@ -295,6 +309,10 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 		c.queueLocal(command.OK(), reserved, true)
 		return true
 	}
+	if s.pause.active.Load() && !c.waitPause(c.currentStat, name) {
+		c.unreserve(reserved) // the connection ended while paused
+		return true
+	}
 	if name == "reset" && len(args) == 1 {
 		c.endMulti() // RESET runs at once inside MULTI too, and ends it
 		c.unwatch()
@@ -308,8 +326,9 @@ func (c *respConn) dispatch(args [][]byte, reserved int64) (quit bool) {
 		return false
 	}
 	if reply, ok := s.local(cl, name, args); ok {
-		c.queueLocal(reply, reserved, false)
-		return false
+		quit := cl.closeAfterReply // CLIENT KILL of itself
+		c.queueLocal(reply, reserved, quit)
+		return quit
 	}
 	c.forward(name, args, reserved, cl.lastCmd)
 	return false
@@ -346,15 +365,15 @@ func (c *respConn) commandContext(now time.Time) context.Context {
 // a client reads its own writes as if they ran one at a time. Commands on
 // different keys run at once, as they would from separate connections.
 func (c *respConn) forward(name string, args [][]byte, reserved int64, now time.Time) {
-	c.forwardShaped(name, args, reserved, now, nil)
+	c.forwardShaped(name, args, reserved, now, respClusterShape(name, args))
 }
 
 // forwardShaped is forward with shape, if not nil, applied to the reply
 // unless it is an error (EXEC's reply is built from its merged command's).
 func (c *respConn) forwardShaped(name string, args [][]byte, reserved int64, now time.Time, shape func(*wire.Reply) *wire.Reply) {
-	p := &respPending{held: reserved, shape: shape, name: c.current, start: now}
+	p := &respPending{held: reserved, shape: shape, proto: c.cl.proto, name: c.current, start: now, stat: c.currentStat}
 	p.keys = c.s.keyHashes(name, args, p.keyBuf[:0])
-	p.all = name == "dbsize" || name == "flushall" || name == "flushdb"
+	p.all = name == "dbsize" || name == "flushall" || name == "flushdb" || name == "randomkey"
 	p.watch = name == "watch"
 	c.mu.Lock()
 	if p.watch {
@@ -380,7 +399,11 @@ func (c *respConn) forwardShaped(name string, args [][]byte, reserved int64, now
 	}
 	c.mu.Unlock()
 
-	c.s.cfg.Gateway.Send(c.commandContext(now), args, func(reply *wire.Reply, err error) {
+	send := c.s.cfg.Gateway.Send
+	if name == "randomkey" {
+		send = c.s.randomKey // SCANs through the Gateway (resp_randomkey.go)
+	}
+	send(c.commandContext(now), args, func(reply *wire.Reply, err error) {
 		c.answered(p, args, reply, err)
 	})
 }
@@ -461,7 +484,7 @@ func (c *respConn) settle(p *respPending, replyBytes int64) {
 
 // queueLocal queues a reply the port made itself.
 func (c *respConn) queueLocal(reply *wire.Reply, reserved int64, closeAfter bool) {
-	p := &respPending{held: reserved, closeAfter: closeAfter, name: c.current, start: c.cl.lastCmd}
+	p := &respPending{held: reserved, closeAfter: closeAfter, proto: c.cl.proto, name: c.current, start: c.cl.lastCmd, stat: c.currentStat}
 	c.s.counted(p, reply)
 	c.mu.Lock()
 	c.settle(p, respReplyBytes(reply))
@@ -597,8 +620,7 @@ func (c *respConn) writeLoop() {
 				// Write what is pending and the header, then the bulk
 				// bytes from the reply itself, without a copy.
 				bulk := p.reply.GetBulk()
-				buf = strconv.AppendInt(append(buf, '$'), int64(len(bulk)), 10)
-				buf = append(buf, "\r\n"...)
+				buf = respAppendBulkHeader(buf, p.reply, p.proto)
 				if err := respWriteTimed(c.conn, buf, c.s.cfg.WriteTimeout); err != nil {
 					c.kill(err)
 					return
@@ -609,7 +631,7 @@ func (c *respConn) writeLoop() {
 				}
 				buf = append(buf[:0], "\r\n"...)
 			default:
-				buf = command.AppendRESP(buf, p.reply)
+				buf = respAppend(buf, p.reply, p.proto)
 			}
 			encoded++
 			if p.closeAfter {
@@ -748,7 +770,8 @@ func (s *RESPServer) keyHashes(name string, args [][]byte, dst []uint64) []uint6
 }
 
 // respReplyBytes is the size of r encoded as RESP2, what the reply holds
-// of the budget until written.
+// of the budget until written. RESP3's encoding is no larger but for a
+// verbatim string's "txt:", which is counted.
 func respReplyBytes(r *wire.Reply) int64 {
 	digits := func(n int64) int64 {
 		d := int64(1)
@@ -769,6 +792,9 @@ func respReplyBytes(r *wire.Reply) int64 {
 		return digits(r.GetInt()) + 3
 	case wire.Reply_BULK:
 		n := int64(len(r.GetBulk()))
+		if r.GetStr() == respShapeVerbatim {
+			n += 4
+		}
 		return digits(n) + n + 5
 	case wire.Reply_ARRAY:
 		n := digits(int64(len(r.GetArray()))) + 3
@@ -780,8 +806,11 @@ func respReplyBytes(r *wire.Reply) int64 {
 	return 64 // an unknown kind, encoded as a short error
 }
 
-// counted records p's answer in the metrics, if any.
+// counted records p's answer in INFO's statistics and the metrics, if
+// any.
 func (s *RESPServer) counted(p *respPending, reply *wire.Reply) {
+	took := time.Since(p.start)
+	s.stats.record(p.stat, reply, took)
 	m := s.cfg.Metrics
 	if m == nil {
 		return
@@ -795,5 +824,5 @@ func (s *RESPServer) counted(p *respPending, reply *wire.Reply) {
 	if isErr {
 		text = reply.Str
 	}
-	m.command(name, replyResult(isErr, text), time.Since(p.start))
+	m.command(name, replyResult(isErr, text), took)
 }

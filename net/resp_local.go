@@ -44,6 +44,8 @@ func (s *RESPServer) local(cl *respClient, name string, args [][]byte) (reply *w
 		return command.Array(command.Bulk(strconv.AppendInt(nil, now.Unix(), 10)),
 			command.Bulk(strconv.AppendInt(nil, int64(now.Nanosecond()/1000), 10))), true
 	case "hello":
+		cl.info.Lock() // it may set the name and protocol CLIENT LIST shows
+		defer cl.info.Unlock()
 		return s.hello(cl, args), true
 	case "auth":
 		return s.auth(cl, args), true
@@ -67,12 +69,26 @@ func (s *RESPServer) local(cl *respClient, name string, args [][]byte) (reply *w
 			return respArity(name), true
 		}
 		// Redis's RESET: out of MULTI (dispatch ended the block), unnamed,
-		// and back to needing AUTH when a password is set.
+		// back to RESP2, and back to needing AUTH when a password is set.
+		cl.info.Lock()
+		defer cl.info.Unlock()
 		cl.name = ""
+		cl.proto = respProto2
 		cl.unauthenticated = s.cfg.RequirePass != ""
 		return command.Status("RESET"), true
 	case "config":
 		return s.config(args), true
+	case "cluster":
+		// CLUSTER KEYSLOT needs no map: the slot is a hash of the key (or
+		// its {hash tag}), the same on every server. The other
+		// subcommands ask the cluster.
+		if len(args) < 2 || command.Name(args[1:]) != "keyslot" {
+			return nil, false
+		}
+		if len(args) != 3 {
+			return respArity("cluster|keyslot"), true
+		}
+		return command.Int(int64(command.Slot(args[2]))), true
 	case "function", "script":
 		return s.flushScripts(name, args), true
 	}
@@ -104,20 +120,20 @@ func (s *RESPServer) ping(args [][]byte) *wire.Reply {
 }
 
 // hello follows Redis 7's helloCommand: the protocol version first, then
-// options, then AUTH, then the authentication check, then SETNAME. castkv
-// speaks RESP2 only, so HELLO 3 gets -NOPROTO, the answer clients (go-redis,
-// redis-py, ...) take as "stay on RESP2".
+// options, then AUTH, then the authentication check, then SETNAME, then
+// the switch to the protocol asked for (2 or 3; none keeps the current
+// one), whose encoding the reply already uses.
 func (s *RESPServer) hello(cl *respClient, args [][]byte) *wire.Reply {
-	next := 1
+	next, proto := 1, cl.proto
 	if len(args) >= 2 {
 		ver, ok := respParseInt(args[1])
 		if !ok {
 			return command.Error("ERR Protocol version is not an integer or out of range")
 		}
-		if ver != 2 {
+		if ver != respProto2 && ver != respProto3 {
 			return command.Error("NOPROTO unsupported protocol version")
 		}
-		next = 2
+		next, proto = 2, int(ver)
 	}
 	var user, pass, name []byte
 	hasAuth, hasName := false, false
@@ -151,11 +167,11 @@ func (s *RESPServer) hello(cl *respClient, args [][]byte) *wire.Reply {
 	if hasName {
 		cl.name = string(name)
 	}
-	// RESP2 has no map type: the map is a flat array of key, value.
-	return command.Array(
+	cl.proto = proto
+	return respMap(
 		command.Bulk([]byte("server")), command.Bulk([]byte("castkv")),
 		command.Bulk([]byte("version")), command.Bulk([]byte(respRedisVersion)),
-		command.Bulk([]byte("proto")), command.Int(2),
+		command.Bulk([]byte("proto")), command.Int(int64(proto)),
 		command.Bulk([]byte("id")), command.Int(int64(cl.id)),
 		command.Bulk([]byte("mode")), command.Bulk([]byte("standalone")),
 		command.Bulk([]byte("role")), command.Bulk([]byte("master")),
@@ -243,6 +259,9 @@ func (s *RESPServer) client(cl *respClient, args [][]byte) *wire.Reply {
 	if !spec.accepts(len(args)) {
 		return respArity(spec.name)
 	}
+	if reply, ok := s.clientAdmin(cl, sub, args); ok {
+		return reply // resp_client.go
+	}
 	switch sub {
 	case "id":
 		return command.Int(int64(cl.id))
@@ -255,7 +274,9 @@ func (s *RESPServer) client(cl *respClient, args [][]byte) *wire.Reply {
 		if !respValidName(args[2]) {
 			return command.Error("ERR Client names cannot contain spaces, newlines or special characters.")
 		}
+		cl.info.Lock()
 		cl.name = string(args[2])
+		cl.info.Unlock()
 		return command.OK()
 	case "setinfo":
 		attr := command.Name(args[2:])
@@ -265,22 +286,29 @@ func (s *RESPServer) client(cl *respClient, args [][]byte) *wire.Reply {
 		if !respValidName(args[3]) {
 			return command.Error("ERR " + string(args[2]) + " cannot contain spaces, newlines or special characters.")
 		}
+		cl.info.Lock()
 		if attr == "lib-name" {
 			cl.libName = string(args[3])
 		} else {
 			cl.libVer = string(args[3])
 		}
+		cl.info.Unlock()
 		return command.OK()
 	case "info":
-		return command.Bulk([]byte(s.clientInfo(cl)))
+		return respVerbatim(s.clientInfo(cl))
 	}
 	return respUnknownSubcommand("client", args[1])
 }
 
 // clientInfo is the connection's line in Redis's CLIENT LIST format, with
-// the fields castkv can fill.
+// the fields castkv can fill. Another connection's is read under its info
+// lock (clientLine).
 func (s *RESPServer) clientInfo(cl *respClient) string {
 	now := time.Now()
+	cmd := cl.cmd
+	if cmd == "" || cmd == "unknown" {
+		cmd = "NULL" // Redis's for a client whose last command it does not know
+	}
 	var b strings.Builder
 	b.WriteString("id=" + strconv.FormatUint(cl.id, 10))
 	b.WriteString(" addr=" + cl.conn.RemoteAddr().String())
@@ -288,25 +316,28 @@ func (s *RESPServer) clientInfo(cl *respClient) string {
 	b.WriteString(" name=" + cl.name)
 	b.WriteString(" age=" + strconv.FormatInt(int64(now.Sub(cl.created)/time.Second), 10))
 	b.WriteString(" idle=" + strconv.FormatInt(int64(now.Sub(cl.lastCmd)/time.Second), 10))
-	b.WriteString(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=client|info user=default redir=-1 resp=2")
+	b.WriteString(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=" + cmd + " user=default redir=-1 resp=" + strconv.Itoa(cl.proto))
 	b.WriteString(" lib-name=" + cl.libName + " lib-ver=" + cl.libVer + "\n")
 	return b.String()
 }
 
 // info answers INFO [section ...] in Redis's format: "# Section" headers,
 // "field:value" lines, CRLF line ends, a blank line between sections.
-// Unknown sections are skipped; "all", "default" and "everything" mean
-// every section.
+// Unknown sections are skipped; "all" and "everything" mean every
+// section, and none or "default" every one but commandstats and
+// latencystats, as in Redis 7 (genInfoSectionDict's defaults).
 func (s *RESPServer) info(args [][]byte) *wire.Reply {
 	sections := s.infoSections()
 	want := map[string]bool{}
 	for i := 1; i < len(args); i++ {
 		want[command.Name(args[i:])] = true
 	}
-	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
+	all := want["all"] || want["everything"]
+	byDefault := len(want) == 0 || want["default"]
 	var b strings.Builder
 	for _, sec := range sections {
-		if !all && !want[strings.ToLower(sec.title)] {
+		title := strings.ToLower(sec.title)
+		if !all && !want[title] && !(byDefault && title != "commandstats" && title != "latencystats") {
 			continue
 		}
 		if b.Len() > 0 {
@@ -317,7 +348,7 @@ func (s *RESPServer) info(args [][]byte) *wire.Reply {
 			b.WriteString(respInfoText(f[0]) + ":" + respInfoText(f[1]) + "\r\n")
 		}
 	}
-	return command.Bulk([]byte(b.String()))
+	return respVerbatim(b.String())
 }
 
 type respInfoSection struct {
@@ -348,6 +379,7 @@ func (s *RESPServer) infoSections() []respInfoSection {
 		}},
 		{"Clients", [][2]string{
 			{"connected_clients", strconv.Itoa(st.ConnectedClients)},
+			{"blocked_clients", strconv.FormatInt(s.pause.waiting.Load(), 10)}, // held by CLIENT PAUSE
 			{"maxclients", strconv.Itoa(s.cfg.MaxClients)},
 			{"max_pipeline", strconv.Itoa(s.cfg.MaxPipeline)},
 			{"max_pipeline_bytes", strconv.Itoa(s.cfg.MaxPipelineBytes)},
@@ -365,7 +397,11 @@ func (s *RESPServer) infoSections() []respInfoSection {
 			{"rejected_connections", u(st.RejectedConnections)},
 			{"total_protocol_errors", u(st.ProtocolErrors)},
 			{"client_memory_refused", u(st.ClientMemoryRefused)},
+			{"total_error_replies", u(st.ErrorReplies)},
 		}},
+		{"Commandstats", s.stats.commandStats()},
+		{"Errorstats", s.stats.errorStats()},
+		{"Latencystats", s.stats.latencyStats()},
 	}
 	// cfg.Stats's sections follow, sorted, with Keyspace last as in Redis.
 	extra := map[string]*respInfoSection{}
@@ -469,7 +505,7 @@ func (s *RESPServer) config(args [][]byte) *wire.Reply {
 				}
 			}
 		}
-		return command.Array(out...)
+		return respMap(out...)
 	case "set":
 		if len(args)%2 != 0 {
 			return command.Error("ERR wrong number of arguments for 'config|set' command")
@@ -488,6 +524,7 @@ func (s *RESPServer) config(args [][]byte) *wire.Reply {
 		s.protocolErrors.Store(0)
 		s.memoryRefused.Store(0)
 		s.budget.resetPeak()
+		s.stats.reset()
 		return command.OK()
 	}
 	return respUnknownSubcommand("config", args[1])

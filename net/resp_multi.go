@@ -2,6 +2,7 @@ package net
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -115,6 +116,11 @@ func (c *respConn) transaction(name string, args [][]byte, reserved int64) {
 			c.queueLocal(command.Error(respWatchInMulti), reserved, false)
 			return
 		}
+		if n, size := c.watchKeys+len(args)-1, c.watchBytes+respArgBytes(args[1:]); n > respMaxWatchKeys || size > respMaxWatchBytes {
+			c.queueLocal(command.Error(fmt.Sprintf("ERR too many watched keys: a connection watches at most %d keys of %d bytes in all "+
+				"until EXEC, DISCARD or UNWATCH; this WATCH would make %d keys of %d bytes, and was not applied", respMaxWatchKeys, respMaxWatchBytes, n, size)), reserved, false)
+			return
+		}
 		c.watch(args, reserved)
 	case "unwatch":
 		c.unwatch()
@@ -175,10 +181,30 @@ func (c *respConn) endMulti() {
 	}
 }
 
+// What one connection may watch until EXEC, DISCARD or UNWATCH forgets
+// it: the keys and their versions stay in the port's memory, outside the
+// client memory budget, so they are bounded on their own (Redis does not
+// bound them).
+const (
+	respMaxWatchKeys  = 10_000
+	respMaxWatchBytes = 1 << 20
+)
+
+// respArgBytes is the length of args together.
+func respArgBytes(args [][]byte) int {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
+}
+
 // watch sends WATCH's read of its keys' versions; its reply, once it
 // comes, is what the connection watches, and the client's is OK.
 func (c *respConn) watch(args [][]byte, reserved int64) {
 	keys := args[1:]
+	c.watchKeys += len(keys)
+	c.watchBytes += respArgBytes(keys)
 	c.forwardAs(args, reserved, func(r *wire.Reply) *wire.Reply {
 		if r.Kind != wire.Reply_ARRAY || len(r.Array) != len(keys)+1 {
 			return command.Error("ERR castkv: WATCH's read came back malformed; nothing is watched")
@@ -201,6 +227,7 @@ func (c *respConn) unwatch() {
 	c.mu.Lock()
 	c.watched = nil
 	c.mu.Unlock()
+	c.watchKeys, c.watchBytes = 0, 0
 }
 
 // takeWatched waits for the WATCH reads at the Gateway and returns what
@@ -215,6 +242,7 @@ func (c *respConn) takeWatched() *wire.Watch {
 	c.readerWaiting = false
 	w := c.watched
 	c.watched = nil
+	c.watchKeys, c.watchBytes = 0, 0
 	return w
 }
 
@@ -241,6 +269,9 @@ func (c *respConn) exec(reserved int64) {
 	held := reserved + m.held // the merged command's arguments are the queued ones
 	forward := func(args [][]byte, shape func(*wire.Reply) *wire.Reply) {
 		c.forwardAs(args, held, func(r *wire.Reply) *wire.Reply {
+			if r.Kind == wire.Reply_NIL {
+				return respNullArray() // a watched key changed: execCommand's shared.nullarray
+			}
 			if shape != nil {
 				r = shape(r)
 			}

@@ -2,6 +2,7 @@ package net
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strconv"
@@ -350,7 +351,7 @@ func TestRESPWatch(t *testing.T) {
 	other.expect(respArray("SET", "k", "3"), "+OK\r\n")
 	c.expect(respArray("MULTI"), "+OK\r\n")
 	c.expect(respArray("SET", "k", "4"), "+QUEUED\r\n")
-	c.expect(respArray("EXEC"), "$-1\r\n")
+	c.expect(respArray("EXEC"), "*-1\r\n")
 	c.expect(respArray("GET", "k"), "$1\r\n3\r\n")
 
 	// EXEC forgot the watch: the next block runs.
@@ -363,11 +364,11 @@ func TestRESPWatch(t *testing.T) {
 	other.expect(respArray("SET", "new", "x"), "+OK\r\n")
 	c.expect(respArray("MULTI"), "+OK\r\n")
 	c.expect(respArray("GET", "k"), "+QUEUED\r\n")
-	c.expect(respArray("EXEC"), "$-1\r\n")
+	c.expect(respArray("EXEC"), "*-1\r\n")
 	c.expect(respArray("WATCH", "k"), "+OK\r\n")
 	c.expect(respArray("INCR", "k"), ":4\r\n")
 	c.expect(respArray("MULTI"), "+OK\r\n")
-	c.expect(respArray("EXEC"), "$-1\r\n")
+	c.expect(respArray("EXEC"), "*-1\r\n")
 
 	// UNWATCH, DISCARD and RESET forget it.
 	for i, forget := range []string{"UNWATCH", "DISCARD", "RESET"} {
@@ -407,4 +408,24 @@ func TestRESPMultiLocalCommands(t *testing.T) {
 	c.expect(respArray("MULTI"), "+OK\r\n")
 	c.expect(respArray("ECHO"), "-ERR wrong number of arguments for 'echo' command\r\n")
 	c.expect(respArray("EXEC"), "-"+respExecAbort+"\r\n")
+}
+
+// What one connection watches is bounded (respMaxWatchKeys): a WATCH that
+// would pass the bound is refused and watches nothing more; UNWATCH frees
+// the room.
+func TestRESPWatchIsBounded(t *testing.T) {
+	s, _ := respStartRecording(t)
+	c := respDial(t, s.Addr())
+	many := []string{"WATCH"}
+	for i := range respMaxWatchKeys {
+		many = append(many, "k"+strconv.Itoa(i))
+	}
+	c.expect(respArray(many...), "+OK\r\n")
+	c.expect(respArray("WATCH", "one-more"), fmt.Sprintf("-ERR too many watched keys: a connection watches at most %d keys of %d bytes in all "+
+		"until EXEC, DISCARD or UNWATCH; this WATCH would make %d keys of %d bytes, and was not applied\r\n",
+		respMaxWatchKeys, respMaxWatchBytes, respMaxWatchKeys+1, len(strings.Join(many[1:], ""))+len("one-more")))
+	c.expect(respArray("UNWATCH"), "+OK\r\n")
+	c.expect(respArray("WATCH", "one-more"), "+OK\r\n")
+	c.expect(respArray("MULTI"), "+OK\r\n")
+	c.expect(respArray("EXEC"), "*0\r\n")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"castkv/actors"
+	"castkv/actors/command"
 	"castkv/actors/wire"
 	"castkv/checker"
 )
@@ -79,6 +80,9 @@ func (c *client) Handle(env actors.Env, from actors.Addr, m actors.Msg) {
 		if c.pending != nil && x.Id == c.pending.id {
 			env.Cancel(c.pending.timer)
 			out, unknown := toOutput(x.Reply)
+			if c.pending.op.Input.Cmd == "exec" {
+				out, unknown = execOutput(x.Reply)
+			}
 			c.complete(out, unknown)
 		}
 	}
@@ -140,6 +144,14 @@ func (c *client) complete(out checker.Output, unknown bool) {
 		if op.Input.PX > 0 && (op.Input.Cmd != "pexpire" || out.Int == 1) {
 			r.w.faults[CountTTLSet]++
 		}
+		switch {
+		case op.Input.Cmd == "msetnx" && out.Int == 1:
+			r.w.faults[CountMSetNX]++
+		case op.Input.Cmd == "rename":
+			r.w.faults[CountRename]++
+		case op.Input.Cmd == "exec":
+			r.w.faults[CountExec]++
+		}
 	}
 	if c.final != nil && !unknown && out.Kind != checker.OutErr {
 		c.final = c.final[1:]
@@ -175,7 +187,13 @@ func toArgs(in checker.Input, wireKey func(string) string) [][]byte {
 	args := [][]byte{[]byte(strings.ToUpper(in.Cmd))}
 	key := func(i int) []byte { return []byte(wireKey(in.Keys[i])) }
 	switch in.Cmd {
-	case "mset":
+	case "exec":
+		block := make([][][]byte, len(in.Sub))
+		for i, sub := range in.Sub {
+			block[i] = toArgs(sub, wireKey)
+		}
+		return command.ExecArgs(block, nil) // as the RESP port sends MULTI ... EXEC
+	case "mset", "msetnx":
 		for i := range in.Keys {
 			args = append(args, key(i), []byte(expandValue(in.Values[i])))
 		}
@@ -244,12 +262,33 @@ func toOutput(rep *wire.Reply) (checker.Output, bool) {
 		}
 		return out, false
 	case wire.Reply_ERROR:
-		// An INCR of a value that is not an integer was evaluated where
-		// the shard orders its writes: a definite answer the model checks.
-		if strings.HasPrefix(rep.Str, "TRYAGAIN") || strings.HasPrefix(rep.Str, "CLUSTERDOWN") || rep.Str == checker.NotIntegerError {
+		// An INCR of a value that is not an integer, or a RENAME of an
+		// absent key, was evaluated where the shard orders its writes: a
+		// definite answer the model checks.
+		if strings.HasPrefix(rep.Str, "TRYAGAIN") || strings.HasPrefix(rep.Str, "CLUSTERDOWN") ||
+			rep.Str == checker.NotIntegerError || rep.Str == checker.NoSuchKeyError {
 			return checker.Output{Kind: checker.OutErr, Err: rep.Str}, false
 		}
 		return checker.Output{Kind: checker.OutErr, Err: rep.Str}, true
 	}
 	panic(fmt.Sprintf("sim: unexpected reply kind %v", rep.GetKind()))
+}
+
+// execOutput turns an EXEC's reply into a history output: its commands'
+// replies as Items. An error in place of one, but an INCR's refusal of a
+// value that is not an integer (which Redis gives there too), makes the
+// outcome unknown: castkv runs a block whole or not at all.
+func execOutput(rep *wire.Reply) (checker.Output, bool) {
+	if rep.GetKind() != wire.Reply_ARRAY {
+		return toOutput(rep)
+	}
+	out := checker.Output{Kind: checker.OutArray, Items: []checker.Output{}}
+	for _, e := range rep.Array {
+		item, _ := toOutput(e)
+		if item.Kind == checker.OutArray || item.Kind == checker.OutErr && item.Err != checker.NotIntegerError {
+			return checker.Output{Kind: checker.OutErr, Err: "unexpected reply in EXEC's array: " + item.String()}, true
+		}
+		out.Items = append(out.Items, item)
+	}
+	return out, false
 }

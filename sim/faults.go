@@ -72,8 +72,13 @@ const (
 	// An acknowledged write gave a key a time to live (SET PX, PEXPIRE
 	// answered 1), and the keys primaries reclaimed once expired, summed
 	// over replicas (actors/data/expire.go).
-	CountTTLSet           = "ttl-set"
-	CountExpiryReclaimed  = "expiry-reclaimed"
+	CountTTLSet          = "ttl-set"
+	CountExpiryReclaimed = "expiry-reclaimed"
+	// An MSETNX that wrote its keys (answered 1), a RENAME that moved a
+	// value (answered OK), and a MULTI block that ran (EXEC answered).
+	CountMSetNX           = "msetnx-written"
+	CountRename           = "rename-moved"
+	CountExec             = "exec-ran"
 	CountStall            = "stall"              // a long pause froze a handler's replies
 	CountMetaPromotion    = "meta-promotion"     // meta restarted during a learner promotion
 	CountMetaFailover     = "meta-failover"      // meta restarted during a failover

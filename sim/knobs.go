@@ -97,6 +97,15 @@ type WorkloadKnobs struct {
 	// reclaimed, as Redis's does, which the model cannot know).
 	TTLP     float64 `json:"ttl_p,omitempty"`
 	PExpireP float64 `json:"pexpire_p,omitempty"`
+	// MSetNXP of the commands are MSETNX, over keys drawn as MSET's are
+	// (across shards in runs with pairs), and RenameP are RENAME between
+	// two keys of one group.
+	MSetNXP float64 `json:"msetnx_p,omitempty"`
+	RenameP float64 `json:"rename_p,omitempty"`
+	// ExecP of the commands are a MULTI block of two to four GET, SET,
+	// GETSET, DEL or INCRBY (in runs with counters) over keys drawn as
+	// MSET's are, sent as the RESP port sends EXEC.
+	ExecP float64 `json:"exec_p,omitempty"`
 }
 
 // NetKnobs are the network's per-message behaviour; loss, duplication and
@@ -483,6 +492,19 @@ func drawKnobs(opts Options) Knobs {
 		wl.TTLP = 0.1 + 0.5*rng.Float64()
 		wl.PExpireP = 0.01 + 0.05*rng.Float64()
 	}
+	// MSETNX and RENAME, each in half the runs; drawn last, as expiry was.
+	if rng.IntN(2) == 0 {
+		wl.MSetNXP = 0.02 + 0.06*rng.Float64()
+	}
+	// RENAME's keys must share a shard: a group's keys do when they carry
+	// its hash tag (runner.wireKey), or when the one shard never splits.
+	splits := len(k.Cluster.Splits) > 0 || k.Cluster.SplitBytes > 0
+	if rng.IntN(2) == 0 && wl.KeyGroup > 1 && (k.Cluster.Shards > 1 || !splits) {
+		wl.RenameP = 0.02 + 0.06*rng.Float64()
+	}
+	if rng.IntN(2) == 0 {
+		wl.ExecP = 0.02 + 0.08*rng.Float64()
+	}
 
 	if opts.Duration != 0 {
 		k.Duration = opts.Duration
@@ -654,6 +676,15 @@ func (k Knobs) String() string {
 	}
 	if wl.TTLP > 0 {
 		fmt.Fprintf(&b, " ttl=%.1f%% of sets; pexpire=%.1f%% of commands", 100*wl.TTLP, 100*wl.PExpireP)
+	}
+	if wl.MSetNXP > 0 {
+		fmt.Fprintf(&b, " msetnx=%.1f%%", 100*wl.MSetNXP)
+	}
+	if wl.RenameP > 0 {
+		fmt.Fprintf(&b, " rename=%.1f%%", 100*wl.RenameP)
+	}
+	if wl.ExecP > 0 {
+		fmt.Fprintf(&b, " exec=%.1f%%", 100*wl.ExecP)
 	}
 	b.WriteByte('\n')
 	n := k.Net

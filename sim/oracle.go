@@ -79,6 +79,9 @@ type oracles struct {
 	// txns: what committed entries did to each transaction's locks
 	// (oracle_txn.go).
 	txns map[txnName]*txnFate
+	// locks: each shard's transaction locks as its committed entries left
+	// them (oracle_txn.go).
+	locks map[uint32]map[string]*wire.Lock
 
 	first map[string]string // oracle -> its first violation
 	count map[string]int    // oracle -> violations seen
@@ -141,6 +144,7 @@ func newOracles(w *world, r *runner) *oracles {
 		tsWatches:   map[tsWatchKey]*tsWatch{},
 		invoked:     map[clientKey]uint64{},
 		txns:        map[txnName]*txnFate{},
+		locks:       map[uint32]map[string]*wire.Lock{},
 		first:       map[string]string{},
 		count:       map[string]int{},
 	}
@@ -158,7 +162,7 @@ func (o *oracles) violate(oracle, format string, args ...any) {
 // fixed order.
 func (o *oracles) violations() []string {
 	var out []string
-	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleReadTS, OracleTxnAtomic, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
+	for _, name := range []string{OracleCommittedPrefix, OracleCommitAll, OracleSingleLease, OracleReadTS, OracleTxnAtomic, OracleTxnLock, OracleAppliedAgree, OracleAppliedShape, OracleCaughtUp} {
 		if v, ok := o.first[name]; ok {
 			if n := o.count[name]; n > 1 {
 				v += fmt.Sprintf(" (%d violations in all)", n)

@@ -28,7 +28,7 @@ func TestOraclesCatchCanaries(t *testing.T) {
 		seed           uint64
 	}{
 		{data.CanaryCommitOnMajority, OracleCommitAll, 1},
-		{data.CanaryIgnoreLease, OracleSingleLease, 2},
+		{data.CanaryIgnoreLease, OracleSingleLease, 3},
 	} {
 		res, err := Run(Options{Seed: tc.seed, Canary: tc.canary})
 		if err != nil {

@@ -188,7 +188,7 @@ func (o *oracles) readServed(from *machine, to actors.Addr, x *wire.ReadReply) {
 	}
 	w.served = append(w.served, servedRead{v.LastSeq, max(prev, x.Ts), v.Config.GetVersion()})
 	for _, k := range keys {
-		if l := s.Locked(x.Shard, k); l != nil && l.StartTs <= x.Ts {
+		if l := s.Locked(x.Shard, k); l != nil && l.StartTs <= x.Ts && !data.ReadPasses(l, x.Ts) {
 			o.violate(OracleReadTS, "shard %d: %s served a read at ts %d of %q, which holds the lock of a transaction that started at %d (primary key %q)",
 				x.Shard, from.addr, x.Ts, k, l.StartTs, l.Primary)
 			return

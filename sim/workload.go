@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +119,47 @@ func (wl *workload) distinctKeys() []string {
 		out[i] = group[p]
 	}
 	return out
+}
+
+// block draws a MULTI block: two to four commands of one key each, over
+// keys drawn as MSET's are, so that a block may span shards.
+func (wl *workload) block(c *client) checker.Input {
+	keys := wl.multiKeys()
+	in := checker.Input{Cmd: "exec"}
+	for range 2 + wl.rng.IntN(3) {
+		k := keys[wl.rng.IntN(len(keys))]
+		sub := checker.Input{Keys: []string{k}}
+		switch p := wl.rng.IntN(20); {
+		case p < 6:
+			sub.Cmd = "get"
+		case p < 8:
+			sub.Cmd = "del"
+		case p < 10:
+			sub.Cmd, sub.Values = "getset", []string{wl.value(c)}
+		case p < 13 && wl.k.IncrP > 0:
+			sub.Cmd, sub.Incr = "incrby", int64(1+wl.rng.IntN(5))
+		default:
+			sub.Cmd, sub.Values = "set", []string{wl.value(c)}
+		}
+		in.Sub = append(in.Sub, sub)
+		if !slices.Contains(in.Keys, k) {
+			in.Keys = append(in.Keys, k)
+		}
+	}
+	return in
+}
+
+// keyPair draws two distinct keys of one group, for RENAME: Redis Cluster
+// refuses keys in different slots, so a client co-locates them.
+func (wl *workload) keyPair() []string {
+	g := wl.k.KeyGroup
+	first := wl.rng.IntN(len(wl.keys)) / g * g
+	group := wl.keys[first:min(first+g, len(wl.keys))]
+	if len(group) < 2 { // the last group may be short
+		group = wl.keys[:g]
+	}
+	perm := wl.rng.Perm(len(group))
+	return []string{group[perm[0]], group[perm[1]]}
 }
 
 // crossKeys draws the keys of a read that spans a pair of groups (2i and
@@ -250,6 +292,10 @@ func (wl *workload) next(c *client) checker.Input {
 		in = checker.Input{Cmd: "mget", Keys: in.Keys}
 	case "incrby", "pexpire":
 		in = checker.Input{Cmd: "get", Keys: in.Keys}
+	case "msetnx":
+		in.Cmd = "mset"
+	case "rename", "exec":
+		in = checker.Input{Cmd: "mget", Keys: in.Keys}
 	case "flushall", "dbsize":
 		in = checker.Input{Cmd: "get", Keys: []string{wl.key()}}
 	}
@@ -275,6 +321,20 @@ func (wl *workload) draw(c *client) checker.Input {
 	}
 	if wl.k.PExpireP > 0 && wl.rng.Float64() < wl.k.PExpireP {
 		return checker.Input{Cmd: "pexpire", Keys: []string{wl.key()}, PX: wl.ttl()}
+	}
+	if wl.k.MSetNXP > 0 && wl.rng.Float64() < wl.k.MSetNXP {
+		keys := wl.multiKeys()
+		in := checker.Input{Cmd: "msetnx", Keys: keys}
+		for range keys {
+			in.Values = append(in.Values, wl.value(c))
+		}
+		return in
+	}
+	if wl.k.RenameP > 0 && wl.k.KeyGroup > 1 && wl.rng.Float64() < wl.k.RenameP {
+		return checker.Input{Cmd: "rename", Keys: wl.keyPair()}
+	}
+	if wl.k.ExecP > 0 && wl.rng.Float64() < wl.k.ExecP {
+		return wl.block(c)
 	}
 	p := wl.rng.IntN(100)
 	if wl.global && p < 3 {

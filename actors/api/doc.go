@@ -22,9 +22,10 @@
 // shards is read from each shard at the one timestamp and put back together
 // (split.go): one snapshot of the cluster.
 //
-// Transactions (txn.go): an MSET or DEL whose keys span shards runs as a
-// Percolator transaction this server coordinates: prewrite (lock every key
-// at the start timestamp), commit the primary key at a commit timestamp
+// Transactions (txn.go): an MSET, MSETNX, DEL or MULTI block whose keys
+// span shards runs as a Percolator transaction this server coordinates:
+// prewrite (lock every key at the start timestamp; a block's shards run
+// their commands of it there), commit the primary key at a commit timestamp
 // (the atomic point, when the client is answered), then commit the others
 // and forget the record. Each step is a sub-request with its own op id,
 // retries and settling. Any command refused LOCKED resolves the lock

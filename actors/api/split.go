@@ -8,8 +8,8 @@ import (
 	"castkv/actors/wire"
 )
 
-// Reads across shards. An MGET or EXISTS whose keys are held by several
-// shards is sent to each shard as one read of its own keys, every part at
+// Reads across shards. An MGET, EXISTS or WATCH's read of versions whose
+// keys are held by several shards is sent to each shard as one read of its own keys, every part at
 // the request's one timestamp; each shard answers as of that timestamp
 // (rule read-ts), so the parts together are one snapshot of the cluster:
 // never half of an MSET. A part refused TS_TOO_OLD sends the whole read
@@ -26,7 +26,7 @@ type readPart struct {
 
 // splits reports whether r is a read whose keys span several shards.
 func (a *API) splits(r *request) bool {
-	if r.write || r.cmd.AllKeys() || (r.cmd.Kind != command.MGet && r.cmd.Kind != command.Exists) {
+	if r.write || r.cmd.AllKeys() || (r.cmd.Kind != command.MGet && r.cmd.Kind != command.Exists && r.cmd.Kind != command.Watch) {
 		return false
 	}
 	_, cross := a.shards.Route(r.cmd.Keys)
@@ -133,6 +133,23 @@ func mergeParts(cmd *command.Command, parts []*readPart) *wire.Reply {
 			n += p.reply.Int
 		}
 		return &wire.Reply{Kind: wire.Reply_INT, Int: n}
+	}
+	if cmd.Kind == command.Watch {
+		// [ts, each key's version]: the timestamp is the one every part
+		// was read at.
+		out := &wire.Reply{Kind: wire.Reply_ARRAY, Array: make([]*wire.Reply, 1+len(cmd.Keys))}
+		for _, p := range parts {
+			if len(p.reply.GetArray()) != 1+len(p.keys) {
+				return command.Error("ERR castkv: a shard answered WATCH's read malformed; nothing is watched")
+			}
+		}
+		out.Array[0] = parts[0].reply.Array[0]
+		for _, p := range parts {
+			for j, i := range p.keys {
+				out.Array[1+i] = p.reply.Array[1+j]
+			}
+		}
+		return out
 	}
 	out := &wire.Reply{Kind: wire.Reply_ARRAY, Array: make([]*wire.Reply, len(cmd.Keys))}
 	for _, p := range parts {

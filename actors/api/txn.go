@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -10,14 +11,17 @@ import (
 	"castkv/actors/wire"
 )
 
-// Writes across shards: an MSET or DEL whose keys are held by several shards
-// runs as a transaction (Percolator, actors/data/txn.go), with this API
-// server as its coordinator:
+// Writes across shards: an MSET, MSETNX, DEL or MULTI block whose keys are
+// held by several shards runs as a transaction (Percolator,
+// actors/data/txn.go), with this API server as its coordinator:
 //
 //  1. prewrite: at its timestamp s (the start timestamp), each shard locks
 //     its keys with their new values (TxnPrewrite), one request per shard,
 //     in parallel. The first key is the primary key; its lock names the
-//     others.
+//     others. A MULTI block's prewrite carries the shard's commands of the
+//     block instead of values: the shard runs them at s and locks their
+//     keys with what they leave (a key only read with a keep lock), and
+//     answers their replies, which the client gets in the block's order.
 //  2. commit: with every lock in place, a new timestamp C is fetched and the
 //     primary key's shard commits its keys at C (TxnCommit). That step is
 //     the transaction's atomic point: the client is answered once it
@@ -41,8 +45,7 @@ import (
 // Each step is a request of its own (sub-request): it has an op id, retries,
 // settles on timeout and is answered through done instead of a client.
 
-// txnState is the coordinator's state of a client's MSET or DEL across
-// shards.
+// txnState is the coordinator's state of a client's write across shards.
 type txnState struct {
 	phase   txnPhase
 	start   uint64
@@ -57,6 +60,13 @@ type txnState struct {
 	lock   *wire.Lock
 	errRep *wire.Reply
 	live   int64 // DEL: keys that existed
+	// A MULTI block across shards: the part each of its commands runs in,
+	// each part's replies (in its commands' order), and the earliest
+	// expiry of a key the block saw live (0: none).
+	block   []int
+	replies []*wire.Reply
+	soonest int64
+	changed bool // a watched key changed since WATCH: EXEC answers nil
 }
 
 type txnPhase uint8
@@ -77,10 +87,15 @@ type txnPart struct {
 // the lock met, WRITE_CONFLICT).
 type subDone func(env actors.Env, st wire.Status, rep *wire.Reply, lock *wire.Lock)
 
-// crossShardWrite reports whether r is an MSET, MSETNX or DEL whose keys
-// span several shards.
+// crossShardWrite reports whether r is an MSET, MSETNX, DEL or MULTI
+// block (with or without WATCH) whose keys span several shards.
 func (a *API) crossShardWrite(r *request) bool {
-	if r.done != nil || (r.cmd.Kind != command.MSet && r.cmd.Kind != command.MSetNX && r.cmd.Kind != command.Del) {
+	switch {
+	case r.done != nil:
+		return false
+	case r.cmd.Kind == command.MSet, r.cmd.Kind == command.MSetNX, r.cmd.Kind == command.Del:
+	case r.cmd.Kind == command.Multi:
+	default:
 		return false
 	}
 	_, cross := a.shards.Route(r.cmd.Keys)
@@ -102,6 +117,15 @@ func (a *API) tryTxn(env actors.Env, r *request) {
 	}
 	t := r.txn
 	if t != nil && t.phase == txnAwaitingCommitTS {
+		if wire.Expired(t.soonest, r.ts) {
+			// A key the block saw live expired before the commit
+			// timestamp, where the block would take effect.
+			a.rollback(env, r, t)
+			r.txn, r.ts = nil, 0
+			r.lastRefusal = "a key the MULTI block read expired before it could commit"
+			a.retryLater(env, r)
+			return
+		}
 		a.commitPrimary(env, r, t)
 		return
 	}
@@ -116,11 +140,20 @@ func (a *API) tryTxn(env actors.Env, r *request) {
 	for _, p := range byShard {
 		parts = append(parts, &txnPart{shard: p.config.Shard, keys: p.keys})
 	}
+	var block []int
+	if r.cmd.Kind == command.Multi {
+		var refusal *wire.Reply
+		if block, refusal = blockParts(r.cmd, parts); refusal != nil {
+			a.finish(env, r, refusal)
+			return
+		}
+	}
 	if a.cfg.Canary == CanaryMsetPerShard {
-		a.perShard(env, r, parts)
+		a.perShard(env, r, parts, block)
 		return
 	}
-	t = &txnState{phase: txnPrewriting, start: r.ts, primary: r.cmd.Keys[0], parts: parts, failed: wire.Status_OK}
+	t = &txnState{phase: txnPrewriting, start: r.ts, primary: r.cmd.Keys[0], parts: parts, failed: wire.Status_OK,
+		block: block, replies: make([]*wire.Reply, len(parts))}
 	r.txn = t
 	var secondaries [][]byte
 	for _, k := range r.cmd.Keys[1:] {
@@ -137,13 +170,22 @@ func (a *API) tryTxn(env actors.Env, r *request) {
 		if i == 0 {
 			cmd.Txn.Secondaries = secondaries
 		}
-		for _, k := range p.keys {
-			cmd.Keys = append(cmd.Keys, r.cmd.Keys[k])
-			if r.cmd.Kind != command.Del {
-				cmd.Values = append(cmd.Values, r.cmd.Values[k])
+		if block != nil {
+			cmd.Sub, cmd.Keys = blockOf(r.cmd, block, i)
+			cmd.Watch = watchOf(r.cmd, p)
+			cmd.Keys = append(cmd.Keys, cmd.Watch.GetKeys()...)
+		} else {
+			for _, k := range p.keys {
+				cmd.Keys = append(cmd.Keys, r.cmd.Keys[k])
+				if r.cmd.Kind != command.Del {
+					cmd.Values = append(cmd.Values, r.cmd.Values[k])
+				}
 			}
 		}
 		a.sub(env, r, cmd, t.start, a.cfg.RequestTimeout/4, func(env actors.Env, st wire.Status, rep *wire.Reply, lock *wire.Lock) {
+			if block != nil && st == wire.Status_OK && rep.GetKind() != wire.Reply_ERROR {
+				rep = t.blockPrewritten(i, len(cmd.Sub), rep)
+			}
 			a.prewritten(env, r, t, st, rep, lock)
 		})
 	}
@@ -173,6 +215,13 @@ func (a *API) prewritten(env actors.Env, r *request, t *txnState, st wire.Status
 	}
 	if !a.holds(r) || r.txn != t {
 		a.rollback(env, r, t) // its request ended: it never commits
+		return
+	}
+	if t.failed == wire.Status_OK && t.errRep == nil && t.changed {
+		// EXEC after WATCH: a watched key changed, and nothing is applied.
+		a.rollback(env, r, t)
+		r.txn = nil
+		a.finish(env, r, command.Nil())
 		return
 	}
 	if t.failed == wire.Status_OK && t.errRep == nil && r.cmd.Kind == command.MSetNX && t.live > 0 {
@@ -227,6 +276,8 @@ func (a *API) commitPrimary(env actors.Env, r *request, t *txnState) {
 						res = command.Int(t.live)
 					case command.MSetNX:
 						res = command.Int(1)
+					case command.Multi:
+						res = stitch(t.block, t.replies)
 					}
 					a.finish(env, r, res)
 				}
@@ -368,16 +419,116 @@ func (a *API) sub(env actors.Env, origin *request, cmd *command.Command, ts uint
 	a.try(env, s)
 }
 
+// blockParts is the part each command of a MULTI block runs in: the one
+// holding its keys. r's keys are its commands' keys in order (Command.Sub).
+// A command whose own keys span shards (an MSET inside the block) is
+// refused CROSSSLOT.
+func blockParts(c *command.Command, parts []*txnPart) ([]int, *wire.Reply) {
+	partOf := make([]int, len(c.Keys))
+	for i, p := range parts {
+		for _, k := range p.keys {
+			partOf[k] = i
+		}
+	}
+	block := make([]int, len(c.Sub))
+	at := 0
+	for i, s := range c.Sub {
+		if len(s.Keys) == 0 {
+			continue // part 0's
+		}
+		block[i] = partOf[at]
+		for range s.Keys {
+			if partOf[at] != block[i] {
+				return nil, command.Error(fmt.Sprintf("CROSSSLOT %s's keys inside the MULTI block are held by different shards; "+
+					"castkv runs each command of a block within one shard, so give its keys a common {hash tag}", strings.ToUpper(s.Name)))
+			}
+			at++
+		}
+	}
+	return block, nil
+}
+
+// blockOf is the commands of part and their keys, in the block's order.
+func blockOf(c *command.Command, block []int, part int) (sub []*command.Command, keys [][]byte) {
+	for i, s := range c.Sub {
+		if block[i] == part {
+			sub = append(sub, s)
+			keys = append(keys, s.Keys...)
+		}
+	}
+	return sub, keys
+}
+
+// watchOf is what WATCH saw of part's keys (nil: none of them is
+// watched). A block's keys are its commands' keys, then the watched ones.
+func watchOf(c *command.Command, part *txnPart) *wire.Watch {
+	if c.Watch == nil {
+		return nil
+	}
+	first := len(c.Keys) - len(c.Watch.Keys) // where the watched keys begin
+	var w *wire.Watch
+	for _, k := range part.keys {
+		if k < first {
+			continue
+		}
+		if w == nil {
+			w = &wire.Watch{Ts: c.Watch.Ts}
+		}
+		w.Keys = append(w.Keys, c.Watch.Keys[k-first])
+		w.Versions = append(w.Versions, c.Watch.Versions[k-first])
+	}
+	return w
+}
+
+// blockPrewritten takes a part's prewrite answer, [soonest, replies]
+// (data's prewriteBlock), and returns what prewritten counts: OK, or an
+// error when the answer is malformed.
+func (t *txnState) blockPrewritten(part, commands int, rep *wire.Reply) *wire.Reply {
+	if rep.GetKind() == wire.Reply_ARRAY && len(rep.Array) == 2 && rep.Array[1].GetKind() == wire.Reply_NIL {
+		t.changed = true // a watched key of this shard changed
+		return command.OK()
+	}
+	if rep.GetKind() != wire.Reply_ARRAY || len(rep.Array) != 2 || rep.Array[0].GetKind() != wire.Reply_INT ||
+		rep.Array[1].GetKind() != wire.Reply_ARRAY || len(rep.Array[1].Array) != commands {
+		return command.Error("ERR a shard answered a MULTI block's prewrite malformed")
+	}
+	if e := rep.Array[0].Int; e != 0 && (t.soonest == 0 || e < t.soonest) {
+		t.soonest = e
+	}
+	t.replies[part] = rep.Array[1]
+	return command.OK()
+}
+
+// stitch is EXEC's reply: each command's reply from its part, in the
+// block's order.
+func stitch(block []int, replies []*wire.Reply) *wire.Reply {
+	next := make([]int, len(replies))
+	out := make([]*wire.Reply, len(block))
+	for i, p := range block {
+		out[i] = replies[p].Array[next[p]]
+		next[p]++
+	}
+	return command.Array(out...)
+}
+
 // perShard is canary mset-per-shard: each shard runs its part of the
-// command on its own, with no transaction, so a reader can see half.
-func (a *API) perShard(env actors.Env, r *request, parts []*txnPart) {
+// command (an MSET's keys, a MULTI block's commands) on its own, with no
+// transaction, so a reader can see half.
+func (a *API) perShard(env actors.Env, r *request, parts []*txnPart, block []int) {
 	r.txn = &txnState{phase: txnCommitting}
 	r.commitSent = true
 	left, n := len(parts), int64(0)
 	var failed *wire.Reply
-	for _, p := range parts {
+	replies := make([]*wire.Reply, len(parts))
+	for i, p := range parts {
 		cmd := &command.Command{Kind: r.cmd.Kind, Name: r.cmd.Name}
+		if block != nil {
+			cmd.Sub, cmd.Keys = blockOf(r.cmd, block, i)
+		}
 		for _, k := range p.keys {
+			if block != nil {
+				break
+			}
 			cmd.Keys = append(cmd.Keys, r.cmd.Keys[k])
 			if r.cmd.Kind != command.Del {
 				cmd.Values = append(cmd.Values, r.cmd.Values[k])
@@ -389,12 +540,15 @@ func (a *API) perShard(env actors.Env, r *request, parts []*txnPart) {
 				failed = rep
 			}
 			n += rep.GetInt()
+			replies[i] = rep
 			if left > 0 || !a.holds(r) {
 				return
 			}
 			switch {
 			case failed != nil:
 				a.finish(env, r, failed)
+			case block != nil:
+				a.finish(env, r, stitch(block, replies))
 			case r.cmd.Kind == command.Del:
 				a.finish(env, r, command.Int(n))
 			case r.cmd.Kind == command.MSetNX: // the canary's: each shard on its own

@@ -242,3 +242,152 @@ func TestMsetnxAcrossShards(t *testing.T) {
 		})
 	}
 }
+
+// execArgs is EXEC of a MULTI block, as the RESP port sends it.
+func execArgs(argvs ...[]string) [][]byte {
+	var block [][][]byte
+	for _, a := range argvs {
+		block = append(block, args(a...))
+	}
+	return command.ExecArgs(block, nil)
+}
+
+// A MULTI block across shards is a transaction: each shard prewrites its
+// commands (in the block's order), the client hears the replies stitched
+// back into the block's order once the primary key's shard commits, and a
+// key the block saw live that expires before the commit timestamp starts
+// it again.
+func TestBlockAcrossShardsIsATransaction(t *testing.T) {
+	for _, expires := range []bool{false, true} {
+		t.Run(map[bool]string{false: "commits", true: "a key expires first"}[expires], func(t *testing.T) {
+			env, a := startSharded(t)
+			defer env.Close()
+			// foo: shard 1 (data2); bar: shard 0 (data1).
+			a.Handle(env, "client1", &wire.ClientRequest{Id: 7, Args: execArgs(
+				[]string{"INCR", "foo"}, []string{"GET", "bar"}, []string{"SET", "foo", "x"}, []string{"DEL", "bar"})})
+			pre := commitsOf(take(env, a))
+			if len(pre) != 2 {
+				t.Fatalf("want two prewrites, got %v", pre)
+			}
+			byShard := map[uint32]*wire.Commit{}
+			for _, c := range pre {
+				byShard[c.Shard] = c
+				if command.Kind(c.Command.Kind) != command.TxnPrewrite || string(c.Command.Txn.Primary) != "foo" {
+					t.Fatalf("want block prewrites with primary foo, got %v", c)
+				}
+			}
+			if s := byShard[1].Command.Sub; len(s) != 2 || s[0].Name != "incr" || s[1].Name != "set" {
+				t.Fatalf("shard 1's part: want INCR foo, SET foo, got %v", byShard[1].Command)
+			}
+			if s := byShard[0].Command.Sub; len(s) != 2 || s[0].Name != "get" || s[1].Name != "del" {
+				t.Fatalf("shard 0's part: want GET bar, DEL bar, got %v", byShard[0].Command)
+			}
+			soonest := int64(0)
+			if expires {
+				soonest = wire.TSMillis(nextTS) // gone at the commit timestamp
+			}
+			replyTo(a, env, "data2", byShard[1], wire.Status_OK, command.Array(command.Int(0), command.Array(command.Int(1), command.OK())), nil)
+			replyTo(a, env, "data1", byShard[0], wire.Status_OK, command.Array(command.Int(soonest), command.Array(command.Bulk([]byte("b")), command.Int(1))), nil)
+			env.Advance(a.cfg.RetryBackoff * 8)
+			sent := take(env, a)
+			cp := commitsOf(sent)
+			if expires {
+				var rollbacks, prewrites int
+				for _, c := range cp {
+					switch {
+					case command.Kind(c.Command.Kind) == command.TxnCommit && c.Command.Txn.Rollback:
+						rollbacks++
+					case command.Kind(c.Command.Kind) == command.TxnPrewrite && c.Command.Txn.StartTs > pre[0].Command.Txn.StartTs:
+						prewrites++
+					case command.Kind(c.Command.Kind) == command.TxnCommit:
+						t.Fatalf("committed a block whose read key expired before the commit: %v", c)
+					}
+				}
+				env.Advance(a.cfg.RetryBackoff * 8)
+				for _, c := range commitsOf(take(env, a)) {
+					if command.Kind(c.Command.Kind) == command.TxnPrewrite && c.Command.Txn.StartTs > pre[0].Command.Txn.StartTs {
+						prewrites++
+					}
+				}
+				if rollbacks != 2 || prewrites != 2 {
+					t.Fatalf("want both parts rolled back and prewritten again, got %v", cp)
+				}
+				return
+			}
+			if len(cp) != 1 || cp[0].Shard != 1 || command.Kind(cp[0].Command.Kind) != command.TxnCommit {
+				t.Fatalf("want the primary's shard committed, got %v", sent)
+			}
+			replyTo(a, env, "data2", cp[0], wire.Status_OK, command.FateReply(command.FateCommitted, cp[0].Command.Txn.CommitTs), nil)
+			got := roletest.Of[*wire.ClientReply](take(env, a))
+			if len(got) != 1 {
+				t.Fatalf("want the client answered, got %v", got)
+			}
+			r := got[0].Reply
+			if r.Kind != wire.Reply_ARRAY || len(r.Array) != 4 || r.Array[0].Int != 1 || string(r.Array[1].Bulk) != "b" ||
+				r.Array[2].Str != "OK" || r.Array[3].Int != 1 {
+				t.Fatalf("want [1 b OK 1] in the block's order, got %v", r)
+			}
+		})
+	}
+}
+
+// A command inside a block whose own keys span shards is refused CROSSSLOT
+// before anything runs.
+func TestBlockCommandAcrossShardsIsRefused(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 1, Args: execArgs([]string{"GET", "foo"}, []string{"MSET", "foo", "1", "bar", "2"})})
+	sent := take(env, a)
+	got := roletest.Of[*wire.ClientReply](sent)
+	if len(got) != 1 || !strings.HasPrefix(got[0].Reply.Str, "CROSSSLOT MSET") || len(commitsOf(sent)) != 0 {
+		t.Fatalf("want CROSSSLOT for MSET and nothing sent, got %v", sent)
+	}
+}
+
+// A block with WATCH across shards: each shard's prewrite carries what
+// WATCH saw of its own keys (and locks them); a shard answering that one
+// changed makes EXEC nil, and every part is rolled back.
+func TestWatchedBlockAcrossShards(t *testing.T) {
+	env, a := startSharded(t)
+	defer env.Close()
+	watch := &wire.Watch{Ts: 5, Keys: [][]byte{[]byte("bar"), []byte("foo")}, Versions: []uint64{3, 4}}
+	var block [][][]byte
+	block = append(block, args("SET", "foo", "1"))
+	a.Handle(env, "client1", &wire.ClientRequest{Id: 3, Args: command.ExecArgs(block, watch)})
+	pre := commitsOf(take(env, a))
+	if len(pre) != 2 {
+		t.Fatalf("want two prewrites, got %v", pre)
+	}
+	for _, c := range pre {
+		w := c.Command.Watch
+		switch c.Shard {
+		case 1: // foo: the SET and foo's version
+			if len(c.Command.Sub) != 1 || w == nil || len(w.Keys) != 1 || string(w.Keys[0]) != "foo" || w.Versions[0] != 4 {
+				t.Fatalf("shard 1's prewrite: want SET foo watching foo at 4, got %v", c.Command)
+			}
+		case 0: // bar: only bar's version
+			if len(c.Command.Sub) != 0 || w == nil || len(w.Keys) != 1 || string(w.Keys[0]) != "bar" || w.Versions[0] != 3 {
+				t.Fatalf("shard 0's prewrite: want no command, watching bar at 3, got %v", c.Command)
+			}
+		}
+	}
+	for _, c := range pre {
+		rep := command.Array(command.Int(0), command.Array(command.OK()))
+		if c.Shard == 0 {
+			rep = command.Array(command.Int(0), command.Nil()) // bar changed
+		}
+		replyTo(a, env, map[uint32]actors.Addr{0: "data1", 1: "data2"}[c.Shard], c, wire.Status_OK, rep, nil)
+	}
+	sent := take(env, a)
+	got := roletest.Of[*wire.ClientReply](sent)
+	rollbacks := 0
+	for _, c := range commitsOf(sent) {
+		if command.Kind(c.Command.Kind) != command.TxnCommit || !c.Command.Txn.Rollback {
+			t.Fatalf("want only rollbacks, got %v", c)
+		}
+		rollbacks++
+	}
+	if len(got) != 1 || got[0].Reply.Kind != wire.Reply_NIL || rollbacks != 2 {
+		t.Fatalf("want EXEC nil and both parts rolled back, got %v", sent)
+	}
+}

@@ -30,7 +30,8 @@ const (
 	// The steps of a transaction across shards (actors/data/txn.go). Only
 	// API servers send them, to data servers; Parse never returns them.
 	// TxnPrewrite locks its keys with their writes (Values, or deletions
-	// with Txn.Delete); TxnCommit commits or rolls back its keys' locks;
+	// with Txn.Delete), or evaluates a MULTI block's commands on its shard
+	// (Sub) and locks their keys with what they write; TxnCommit commits or rolls back its keys' locks;
 	// TxnCheck asks a primary key's shard for the transaction's fate
 	// (rolling back an expired one); TxnForget drops its record.
 	TxnPrewrite

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"castkv/actors/wire"
+	"castkv/net/redistest"
 )
 
 // stringSession is a redis-cli session of the string commands, each line a
@@ -170,32 +168,13 @@ type session = []struct {
 // table itself. It skips, saying so, where none is installed (Debian:
 // apt-get install redis-server).
 func matchRedis(t *testing.T, steps session) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	addr, ok := redistest.Start(t)
+	if !ok {
 		t.Skip("redis-server is not installed (apt-get install redis-server); the session table is checked against it where it is")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	srv := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	var conn net.Conn
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("redis-server did not listen: %v", err)
 	}
 	defer conn.Close()
 	rd := bufio.NewReader(conn)
@@ -215,13 +194,6 @@ func matchRedis(t *testing.T, steps session) {
 		}
 		if got != step.reply {
 			t.Errorf("redis-server: %q: %q, the table says %q", step.cmd, got, step.reply)
-		}
-	}
-	if t.Failed() {
-		out, _ := exec.Command(bin, "--version").Output()
-		t.Logf("redis-server: %s", out)
-		if log, err := os.ReadFile(filepath.Join(dir, "redis.log")); err == nil && len(log) > 0 {
-			t.Logf("log tail: %s", log[max(0, len(log)-500):])
 		}
 	}
 }

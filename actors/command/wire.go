@@ -28,6 +28,9 @@ func FromWire(w *wire.Command) (*Command, *wire.Reply) {
 	if Kind(w.Kind) == Multi {
 		return multiFromWire(w)
 	}
+	if Kind(w.Kind) == TxnPrewrite && (len(w.Sub) > 0 || w.Watch != nil) {
+		return blockPrewriteFromWire(w)
+	}
 	if len(w.Sub) > 0 || w.Watch != nil {
 		return nil, Error("ERR malformed command: " + Kind(w.Kind).String() + " with commands of a block, or what WATCH saw")
 	}
@@ -111,16 +114,51 @@ func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 		return bad("with a malformed WATCH")
 	}
 	c := &Command{Kind: Multi, Name: w.Name, Watch: w.Watch}
+	if reply := c.blockFromWire(w, bad); reply != nil {
+		return nil, reply
+	}
+	return c, nil
+}
+
+// blockPrewriteFromWire checks the prewrite of a MULTI block's part on one
+// shard (a block across shards, actors/api/txn.go): its commands as a
+// block's and what WATCH saw of the shard's watched keys (either may be
+// missing), its keys theirs, no values of its own.
+func blockPrewriteFromWire(w *wire.Command) (*Command, *wire.Reply) {
+	bad := func(why string) (*Command, *wire.Reply) {
+		return nil, Error("ERR malformed command: TxnPrewrite of a block " + why)
+	}
+	t := w.Txn
+	if t == nil || t.StartTs == 0 || len(t.Primary) == 0 || t.Delete || t.CountLive || t.CommitTs != 0 || t.Rollback ||
+		len(w.Values) > 0 || w.Nx || w.Xx || w.Get || len(w.Ints) > 0 || len(w.Incr) > 0 || w.Ttl != 0 || w.TtlMs != 0 || w.Gt || w.Lt {
+		return bad("with arguments of its own")
+	}
+	if wa := w.Watch; wa != nil && (len(wa.Keys) == 0 || len(wa.Keys) != len(wa.Versions)) {
+		return bad("with a malformed WATCH")
+	}
+	c := &Command{Kind: TxnPrewrite, Name: w.Name, Txn: t, Watch: w.Watch}
+	if reply := c.blockFromWire(w, bad); reply != nil {
+		return nil, reply
+	}
+	return c, nil
+}
+
+// blockFromWire reads w's commands into c.Sub, each as FromWire checks
+// it, none a block, a transaction step or a command over every key, and
+// checks that w's keys are theirs (then WATCH's), in order.
+func (c *Command) blockFromWire(w *wire.Command, bad func(string) (*Command, *wire.Reply)) *wire.Reply {
 	for _, ws := range w.Sub {
 		if Kind(ws.Kind) == Multi {
-			return bad("inside a block")
+			_, r := bad("inside a block")
+			return r
 		}
 		s, reply := FromWire(ws)
 		if reply != nil {
-			return nil, reply
+			return reply
 		}
 		if s.Txn != nil || s.AllKeys() || s.Kind == ClusterInfo || s.Kind == ClusterShards || s.Kind == Watch || s.Kind == Scan {
-			return bad("with a " + s.Kind.String())
+			_, r := bad("with a " + s.Kind.String())
+			return r
 		}
 		c.Sub = append(c.Sub, s)
 		c.Keys = append(c.Keys, s.Keys...)
@@ -128,16 +166,16 @@ func multiFromWire(w *wire.Command) (*Command, *wire.Reply) {
 	if w.Watch != nil {
 		c.Keys = append(c.Keys, w.Watch.Keys...)
 	}
-	if len(c.Keys) != len(w.Keys) {
-		return bad("whose keys are not its commands'")
+	same := len(c.Keys) == len(w.Keys)
+	for i := 0; same && i < len(c.Keys); i++ {
+		same = string(c.Keys[i]) == string(w.Keys[i])
 	}
-	for i := range c.Keys {
-		if string(c.Keys[i]) != string(w.Keys[i]) {
-			return bad("whose keys are not its commands'")
-		}
+	if !same {
+		_, r := bad("whose keys are not its commands'")
+		return r
 	}
 	c.Keys = w.Keys
-	return c, nil
+	return nil
 }
 
 // ExecArgs is the argument vector the RESP port sends for a MULTI block

@@ -150,6 +150,7 @@ const (
 	CanarySplitWithoutFence   = "split-without-fence"     // split-fence: a split's parent still sequences and serves keys of the slots it gave away
 	CanaryLazyApply           = "lazy-apply"              // catch-up: a secondary or learner keeps committed entries durable but applies them only once it becomes primary
 	CanaryExpireOnLocalClock  = "expire-on-local-clock"   // expiry: a primary judges and reclaims expiry by its own clock, not by the timestamp's place in the order
+	CanaryKeepLockWritable    = "keep-lock-writable"      // txn-lock: a one-shard write passes a keep lock (a key a MULTI block across shards read), so the block's read is stale where it commits
 )
 
 // Canaries lists the canaries of this role, for the simulator's flag.
@@ -159,7 +160,7 @@ var Canaries = []string{
 	CanarySetnxOnCommitted, CanaryStaleVersionCache, CanaryTruncateUnapplied, CanaryUnsyncedTruncate,
 	CanaryAbortWithoutLookup, Canary1PCWithoutMaxTS, CanaryNoTSFloor, CanaryReadThroughPending,
 	CanaryReadThroughLock, CanaryUnprotectedRollback, CanaryLearnerCounts, CanarySplitWithoutFence,
-	CanaryLazyApply, CanaryExpireOnLocalClock,
+	CanaryLazyApply, CanaryExpireOnLocalClock, CanaryKeepLockWritable,
 }
 
 // Server is the data server role.

@@ -39,8 +39,9 @@
 //   - txn-lock, txn-conflict, txn-rollback (txn.go): transactions across
 //     shards lock their keys (TxnPrewrite), commit them through the primary
 //     key (TxnCommit) and are checked there (TxnCheck). A read at t meeting
-//     a committed lock started at or below t is refused LOCKED; a 1PC
-//     write of a locked key too. A prewrite is refused above a version,
+//     a committed lock started at or below t is refused LOCKED (but for a
+//     keep lock, a MULTI block's read key, within its TTL); a 1PC write of
+//     a locked key is refused too. A prewrite is refused above a version,
 //     deletion or FLUSH newer than its start. A primary key rolled back
 //     keeps a record, so a late prewrite cannot lock it again, and a
 //     commit naming it commits nothing once it was rolled back.

@@ -126,7 +126,7 @@ func (r *replica) seqTxn(id txnID) *wire.TxnRecord {
 // lockedIn returns the first of keys locked in the sequenced state.
 func (r *replica) lockedIn(keys [][]byte) *wire.Lock {
 	for _, k := range keys {
-		if l := r.seqLock(k); l != nil {
+		if l := r.seqLock(k); l != nil && !(l.Keep && r.s.cfg.Canary == CanaryKeepLockWritable) {
 			return lockInfo(l, k)
 		}
 	}
@@ -149,7 +149,7 @@ func (r *replica) anyLock() bool {
 
 // lockInfo is l as a LOCKED reply names it: without its value.
 func lockInfo(l *wire.Lock, key []byte) *wire.Lock {
-	return &wire.Lock{Primary: l.Primary, StartTs: l.StartTs, ExpiresTs: l.ExpiresTs, Key: key}
+	return &wire.Lock{Primary: l.Primary, StartTs: l.StartTs, ExpiresTs: l.ExpiresTs, Keep: l.Keep, Key: key}
 }
 
 // sequenceTxn adds a TXN entry's effects on locks and records to the
@@ -225,6 +225,9 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 		}
 		if len(r.locks)+len(ps.lockOverlay)+len(cmd.Keys) > maxLocks || r.lockBytes >= maxLockBytes {
 			return wire.Status_BUSY, nil, nil
+		}
+		if len(cmd.Sub) > 0 || cmd.Watch != nil {
+			return r.prewriteBlock(cmd, e)
 		}
 		var live int64
 		mine := map[string]*wire.Write{}
@@ -312,16 +315,18 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 				continue // resolved already, or named twice (castbench's MSET of random keys)
 			}
 			done[string(k)] = true
-			if rollback {
+			if rollback || l.Keep {
+				// A keep lock (a key a block only read) commits as it
+				// rolls back: the lock goes, the value stays.
 				e.Writes = append(e.Writes, &wire.Write{Key: k, LockOnly: true, Removed: lockInfo(l, nil)})
 			} else {
 				prev := r.replaces(k, earlier, nil)
-				e.Writes = append(e.Writes, &wire.Write{Key: k, Value: l.Value, Delete: l.Delete, Unlock: true,
+				e.Writes = append(e.Writes, &wire.Write{Key: k, Value: l.Value, Delete: l.Delete, ExpireMs: l.ExpireMs, Unlock: true,
 					PrevTs: prev.TS, WasLive: prev.Live, PrevBytes: prev.Bytes, Removed: lockInfo(l, nil)})
 				if earlier == nil {
 					earlier = map[string]overlayValue{}
 				}
-				earlier[string(k)] = overlayValue{seq: e.Seq, ts: commitTS, value: l.Value, deleted: l.Delete}
+				earlier[string(k)] = overlayValue{seq: e.Seq, ts: commitTS, value: l.Value, expireMs: l.ExpireMs, deleted: l.Delete}
 			}
 			if bytes.Equal(k, t.Primary) {
 				rec := &wire.TxnRecord{Primary: t.Primary, StartTs: t.StartTs, Secondaries: l.Secondaries}
@@ -390,6 +395,89 @@ func (r *replica) evalTxn(cmd *command.Command, e *wire.Entry) (st wire.Status, 
 	return wire.Status_OK, command.Error("ERR " + cmd.Name + " is not a transaction step"), nil
 }
 
+// prewriteBlock is the prewrite of a MULTI block's part on this shard
+// (actors/api/txn.go): it evaluates the part's commands in order at the
+// transaction's start timestamp, as one step, and locks every key they
+// name: with what the block leaves in it, or a keep lock for a key it only
+// read. The checks are a prewrite's (rule txn-lock): a key locked by
+// another transaction, or written above the start timestamp, refuses it,
+// so the state read is the newest, and the locks keep it so until the
+// commit timestamp, where the block takes effect.
+//
+// With what WATCH saw of the shard's watched keys, it first checks that
+// each still has that version (command.Eval's Multi), and answers
+// [0, nil], locking nothing, if one changed. The watched keys are locked
+// with the block's (keep locks), so none changes before the commit.
+//
+// The result is [soonest, replies]: the replies of the part's commands,
+// and the earliest expiry (unix ms of TSO time; 0: none) of a key live at
+// the start timestamp. The coordinator starts again if that falls before
+// the commit timestamp: a key the block saw live would be gone where the
+// block takes effect.
+func (r *replica) prewriteBlock(cmd *command.Command, e *wire.Entry) (wire.Status, *wire.Reply, *wire.Lock) {
+	t := cmd.Txn
+	var keys [][]byte // each once, in order
+	for _, k := range cmd.Keys {
+		if !slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) }) {
+			keys = append(keys, k)
+		}
+	}
+	again := false // a copy of this prewrite was sequenced already
+	for _, k := range keys {
+		if l := r.seqLock(k); l != nil {
+			if l.StartTs == t.StartTs && bytes.Equal(l.Primary, t.Primary) {
+				again = true
+				continue
+			}
+			return wire.Status_LOCKED, nil, lockInfo(l, k)
+		}
+		if r.conflicts(k, t.StartTs) {
+			return wire.Status_WRITE_CONFLICT, nil, nil
+		}
+		if bytes.Equal(k, t.Primary) && r.seqTxn(txnID{string(k), t.StartTs}) != nil {
+			return wire.Status_WRITE_CONFLICT, nil, nil // rule txn-rollback
+		}
+	}
+	state := sequencedState{r: r}
+	block := &command.Command{Kind: command.Multi, Name: "exec", Sub: cmd.Sub, Keys: cmd.Keys, Watch: cmd.Watch}
+	rep, writes, err := command.Eval(block, state, t.StartTs)
+	r.s.must(err, "evaluate a block's prewrite")
+	switch rep.GetKind() {
+	case wire.Reply_ERROR:
+		return wire.Status_OK, rep, nil // refused whole (too many bytes): nothing locked
+	case wire.Reply_NIL:
+		// A watched key changed since WATCH read it: nothing is locked,
+		// and the coordinator rolls the other parts back.
+		e.Result = command.Array(command.Int(0), rep)
+		return wire.Status_OK, nil, nil
+	}
+	var soonest int64
+	for _, k := range keys {
+		v, err := state.Get(k)
+		r.s.must(err, "read a block's key")
+		if v.Found && v.ExpireMs != 0 && !wire.Expired(v.ExpireMs, t.StartTs) && (soonest == 0 || v.ExpireMs < soonest) {
+			soonest = v.ExpireMs
+		}
+	}
+	e.Result = command.Array(command.Int(soonest), rep)
+	if again {
+		// Its locks are in place: the state they guard is the one it was
+		// evaluated on, so the replies are the first copy's.
+		return wire.Status_OK, nil, nil
+	}
+	for _, k := range keys {
+		l := &wire.Lock{Primary: t.Primary, StartTs: t.StartTs, ExpiresTs: t.ExpiresTs, Keep: true}
+		if i := slices.IndexFunc(writes, func(w command.Write) bool { return bytes.Equal(w.Key, k) }); i >= 0 {
+			l.Keep, l.Value, l.Delete, l.ExpireMs = false, writes[i].Value, writes[i].Delete, writes[i].ExpireMs
+		}
+		if bytes.Equal(k, t.Primary) {
+			l.Secondaries = t.Secondaries
+		}
+		e.Writes = append(e.Writes, &wire.Write{Key: k, LockOnly: true, Lock: l})
+	}
+	return wire.Status_OK, nil, nil
+}
+
 // recordRollback makes e roll transaction t back at its primary key: the
 // record keeps any later prewrite of it out (rule txn-rollback).
 func (r *replica) recordRollback(e *wire.Entry, t *wire.Txn, secondaries [][]byte) {
@@ -409,7 +497,7 @@ func (r *replica) readLocks(keys [][]byte, ts uint64) (locked *wire.Lock, wait u
 	}
 	for _, k := range keys {
 		l := r.locks[string(k)]
-		if l == nil || l.StartTs > ts {
+		if l == nil || l.StartTs > ts || ReadPasses(l, ts) {
 			continue
 		}
 		if p, ok := r.primary.lockOverlay[string(k)]; ok && (p.lock == nil || p.lock.StartTs > ts) {
@@ -420,6 +508,12 @@ func (r *replica) readLocks(keys [][]byte, ts uint64) (locked *wire.Lock, wait u
 	}
 	return nil, wait
 }
+
+// ReadPasses reports whether a read at ts may pass lock l: a keep lock (a
+// key a MULTI block across shards only read) changes no value. One past its
+// TTL does not pass: it is resolved like any, since its coordinator may be
+// gone and the lock would hold the gc point back.
+func ReadPasses(l *wire.Lock, ts uint64) bool { return l.Keep && ts <= l.ExpiresTs }
 
 // applyTxn applies a committed TXN entry's lock and record changes, to the
 // store batch and the in-memory tables (its value writes are applied like

@@ -309,3 +309,146 @@ func TestPrewriteCountsLiveKeysForMsetnx(t *testing.T) {
 		t.Errorf("MSET prewrite: result %v, want OK", e.Result)
 	}
 }
+
+// blockPrewrite is the prewrite of a MULTI block's part, as an API server
+// sends it for a block across shards.
+func blockPrewrite(t *testing.T, counter uint64, txn *wire.Txn, argvs ...[]string) *wire.Commit {
+	t.Helper()
+	c := &wire.Command{Kind: uint32(command.TxnPrewrite), Name: "txnprewrite", Txn: txn}
+	for _, argv := range argvs {
+		var args [][]byte
+		for _, a := range argv {
+			args = append(args, []byte(a))
+		}
+		sub, rep := command.Parse(args)
+		if rep != nil {
+			t.Fatalf("parse %v: %v", argv, rep)
+		}
+		c.Sub = append(c.Sub, command.ToWire(sub))
+		c.Keys = append(c.Keys, sub.Keys...)
+	}
+	return &wire.Commit{Shard: 0, ConfigVersion: 1, Op: &wire.OpID{Incarnation: 1, Counter: counter}, Ts: txn.StartTs, Command: c}
+}
+
+// A block's part on a shard is evaluated at the prewrite, in order, at the
+// start timestamp; it locks the keys it writes with their final values
+// (expiry included) and the keys it only reads with keep locks, which
+// readers pass and writers do not; its answer is [soonest expiry,
+// replies]. The commit publishes the written keys at the commit
+// timestamp and releases the keep locks without a new version.
+func TestBlockPrewriteEvaluatesAndLocks(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	commitEntry(t, env, s, op(1, "SET", "n", "5"))
+	commitEntry(t, env, s, op(2, "SET", "r", "read-me", "PX", "600000"))
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("n"), ExpiresTs: start + 1<<40}
+	e := commitEntry(t, env, s, blockPrewrite(t, 3, txn, []string{"INCR", "n"}, []string{"GET", "r"}, []string{"INCRBY", "n", "10"}))
+	res := e.Result
+	if res.GetKind() != wire.Reply_ARRAY || len(res.Array) != 2 || res.Array[0].Int == 0 || len(res.Array[1].Array) != 3 ||
+		res.Array[1].Array[0].Int != 6 || string(res.Array[1].Array[1].Bulk) != "read-me" || res.Array[1].Array[2].Int != 16 {
+		t.Fatalf("want [soonest expiry of r, [6 read-me 16]], got %v", res)
+	}
+	locks := map[string]*wire.Lock{}
+	for _, w := range e.Writes {
+		if !w.LockOnly || w.Lock == nil {
+			t.Fatalf("a prewrite wrote more than locks: %v", e)
+		}
+		locks[string(w.Key)] = w.Lock
+	}
+	if l := locks["n"]; len(locks) != 2 || l == nil || l.Keep || string(l.Value) != "16" || locks["r"] == nil || !locks["r"].Keep {
+		t.Fatalf("want n locked with 16 and r with a keep lock, got %v", locks)
+	}
+	if rr := readAt(t, env, s, 1, nextTS(), "GET", "r"); rr.Status != wire.Status_OK || string(rr.Reply.Bulk) != "read-me" {
+		t.Fatalf("a read passes a keep lock: got %v", rr)
+	}
+	if rr := readAt(t, env, s, 2, nextTS(), "GET", "n"); rr.Status != wire.Status_LOCKED {
+		t.Fatalf("a read of a written key: want LOCKED, got %v", rr)
+	}
+	if cr := refusal(t, env, s, op(4, "SET", "r", "1pc")); cr.Status != wire.Status_LOCKED {
+		t.Fatalf("a 1PC write of a key the block read: want LOCKED, got %v", cr)
+	}
+	again := commitEntry(t, env, s, blockPrewrite(t, 5, txn, []string{"INCR", "n"}, []string{"GET", "r"}, []string{"INCRBY", "n", "10"}))
+	if len(again.Writes) != 0 || again.Result.GetKind() != wire.Reply_ARRAY || again.Result.Array[1].Array[2].Int != 16 {
+		t.Fatalf("a copy of the prewrite: want the same answer and no new locks, got %v", again)
+	}
+	commit := nextTS()
+	txn.CommitTs = commit
+	e = commitEntry(t, env, s, txnOp(6, command.TxnCommit, txn, []string{"n", "r", "n"}))
+	for _, w := range e.Writes {
+		switch string(w.Key) {
+		case "n":
+			if !w.Unlock || string(w.Value) != "16" {
+				t.Errorf("n's commit: %v", w)
+			}
+		case "r":
+			if w.Unlock || !w.LockOnly || w.Lock != nil || w.Value != nil {
+				t.Errorf("r's keep lock must go without a write: %v", w)
+			}
+		}
+	}
+	if rr := readAt(t, env, s, 3, nextTS(), "MGET", "n", "r"); rr.Status != wire.Status_OK ||
+		string(rr.Reply.Array[0].Bulk) != "16" || string(rr.Reply.Array[1].Bulk) != "read-me" {
+		t.Fatalf("after the commit: %v", rr)
+	}
+	if rr := readAt(t, env, s, 4, nextTS(), "PTTL", "r"); rr.Status != wire.Status_OK || rr.Reply.Int <= 0 {
+		t.Fatalf("r keeps its expiry through the keep lock: PTTL %v", rr)
+	}
+}
+
+// A written key's expiry travels in its lock: SET PX inside a block
+// across shards expires as one outside does.
+func TestBlockPrewriteCarriesExpiry(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	start := nextTS()
+	txn := &wire.Txn{StartTs: start, Primary: []byte("k"), ExpiresTs: start + 1<<40}
+	e := commitEntry(t, env, s, blockPrewrite(t, 1, txn, []string{"SET", "k", "v", "PX", "60000"}))
+	if len(e.Writes) != 1 || e.Writes[0].Lock.ExpireMs != wire.TSMillis(start)+60000 {
+		t.Fatalf("want k's lock to expire 60 s after the start timestamp, got %v", e.Writes)
+	}
+	txn.CommitTs = nextTS()
+	e = commitEntry(t, env, s, txnOp(2, command.TxnCommit, txn, []string{"k"}))
+	if len(e.Writes) != 1 || e.Writes[0].ExpireMs != wire.TSMillis(start)+60000 {
+		t.Fatalf("the commit must write the lock's expiry, got %v", e.Writes)
+	}
+}
+
+// A block's prewrite with what WATCH saw: a watched key whose version
+// changed answers [0, nil] and locks nothing; unchanged, the watched key
+// is locked with a keep lock beside the block's own.
+func TestBlockPrewriteChecksWatchedKeys(t *testing.T) {
+	env, s := readyPrimary(t, "")
+	e := commitEntry(t, env, s, op(1, "SET", "w", "1"))
+	version := e.CommitTs
+	for _, changed := range []bool{true, false} {
+		start := nextTS()
+		txn := &wire.Txn{StartTs: start, Primary: []byte("k"), ExpiresTs: start + 1<<40}
+		m := blockPrewrite(t, 2+uint64(boolInt(changed)), txn, []string{"SET", "k", "v"})
+		seen := version
+		if changed {
+			seen = version - 1
+		}
+		m.Command.Watch = &wire.Watch{Ts: start, Keys: [][]byte{[]byte("w")}, Versions: []uint64{seen}}
+		m.Command.Keys = append(m.Command.Keys, []byte("w"))
+		e := commitEntry(t, env, s, m)
+		if changed {
+			if len(e.Writes) != 0 || len(e.Result.Array) != 2 || e.Result.Array[1].Kind != wire.Reply_NIL {
+				t.Fatalf("a changed watched key: want [0, nil] and no locks, got %v", e)
+			}
+			continue
+		}
+		locks := map[string]bool{}
+		for _, w := range e.Writes {
+			locks[string(w.Key)] = w.Lock.GetKeep()
+		}
+		if keep, ok := locks["w"]; len(locks) != 2 || !ok || !keep || locks["k"] {
+			t.Fatalf("an unchanged watched key: want k locked with its value and w with a keep lock, got %v", e)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -3078,14 +3078,21 @@ func (x *Txn) GetCountLive() bool {
 // Lock is a key's lock record (Percolator's lock): a transaction's write
 // of the key, prewritten and not yet committed or rolled back.
 type Lock struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Primary       []byte                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
-	StartTs       uint64                 `protobuf:"varint,2,opt,name=start_ts,json=startTs,proto3" json:"start_ts,omitempty"`
-	ExpiresTs     uint64                 `protobuf:"varint,3,opt,name=expires_ts,json=expiresTs,proto3" json:"expires_ts,omitempty"`
-	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
-	Delete        bool                   `protobuf:"varint,5,opt,name=delete,proto3" json:"delete,omitempty"`
-	Secondaries   [][]byte               `protobuf:"bytes,6,rep,name=secondaries,proto3" json:"secondaries,omitempty"` // on the primary key's lock only
-	Key           []byte                 `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`                 // in a LOCKED reply: the key that holds it
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Primary     []byte                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	StartTs     uint64                 `protobuf:"varint,2,opt,name=start_ts,json=startTs,proto3" json:"start_ts,omitempty"`
+	ExpiresTs   uint64                 `protobuf:"varint,3,opt,name=expires_ts,json=expiresTs,proto3" json:"expires_ts,omitempty"`
+	Value       []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Delete      bool                   `protobuf:"varint,5,opt,name=delete,proto3" json:"delete,omitempty"`
+	Secondaries [][]byte               `protobuf:"bytes,6,rep,name=secondaries,proto3" json:"secondaries,omitempty"` // on the primary key's lock only
+	Key         []byte                 `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`                 // in a LOCKED reply: the key that holds it
+	// The expiry the value takes (unix milliseconds of TSO time; 0: none),
+	// as Write.expire_ms.
+	ExpireMs int64 `protobuf:"varint,8,opt,name=expire_ms,json=expireMs,proto3" json:"expire_ms,omitempty"`
+	// keep: a key a MULTI block across shards only read. Its commit writes
+	// nothing; the lock keeps writers out until then, so what the block read
+	// is still the key's value at the commit timestamp. Readers pass it.
+	Keep          bool `protobuf:"varint,9,opt,name=keep,proto3" json:"keep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3167,6 +3174,20 @@ func (x *Lock) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *Lock) GetExpireMs() int64 {
+	if x != nil {
+		return x.ExpireMs
+	}
+	return 0
+}
+
+func (x *Lock) GetKeep() bool {
+	if x != nil {
+		return x.Keep
+	}
+	return false
 }
 
 // TxnRecord is a transaction's fate, kept at its primary key's shard from
@@ -5009,7 +5030,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x12rollback_if_absent\x18\t \x01(\bR\x10rollbackIfAbsent\x12\x1d\n" +
 	"\n" +
 	"count_live\x18\n" +
-	" \x01(\bR\tcountLive\"\xbc\x01\n" +
+	" \x01(\bR\tcountLive\"\xed\x01\n" +
 	"\x04Lock\x12\x18\n" +
 	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x19\n" +
 	"\bstart_ts\x18\x02 \x01(\x04R\astartTs\x12\x1d\n" +
@@ -5018,7 +5039,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x16\n" +
 	"\x06delete\x18\x05 \x01(\bR\x06delete\x12 \n" +
 	"\vsecondaries\x18\x06 \x03(\fR\vsecondaries\x12\x10\n" +
-	"\x03key\x18\a \x01(\fR\x03key\"\x97\x01\n" +
+	"\x03key\x18\a \x01(\fR\x03key\x12\x1b\n" +
+	"\texpire_ms\x18\b \x01(\x03R\bexpireMs\x12\x12\n" +
+	"\x04keep\x18\t \x01(\bR\x04keep\"\x97\x01\n" +
 	"\tTxnRecord\x12\x18\n" +
 	"\aprimary\x18\x01 \x01(\fR\aprimary\x12\x19\n" +
 	"\bstart_ts\x18\x02 \x01(\x04R\astartTs\x12\x1b\n" +

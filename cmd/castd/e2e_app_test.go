@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"castkv/net/redistest"
 )
 
 // TestAppAgainstRedis runs one go-redis program, the things applications
@@ -30,19 +29,11 @@ func TestAppAgainstRedis(t *testing.T) {
 	dc := startDev(t, ps)
 	castkv := runApp(t, newClient(t, dc.clientAddr))
 
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	addr, ok := redistest.Start(t)
+	if !ok {
 		t.Logf("redis-server is not installed (apt-get install redis-server): castd dev's results were checked alone")
 		return
 	}
-	port := freePorts(t, 1)[0]
-	srv := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	redisSaw := runApp(t, newClientWaiting(t, addr, 10*time.Second))
 	if !slices.Equal(castkv, redisSaw) {
 		t.Errorf("castkv and redis-server saw different results:\ncastkv: %q\nredis:  %q", castkv, redisSaw)
@@ -353,5 +344,171 @@ func TestDevScanAcrossSplits(t *testing.T) {
 	}
 	if len(shardsAfter) <= len(shardsBefore) {
 		t.Errorf("no shard split during the scan (%d shards before, %d after): the test did not test what it says", len(shardsBefore), len(shardsAfter))
+	}
+}
+
+// TestDevBlocksAcrossShards: on castd dev with four shards, MULTI blocks
+// whose keys span shards run as one transaction. A TxPipeline of INCR, GET,
+// SET EX and INCRBY over keys of several shards answers in order; four
+// clients make 400 transfers between 16 accounts spread over the shards with
+// MULTI (DECRBY one, INCRBY another, no WATCH) while a reader sums every
+// account with MGET (one snapshot across shards), and the sum never
+// changes; WATCH over keys of several shards makes EXEC nil when one of
+// them changed; a command inside a block whose own keys span shards is
+// refused CROSSSLOT and nothing of the block runs.
+func TestDevBlocksAcrossShards(t *testing.T) {
+	ps := newProcs(t, workDir(t))
+	dc := startDev(t, ps, "--shards", "4")
+	c := newClient(t, dc.clientAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), manyCommandsTimeout)
+	defer cancel()
+	if shards, err := c.ClusterShards(ctx).Result(); err != nil || len(shards) < 2 {
+		t.Fatalf("want several shards, got %d (%v)", len(shards), err)
+	}
+
+	c.Set(ctx, "{b}n", "41", 0)
+	c.Set(ctx, "{c}read", "seen", 0)
+	var incr *redis.IntCmd
+	var get *redis.StringCmd
+	var incrby *redis.IntCmd
+	if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, "{b}n")
+		get = p.Get(ctx, "{c}read")
+		p.Set(ctx, "{d}ttl", "v", 100*time.Second)
+		incrby = p.IncrBy(ctx, "{e}m", 5)
+		return nil
+	}); err != nil {
+		t.Fatalf("a block across shards: %v", err)
+	}
+	if incr.Val() != 42 || get.Val() != "seen" || incrby.Val() != 5 {
+		t.Fatalf("the block answered INCR %d, GET %q, INCRBY %d; want 42, seen, 5", incr.Val(), get.Val(), incrby.Val())
+	}
+	if ttl := c.PTTL(ctx, "{d}ttl").Val(); ttl <= 0 || ttl > 100*time.Second {
+		t.Errorf("SET EX inside the block: PTTL %v, want up to 100 s", ttl)
+	}
+
+	const accounts, each, transfers = 16, 100, 400
+	keys := make([]string, accounts)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("acct:{%d}", i)
+		if err := c.Set(ctx, keys[i], each, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range transfers / 4 {
+				from, to := keys[(w*7+i)%accounts], keys[(w*3+i*5+1)%accounts]
+				if from == to {
+					continue
+				}
+				if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.DecrBy(ctx, from, int64(1+i%7))
+					p.IncrBy(ctx, to, int64(1+i%7))
+					return nil
+				}); err != nil {
+					errs <- fmt.Errorf("transfer %s -> %s: %w", from, to, err)
+					return
+				}
+			}
+		}()
+	}
+	sums := 0
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			vals, err := c.MGet(ctx, keys...).Result()
+			if err != nil {
+				errs <- fmt.Errorf("MGET: %w", err)
+				return
+			}
+			total := 0
+			for _, v := range vals {
+				n, _ := strconv.Atoi(fmt.Sprint(v))
+				total += n
+			}
+			if total != accounts*each {
+				errs <- fmt.Errorf("MGET saw a sum of %d, want %d: part of a transfer (%v)", total, accounts*each, vals)
+				return
+			}
+			sums++
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-readerDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d transfers across shards, %d sums read meanwhile", transfers, sums)
+
+	// WATCH across shards: the block runs when no watched key changed,
+	// and answers nil, applying nothing, when one did.
+	shardOf := func(key string) int {
+		slot := c.ClusterKeySlot(ctx, key).Val()
+		shards := c.ClusterShards(ctx).Val()
+		for i, sh := range shards {
+			for _, r := range sh.Slots {
+				if slot >= r.Start && slot <= r.End {
+					return i
+				}
+			}
+		}
+		t.Fatalf("no shard holds slot %d of %q", slot, key)
+		return -1
+	}
+	if shardOf("{b}n") == shardOf("{c}read") || shardOf("{b}n") == shardOf("{e}m") {
+		t.Fatal("the test's keys {b}n, {c}read and {e}m must be in different shards")
+	}
+	other := newClient(t, dc.clientAddr)
+	for _, changed := range []bool{false, true} {
+		err := c.Watch(ctx, func(tx *redis.Tx) error {
+			n, err := tx.Get(ctx, "{b}n").Int()
+			if err != nil {
+				return err
+			}
+			if changed {
+				other.Set(ctx, "{c}read", "changed", 0)
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, "{b}n", n+1, 0)
+				p.Set(ctx, "{e}m", "watched", 0)
+				return nil
+			})
+			return err
+		}, "{b}n", "{c}read")
+		switch {
+		case !changed && err != nil:
+			t.Fatalf("WATCH across shards, nothing changed: %v", err)
+		case changed && !errors.Is(err, redis.TxFailedErr):
+			t.Fatalf("WATCH across shards, a watched key changed: want the transaction to fail, got %v", err)
+		}
+	}
+	if n, m := c.Get(ctx, "{b}n").Val(), c.Get(ctx, "{e}m").Val(); n != "43" || m != "watched" {
+		t.Fatalf("after one WATCH block ran and one was refused: n=%s m=%s, want 43 and watched", n, m)
+	}
+
+	_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, "{f}untouched") // not a block of plain writes, which would run as one MSET
+		p.MSet(ctx, "{g}a", "1", "{h}b", "2")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Errorf("MSET across shards inside a block: want CROSSSLOT, got %v", err)
+	}
+	if n := c.Exists(ctx, "{f}untouched", "{g}a", "{h}b").Val(); n != 0 {
+		t.Errorf("a refused block ran %d of its writes", n)
 	}
 }

@@ -429,8 +429,8 @@ func TestDevEveryCommand(t *testing.T) {
 		}
 	})
 
-	t.Run("HELLO 3 fallback", func(t *testing.T) {
-		// go-redis's default opens with HELLO 3 and must fall back to RESP2.
+	t.Run("RESP3", func(t *testing.T) {
+		// go-redis's default opens with HELLO 3 and speaks RESP3.
 		c3 := redis.NewClient(&redis.Options{Addr: dc.clientAddr, MaxRetries: -1})
 		defer c3.Close()
 		if err := c3.Set(ctx, "h3", "v", 0).Err(); err != nil {

@@ -506,7 +506,7 @@ func serve(c *common, log *slog.Logger, start func(*cnet.Process, *pebble.DB) (f
 		}
 	} else {
 		var err error
-		if db, err = openStore(c.dataDir); err != nil {
+		if db, err = openStore(c.dataDir, log); err != nil {
 			return err
 		}
 	}
@@ -595,7 +595,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	spawn := func(i int, role, dir string, node actors.Node) error {
-		db, err := openStore(filepath.Join(c.dataDir, dir))
+		db, err := openStore(filepath.Join(c.dataDir, dir), log)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,13 +23,20 @@ var openStores = struct {
 	byName map[string]*pebble.DB
 }{byName: map[string]*pebble.DB{}}
 
-func openStore(dir string) (*pebble.DB, error) {
+func openStore(dir string, log *slog.Logger) (*pebble.DB, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	db, err := pebble.Open(dir, store.Options(vfs.Default, store.ProductionMemTableBytes, nil))
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store in %s: %w", dir, err)
+	}
+	// A directory an older castd wrote may lack an index this one reads.
+	if added, err := store.New(db, nil).Upgrade(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrade the store in %s to format %d: %w", dir, store.CurrentFormat, err)
+	} else if added > 0 {
+		log.Info("upgraded an older data directory: built the scan index of its keys", "dir", dir, "keys", added, "format", store.CurrentFormat)
 	}
 	openStores.Lock()
 	openStores.byName[filepath.Base(dir)] = db

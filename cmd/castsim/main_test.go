@@ -118,7 +118,7 @@ func TestHelpExits0(t *testing.T) {
 func TestCanariesListsEveryCanary(t *testing.T) {
 	o := castsim(t, "canaries")
 	want := []string{"1pc-without-max-ts", "abort-without-lookup", "ack-before-durable", "cached-tso", "commit-on-majority", "drop-old-primary", "expire-on-local-clock", "gc-ignores-locks", "ignore-lease",
-		"lazy-apply", "learner-counts", "lease-from-old-leader", "lease-from-receive-time", "meta-grant-unconfirmed", "meta-no-wait", "move-without-fence", "mset-per-shard", "no-barrier", "no-dedup", "no-ts-floor",
+		"keep-lock-writable", "lazy-apply", "learner-counts", "lease-from-old-leader", "lease-from-receive-time", "meta-grant-unconfirmed", "meta-no-wait", "move-without-fence", "mset-per-shard", "no-barrier", "no-dedup", "no-ts-floor",
 		"promote-unpersisted", "read-secondary", "read-through-lock", "read-through-pending", "reply-by-request-id", "setnx-on-committed", "split-without-fence", "stale-version-cache",
 		"truncate-unapplied", "tso-from-clock", "unprotected-rollback", "unsynced-truncate"}
 	got := strings.Fields(o.stdout)
